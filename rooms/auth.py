@@ -1,0 +1,132 @@
+"""Signed access tokens (JWT, HS256) and the scope checks every edge uses.
+
+A token names its role, and for students their exam, room and student id; for teachers
+the rooms they may see. Students reach only their own attempt, teachers only their rooms
+(or rooms of exams they created), admins everything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from .errors import Forbidden, Unauthorized
+
+Role = Literal["admin", "teacher", "student"]
+ROLES: tuple[Role, ...] = ("admin", "teacher", "student")
+_ALGORITHM = "HS256"
+_ISSUER = "proctor"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    role: Role
+    sub: str
+    name: str = ""
+    exam_id: str | None = None
+    room_id: str | None = None
+    rooms: tuple[str, ...] = ()
+    expires_at: float | None = None
+    token_id: str = ""
+
+    def require_role(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"this needs the {' or '.join(roles)} role, not {self.role}")
+
+    def may_see_room(self, room_id: str, exam_owner: str | None = None) -> bool:
+        if self.role == "admin":
+            return True
+        if self.role == "teacher":
+            return room_id in self.rooms or (exam_owner is not None and exam_owner == self.sub)
+        return self.role == "student" and self.room_id == room_id
+
+    def check_room(self, room_id: str, exam_owner: str | None = None) -> None:
+        if not self.may_see_room(room_id, exam_owner):
+            raise Forbidden("this token does not give access to that room")
+
+
+ADMIN_STATIC = Claims(role="admin", sub="admin", name="admin")
+
+
+class TokenService:
+    """Mints and verifies tokens with one secret; a static admin token may be configured."""
+
+    def __init__(self, secret: str, *, admin_token: str = "") -> None:
+        if len(secret.encode()) < 32:
+            raise ValueError("the signing secret must be at least 32 bytes (RFC 7518 §3.2)")
+        self._secret = secret
+        self._admin_token = admin_token
+
+    def __repr__(self) -> str:
+        return "TokenService(<secret>)"
+
+    def mint(
+        self,
+        role: Role,
+        sub: str,
+        *,
+        name: str = "",
+        exam_id: str | None = None,
+        room_id: str | None = None,
+        rooms: tuple[str, ...] | list[str] = (),
+        ttl_seconds: float | None = 12 * 3600,
+        now: float | None = None,
+    ) -> str:
+        issued = int(now if now is not None else time.time())
+        payload: dict[str, Any] = {
+            "iss": _ISSUER, "role": role, "sub": sub, "iat": issued, "jti": uuid.uuid4().hex,
+        }
+        if name:
+            payload["name"] = name
+        if exam_id:
+            payload["exam"] = exam_id
+        if room_id:
+            payload["room"] = room_id
+        if rooms:
+            payload["rooms"] = list(rooms)
+        if ttl_seconds is not None:
+            payload["exp"] = issued + int(ttl_seconds)
+        return jwt.encode(payload, self._secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str | None) -> Claims:
+        if not token:
+            raise Unauthorized("a bearer token is required", code="unauthorized")
+        if self._admin_token and hmac.compare_digest(token.encode(), self._admin_token.encode()):
+            return ADMIN_STATIC
+        try:
+            data = jwt.decode(
+                token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
+                options={"require": ["role", "sub", "iat", "iss"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired", code="token_expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}", code="invalid_token") from None
+        role = data.get("role")
+        if role not in ROLES:
+            raise Unauthorized("the token names no known role", code="invalid_token")
+        rooms = data.get("rooms", [])
+        if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
+            raise Unauthorized("the token's rooms are malformed", code="invalid_token")
+        claims = Claims(
+            role=role,
+            sub=str(data["sub"]),
+            name=str(data.get("name", "")),
+            exam_id=_opt_str(data.get("exam")),
+            room_id=_opt_str(data.get("room")),
+            rooms=tuple(rooms),
+            expires_at=float(data["exp"]) if "exp" in data else None,
+            token_id=str(data.get("jti", "")),
+        )
+        if claims.role == "student" and not (claims.exam_id and claims.room_id):
+            raise Unauthorized("a student token must name its exam and room", code="invalid_token")
+        return claims
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,175 @@
+"""The REST API under /api: thin handlers that parse, authorise, call rooms/, answer JSON.
+
+Every route is declared once in `ROUTES`, which both registers it and describes it in the
+OpenAPI document (server/openapi.py), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from rooms.auth import Claims
+from rooms.errors import NoCapacity, Unauthorized
+
+from .http_errors import parse_body
+from .keys import AUDIT, CATALOG, NODE, REVIEW, SETTINGS, TOKENS
+from .schemas import ExamSpec, InviteRequest, RoomCreate, TokenRequest
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    roles: tuple[str, ...]
+    body: type[BaseModel] | None = None
+    status: int = 200
+    content_type: str = "application/json"
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+def claims_of(request: web.Request) -> Claims:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send 'Authorization: Bearer <token>'", code="unauthorized")
+    return request.app[TOKENS].verify(token.strip())
+
+
+async def create_exam(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    spec = await parse_body(request, ExamSpec)
+    exam = await request.app[CATALOG].create_exam(spec, created_by=claims.sub)
+    await request.app[AUDIT].record(claims, "exam.create", "exam", exam.id)
+    return web.json_response(exam.to_json(), status=201)
+
+
+async def get_exam(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    exam = await request.app[CATALOG].exam_for(claims, request.match_info["exam_id"])
+    return web.json_response(exam.to_json(for_student=claims.role == "student"))
+
+
+async def create_room(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    catalog = request.app[CATALOG]
+    exam = await catalog.exam_for(claims, request.match_info["exam_id"])
+    if claims.role == "teacher" and exam.created_by != claims.sub:
+        # Seeing an exam through one room does not entitle a teacher to open more rooms.
+        claims.require_role("admin")
+    body = await parse_body(request, RoomCreate)
+    node = request.app[NODE]
+    if not node.can_open_room():
+        raise NoCapacity(
+            "no node has a free room slot; try again shortly", code="capacity", retry_after=30
+        )
+    room = await catalog.create_room(exam, body.name, body.seats)
+    await request.app[AUDIT].record(claims, "room.create", "room", room.id, {"exam_id": exam.id})
+    return web.json_response(room.to_json(), status=201)
+
+
+async def create_invites(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    room, exam = await request.app[CATALOG].room_for(claims, request.match_info["room_id"])
+    body = await parse_body(request, InviteRequest)
+    tokens = request.app[TOKENS]
+    settings = request.app[SETTINGS]
+    ttl = body.ttl_hours * 3600
+    expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
+    invites = []
+    for student in body.students:
+        token = tokens.mint(
+            "student", student.id, name=student.name, exam_id=exam.id, room_id=room.id,
+            ttl_seconds=ttl,
+        )
+        url = f"{settings.base_url.rstrip('/')}/exam/#token={urllib.parse.quote(token)}"
+        invites.append({
+            "student_id": student.id, "name": student.name, "token": token, "url": url,
+            "expires_at": expires.isoformat(),
+        })
+    await request.app[AUDIT].record(
+        claims, "invites.create", "room", room.id, {"students": [s.id for s in body.students]}
+    )
+    return web.json_response({"room_id": room.id, "invites": invites}, status=201)
+
+
+async def list_attempts(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    attempts = await request.app[REVIEW].attempts(claims, request.match_info["room_id"])
+    return web.json_response({"attempts": attempts})
+
+
+async def attempt_timeline(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    attempt_id = request.match_info["attempt_id"]
+    timeline = await request.app[REVIEW].timeline(claims, attempt_id)
+    if claims.role != "student":
+        await request.app[AUDIT].record(claims, "timeline.view", "attempt", timeline["attempt"]["id"])
+    return web.json_response(timeline)
+
+
+async def room_report(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    room_id = request.match_info["room_id"]
+    text = await request.app[REVIEW].report_csv(claims, room_id)
+    await request.app[AUDIT].record(claims, "report.download", "room", room_id)
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="room-{room_id}.csv"'},
+    )
+
+
+async def create_token(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin")
+    body = await parse_body(request, TokenRequest)
+    ttl = body.ttl_hours * 3600
+    token = request.app[TOKENS].mint(body.role, body.sub, name=body.name, rooms=body.rooms, ttl_seconds=ttl)
+    expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
+    await request.app[AUDIT].record(
+        claims, "token.create", body.role, body.sub, {"rooms": list(body.rooms)}
+    )
+    return web.json_response(
+        {"token": token, "role": body.role, "sub": body.sub, "rooms": list(body.rooms),
+         "expires_at": expires.isoformat()},
+        status=201,
+    )
+
+
+_TEACHERS = ("admin", "teacher")
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/exams", create_exam, "Create an exam", _TEACHERS, ExamSpec, 201),
+    Route("GET", "/api/exams/{exam_id}", get_exam, "Read an exam", ("admin", "teacher", "student")),
+    Route("POST", "/api/exams/{exam_id}/rooms", create_room, "Create a room for an exam",
+          _TEACHERS, RoomCreate, 201, responses={503: "no room slot free (Retry-After)"}),
+    Route("POST", "/api/rooms/{room_id}/invites", create_invites,
+          "Issue signed, expiring student invite links", _TEACHERS, InviteRequest, 201),
+    Route("GET", "/api/rooms/{room_id}/attempts", list_attempts, "List a room's attempts", _TEACHERS),
+    Route("GET", "/api/attempts/{attempt_id}/timeline", attempt_timeline,
+          "An attempt's timeline: answers, violations, controls, network gaps",
+          ("admin", "teacher", "student")),
+    Route("GET", "/api/rooms/{room_id}/report.csv", room_report, "Room report as CSV",
+          _TEACHERS, content_type="text/csv"),
+    Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
+          TokenRequest, 201),
+)
+
+
+def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)

@@ -1,0 +1,120 @@
+"""Resources as cleanup contexts (aiohttp's pattern): each starts in order and stops in
+reverse, and a cleanup runs only if its start finished."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from rooms.audit import AuditLog
+from rooms.catalog import Catalog
+from rooms.migrate import migrate
+from rooms.review import Review
+
+from .embedded_pg import EmbeddedPostgres
+from .keys import AUDIT, CATALOG, METRICS, NODE, POOL, REVIEW, SETTINGS, TOKENS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeState:
+    """What this node is doing: draining or not, and which rooms it hosts."""
+
+    node_id: str
+    rooms_per_node: int
+    draining: bool = False
+    live_rooms: set[str] = field(default_factory=set)
+
+    def can_open_room(self) -> bool:
+        return not self.draining and len(self.live_rooms) < self.rooms_per_node
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Commits must be durable before we acknowledge; never let a session weaken that.
+    await conn.execute("SET synchronous_commit = on")
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if not dsn:
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        await asyncio.to_thread(embedded.start)
+        dsn = embedded.dsn
+        logger.info("embedded Postgres running in %s", embedded.data_dir)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=30)
+        try:
+            applied = await migrate(conn)
+            if applied:
+                logger.info("migrations applied: %s", ", ".join(applied))
+        finally:
+            await conn.close()
+        pool = await asyncpg.create_pool(
+            dsn, min_size=2, max_size=20, init=_init_connection, command_timeout=30
+        )
+        app[POOL] = pool
+        app[CATALOG] = catalog = Catalog(pool)
+        app[REVIEW] = Review(pool, catalog)
+        app[AUDIT] = AuditLog(pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def ensure_admin_token_file(app: web.Application) -> Path | None:
+    """Mint a non-expiring admin token into the data dir on first start (unless one is set)."""
+    settings = app[SETTINGS]
+    if settings.admin_token:
+        return None
+    path = settings.data_dir / "admin-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        token = app[TOKENS].mint("admin", "admin", name="admin", ttl_seconds=None)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+    return path
+
+
+async def loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Measure how late the loop wakes a 100 ms sleeper: the lag every client feels."""
+    metrics = app[METRICS]
+    async def watch() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.1)
+            lag = max(0.0, loop.time() - start - 0.1)
+            metrics.loop_lag.observe(lag)
+            node_lag.append(lag)
+            if len(node_lag) > 600:
+                del node_lag[:300]
+
+    node_lag: list[float] = []
+    task = asyncio.create_task(watch(), name="loop-lag")
+    app[LAG_SAMPLES] = node_lag
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+LAG_SAMPLES: web.AppKey[list[float]] = web.AppKey("lag_samples")

@@ -1,0 +1,63 @@
+"""REST request bodies: frozen, validated, each with a working example for the OpenAPI file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rooms.exam import ExamSpec
+
+__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest"]
+
+_Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
+
+
+class RoomCreate(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"example": {"name": "Hall A", "seats": 30}}
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    seats: int = Field(ge=1, le=1000)
+
+
+class StudentRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: _Id
+    name: str = Field(default="", max_length=200)
+
+
+class InviteRequest(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "students": [{"id": "s-001", "name": "Ada Lovelace"}, {"id": "s-002", "name": "Alan Turing"}],
+                "ttl_hours": 48,
+            }
+        },
+    )
+
+    students: tuple[StudentRef, ...] = Field(min_length=1, max_length=1000)
+    ttl_hours: float = Field(default=72, gt=0, le=24 * 90)
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "example": {"role": "teacher", "sub": "t-42", "name": "Ms Rivera", "rooms": [], "ttl_hours": 12}
+        },
+    )
+
+    role: Literal["teacher", "admin"]
+    sub: _Id
+    name: str = Field(default="", max_length=200)
+    rooms: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = Field(
+        default=(), max_length=500
+    )
+    ttl_hours: float = Field(default=12, gt=0, le=24 * 365)
