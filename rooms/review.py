@@ -93,7 +93,9 @@ class Review:
                 "SELECT question_id, value, seq, saved_at FROM answers WHERE attempt_id = $1", aid
             )
             controls = await conn.fetch(
-                "SELECT actor, action, params, created_at FROM controls WHERE attempt_id = $1", aid
+                "SELECT actor, action, params, created_at FROM controls WHERE attempt_id = $1"
+                " OR (attempt_id IS NULL AND room_id = (SELECT room_id FROM attempts WHERE id = $1))",
+                aid,
             )
             log = await conn.fetch(
                 "SELECT kind, at, details FROM attempt_log WHERE attempt_id = $1", aid

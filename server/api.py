@@ -18,7 +18,7 @@ from rooms.auth import Claims
 from rooms.errors import NoCapacity, Unauthorized
 
 from .http_errors import parse_body
-from .keys import AUDIT, CATALOG, NODE, REVIEW, SETTINGS, TOKENS
+from .keys import AUDIT, CATALOG, PLACEMENT, REVIEW, SETTINGS, TOKENS
 from .schemas import ExamSpec, InviteRequest, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -69,8 +69,7 @@ async def create_room(request: web.Request) -> web.Response:
         # Seeing an exam through one room does not entitle a teacher to open more rooms.
         claims.require_role("admin")
     body = await parse_body(request, RoomCreate)
-    node = request.app[NODE]
-    if not node.can_open_room():
+    if not request.app[PLACEMENT].can_open():
         raise NoCapacity(
             "no node has a free room slot; try again shortly", code="capacity", retry_after=30
         )

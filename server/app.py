@@ -10,12 +10,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rooms.auth import TokenService
+from rooms.placement import LocalPlacement
 
 from . import openapi
 from .api import ROUTES, add_routes
 from .http_errors import error_middleware
-from .keys import METRICS, NODE, POOL, SETTINGS, TOKENS
-from .lifecycle import NodeState, database_ctx, loop_lag_ctx
+from .keys import HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
+from .lifecycle import database_ctx, loop_lag_ctx
+from .live import create_hub, live_ctx
 from .metrics import Metrics
 from .settings import Settings
 
@@ -30,19 +32,19 @@ def _version() -> str:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "alive", "node": request.app[NODE].node_id})
+    return web.json_response({"status": "alive", "node": request.app[SETTINGS].node_id})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    if node.draining:
+    placement = request.app[PLACEMENT]
+    if placement.draining:
         return web.json_response({"status": "draining"}, status=503)
     try:
         pool = request.app[POOL]
         await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2)
     except Exception as exc:  # any failure means "not ready"; the reason helps the operator
         return web.json_response({"status": "database unreachable", "reason": type(exc).__name__}, status=503)
-    return web.json_response({"status": "ready", "node": node.node_id})
+    return web.json_response({"status": "ready", "node": placement.node_id})
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -56,7 +58,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[TOKENS] = TokenService(settings.secret, admin_token=settings.admin_token)
     app[METRICS] = Metrics()
-    app[NODE] = NodeState(node_id=settings.node_id, rooms_per_node=settings.rooms_per_node)
+    app[PLACEMENT] = LocalPlacement(settings.node_id, settings.rooms_per_node)
+    app[HUB] = create_hub(app)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -67,4 +70,5 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(loop_lag_ctx)
+    app.cleanup_ctx.append(live_ctx)
     return app

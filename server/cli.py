@@ -40,7 +40,7 @@ async def _serve(settings: Settings) -> None:
     from aiohttp import web
 
     from .app import create_app
-    from .keys import NODE, SETTINGS
+    from .keys import PLACEMENT, SETTINGS
     from .lifecycle import ensure_admin_token_file
 
     app = create_app(settings)
@@ -64,7 +64,7 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logger.info("shutting down")
-    app[NODE].draining = True
+    app[PLACEMENT].draining = True
     # Order (uvicorn's): stop accepting, tell clients, flush writers, then the cleanup contexts.
     await runner.cleanup()
 

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from rooms.catalog import Catalog
     from rooms.review import Review
 
-    from .lifecycle import NodeState
+    from rooms.attempts import AttemptService
+    from rooms.classroom import Classroom
+    from rooms.event_writer import EventWriter
+    from rooms.placement import LocalPlacement
+    from signaling.hub import Hub
     from .metrics import Metrics
     from .settings import Settings
 
@@ -25,4 +29,8 @@ CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")
 AUDIT: web.AppKey["AuditLog"] = web.AppKey("audit")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
-NODE: web.AppKey["NodeState"] = web.AppKey("node")
+PLACEMENT: web.AppKey["LocalPlacement"] = web.AppKey("placement")
+HUB: web.AppKey["Hub"] = web.AppKey("hub")
+WRITER: web.AppKey["EventWriter"] = web.AppKey("writer")
+ATTEMPTS: web.AppKey["AttemptService"] = web.AppKey("attempts")
+CLASSROOM: web.AppKey["Classroom"] = web.AppKey("classroom")

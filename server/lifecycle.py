@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -19,22 +18,9 @@ from rooms.migrate import migrate
 from rooms.review import Review
 
 from .embedded_pg import EmbeddedPostgres
-from .keys import AUDIT, CATALOG, METRICS, NODE, POOL, REVIEW, SETTINGS, TOKENS
+from .keys import AUDIT, CATALOG, METRICS, POOL, REVIEW, SETTINGS, TOKENS
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class NodeState:
-    """What this node is doing: draining or not, and which rooms it hosts."""
-
-    node_id: str
-    rooms_per_node: int
-    draining: bool = False
-    live_rooms: set[str] = field(default_factory=set)
-
-    def can_open_room(self) -> bool:
-        return not self.draining and len(self.live_rooms) < self.rooms_per_node
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -1,0 +1,317 @@
+"""The durable event writer: one batched, idempotent path from client event to Postgres.
+
+`submit()` returns only after the row is committed (or known to be stored already), so an
+acknowledgement sent after it is a promise the data survives. Items are flushed by size or
+within `flush_ms`; a batch is one transaction of `unnest()` inserts (close to COPY speed,
+but with ON CONFLICT so re-sends are stored once). While Postgres is unreachable nothing
+completes, the flusher retries with capped back-off, and every waiting item is written once
+it is back. Memory is bounded: past `max_pending` waiting items `submit()` refuses at once
+with `Unavailable`, and the client re-sends later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "Postgres is not there right now": retry, never fail the event.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    id: uuid.UUID
+    data: bytes
+    taken_at: datetime
+    expires_at: datetime
+    content_type: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
+class ViolationRecord:
+    attempt_id: uuid.UUID
+    seq: int
+    source: str  # "client" | "server"
+    kind: str
+    severity: float
+    occurred_at: datetime
+    details: dict[str, Any]
+    evidence: Evidence | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("v", self.attempt_id, self.source, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    attempt_id: uuid.UUID
+    question_id: str
+    value: Any
+    seq: int
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("a", self.attempt_id, self.question_id)
+
+
+Record = ViolationRecord | AnswerRecord
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """`stored` False means an earlier write already holds this event (a re-send)."""
+
+    stored: bool
+    violation_id: int | None = None
+    score: float | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    record: Record
+    future: asyncio.Future[WriteResult]
+    received: float = field(default_factory=time.monotonic)
+
+
+_INSERT_EVIDENCE = """
+INSERT INTO evidence (id, attempt_id, content_type, data, taken_at, expires_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::timestamptz[], $6::timestamptz[])
+ON CONFLICT (id) DO NOTHING
+"""
+
+# Insert what is new, add the new rows' severities to their attempts' scores, and say which
+# rows were new (only those are pushed to teachers) with the attempt's score after the batch.
+_INSERT_VIOLATIONS = """
+WITH ins AS (
+    INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details, evidence_id)
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::float8[],
+                         $6::timestamptz[], $7::jsonb[], $8::uuid[])
+    ON CONFLICT (attempt_id, source, seq) DO NOTHING
+    RETURNING id, attempt_id, source, seq, severity
+), upd AS (
+    UPDATE attempts a SET score = a.score + s.total
+    FROM (SELECT attempt_id, sum(severity) AS total FROM ins GROUP BY attempt_id) s
+    WHERE a.id = s.attempt_id
+    RETURNING a.id, a.score
+)
+SELECT ins.id, ins.attempt_id, ins.source, ins.seq, upd.score
+FROM ins LEFT JOIN upd ON upd.id = ins.attempt_id
+"""
+
+# Last write wins by the client's sequence number; an older or repeated write changes nothing.
+_UPSERT_ANSWERS = """
+INSERT INTO answers (attempt_id, question_id, value, seq)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[])
+ON CONFLICT (attempt_id, question_id) DO UPDATE
+SET value = excluded.value, seq = excluded.seq, saved_at = now()
+WHERE answers.seq < excluded.seq
+"""
+
+
+class EventWriter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        flush_ms: float = 20.0,
+        batch_size: int = 500,
+        max_pending: int = 50_000,
+        on_commit: Callable[[int, float, dict[str, int]], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._flush_s = flush_ms / 1000
+        self._batch_size = batch_size
+        self._max_pending = max_pending
+        self._on_commit = on_commit
+        self._pending: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.committed = 0
+        self.failures = 0
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush what is waiting (up to `timeout`), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for item in self._pending:
+            if not item.future.done():
+                item.future.set_exception(Unavailable("the server is shutting down; re-send", code="unavailable"))
+        self._pending.clear()
+
+    async def submit(self, record: Record) -> WriteResult:
+        if self._closing:
+            raise Unavailable("the server is shutting down; re-send", code="unavailable", retry_after=1)
+        if len(self._pending) >= self._max_pending:
+            raise Unavailable("the server is busy; re-send shortly", code="busy", retry_after=1)
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(record, future))
+        if len(self._pending) == 1 or len(self._pending) >= self._batch_size:
+            # Wake the flusher for the first item (it then waits flush_ms for company)
+            # and again when a batch is full.
+            self._wake.set()
+        # The caller may give up (client gone); the write still completes for the re-send.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+            if not self._closing and len(self._pending) < self._batch_size:
+                # Let a batch gather: the first item waits at most flush_ms.
+                try:
+                    await asyncio.wait_for(self._wait_full(), self._flush_s)
+                except TimeoutError:
+                    pass
+            batch = self._pending[: self._batch_size]
+            try:
+                results = await self._write(batch)
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT as exc:
+                self.failures += 1
+                logger.warning("event writer: Postgres unreachable (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            except asyncpg.PostgresError:
+                # One bad row (e.g. its attempt was erased) must not block everyone else's:
+                # write the batch one by one and fail only the rows Postgres rejects.
+                logger.exception("event writer: batch rejected; isolating the bad rows")
+                try:
+                    results = await self._write_one_by_one(batch)
+                except TRANSIENT:
+                    await asyncio.sleep(backoff)
+                    continue
+            except Exception:
+                logger.exception("event writer: unexpected error; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            del self._pending[: len(batch)]
+            now = time.monotonic()
+            kinds: dict[str, int] = {}
+            for item, result in zip(batch, results):
+                if isinstance(result, BaseException):
+                    if not item.future.done():
+                        item.future.set_exception(result)
+                    continue
+                if not item.future.done():
+                    item.future.set_result(result)
+                name = item.record.kind if isinstance(item.record, ViolationRecord) else "answer"
+                kinds[name] = kinds.get(name, 0) + 1
+            self.committed += len(batch)
+            if self._on_commit is not None:
+                oldest = max((now - item.received for item in batch), default=0.0)
+                self._on_commit(len(batch), oldest, kinds)
+
+    async def _wait_full(self) -> None:
+        while len(self._pending) < self._batch_size and not self._closing:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _write(self, batch: list[_Pending]) -> list[WriteResult | BaseException]:
+        violations = [p.record for p in batch if isinstance(p.record, ViolationRecord)]
+        answers = [p.record for p in batch if isinstance(p.record, AnswerRecord)]
+        stored: dict[tuple[Any, ...], tuple[int, float | None]] = {}
+        async with self._pool.acquire() as conn, conn.transaction():
+            evidence = [v.evidence for v in violations if v.evidence is not None]
+            if evidence:
+                await conn.execute(
+                    _INSERT_EVIDENCE,
+                    [e.id for e in evidence],
+                    [v.attempt_id for v in violations if v.evidence is not None],
+                    [e.content_type for e in evidence], [e.data for e in evidence],
+                    [e.taken_at for e in evidence], [e.expires_at for e in evidence],
+                )
+            if violations:
+                rows = await conn.fetch(
+                    _INSERT_VIOLATIONS,
+                    [v.attempt_id for v in violations], [v.seq for v in violations],
+                    [v.source for v in violations], [v.kind for v in violations],
+                    [v.severity for v in violations], [v.occurred_at for v in violations],
+                    [json.dumps(v.details) for v in violations],
+                    [v.evidence.id if v.evidence else None for v in violations],
+                )
+                for r in rows:
+                    stored[("v", r["attempt_id"], r["source"], r["seq"])] = (r["id"], r["score"])
+            if answers:
+                latest: dict[tuple[Any, ...], AnswerRecord] = {}
+                for a in answers:
+                    if a.key not in latest or latest[a.key].seq < a.seq:
+                        latest[a.key] = a
+                chosen = list(latest.values())
+                await conn.execute(
+                    _UPSERT_ANSWERS,
+                    [a.attempt_id for a in chosen], [a.question_id for a in chosen],
+                    [json.dumps(a.value) for a in chosen], [a.seq for a in chosen],
+                )
+        results: list[WriteResult | BaseException] = []
+        first_seen: set[tuple[Any, ...]] = set()
+        for item in batch:
+            rec = item.record
+            if isinstance(rec, ViolationRecord):
+                hit = stored.get(rec.key)
+                if hit is not None and rec.key not in first_seen:
+                    first_seen.add(rec.key)
+                    results.append(WriteResult(True, hit[0], hit[1]))
+                else:
+                    results.append(WriteResult(False))
+            else:
+                results.append(WriteResult(True))
+        return results
+
+    async def _write_one_by_one(self, batch: list[_Pending]) -> list[WriteResult | BaseException]:
+        from .errors import Invalid
+
+        results: list[WriteResult | BaseException] = []
+        for item in batch:
+            try:
+                results.extend(await self._write([item]))
+            except TRANSIENT:
+                raise
+            except asyncpg.PostgresError as exc:
+                results.append(Invalid(f"the event was rejected: {type(exc).__name__}", code="rejected"))
+        return results

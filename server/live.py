@@ -1,0 +1,108 @@
+"""Wires the live path: durable writer, attempt services, presence, the Socket.IO hub.
+
+Shutdown order (uvicorn's): stop taking rooms, tell clients to go, stop the sweeper, flush
+the writer so everything acknowledged-to-be is committed, then the pool closes (an earlier
+cleanup context).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from rooms.attempts import AttemptService
+from rooms.classroom import Classroom
+from rooms.event_writer import EventWriter
+from rooms.placement import Occupancy
+from rooms.presence import LocalPresence, PresenceTracker
+from rooms.protocols import PresenceState
+from signaling.guard import Limits
+from signaling.hub import Hub
+
+from .keys import ATTEMPTS, AUDIT, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS, WRITER
+
+logger = logging.getLogger(__name__)
+
+
+def create_hub(app: web.Application) -> Hub:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    hub = Hub(
+        tokens=app[TOKENS],
+        limits=Limits(settings.max_message_bytes, settings.events_per_second, settings.event_burst),
+        allowed_origins=settings.allowed_origins,
+        on_refused=lambda code: metrics.acks_refused.labels(code).inc(),
+        on_count=lambda ns, delta: metrics.sockets.labels(ns).inc(delta),
+    )
+    hub.attach(app)
+    return hub
+
+
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    pool = app[POOL]
+    hub = app[HUB]
+    placement = app[PLACEMENT]
+
+    def committed(count: int, oldest: float, kinds: dict[str, int]) -> None:
+        metrics.commit_latency.observe(oldest)
+        for kind, n in kinds.items():
+            metrics.events_written.labels(kind).inc(n)
+
+    writer = EventWriter(
+        pool, flush_ms=settings.writer_flush_ms, batch_size=settings.writer_batch_size,
+        max_pending=settings.writer_max_pending, on_commit=committed,
+    )
+    writer.start()
+    metrics.writer_queue.set_function(lambda: writer.depth)
+    metrics.live_rooms.set_function(lambda: len(placement.hosted()))
+    notifier = hub.notifier
+    attempts = AttemptService(pool, app[CATALOG], writer, notifier)
+
+    async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
+        await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
+
+    store = LocalPresence()
+    tracker = PresenceTracker(store, settings.reconnect_grace_seconds, presence_changed, attempts.record_gap)
+    occupancy = Occupancy(placement, linger=settings.reconnect_grace_seconds)
+    classroom = Classroom(pool, app[CATALOG], attempts, store, notifier, app[AUDIT])
+    hub.students.bind(attempts, tracker, occupancy, notifier)
+    hub.teachers.bind(classroom, occupancy)
+    app[WRITER] = writer
+    app[ATTEMPTS] = attempts
+    app[CLASSROOM] = classroom
+
+    async def sweep() -> None:
+        async for expired in _every(1.0, attempts.expire_due):
+            for attempt in expired:
+                await tracker.submitted(attempt.room_id, attempt.id)
+
+    sweeper = asyncio.create_task(sweep(), name="deadline-sweeper")
+    try:
+        yield
+    finally:
+        placement.draining = True
+        await hub.disconnect_all()
+        sweeper.cancel()
+        try:
+            await sweeper
+        except asyncio.CancelledError:
+            pass
+        await writer.close(timeout=settings.drain_timeout_seconds)
+        tracker.close()
+        occupancy.close()
+
+
+async def _every(interval: float, fn):  # type: ignore[no-untyped-def]
+    while True:
+        try:
+            yield await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("periodic %s failed; trying again", getattr(fn, "__name__", fn))
+        await asyncio.sleep(interval)

@@ -1,0 +1,176 @@
+"""The boundary every Socket.IO message crosses: size, rate, schema, then a thin handler.
+
+Each event of a namespace is declared once as `handlers = {"event": (Model, method)}`.
+Unknown events, oversized or malformed payloads and rate-limit breaches are answered with
+an error ack and touch nothing else; an exception inside a handler is logged and answered
+`internal`, never allowed to take down the connection or other students' work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from rooms.auth import Claims, Role, TokenService
+from rooms.errors import RoomsError, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+Ack = dict[str, Any]
+
+
+def ok(**data: Any) -> Ack:
+    return {"ok": True, **data}
+
+
+def error(code: str, message: str, **extra: Any) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message, **extra}}
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate: float
+    burst: float
+    tokens: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self) -> float:
+        """0 when allowed, else the seconds until one token is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass(slots=True)
+class Session:
+    sid: str
+    claims: Claims
+    bucket: TokenBucket
+    attempt_id: str | None = None
+    room_id: str | None = None
+    watching: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_bytes: int
+    events_per_second: float
+    event_burst: int
+
+
+HandlerFn = Callable[[Session, Any], Awaitable[Ack]]
+Refused = Callable[[str], None]
+
+
+class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    role: Role
+    handlers: Mapping[str, tuple[type[BaseModel], str]] = {}
+
+    def __init__(
+        self,
+        namespace: str,
+        tokens: TokenService,
+        limits: Limits,
+        *,
+        on_refused: Refused | None = None,
+        on_count: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(namespace)
+        self._tokens = tokens
+        self._limits = limits
+        self._on_refused = on_refused
+        self._on_count = on_count
+        self.sessions: dict[str, Session] = {}
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        payload = args[1] if len(args) > 1 else {}
+        ack = await self._dispatch(sid, event, payload, extra_args=len(args) > 2)
+        if not ack.get("ok") and self._on_refused is not None:
+            self._on_refused(ack["error"]["code"])
+        return ack
+
+    async def _dispatch(self, sid: str, event: str, payload: Any, *, extra_args: bool) -> Ack:
+        session = self.sessions.get(sid)
+        if session is None:
+            return error("unauthorized", "not connected")
+        wait = session.bucket.take()
+        if wait:
+            return error("rate_limited", "too many messages; slow down", retry_after=round(wait, 3))
+        entry = self.handlers.get(event)
+        if entry is None:
+            return error("unknown_event", f"unknown event {event!r}")
+        if extra_args:
+            return error("invalid", "send one payload object per event")
+        try:
+            size = len(json.dumps(payload, separators=(",", ":"), default=str))
+        except (TypeError, ValueError):
+            return error("invalid", "the payload is not JSON")
+        if size > self._limits.max_message_bytes:
+            return error("too_large", f"the payload is over {self._limits.max_message_bytes} bytes")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            return error("invalid", "the payload must be an object")
+        model, method_name = entry
+        try:
+            message = model.model_validate(payload)
+        except ValidationError as exc:
+            fields = {".".join(str(p) for p in e["loc"]) or "payload": e["msg"] for e in exc.errors(include_url=False)}
+            return error("invalid", "the payload has invalid fields", fields=fields)
+        handler: HandlerFn = getattr(self, method_name)
+        try:
+            return await handler(session, message)
+        except RoomsError as exc:
+            extra: dict[str, Any] = {}
+            if exc.retry_after is not None:
+                extra["retry_after"] = exc.retry_after
+            if exc.fields:
+                extra["fields"] = exc.fields
+            return error(exc.code, exc.message, **extra)
+        except Exception:
+            logger.exception("%s %s failed", self.namespace, event)
+            return error("internal", "internal error; it has been logged", retry_after=1)
+
+    def authenticate(self, auth: Any) -> Claims:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
+            raise Unauthorized("connect with auth={'token': ...}")
+        claims = self._tokens.verify(token)
+        if claims.role != self.role and not (self.role == "teacher" and claims.role == "admin"):
+            raise Unauthorized(f"a {claims.role} token cannot connect to {self.namespace}", code="wrong_role")
+        return claims
+
+    def open_session(self, sid: str, claims: Claims) -> Session:
+        bucket = TokenBucket(self._limits.events_per_second, float(self._limits.event_burst))
+        session = self.sessions[sid] = Session(sid, claims, bucket)
+        if self._on_count is not None:
+            self._on_count(+1)
+        return session
+
+    def close_session(self, sid: str) -> Session | None:
+        session = self.sessions.pop(sid, None)
+        if session is not None and self._on_count is not None:
+            self._on_count(-1)
+        return session
+
+
+def refuse(exc: RoomsError) -> socketio.exceptions.ConnectionRefusedError:
+    """The connect refusal the client sees: a code and a reason it can show."""
+    return socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message})

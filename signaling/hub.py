@@ -1,0 +1,93 @@
+"""The Socket.IO server on the aiohttp app, its two namespaces, and the notifier rooms/ uses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from rooms.auth import TokenService
+
+from .guard import Limits
+from .student import StudentNamespace, attempt_room, students_room
+from .teacher import TeacherNamespace, teachers_room
+
+logger = logging.getLogger(__name__)
+
+# Over the per-message limit, but bounded: the engine closes a connection that sends more,
+# while messages between the two limits get an error ack (the client learns why).
+_ENGINE_BUFFER_FACTOR = 4
+
+
+class SocketNotifier:
+    """rooms.protocols.Notifier on Socket.IO rooms (python-socketio's manager carries them
+    across nodes when a Redis manager is configured)."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def teachers(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        await self._sio.emit(event, data, room=teachers_room(room_id), namespace="/teacher")
+
+    async def student(self, attempt_id: str, event: str, data: dict[str, Any]) -> None:
+        await self._sio.emit(event, data, room=attempt_room(attempt_id), namespace="/student")
+
+    async def room_students(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        await self._sio.emit(event, data, room=students_room(room_id), namespace="/student")
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        tokens: TokenService,
+        limits: Limits,
+        allowed_origins: tuple[str, ...],
+        client_manager: Any = None,
+        on_refused: Callable[[str], None] | None = None,
+        on_count: Callable[[str, int], None] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {}
+        if client_manager is not None:
+            kwargs["client_manager"] = client_manager
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            # None: same origin only (python-engineio's default); a list: exactly those.
+            cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
+            max_http_buffer_size=limits.max_message_bytes * _ENGINE_BUFFER_FACTOR,
+            ping_interval=10,
+            ping_timeout=10,
+            logger=False,
+            engineio_logger=False,
+            **kwargs,
+        )
+
+        def counter(namespace: str) -> Callable[[int], None] | None:
+            if on_count is None:
+                return None
+            return lambda delta: on_count(namespace, delta)
+
+        self.students = StudentNamespace(
+            "/student", tokens, limits, on_refused=on_refused, on_count=counter("/student")
+        )
+        self.teachers = TeacherNamespace(
+            "/teacher", tokens, limits, on_refused=on_refused, on_count=counter("/teacher")
+        )
+        self.sio.register_namespace(self.students)
+        self.sio.register_namespace(self.teachers)
+        self.notifier = SocketNotifier(self.sio)
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+
+    async def disconnect_all(self) -> None:
+        """Tell every client to go (they reconnect elsewhere or when we are back)."""
+        for namespace in (self.students, self.teachers):
+            for sid in list(namespace.sessions):
+                try:
+                    await self.sio.disconnect(sid, namespace=namespace.namespace)
+                except Exception:
+                    logger.exception("could not disconnect %s", sid)

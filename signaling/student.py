@@ -1,0 +1,136 @@
+"""`/student`: join, autosave, client signals, submit, raise hand, WebRTC signaling."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rooms.attempts import AttemptService
+from rooms.auth import Role
+from rooms.errors import Conflict, RoomsError
+from rooms.placement import Occupancy
+from rooms.presence import PresenceTracker
+from rooms.protocols import Notifier
+
+from . import messages as m
+from .guard import Ack, GuardedNamespace, Session, ok, refuse
+
+RtcHandler = Callable[[Session, m.Rtc], Awaitable[Ack]]
+
+
+def attempt_room(attempt_id: str) -> str:
+    return f"attempt:{attempt_id}"
+
+
+def students_room(room_id: str) -> str:
+    return f"students:{room_id}"
+
+
+class StudentNamespace(GuardedNamespace):
+    role: Role = "student"
+    handlers = {
+        "join": (m.Join, "join"),
+        "answer": (m.Answer, "answer"),
+        "event": (m.ClientEvent, "event"),
+        "submit": (m.Empty, "submit"),
+        "hand": (m.Hand, "hand"),
+        "rtc": (m.Rtc, "rtc"),
+    }
+
+    def bind(
+        self,
+        attempts: AttemptService,
+        presence: PresenceTracker,
+        occupancy: Occupancy,
+        notifier: Notifier,
+    ) -> None:
+        self.attempts = attempts
+        self.presence = presence
+        self.occupancy = occupancy
+        self.notifier = notifier
+        self.rtc_handler: RtcHandler | None = None
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            claims = self.authenticate(auth)
+        except RoomsError as exc:
+            raise refuse(exc) from None
+        session = self.open_session(sid, claims)
+        session.room_id = claims.room_id
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = self.close_session(sid)
+        if session is None or session.attempt_id is None or session.room_id is None:
+            return
+        self.occupancy.leave(session.room_id, sid)
+        await self.presence.disconnected(session.attempt_id)
+
+    def _joined(self, session: Session) -> str:
+        if session.attempt_id is None:
+            raise Conflict("send 'join' first", code="not_joined")
+        return session.attempt_id
+
+    async def join(self, session: Session, msg: m.Join) -> Ack:
+        assert session.room_id is not None
+        await self.occupancy.enter(session.room_id, session.sid)
+        try:
+            result = await self.attempts.join(session.claims, msg.consent_version)
+        except Exception:
+            self.occupancy.leave(session.room_id, session.sid)
+            raise
+        attempt = result.attempt
+        first_join = session.attempt_id is None
+        session.attempt_id = attempt.id
+        await self.enter_room(session.sid, attempt_room(attempt.id))
+        await self.enter_room(session.sid, students_room(attempt.room_id))
+        if attempt.closed:
+            await self.presence.submitted(attempt.room_id, attempt.id)
+        elif first_join:
+            await self.presence.connected(attempt.room_id, attempt.id)
+        if not result.resumed:
+            await self.notifier.teachers(attempt.room_id, "joined", {
+                "attempt_id": attempt.id, "student_id": attempt.student_id,
+                "student_name": attempt.student_name, "total_questions": len(result.exam.questions),
+                **attempt.clock(),
+            })
+        return ok(
+            attempt=attempt.clock(),
+            student={"id": attempt.student_id, "name": attempt.student_name},
+            exam=result.exam.to_json(for_student=True),
+            analysis=result.exam.rules.analysis.model_dump(mode="json"),
+            answers=result.answers,
+            last_seq=result.last_seq,
+            resumed=result.resumed,
+        )
+
+    async def answer(self, session: Session, msg: m.Answer) -> Ack:
+        attempt_id = self._joined(session)
+        result = await self.attempts.save_answer(attempt_id, msg.question_id, msg.value, msg.seq)
+        return ok(seq=msg.seq, stored=result.stored)
+
+    async def event(self, session: Session, msg: m.ClientEvent) -> Ack:
+        attempt_id = self._joined(session)
+        result = await self.attempts.client_event(attempt_id, msg.seq, msg.kind, msg.occurred_at, msg.details)
+        return ok(seq=msg.seq, stored=result.stored)
+
+    async def submit(self, session: Session, msg: m.Empty) -> Ack:
+        attempt_id = self._joined(session)
+        attempt = await self.attempts.submit(attempt_id, "student")
+        await self.presence.submitted(attempt.room_id, attempt.id)
+        return ok(attempt=attempt.clock())
+
+    async def hand(self, session: Session, msg: m.Hand) -> Ack:
+        attempt_id = self._joined(session)
+        attempt = await self.attempts.attempt(attempt_id)
+        await self.attempts.log(attempt_id, "hand", {"text": msg.text, "raised": msg.raised})
+        await self.notifier.teachers(attempt.room_id, "hand", {
+            "attempt_id": attempt_id, "student_id": attempt.student_id,
+            "student_name": attempt.student_name, "text": msg.text, "raised": msg.raised,
+        })
+        return ok()
+
+    async def rtc(self, session: Session, msg: m.Rtc) -> Ack:
+        self._joined(session)
+        if self.rtc_handler is None:
+            raise Conflict("live video is not available on this server", code="rtc_unavailable")
+        return await self.rtc_handler(session, msg)
