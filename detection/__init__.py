@@ -1,0 +1,30 @@
+"""Face detection on sampled camera frames and the rules that turn it into violations.
+
+Engine package: no network, no event loop. ``FaceDetector.detect_batch`` blocks and is
+meant to run in an executor; ``StudentRules`` is pure logic with time passed in.
+"""
+
+from detection.errors import DetectionError, InvalidFrame, InvalidRules, ModelLoadError, ModelNotFound
+from detection.face_detector import Face, FaceDetector, default_model_path
+from detection.rules import RuleViolation, StudentRules
+from detection.settings import KINDS, RuleSettings
+from detection.signals import HEAD_TURN_LIMIT, FrameStats, frame_stats, head_turn
+
+__all__ = [
+    "HEAD_TURN_LIMIT",
+    "KINDS",
+    "DetectionError",
+    "Face",
+    "FaceDetector",
+    "FrameStats",
+    "InvalidFrame",
+    "InvalidRules",
+    "ModelLoadError",
+    "ModelNotFound",
+    "RuleSettings",
+    "RuleViolation",
+    "StudentRules",
+    "default_model_path",
+    "frame_stats",
+    "head_turn",
+]
