@@ -10,12 +10,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rooms.auth import TokenService
-from rooms.placement import LocalPlacement
 
 from . import openapi
 from .api import ROUTES, add_routes
 from .http_errors import error_middleware
-from .keys import HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
+from .backends import backends_ctx, create_backends
+from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import create_hub, live_ctx
 from .metrics import Metrics
@@ -58,7 +58,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[TOKENS] = TokenService(settings.secret, admin_token=settings.admin_token)
     app[METRICS] = Metrics()
-    app[PLACEMENT] = LocalPlacement(settings.node_id, settings.rooms_per_node)
+    app[BACKENDS] = backends = create_backends(settings)
+    app[PLACEMENT] = backends.placement
     app[HUB] = create_hub(app)
 
     app.router.add_get("/healthz", healthz)
@@ -70,5 +71,6 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(loop_lag_ctx)
+    app.cleanup_ctx.append(backends_ctx)
     app.cleanup_ctx.append(live_ctx)
     return app

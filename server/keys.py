@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from rooms.attempts import AttemptService
     from rooms.classroom import Classroom
     from rooms.event_writer import EventWriter
-    from rooms.placement import LocalPlacement
+    from rooms.protocols import Placement
+
+    from .backends import Backends
     from signaling.hub import Hub
     from .metrics import Metrics
     from .settings import Settings
@@ -29,7 +31,8 @@ CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")
 AUDIT: web.AppKey["AuditLog"] = web.AppKey("audit")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
-PLACEMENT: web.AppKey["LocalPlacement"] = web.AppKey("placement")
+PLACEMENT: web.AppKey["Placement"] = web.AppKey("placement")
+BACKENDS: web.AppKey["Backends"] = web.AppKey("backends")
 HUB: web.AppKey["Hub"] = web.AppKey("hub")
 WRITER: web.AppKey["EventWriter"] = web.AppKey("writer")
 ATTEMPTS: web.AppKey["AttemptService"] = web.AppKey("attempts")

@@ -17,12 +17,12 @@ from rooms.attempts import AttemptService
 from rooms.classroom import Classroom
 from rooms.event_writer import EventWriter
 from rooms.placement import Occupancy
-from rooms.presence import LocalPresence, PresenceTracker
+from rooms.presence import PresenceTracker
 from rooms.protocols import PresenceState
 from signaling.guard import Limits
 from signaling.hub import Hub
 
-from .keys import ATTEMPTS, AUDIT, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS, WRITER
+from .keys import ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS, WRITER
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def create_hub(app: web.Application) -> Hub:
         tokens=app[TOKENS],
         limits=Limits(settings.max_message_bytes, settings.events_per_second, settings.event_burst),
         allowed_origins=settings.allowed_origins,
+        client_manager=app[BACKENDS].client_manager,
         on_refused=lambda code: metrics.acks_refused.labels(code).inc(),
         on_count=lambda ns, delta: metrics.sockets.labels(ns).inc(delta),
     )
@@ -66,7 +67,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
         await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
 
-    store = LocalPresence()
+    store = app[BACKENDS].presence
     tracker = PresenceTracker(store, settings.reconnect_grace_seconds, presence_changed, attempts.record_gap)
     occupancy = Occupancy(placement, linger=settings.reconnect_grace_seconds)
     classroom = Classroom(pool, app[CATALOG], attempts, store, notifier, app[AUDIT])
