@@ -112,7 +112,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error("unauthorized", "not connected")
         wait = session.bucket.take()
         if wait:
-            return error("rate_limited", "too many messages; slow down", retry_after=round(wait, 3))
+            return error("rate_limited", "too many messages; slow down", retry_after=max(0.001, round(wait, 3)))
         entry = self.handlers.get(event)
         if entry is None:
             return error("unknown_event", f"unknown event {event!r}")
@@ -173,4 +173,4 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
 def refuse(exc: RoomsError) -> socketio.exceptions.ConnectionRefusedError:
     """The connect refusal the client sees: a code and a reason it can show."""
-    return socketio.exceptions.ConnectionRefusedError({"code": exc.code, "message": exc.message})
+    return socketio.exceptions.ConnectionRefusedError(exc.message, {"code": exc.code})
