@@ -1,0 +1,32 @@
+"""Server-side media: receive students' camera tracks, sample their latest frames for
+`detection/`, and hand violations (with evidence JPEGs) and thumbnails to the server.
+
+Engine package: no aiohttp, no Socket.IO, and no opinion on what a violation is.
+"""
+
+from media.analysis import AnalysisSettings, AnalysisSink, AnalysisSource, AnalysisSources
+from media.errors import AnalysisUnavailable, InvalidOffer, MediaError, MediaErrorCategory
+from media.frames import FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
+from media.loop_lag import LoopLagMonitor
+from media.peers import AnalysisPeers
+from media.sampler import AnalysisSampler, BatchDetector, SamplerStats
+
+__all__ = [
+    "AnalysisPeers",
+    "AnalysisSampler",
+    "AnalysisSettings",
+    "AnalysisSink",
+    "AnalysisSource",
+    "AnalysisSources",
+    "AnalysisUnavailable",
+    "BatchDetector",
+    "FrameSample",
+    "InvalidOffer",
+    "LatestFrame",
+    "LoopLagMonitor",
+    "MediaError",
+    "MediaErrorCategory",
+    "SamplerStats",
+    "evidence_jpeg",
+    "thumbnail_jpeg",
+]
