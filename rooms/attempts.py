@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ class Attempt:
     extension_seconds: int
     score: float
     end_reason: str | None
+    accommodations: tuple[str, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -75,6 +77,7 @@ def attempt_from(row: asyncpg.Record) -> Attempt:
         started_at=row["started_at"], deadline=row["deadline"], paused_at=row["paused_at"],
         extension_seconds=row["extension_seconds"], score=float(row["score"]),
         end_reason=row["end_reason"],
+        accommodations=tuple(json.loads(row["accommodations"])),
     )
 
 
@@ -97,6 +100,11 @@ class AttemptService:
         self._notifier = notifier
         self._exams: dict[str, Exam] = {}
         self._attempts: dict[str, Attempt] = {}
+        # Cluster hook (server/backends.py): told the id of every attempt this node changes,
+        # so the other nodes drop their cached copy. None on a single node.
+        self.on_change: Callable[[str], None] | None = None
+        # Called once an attempt ends (submit, deadline, terminate): close its media peer…
+        self.closed_listeners: list[Callable[[Attempt], Awaitable[None]]] = []
 
     async def exam(self, exam_id: str) -> Exam:
         # Exams do not change after creation, so a process-wide cache is safe.
@@ -250,6 +258,7 @@ class AttemptService:
         if row is None:
             return await self.attempt(attempt_id, fresh=True)
         attempt = self._attempts[attempt_id] = attempt_from(row)
+        self._changed(attempt_id)
         await self.log(attempt_id, "submit", {"reason": reason})
         await self._announce_end(attempt)
         return attempt
@@ -258,6 +267,14 @@ class AttemptService:
         data = {"attempt_id": attempt.id, "status": attempt.status, "reason": attempt.end_reason}
         await self._notifier.teachers(attempt.room_id, "submitted", data)
         await self._notifier.student(attempt.id, "deadline", attempt.clock())
+        await self.ended(attempt)
+
+    async def ended(self, attempt: Attempt) -> None:
+        for listener in self.closed_listeners:
+            try:
+                await listener(attempt)
+            except Exception:
+                logger.exception("attempt-ended listener failed for %s", attempt.id)
 
     async def log(self, attempt_id: str, kind: str, details: dict[str, Any]) -> None:
         await self._pool.execute(
@@ -274,6 +291,11 @@ class AttemptService:
 
     def updated(self, attempt: Attempt) -> None:
         self._attempts[attempt.id] = attempt
+        self._changed(attempt.id)
+
+    def _changed(self, attempt_id: str) -> None:
+        if self.on_change is not None:
+            self.on_change(attempt_id)
 
     async def expire_due(self) -> list[Attempt]:
         """Submit every running attempt whose deadline has passed; return them."""
@@ -284,6 +306,7 @@ class AttemptService:
         expired = [attempt_from(r) for r in rows]
         for attempt in expired:
             self._attempts[attempt.id] = attempt
+            self._changed(attempt.id)
             await self.log(attempt.id, "submit", {"reason": "deadline"})
             await self._announce_end(attempt)
         return expired

@@ -140,6 +140,7 @@ class Classroom:
             await self._notifier.teachers(attempt.room_id, "submitted", {
                 "attempt_id": attempt_id, "status": attempt.status, "reason": attempt.end_reason,
             })
+            await self._attempts.ended(attempt)
         return attempt
 
     async def announce(self, claims: Claims, room_id: str, text: str) -> None:

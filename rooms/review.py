@@ -150,3 +150,35 @@ def render_csv(rows: Iterable[dict[str, Any]]) -> str:
         safe = {k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()}
         writer.writerow(safe)
     return out.getvalue()
+
+
+class EvidenceStore:
+    """Evidence JPEGs: readable by the room's teachers and admins until they expire."""
+
+    def __init__(self, pool: asyncpg.Pool, review: Review) -> None:
+        self._pool = pool
+        self._review = review
+
+    async def read(self, claims: Claims, evidence_id: str) -> tuple[bytes, str, str]:
+        """(data, content type, attempt id); students never read evidence."""
+        if claims.role == "student":
+            raise Forbidden("evidence is for the room's teachers")
+        row = await self._pool.fetchrow(
+            "SELECT attempt_id, content_type, data FROM evidence WHERE id = $1 AND expires_at > now()",
+            parse_uuid(evidence_id, "evidence"),
+        )
+        if row is None:
+            raise NotFound(f"no evidence {evidence_id} (or it has expired)")
+        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]))
+        return bytes(row["data"]), row["content_type"], attempt_id
+
+    async def set_review(self, claims: Claims, violation_id: int, decision: str) -> str:
+        """Confirm or dismiss a flag; returns the attempt id."""
+        if claims.role == "student":
+            raise Forbidden("only teachers review flags")
+        row = await self._pool.fetchrow("SELECT attempt_id FROM violations WHERE id = $1", violation_id)
+        if row is None:
+            raise NotFound(f"no violation {violation_id}")
+        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]))
+        await self._pool.execute("UPDATE violations SET review = $2 WHERE id = $1", violation_id, decision)
+        return attempt_id

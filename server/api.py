@@ -18,8 +18,8 @@ from rooms.auth import Claims
 from rooms.errors import NoCapacity, Unauthorized
 
 from .http_errors import parse_body
-from .keys import AUDIT, CATALOG, PLACEMENT, REVIEW, SETTINGS, TOKENS
-from .schemas import ExamSpec, InviteRequest, RoomCreate, TokenRequest
+from .keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, SETTINGS, TOKENS
+from .schemas import ExamSpec, InviteRequest, ReviewDecision, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -150,6 +150,34 @@ async def create_token(request: web.Request) -> web.Response:
     )
 
 
+async def get_evidence(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    evidence_id = request.match_info["evidence_id"]
+    data, content_type, attempt_id = await request.app[EVIDENCE].read(claims, evidence_id)
+    # Every view of evidence is recorded: who, when, what.
+    await request.app[AUDIT].record(claims, "evidence.view", "evidence", evidence_id, {"attempt_id": attempt_id})
+    return web.Response(
+        body=data, content_type=content_type,
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def review_violation(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin", "teacher")
+    try:
+        violation_id = int(request.match_info["violation_id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    body = await parse_body(request, ReviewDecision)
+    attempt_id = await request.app[EVIDENCE].set_review(claims, violation_id, body.decision)
+    await request.app[AUDIT].record(
+        claims, f"violation.{body.decision}", "attempt", attempt_id,
+        {"violation_id": violation_id, "note": body.note},
+    )
+    return web.json_response({"violation_id": violation_id, "review": body.decision})
+
+
 _TEACHERS = ("admin", "teacher")
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/exams", create_exam, "Create an exam", _TEACHERS, ExamSpec, 201),
@@ -164,6 +192,10 @@ ROUTES: tuple[Route, ...] = (
           ("admin", "teacher", "student")),
     Route("GET", "/api/rooms/{room_id}/report.csv", room_report, "Room report as CSV",
           _TEACHERS, content_type="text/csv"),
+    Route("GET", "/api/evidence/{evidence_id}", get_evidence,
+          "An evidence JPEG (audited; teachers of the room only)", _TEACHERS, content_type="image/jpeg"),
+    Route("POST", "/api/violations/{violation_id}/review", review_violation,
+          "Confirm or dismiss a flag (recorded)", _TEACHERS, ReviewDecision),
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
           TokenRequest, 201),
 )

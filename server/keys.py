@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rooms.audit import AuditLog
     from rooms.auth import TokenService
     from rooms.catalog import Catalog
-    from rooms.review import Review
+    from rooms.review import EvidenceStore, Review
 
     from rooms.attempts import AttemptService
     from rooms.classroom import Classroom
@@ -29,6 +29,7 @@ POOL: web.AppKey["asyncpg.Pool"] = web.AppKey("pool")
 TOKENS: web.AppKey["TokenService"] = web.AppKey("tokens")
 CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")
+EVIDENCE: web.AppKey["EvidenceStore"] = web.AppKey("evidence")
 AUDIT: web.AppKey["AuditLog"] = web.AppKey("audit")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 PLACEMENT: web.AppKey["Placement"] = web.AppKey("placement")

@@ -15,10 +15,10 @@ from aiohttp import web
 from rooms.audit import AuditLog
 from rooms.catalog import Catalog
 from rooms.migrate import migrate
-from rooms.review import Review
+from rooms.review import EvidenceStore, Review
 
 from .embedded_pg import EmbeddedPostgres
-from .keys import AUDIT, CATALOG, METRICS, POOL, REVIEW, SETTINGS, TOKENS
+from .keys import AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, SETTINGS, TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[POOL] = pool
         app[CATALOG] = catalog = Catalog(pool)
-        app[REVIEW] = Review(pool, catalog)
+        app[REVIEW] = review = Review(pool, catalog)
+        app[EVIDENCE] = EvidenceStore(pool, review)
         app[AUDIT] = AuditLog(pool)
         try:
             yield

@@ -21,6 +21,7 @@ from rooms.presence import PresenceTracker
 from rooms.protocols import PresenceState
 from signaling.guard import Limits
 from signaling.hub import Hub
+from signaling.rtc import RtcRouter
 
 from .keys import ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS, WRITER
 
@@ -64,8 +65,13 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     notifier = hub.notifier
     attempts = AttemptService(pool, app[CATALOG], writer, notifier)
 
+    rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT])
+    hub.bind_rtc(rtc)
+
     async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
         await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
+        if state == "offline":
+            await rtc.attempt_gone(attempt_id)
 
     store = app[BACKENDS].presence
     tracker = PresenceTracker(store, settings.reconnect_grace_seconds, presence_changed, attempts.record_gap)
@@ -73,6 +79,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     classroom = Classroom(pool, app[CATALOG], attempts, store, notifier, app[AUDIT])
     hub.students.bind(attempts, tracker, occupancy, notifier)
     hub.teachers.bind(classroom, occupancy)
+    app[BACKENDS].bind(attempts, notifier)  # cluster: cross-node cache invalidation, lost nodes
     app[WRITER] = writer
     app[ATTEMPTS] = attempts
     app[CLASSROOM] = classroom

@@ -48,7 +48,8 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
         params = re.findall(r"{(\w+)}", route.path)
         if params:
             op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "integer"} if p == "violation_id" else {"type": "string", "format": "uuid"}}
                 for p in params
             ]
         if route.body is not None:
@@ -62,7 +63,11 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
             if example is not None:
                 media["example"] = example
             op["requestBody"] = {"required": True, "content": {"application/json": media}}
-        ok_schema: dict[str, Any] = {"type": "string"} if route.content_type == "text/csv" else {"type": "object"}
+        ok_schema: dict[str, Any] = (
+            {"type": "object"} if route.content_type == "application/json"
+            else {"type": "string", "format": "binary"} if route.content_type.startswith("image/")
+            else {"type": "string"}
+        )
         op["responses"][str(route.status)] = {
             "description": "Success",
             "content": {route.content_type: {"schema": ok_schema}},

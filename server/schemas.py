@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.exam import ExamSpec
 
-__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest"]
+__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest", "ReviewDecision"]
 
 _Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 
@@ -61,3 +61,12 @@ class TokenRequest(BaseModel):
         default=(), max_length=500
     )
     ttl_hours: float = Field(default=12, gt=0, le=24 * 365)
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"example": {"decision": "dismissed", "note": "glare"}}
+    )
+
+    decision: Literal["confirmed", "dismissed"]
+    note: str = Field(default="", max_length=1000)

@@ -12,6 +12,7 @@ from aiohttp import web
 from rooms.auth import TokenService
 
 from .guard import Limits
+from .rtc import RtcRouter
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
 
@@ -79,6 +80,13 @@ class Hub:
         self.sio.register_namespace(self.students)
         self.sio.register_namespace(self.teachers)
         self.notifier = SocketNotifier(self.sio)
+        self.rtc: RtcRouter | None = None
+
+    def bind_rtc(self, router: RtcRouter) -> None:
+        self.rtc = router
+        self.students.rtc_handler = router.from_student
+        self.teachers.rtc_handler = router.from_teacher
+        self.teachers.on_gone = router.teacher_gone
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")

@@ -28,6 +28,7 @@ def students_room(room_id: str) -> str:
 
 class StudentNamespace(GuardedNamespace):
     role: Role = "student"
+    rtc_handler: RtcHandler | None = None
     handlers = {
         "join": (m.Join, "join"),
         "answer": (m.Answer, "answer"),
@@ -48,7 +49,6 @@ class StudentNamespace(GuardedNamespace):
         self.presence = presence
         self.occupancy = occupancy
         self.notifier = notifier
-        self.rtc_handler: RtcHandler | None = None
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:

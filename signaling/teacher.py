@@ -23,6 +23,8 @@ def teachers_room(room_id: str) -> str:
 
 class TeacherNamespace(GuardedNamespace):
     role: Role = "teacher"
+    rtc_handler: RtcHandler | None = None
+    on_gone: Callable[[str], None] | None = None
     handlers = {
         "watch": (m.Watch, "watch"),
         "unwatch": (m.Watch, "unwatch"),
@@ -34,7 +36,6 @@ class TeacherNamespace(GuardedNamespace):
     def bind(self, classroom: Classroom, occupancy: Occupancy) -> None:
         self.classroom = classroom
         self.occupancy = occupancy
-        self.rtc_handler: RtcHandler | None = None
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -45,6 +46,8 @@ class TeacherNamespace(GuardedNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = self.close_session(sid)
+        if self.on_gone is not None:
+            self.on_gone(sid)
         if session is not None:
             for room_id in session.watching:
                 self.occupancy.leave(room_id, sid)

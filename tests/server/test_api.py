@@ -222,10 +222,11 @@ async def test_attempts_timeline_and_report(client: Client) -> None:
 
 
 async def test_room_creation_refused_when_node_full(client: Client) -> None:
-    from server.keys import NODE
+    from server.keys import PLACEMENT
 
-    node = client.server.app[NODE]
-    node.live_rooms.update(f"r{i}" for i in range(node.rooms_per_node))
+    placement = client.server.app[PLACEMENT]
+    for i in range(placement.capacity):
+        await placement.acquire(f"r{i}")
     exam = await make_exam(client)
     resp = await client.post(
         f"/api/exams/{exam['id']}/rooms", json={"name": "x", "seats": 3}, headers=bearer()

@@ -33,7 +33,17 @@ async def test_every_example_is_accepted(client: Client) -> None:
     doc = await (await client.get("/api/openapi.json")).json()
     exam = await make_exam(client)
     room = await make_room(client, exam["id"])
-    ids = {"exam_id": exam["id"], "room_id": room["id"]}
+    from server.keys import POOL
+
+    pool = client.server.app[POOL]
+    violation_id = await pool.fetchval(
+        "WITH a AS (INSERT INTO attempts (id, exam_id, room_id, student_id, deadline)"
+        " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi', now()) RETURNING id)"
+        " INSERT INTO violations (attempt_id, seq, source, kind, occurred_at)"
+        " SELECT id, 1, 'client', 'copy', now() FROM a RETURNING id",
+        exam["id"], room["id"],
+    )
+    ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id}
     with_body = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items() if "requestBody" in op]
     assert len(with_body) == sum(1 for r in ROUTES if r.body is not None)
     for path, method, op in with_body:

@@ -1,0 +1,167 @@
+"""Server-side frame analysis as a resource: the ONNX detector (once per process), the
+aiortc peers, the sampler, and the sink that turns rule violations into durable,
+evidence-carrying violations and thumbnails into teacher pushes.
+
+Only evidence JPEGs of violations are stored; every other frame lives in memory only.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from detection import FaceDetector, RuleViolation
+from detection.errors import DetectionError
+from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
+from rooms.attempts import Attempt, AttemptService
+from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
+from rooms.event_writer import Evidence, ViolationRecord
+from rooms.protocols import Notifier
+
+from .keys import ATTEMPTS, HUB, METRICS, SETTINGS
+
+logger = logging.getLogger(__name__)
+
+PEERS: web.AppKey[AnalysisPeers] = web.AppKey("analysis_peers")
+SAMPLER: web.AppKey[AnalysisSampler] = web.AppKey("analysis_sampler")
+
+
+class ViolationSink:
+    """media.AnalysisSink: analysis results into the durable writer and to teachers."""
+
+    def __init__(self, attempts: AttemptService, notifier: Notifier) -> None:
+        self._attempts = attempts
+        self._notifier = notifier
+        # Server-found violations need their own sequence numbers: microseconds since the
+        # epoch are unique per node and sortable; the counter breaks ties within one tick.
+        self._tiebreak = itertools.count()
+
+    def _seq(self) -> int:
+        return time.time_ns() // 1000 * 16 + next(self._tiebreak) % 16
+
+    async def violation(self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes) -> None:
+        attempt = await self._attempts.attempt(attempt_id)
+        if attempt.closed:
+            return
+        exam = await self._attempts.exam(attempt.exam_id)
+        now = datetime.now(UTC)
+        evidence = Evidence(
+            id=uuid.uuid4(), data=evidence_jpeg, taken_at=now,
+            expires_at=now + timedelta(days=exam.rules.evidence_retention_days),
+        )
+        occurred = datetime.fromtimestamp(violation.started_at, UTC)
+        record = ViolationRecord(
+            attempt_id=uuid.UUID(attempt_id), seq=self._seq(), source="server", kind=violation.kind,
+            severity=exam.rules.weight(violation.kind), occurred_at=occurred,
+            details={
+                "reason": violation.reason, "duration": round(violation.duration, 2),
+                "confidence": round(violation.confidence, 3),
+            },
+            evidence=evidence,
+        )
+        await self._attempts.server_violation(record)
+
+    async def thumbnail(self, attempt_id: str, jpeg: bytes) -> None:
+        attempt = await self._attempts.attempt(attempt_id)
+        data = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        await self._notifier.teachers(attempt.room_id, "thumbnail", {"attempt_id": attempt_id, "jpeg": data})
+
+
+class AnalysisGateway:
+    """signaling.rtc.AnalysisGateway over media.AnalysisPeers, with the exam's rules."""
+
+    def __init__(self, peers: AnalysisPeers, sampler: AnalysisSampler, attempts: AttemptService) -> None:
+        self._peers = peers
+        self._sampler = sampler
+        self._attempts = attempts
+
+    async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]:
+        attempt = await self._attempts.attempt(attempt_id)
+        if attempt.closed:
+            raise Conflict(f"the attempt is {attempt.status}", code="attempt_closed")
+        exam = await self._attempts.exam(attempt.exam_id)
+        rules = exam.rules
+        if not rules.analysis.enabled:
+            raise Conflict("this exam does not use server analysis", code="analysis_off")
+        try:
+            settings = AnalysisSettings.from_rules(
+                rules.model_dump(mode="json"), attempt.accommodations,
+                sample_interval=rules.analysis.sample_interval_seconds,
+            )
+            answer: tuple[str, str] = await self._peers.accept_offer(attempt_id, sdp, type_, settings)
+            return answer
+        except MediaError as exc:
+            raise _translate(exc) from None
+
+    async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None:
+        text = candidate.get("candidate", "")
+        mid = candidate.get("sdpMid")
+        index = candidate.get("sdpMLineIndex")
+        if not isinstance(text, str) or not (mid is None or isinstance(mid, str)) or not (
+            index is None or isinstance(index, int)
+        ):
+            raise Invalid("a candidate is {candidate, sdpMid, sdpMLineIndex}", fields={"candidate": "malformed"})
+        try:
+            await self._peers.add_ice_candidate(attempt_id, text, mid, index)
+        except MediaError as exc:
+            raise _translate(exc) from None
+
+    async def close(self, attempt_id: str) -> None:
+        await self._peers.close(attempt_id)
+        self._sampler.forget(attempt_id)
+
+
+def _translate(exc: MediaError) -> RoomsError:
+    category = getattr(exc, "category", "invalid")
+    if category == "invalid":
+        return Invalid(str(exc), code="invalid")
+    if category == "conflict":
+        return Conflict(str(exc), code="conflict")
+    return Unavailable(str(exc), code="unavailable", retry_after=5)
+
+
+GATEWAY: web.AppKey[AnalysisGateway] = web.AppKey("analysis_gateway")
+
+
+async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
+    attempts = app[ATTEMPTS]
+    hub = app[HUB]
+    try:
+        detector = FaceDetector(settings.face_model or None)
+    except DetectionError as exc:
+        # The node still serves exams without analysis; offers are answered "rtc_unavailable".
+        logger.error("server analysis disabled: %s", exc)
+        yield
+        return
+    peers = AnalysisPeers(settings.ice_servers)
+    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, hub.notifier),
+                              on_loop_lag=metrics.loop_lag.observe)
+    gateway = AnalysisGateway(peers, sampler, attempts)
+    app[PEERS] = peers
+    app[SAMPLER] = sampler
+    app[GATEWAY] = gateway
+    metrics.live_peers.set_function(lambda: peers.live_count)
+    metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
+    assert hub.rtc is not None, "live_ctx binds the RTC router before analysis starts"
+    hub.rtc.attach_analysis(gateway)
+
+    async def attempt_ended(attempt: Attempt) -> None:
+        await gateway.close(attempt.id)
+
+    attempts.closed_listeners.append(attempt_ended)
+    await sampler.start()
+    try:
+        yield
+    finally:
+        await peers.close_all()
+        await sampler.stop()

@@ -1,0 +1,129 @@
+"""WebRTC signaling: student ↔ the server's analysis peer, and teacher ↔ student live view.
+
+The analysis peer is reached through `AnalysisGateway` (media/ implements it; signaling
+does not import media). Live view is peer-to-peer: the server only relays offer, answer
+and candidates between a teacher's socket and the student's attempt room, and only
+between a teacher who may see the room and that room's student; each view is audited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import socketio
+
+from rooms.attempts import AttemptService
+from rooms.audit import AuditLog
+from rooms.catalog import Catalog
+from rooms.errors import Conflict, Forbidden, Invalid, NotFound
+
+from . import messages as m
+from .guard import Ack, Session, ok
+from .student import attempt_room
+
+
+class AnalysisGateway(Protocol):
+    async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]: ...
+
+    async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None: ...
+
+    async def close(self, attempt_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    teacher_sid: str
+    attempt_id: str
+
+
+class RtcRouter:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        attempts: AttemptService,
+        catalog: Catalog,
+        audit: AuditLog,
+        analysis: AnalysisGateway | None = None,
+    ) -> None:
+        self._sio = sio
+        self._attempts = attempts
+        self._catalog = catalog
+        self._audit = audit
+        self._analysis = analysis
+        self._views: dict[str, _View] = {}
+
+    def attach_analysis(self, gateway: AnalysisGateway) -> None:
+        self._analysis = gateway
+
+    async def attempt_gone(self, attempt_id: str) -> None:
+        """The student is offline or finished: close the analysis peer."""
+        if self._analysis is not None:
+            await self._analysis.close(attempt_id)
+
+    async def from_student(self, session: Session, msg: m.Rtc) -> Ack:
+        attempt_id = session.attempt_id
+        assert attempt_id is not None
+        if msg.target == "server":
+            if self._analysis is None:
+                raise Conflict("server analysis is not available on this node", code="rtc_unavailable")
+            if msg.type == "offer":
+                if not msg.sdp:
+                    raise Invalid("an offer needs its sdp", fields={"sdp": "required"})
+                sdp, type_ = await self._analysis.offer(attempt_id, msg.sdp, msg.type)
+                return ok(type=type_, sdp=sdp)
+            if msg.type == "candidate":
+                await self._analysis.candidate(attempt_id, msg.candidate or {})
+                return ok()
+            if msg.type == "bye":
+                await self._analysis.close(attempt_id)
+                return ok()
+            raise Invalid(f"the server does not take {msg.type!r}", fields={"type": "offer|candidate|bye"})
+        view = self._views.get(msg.session or "")
+        if view is None or view.attempt_id != attempt_id:
+            raise NotFound("no live view session with that id", code="not_found")
+        await self._sio.emit("rtc", self._relay(msg, view_session=msg.session or "", attempt_id=attempt_id),
+                             to=view.teacher_sid, namespace="/teacher")
+        if msg.type == "bye":
+            self._views.pop(msg.session or "", None)
+        return ok()
+
+    async def from_teacher(self, session: Session, msg: m.Rtc) -> Ack:
+        if msg.target != "peer" or not msg.attempt_id:
+            raise Invalid("live view needs target 'peer' and an attempt_id", fields={"attempt_id": "required"})
+        attempt = await self._attempts.attempt(msg.attempt_id)
+        await self._catalog.room_for(session.claims, attempt.room_id)
+        if session.claims.role == "student":
+            raise Forbidden("students cannot open live views")
+        view_id = msg.session
+        if msg.type == "offer" and not view_id:
+            view_id = secrets.token_urlsafe(12)
+            self._views[view_id] = _View(session.sid, attempt.id)
+            await self._audit.record(session.claims, "live.view", "attempt", attempt.id, {"session": view_id})
+        view = self._views.get(view_id or "")
+        if view is None or view.teacher_sid != session.sid or view.attempt_id != attempt.id:
+            raise NotFound("no live view session with that id", code="not_found")
+        assert view_id is not None
+        await self._sio.emit("rtc", self._relay(msg, view_session=view_id, attempt_id=attempt.id),
+                             room=attempt_room(attempt.id), namespace="/student")
+        if msg.type == "bye":
+            self._views.pop(view_id, None)
+        return ok(session=view_id)
+
+    def teacher_gone(self, sid: str) -> None:
+        for key in [k for k, v in self._views.items() if v.teacher_sid == sid]:
+            del self._views[key]
+
+    @staticmethod
+    def _relay(msg: m.Rtc, *, view_session: str, attempt_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"target": "peer", "type": msg.type, "session": view_session, "attempt_id": attempt_id}
+        if msg.sdp is not None:
+            data["sdp"] = msg.sdp
+        if msg.candidate is not None:
+            data["candidate"] = msg.candidate
+        return data
+
+
+Handler = Callable[[Session, m.Rtc], Awaitable[Ack]]
