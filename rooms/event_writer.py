@@ -256,8 +256,9 @@ class EventWriter:
         violations = [p.record for p in batch if isinstance(p.record, ViolationRecord)]
         answers = [p.record for p in batch if isinstance(p.record, AnswerRecord)]
         stored: dict[tuple[Any, ...], tuple[int, float | None]] = {}
-        async with self._pool.acquire() as conn, conn.transaction():
-            evidence = [v.evidence for v in violations if v.evidence is not None]
+        evidence = [v.evidence for v in violations if v.evidence is not None]
+        statements = bool(evidence) + bool(violations) + bool(answers)
+        async with self._pool.acquire() as conn, _maybe_transaction(conn, statements > 1):
             if evidence:
                 await conn.execute(
                     _INSERT_EVIDENCE,
@@ -315,3 +316,16 @@ class EventWriter:
             except asyncpg.PostgresError as exc:
                 results.append(Invalid(f"the event was rejected: {type(exc).__name__}", code="rejected"))
         return results
+
+
+class _NoTransaction:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _maybe_transaction(conn: asyncpg.Connection, needed: bool) -> Any:
+    # One statement is atomic on its own; BEGIN/COMMIT would add two round trips per batch.
+    return conn.transaction() if needed else _NoTransaction()

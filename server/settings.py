@@ -51,7 +51,7 @@ class Settings:
     event_burst: int = 60
     max_connections: int = 20000
     reconnect_grace_seconds: float = 15.0
-    writer_flush_ms: float = 20.0
+    writer_flush_ms: float = 2.0
     writer_batch_size: int = 500
     writer_max_pending: int = 50000
     ice_servers: tuple[str, ...] = ()
@@ -59,6 +59,9 @@ class Settings:
     log_level: str = "INFO"
     gc_tuning: bool = True
     drain_timeout_seconds: float = 30.0
+    # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
+    # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
+    redis_channels: str = "room"
 
     @property
     def base_url(self) -> str:
@@ -103,6 +106,8 @@ class Settings:
             raise SettingsError("DATABASE_URL", "must start with postgresql://")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+        if self.redis_channels not in ("room", "single"):
+            raise SettingsError("REDIS_CHANNELS", "must be room or single")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
 
