@@ -46,6 +46,11 @@ fi
 PY="$VENV/bin/python"
 extra=""
 [ "$mode" = test ] && extra="[dev]"
+# The browser apps take one npm package (the Socket.IO client), served as-is from node_modules.
+if [ -f package.json ] && [ ! -d node_modules/socket.io-client ]; then
+  apt_need npm npm
+  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+fi
 stamp="$VENV/.installed$extra-$(sha1sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$PY" -m pip install -q --upgrade pip

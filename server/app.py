@@ -20,6 +20,7 @@ from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import create_hub, live_ctx
 from .metrics import Metrics
+from .pages import add_pages
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     document = openapi.build(ROUTES, _version())
     app.router.add_get("/api/openapi.json", openapi.handler(document))
     add_routes(app)
+    add_pages(app)
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(loop_lag_ctx)

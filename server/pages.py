@@ -1,0 +1,143 @@
+"""The browser apps: the student page, the teacher dashboard, editor and review pages.
+
+Plain HTML, ES modules and CSS under `server/static/`, served by the node itself (no build
+step, no front-end server). The one third-party script, the Socket.IO browser client, comes
+from npm through the top-level `package.json` (installed by `./install.sh`) and is served
+from `node_modules` at `/vendor/`. Every response carries the same security headers; the
+Content-Security-Policy allows no inline script or style, so pages keep all code in files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .keys import SETTINGS
+
+STATIC = Path(__file__).resolve().parent / "static"
+_REPO = Path(__file__).resolve().parent.parent
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=()",
+}
+
+# url path -> HTML file under static/
+PAGES = {
+    "/exam/": "exam/index.html",
+    "/teacher/": "teacher/index.html",
+    "/teacher/editor.html": "teacher/editor.html",
+    "/teacher/review.html": "teacher/review.html",
+}
+# Served from node_modules; a fixed list, so nothing else there is reachable.
+VENDOR = {
+    "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
+    "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
+}
+_TYPES = {
+    ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+    ".map": "application/json", ".html": "text/html", ".ico": "image/x-icon",
+}
+MISSING_VENDOR = (
+    "The browser apps need the Socket.IO client from npm, which is not installed.\n"
+    "Run ./install.sh in the project directory (it runs `npm ci`), then reload this page.\n"
+)
+
+
+def node_modules() -> Path | None:
+    """Where `npm ci` put the packages: next to package.json in a source tree, or the cwd."""
+    for root in (_REPO, Path.cwd()):
+        candidate = root / "node_modules"
+        if (candidate / VENDOR["socket.io.esm.min.js"]).is_file():
+            return candidate
+    return None
+
+
+def secure(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _file(path: Path, *, cache: str = "no-cache") -> web.StreamResponse:
+    content_type = _TYPES.get(path.suffix, "application/octet-stream")
+    response = web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": cache})
+    return secure(response)
+
+
+def _missing_vendor() -> web.StreamResponse:
+    return secure(web.Response(status=503, text=MISSING_VENDOR, content_type="text/plain"))
+
+
+def _page(relative: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if node_modules() is None:
+            return _missing_vendor()
+        return _file(STATIC / relative)
+
+    return handler
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    relative = request.match_info["path"]
+    path = (STATIC / relative).resolve()
+    # Only files inside static/, and never a path that climbs out of it.
+    if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
+        raise web.HTTPNotFound()
+    return _file(path)
+
+
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in VENDOR:
+        raise web.HTTPNotFound()
+    modules = node_modules()
+    if modules is None:
+        return _missing_vendor()
+    return _file(modules / VENDOR[name], cache="public, max-age=3600")
+
+
+async def app_config(request: web.Request) -> web.Response:
+    """What the pages need to know about this node: ICE servers for WebRTC."""
+    settings = request.app[SETTINGS]
+    ice = [{"urls": list(settings.ice_servers)}] if settings.ice_servers else []
+    response = web.json_response({"ice_servers": ice, "consent_version": CONSENT_VERSION})
+    response.headers["Cache-Control"] = "no-store"
+    secure(response)
+    return response
+
+
+# Bump when the consent text in static/exam/index.html changes: joins record this version.
+CONSENT_VERSION = "2026-11-v1"
+
+
+def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        # Keep the query string (?room=…); the fragment (#token=…) stays in the browser.
+        location = target + (f"?{request.query_string}" if request.query_string else "")
+        raise web.HTTPFound(location)
+
+    return handler
+
+
+def add_pages(app: web.Application) -> None:
+    for url, relative in PAGES.items():
+        app.router.add_get(url, _page(relative))
+    app.router.add_get("/", _redirect("/teacher/"))
+    app.router.add_get("/exam", _redirect("/exam/"))
+    app.router.add_get("/teacher", _redirect("/teacher/"))
+    app.router.add_get("/static/{path:.+}", static_file)
+    app.router.add_get("/vendor/{name}", vendor_file)
+    app.router.add_get("/app-config.json", app_config)
+
+
+__all__ = ["add_pages", "CSP", "SECURITY_HEADERS", "CONSENT_VERSION"]

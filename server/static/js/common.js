@@ -1,0 +1,183 @@
+// Shared by every page: tokens, the Socket.IO connection, REST calls, DOM helpers.
+import { io } from "/vendor/socket.io.esm.min.js";
+
+// A token arrives in the URL fragment (#token=…), never in the query string, so it is not
+// sent to the server in request lines or logged by proxies. It is kept in sessionStorage so
+// a reload works, and removed from the address bar.
+export function takeToken(storageKey) {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromHash = params.get("token");
+  if (fromHash) {
+    sessionStorage.setItem(storageKey, fromHash);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(storageKey);
+}
+
+// The claims of a JWT, for display only (the server verifies every use of the token).
+export function claimsOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = decodeURIComponent(escape(atob(part)));
+    return JSON.parse(json);
+  } catch {
+    return null;
+  }
+}
+
+export function connect(namespace, token) {
+  return io(namespace, {
+    auth: { token },
+    transports: ["websocket", "polling"],
+    reconnection: true,
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+    randomizationFactor: 0.5, // jittered back-off: a hall of students does not reconnect in step
+    timeout: 8000,
+  });
+}
+
+// emit with an ack; resolves to the server's ack, or to a synthetic error ack on timeout.
+export function call(socket, event, payload, timeoutMs = 10000) {
+  return new Promise((resolve) => {
+    socket.timeout(timeoutMs).emit(event, payload ?? {}, (err, ack) => {
+      if (err) resolve({ ok: false, error: { code: "timeout", message: "no answer from the server", retry_after: 2 } });
+      else resolve(ack ?? { ok: false, error: { code: "internal", message: "empty ack" } });
+    });
+  });
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error?.code || String(status);
+    this.fields = body?.error?.fields || null;
+  }
+}
+
+export async function api(token, method, path, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const type = resp.headers.get("Content-Type") || "";
+  if (!resp.ok) {
+    const data = type.includes("json") ? await resp.json().catch(() => null) : null;
+    throw new ApiError(resp.status, data);
+  }
+  if (type.includes("json")) return resp.json();
+  return resp.blob();
+}
+
+// Fetch a protected file with the bearer token and offer it as a download.
+export async function download(token, path, filename) {
+  const blob = await api(token, "GET", path);
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+export function saveFile(text, filename, type = "text/csv") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = el("a", { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// el("button", {class: "x", onclick: fn}, "text", child…): no innerHTML anywhere, so
+// nothing a student or teacher typed can become markup.
+const PROPS = new Set(["value", "checked", "disabled", "selected", "textContent", "srcObject", "muted", "autoplay", "playsInline"]);
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else if (PROPS.has(key)) node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+export function show(node, visible = true) {
+  node.hidden = !visible;
+}
+
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
+}
+
+export function formatTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export const KIND_LABELS = {
+  tab_hidden: "Tab hidden", window_blur: "Left the window", fullscreen_exit: "Left full screen",
+  copy: "Copy", paste: "Paste", cut: "Cut", context_menu: "Context menu", devtools: "Developer tools",
+  screen_extended: "Second screen", print_screen: "Print screen", multiple_tabs: "Several tabs",
+  no_face: "No face", multiple_faces: "Several faces", looking_away: "Looking away",
+  camera_blocked: "Camera blocked",
+};
+
+export function kindLabel(kind) {
+  return KIND_LABELS[kind] || kind;
+}
+
+// A modal confirmation built on <dialog>: resolves true when the user confirms.
+export function confirmDialog(message, confirmLabel = "Confirm") {
+  return new Promise((resolve) => {
+    const dialog = el("dialog", { class: "confirm", "aria-label": "Confirm" },
+      el("p", {}, message),
+      el("form", { method: "dialog", class: "row" },
+        el("button", { value: "cancel", class: "secondary" }, "Cancel"),
+        el("button", { value: "ok", class: "danger" }, confirmLabel)));
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "ok");
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+export async function appConfig() {
+  try {
+    const resp = await fetch("/app-config.json");
+    return await resp.json();
+  } catch {
+    return { ice_servers: [] };
+  }
+}
+
+// Resolve when ICE gathering finished (non-trickle signaling: one offer, one answer).
+export function iceGathered(pc, timeoutMs = 3000) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", done);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, timeoutMs);
+  });
+}

@@ -1,0 +1,111 @@
+// Renders the exam's questions and reports every change; shows a save indicator per answer.
+import { el } from "./common.js";
+
+const STATES = {
+  saving: "Saving…",
+  saved: "Saved",
+  waiting: "Saved on this device, waiting for the connection…",
+  failed: "Not saved",
+  paused: "Not saved yet: the exam is paused",
+};
+
+export class QuestionList {
+  constructor(form, questions, onAnswer) {
+    this.form = form;
+    this.questions = questions;
+    this.onAnswer = onAnswer; // (questionId, value)
+    this.status = new Map();
+    this.timers = new Map();
+    this.answered = new Set();
+    form.replaceChildren(...questions.map((q, i) => this.#render(q, i)));
+    form.addEventListener("submit", (e) => e.preventDefault());
+  }
+
+  #render(q, index) {
+    const name = `q-${q.id}`;
+    const status = el("span", { class: "save", id: `${name}-status`, role: "status", "aria-live": "polite" });
+    this.status.set(q.id, status);
+    const legend = el("legend", {}, el("span", { class: "qnum" }, `Question ${index + 1}`), " ", q.text);
+    const fieldset = el("fieldset", { class: "question", id: name, "data-qid": q.id, "aria-describedby": `${name}-status` }, legend);
+    if (q.kind === "text") {
+      const area = el("textarea", {
+        id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": `Answer to question ${index + 1}`,
+      });
+      area.addEventListener("input", () => this.#debounced(q.id, () => area.value));
+      area.addEventListener("blur", () => this.#flushDebounced(q.id));
+      fieldset.append(area);
+    } else {
+      const type = q.kind === "single" ? "radio" : "checkbox";
+      const options = q.options.map((text, i) => {
+        const input = el("input", { type, name, value: String(i), id: `${name}-o${i}` });
+        input.addEventListener("change", () => this.#changed(q));
+        return el("label", { class: "option", for: `${name}-o${i}` }, input, " ", text);
+      });
+      fieldset.append(el("div", { class: "options" }, options));
+    }
+    fieldset.append(el("div", { class: "save-row" }, status));
+    return fieldset;
+  }
+
+  #valueOf(q) {
+    const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(q.id)}"]`)];
+    if (q.kind === "text") return inputs[0].value;
+    const checked = inputs.filter((i) => i.checked).map((i) => Number(i.value));
+    return q.kind === "single" ? checked[0] : checked;
+  }
+
+  #changed(q) {
+    const value = this.#valueOf(q);
+    if (value === undefined) return;
+    this.answered.add(q.id);
+    this.onAnswer(q.id, value);
+  }
+
+  // Text answers are saved 800 ms after the last keystroke (and on leaving the field).
+  #debounced(qid, read) {
+    clearTimeout(this.timers.get(qid)?.timer);
+    const timer = setTimeout(() => this.#flushDebounced(qid), 800);
+    this.timers.set(qid, { timer, read });
+    this.setStatus(qid, "saving");
+  }
+
+  #flushDebounced(qid) {
+    const entry = this.timers.get(qid);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.timers.delete(qid);
+    this.answered.add(qid);
+    this.onAnswer(qid, entry.read());
+  }
+
+  flushAll() {
+    for (const qid of [...this.timers.keys()]) this.#flushDebounced(qid);
+  }
+
+  setValue(qid, value) {
+    const q = this.questions.find((x) => x.id === qid);
+    if (!q) return;
+    const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(qid)}"]`)];
+    if (q.kind === "text") inputs[0].value = typeof value === "string" ? value : "";
+    else {
+      const chosen = new Set(Array.isArray(value) ? value : [value]);
+      for (const input of inputs) input.checked = chosen.has(Number(input.value));
+    }
+    this.answered.add(qid);
+  }
+
+  setStatus(qid, state, detail = "") {
+    const node = this.status.get(qid);
+    if (!node) return;
+    node.textContent = detail ? `${STATES[state]}: ${detail}` : STATES[state];
+    node.dataset.state = state;
+  }
+
+  setDisabled(disabled) {
+    for (const input of this.form.querySelectorAll("input, textarea")) input.disabled = disabled;
+  }
+
+  get answeredCount() {
+    return this.answered.size;
+  }
+}

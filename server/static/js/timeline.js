@@ -1,0 +1,99 @@
+// An attempt's timeline (dashboard drawer and review page) and evidence images.
+import { api, el, formatTime, kindLabel } from "./common.js";
+
+const evidenceCache = new Map();
+
+// Evidence needs the bearer token, so it is fetched and shown from a blob: URL.
+export function evidenceNode(token, evidenceId) {
+  const holder = el("span", { class: "evidence-holder" }, el("span", { class: "muted" }, "loading evidence…"));
+  let pending = evidenceCache.get(evidenceId);
+  if (!pending) {
+    pending = api(token, "GET", `/api/evidence/${encodeURIComponent(evidenceId)}`)
+      .then((blob) => (blob instanceof Blob ? URL.createObjectURL(blob) : null));
+    evidenceCache.set(evidenceId, pending);
+    pending.catch(() => evidenceCache.delete(evidenceId));
+  }
+  pending.then((url) => {
+    if (!url) throw new Error("not an image");
+    const img = el("img", { class: "evidence", src: url, alt: `Evidence snapshot ${evidenceId}` });
+    holder.replaceChildren(el("a", { href: url, target: "_blank", rel: "noopener", title: "Open the evidence image" }, img));
+  }).catch((err) => {
+    holder.replaceChildren(el("span", { class: "muted" },
+      err.status === 404 ? "evidence not available on this server" : `evidence could not be loaded (${err.message})`));
+  });
+  return holder;
+}
+
+function describe(entry) {
+  const d = entry.details || {};
+  switch (entry.type) {
+    case "answer": {
+      const value = Array.isArray(entry.value) ? `options ${entry.value.map((v) => v + 1).join(", ") || "none"}`
+        : typeof entry.value === "number" ? `option ${entry.value + 1}` : `“${String(entry.value).slice(0, 120)}”`;
+      return `Answered ${entry.question_id}: ${value}`;
+    }
+    case "control": {
+      const p = entry.params || {};
+      const extra = p.text ? `: “${p.text}”` : p.minutes ? ` by ${p.minutes} min` : "";
+      return `${entry.actor} — ${entry.action}${extra}`;
+    }
+    case "join": return "Joined the exam";
+    case "resume": return "Rejoined (reload or reconnect)";
+    case "submit": return `Submitted (${d.reason || "student"})`;
+    case "hand": return d.raised === false ? "Lowered hand" : `Raised hand${d.text ? `: “${d.text}”` : ""}`;
+    case "network_gap": return `Connection lost for ${Math.round(d.seconds ?? 0)} s (not a violation)`;
+    default: return `${entry.type}${Object.keys(d).length ? ` ${JSON.stringify(d)}` : ""}`;
+  }
+}
+
+// options: {token, review: async (violationId, decision) => void | null}
+export function renderTimeline(list, entries, { token, review = null } = {}) {
+  list.replaceChildren();
+  if (!entries.length) list.append(el("li", { class: "muted" }, "Nothing recorded yet."));
+  for (const entry of entries) {
+    const time = el("span", { class: "t" }, formatTime(entry.at));
+    if (entry.type !== "violation") {
+      list.append(el("li", { class: entry.type }, time, describe(entry)));
+      continue;
+    }
+    const status = el("span", { class: "review-state muted" }, entry.review ? ` — ${entry.review}` : "");
+    const item = el("li", { class: "violation" }, time,
+      el("span", { class: "what" }, kindLabel(entry.kind)),
+      ` (${entry.source}, +${entry.severity}) `, el("span", { class: "muted" }, entry.reason || ""), status);
+    if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
+    if (review) {
+      const message = el("span", { class: "muted", role: "status" });
+      const decide = (decision) => async () => {
+        message.textContent = "saving…";
+        try {
+          await review(entry.id, decision);
+          status.textContent = ` — ${decision}`;
+          message.textContent = "";
+        } catch (err) {
+          message.textContent = err.status === 404
+            ? "Reviewing flags is not available on this server yet."
+            : `Could not save: ${err.message}`;
+        }
+      };
+      item.append(el("div", { class: "row" },
+        el("button", { class: "small secondary", type: "button", onclick: decide("confirmed") }, "Confirm flag"),
+        el("button", { class: "small secondary", type: "button", onclick: decide("dismissed") }, "Dismiss flag"),
+        message));
+    }
+    list.append(item);
+  }
+}
+
+// Whether the server offers POST /api/violations/{id}/review (read from its OpenAPI document).
+export async function reviewAvailable() {
+  try {
+    const doc = await (await fetch("/api/openapi.json")).json();
+    return Object.keys(doc.paths || {}).some((p) => /^\/api\/violations\/\{[^}]+\}\/review$/.test(p));
+  } catch {
+    return false;
+  }
+}
+
+export function postReview(token) {
+  return (violationId, decision) => api(token, "POST", `/api/violations/${violationId}/review`, { decision });
+}

@@ -1,0 +1,112 @@
+"""The teacher dashboard with a full room, and what depends on media/ (analysis, live view)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from playwright.async_api import expect
+
+from tests.e2e.conftest import Browsers, Node, screenshot
+from tests.e2e.test_exam_flow import open_student, open_teacher, pass_consent_and_check
+
+pytestmark = pytest.mark.slow
+
+ANALYSED_EXAM: dict[str, Any] = {
+    "title": "Analysed quiz",
+    "duration_minutes": 20,
+    "questions": [{"id": "q1", "kind": "text", "text": "Say something."}],
+    "rules": {"analysis": {"enabled": True, "sample_interval_seconds": 0.5, "no_face_seconds": 1.0}},
+}
+
+
+async def test_dashboard_shows_forty_students_at_1280x720(browsers: Browsers, node: Node, face_video: Path) -> None:
+    room = await node.room()
+    names = [f"Student {i:02d} {'Long-Surname' * (i % 3)}" for i in range(40)]
+    invites = await node.invites(room["id"], names)
+    clients: list[socketio.AsyncClient] = []
+
+    async def join(invite: dict[str, Any]) -> None:
+        sio = socketio.AsyncClient(reconnection=False)
+        clients.append(sio)
+        await sio.connect(node.url, namespaces=["/student"], auth={"token": invite["token"]}, transports=["websocket"])
+        ack = await sio.call("join", {}, namespace="/student")
+        assert ack["ok"], ack
+
+    try:
+        await asyncio.gather(*(join(i) for i in invites))
+        # Some activity to look at: answers and a few violations.
+        for n, sio in enumerate(clients[:12]):
+            await sio.call("answer", {"question_id": "q1", "value": 1, "seq": 1}, namespace="/student")
+            if n % 3 == 0:
+                await sio.call("event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student")
+        await clients[39].disconnect()
+
+        teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
+        await expect(teacher.locator(".tile")).to_have_count(40, timeout=5_000)
+        await teacher.locator(".tile", has_text="Student 39").locator(".presence", has_text=re.compile("reconnecting|offline")).wait_for(timeout=5_000)
+        await screenshot(teacher, "teacher-dashboard-40")
+        # Every tile is on screen at 1280x720, none needs scrolling to be seen.
+        boxes = [await t.bounding_box() for t in await teacher.locator(".tile").all()]
+        assert all(b is not None and b["y"] + b["height"] <= 720 for b in boxes), max(b["y"] + b["height"] for b in boxes if b)
+
+        # Filters: flagged shows the four students with a paste.
+        await teacher.get_by_label("Flagged").check()
+        await expect(teacher.locator(".tile")).to_have_count(4)
+        await teacher.get_by_label("Offline").check()
+        await expect(teacher.locator(".tile")).to_have_count(1)
+        await teacher.get_by_label("All").check()
+        await expect(teacher.locator(".tile")).to_have_count(40)
+    finally:
+        for sio in clients:
+            if sio.connected:
+                await sio.disconnect()
+
+
+async def test_teacher_sees_the_students_thumbnail(browsers: Browsers, node: Node, face_video: Path) -> None:
+    room = await node.room(ANALYSED_EXAM)
+    invites = await node.invites(room["id"], ["Grace Hopper"])
+    teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
+    student = await open_student(browsers, node, invites[0], face_video)
+    await pass_consent_and_check(student)
+    await teacher.locator(".tile img.thumb").wait_for(timeout=8_000)
+
+
+async def test_black_camera_raises_no_face(browsers: Browsers, node: Node, black_video: Path) -> None:
+    room = await node.room(ANALYSED_EXAM)
+    invites = await node.invites(room["id"], ["Nobody There"])
+    teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), black_video)
+    student = await open_student(browsers, node, invites[0], black_video)
+    await pass_consent_and_check(student)
+    item = teacher.locator("#feed li.violation[data-kind=no_face]").first
+    await item.wait_for(timeout=8_000)
+    # The server's evidence snapshot is fetched with the teacher's token and shown inline.
+    await item.locator("img.evidence").wait_for(timeout=5_000)
+    await screenshot(teacher, "teacher-no-face")
+
+
+async def test_teacher_opens_the_live_camera(browsers: Browsers, node: Node, face_video: Path) -> None:
+    room = await node.room()
+    invites = await node.invites(room["id"], ["Katherine Johnson"])
+    teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
+    student = await open_student(browsers, node, invites[0], face_video)
+    await pass_consent_and_check(student)
+    await teacher.locator(".tile", has_text="Katherine").click()
+    await teacher.get_by_role("button", name="Open live camera").click()
+    await student.locator("#live-note").wait_for(timeout=5_000)
+    # The teacher's video element plays the student's camera (the astronaut, 320x240).
+    width = 0
+    for _ in range(50):
+        width = await teacher.evaluate("document.querySelector('#live-video').videoWidth")
+        if width:
+            break
+        await asyncio.sleep(0.1)
+    assert 0 < width <= 320
+    await screenshot(teacher, "teacher-live-camera")
+    # Closing the view tells the student's page, which stops showing the notice.
+    await teacher.get_by_role("button", name="Close live camera").click()
+    await student.locator("#live-note").wait_for(state="hidden", timeout=5_000)
