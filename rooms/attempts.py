@@ -157,9 +157,11 @@ class AttemptService:
                 assert row is not None
             attempt = attempt_from(row)
             if consent_version:
+                # One record per attempt and notice version, however often the page re-joins.
                 await conn.execute(
                     "INSERT INTO consents (attempt_id, exam_id, room_id, student_id, notice_version)"
-                    " VALUES ($1, $2, $3, $4, $5)",
+                    " SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM consents"
+                    " WHERE attempt_id = $1 AND notice_version = $5)",
                     uuid.UUID(attempt.id), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub, consent_version,
                 )
             await conn.execute(

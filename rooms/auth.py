@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,8 @@ class TokenService:
             raise ValueError("the signing secret must be at least 32 bytes (RFC 7518 §3.2)")
         self._secret = secret
         self._admin_token = admin_token
+        # Set by the app once the revocation list is loaded (rooms.privacy.Revocations).
+        self.is_revoked: Callable[[Claims], bool] | None = None
 
     def __repr__(self) -> str:
         return "TokenService(<secret>)"
@@ -92,6 +95,20 @@ class TokenService:
         if ttl_seconds is not None:
             payload["exp"] = issued + int(ttl_seconds)
         return jwt.encode(payload, self._secret, algorithm=_ALGORITHM)
+
+    def inspect(self, token: str) -> Claims:
+        """Claims of one of our tokens even if expired or revoked (for revocation itself)."""
+        try:
+            data = jwt.decode(token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
+                              options={"verify_exp": False})
+        except jwt.InvalidTokenError as exc:
+            from .errors import Invalid
+
+            raise Invalid(f"not one of this server's tokens: {exc}", fields={"token": "invalid"}) from None
+        return Claims(
+            role=data.get("role", "student"), sub=str(data.get("sub", "")), token_id=str(data.get("jti", "")),
+            expires_at=float(data["exp"]) if "exp" in data else None,
+        )
 
     def verify(self, token: str | None) -> Claims:
         if not token:
@@ -125,6 +142,8 @@ class TokenService:
         )
         if claims.role == "student" and not (claims.exam_id and claims.room_id):
             raise Unauthorized("a student token must name its exam and room", code="invalid_token")
+        if self.is_revoked is not None and self.is_revoked(claims):
+            raise Unauthorized("the token has been revoked", code="token_revoked")
         return claims
 
 

@@ -39,6 +39,9 @@ class Exam:
             "duration_seconds": self.duration_seconds,
             "questions": [q.model_dump(mode="json") for q in self.questions],
         }
+        # Students may know how long evidence about them is kept (the consent notice says so).
+        data["evidence_retention_days"] = self.rules.evidence_retention_days
+        data["analysis_enabled"] = self.rules.analysis.enabled
         if not for_student:
             data["rules"] = self.rules.model_dump(mode="json")
             data["created_by"] = self.created_by

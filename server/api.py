@@ -15,11 +15,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from rooms.auth import Claims
-from rooms.errors import NoCapacity, Unauthorized
+from rooms.errors import Invalid, NoCapacity, Unauthorized
 
 from .http_errors import parse_body
-from .keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, SETTINGS, TOKENS
-from .schemas import ExamSpec, InviteRequest, ReviewDecision, RoomCreate, TokenRequest
+from .keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -178,6 +178,41 @@ async def review_violation(request: web.Request) -> web.Response:
     return web.json_response({"violation_id": violation_id, "review": body.decision})
 
 
+async def revoke_token(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin")
+    body = await parse_body(request, RevokeRequest)
+    expires: float | None = None
+    token_id = body.token_id
+    if body.token:
+        # Verify signature (not expiry) so only our own tokens can be named.
+        target = request.app[TOKENS].inspect(body.token)
+        token_id, expires = target.token_id, target.expires_at
+    if not token_id:
+        raise Invalid("name the token or its token_id", fields={"token_id": "required"})
+    await request.app[REVOCATIONS].revoke(claims, token_id, expires)
+    await request.app[AUDIT].record(claims, "token.revoke", "token", token_id)
+    return web.json_response({"token_id": token_id, "revoked": True})
+
+
+async def export_student(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin")
+    student_id = request.match_info["student_id"]
+    data = await request.app[STUDENT_DATA].export(student_id)
+    await request.app[AUDIT].record(claims, "student.export", "student", student_id)
+    return web.json_response(data, headers={"Cache-Control": "no-store"})
+
+
+async def erase_student(request: web.Request) -> web.Response:
+    claims = claims_of(request)
+    claims.require_role("admin")
+    student_id = request.match_info["student_id"]
+    counts = await request.app[STUDENT_DATA].erase(student_id)
+    await request.app[AUDIT].record(claims, "student.erase", "student", student_id, counts)
+    return web.json_response({"student_id": student_id, "erased": counts})
+
+
 _TEACHERS = ("admin", "teacher")
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/exams", create_exam, "Create an exam", _TEACHERS, ExamSpec, 201),
@@ -196,6 +231,12 @@ ROUTES: tuple[Route, ...] = (
           "An evidence JPEG (audited; teachers of the room only)", _TEACHERS, content_type="image/jpeg"),
     Route("POST", "/api/violations/{violation_id}/review", review_violation,
           "Confirm or dismiss a flag (recorded)", _TEACHERS, ReviewDecision),
+    Route("POST", "/api/tokens/revoke", revoke_token, "Revoke a token (ends its sessions within seconds)",
+          ("admin",), RevokeRequest),
+    Route("GET", "/api/students/{student_id}/export", export_student,
+          "Everything stored about one student, as JSON (audited)", ("admin",)),
+    Route("DELETE", "/api/students/{student_id}", erase_student,
+          "Erase everything stored about one student (audited)", ("admin",)),
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
           TokenRequest, 201),
 )

@@ -129,6 +129,159 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- many nodes (docs/cluster.md) ------------------------------------------------------------
+
+
+def cmd_nginx_conf(args: argparse.Namespace) -> int:
+    from nginx.render import ConfigError, Node, render_site, render_standalone
+
+    try:
+        nodes = [Node.parse(n) for n in args.node]
+        site = render_site(
+            nodes, listen=args.listen, server_name=args.server_name, balance=args.balance,
+            max_fails=args.max_fails, fail_timeout=args.fail_timeout,
+        )
+        text = render_standalone(Path(args.standalone), site) if args.standalone else site
+    except ConfigError as exc:
+        print(f"nginx-conf: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from .cluster import ClusterError, add_node, run_cluster
+
+    try:
+        if args.add_node:
+            return add_node(Path(args.add_node))
+        root = Path(args.dir) if args.dir else None
+        return run_cluster(args.nodes, root=root, port=args.port, balance=args.balance,
+                           rooms_per_node=args.rooms_per_node)
+    except ClusterError as exc:
+        print(f"cluster: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from .cluster import http_json
+
+    token = args.token or os.environ.get("PROCTOR_ADMIN_TOKEN", "")
+    if not token and args.data_dir:
+        token_file = Path(args.data_dir) / "admin-token"
+        token = token_file.read_text().strip() if token_file.exists() else ""
+    if not token:
+        print("drain: give --token, PROCTOR_ADMIN_TOKEN or --data-dir (its admin-token)", file=sys.stderr)
+        return 2
+    base = args.node if args.node.startswith("http") else f"http://{args.node}"
+    try:
+        status, body = http_json(base + "/admin/drain", method="POST", token=token)
+    except OSError as exc:
+        print(f"drain: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    if status != 202:
+        print(f"drain: {base} answered {status}: {body}", file=sys.stderr)
+        return 1
+    print(f"{body['node']} is draining ({body['clients']} clients)", flush=True)
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            http_json(base + "/healthz", timeout=1)
+        except OSError:
+            print("drained and stopped")
+            return 0
+        time.sleep(0.2)
+    print(f"drain: {base} still up after {args.timeout}s", file=sys.stderr)
+    return 1
+
+
+def add_cluster_commands(sub: Any) -> None:
+    conf = sub.add_parser("nginx-conf", help="render the Nginx config for a set of nodes")
+    conf.add_argument("--node", action="append", required=True, metavar="HOST:PORT", help="a node (repeat)")
+    conf.add_argument("--listen", default="80", help="Nginx listen address/port (default 80)")
+    conf.add_argument("--server-name", default="_", help="server_name (default _)")
+    conf.add_argument("--balance", choices=["ip_hash", "hash"], default="ip_hash",
+                      help="ip_hash (first three IPv4 octets) or hash $remote_addr consistent")
+    conf.add_argument("--max-fails", type=int, default=1)
+    conf.add_argument("--fail-timeout", type=int, default=10, help="seconds")
+    conf.add_argument("--standalone", metavar="DIR", help="a whole nginx.conf with every path under DIR")
+    conf.add_argument("-o", "--output", help="write here instead of stdout")
+    conf.set_defaults(func=cmd_nginx_conf)
+
+    clu = sub.add_parser("cluster", help="Redis, Postgres, N nodes and Nginx on loopback (Ctrl-C stops)")
+    clu.add_argument("--nodes", type=int, default=3)
+    clu.add_argument("--port", type=int, default=8080, help="Nginx port (default 8080)")
+    clu.add_argument("--dir", help="directory for every file (default: a new temp dir)")
+    clu.add_argument("--balance", choices=["ip_hash", "hash"], default="ip_hash")
+    clu.add_argument("--rooms-per-node", type=int, help="PROCTOR_ROOMS_PER_NODE for the nodes")
+    clu.add_argument("--add-node", metavar="DIR", help="add one node to the running cluster in DIR")
+    clu.set_defaults(func=cmd_cluster)
+
+    dr = sub.add_parser("drain", help="drain a node: hand its rooms over, move its clients, exit")
+    dr.add_argument("--node", required=True, help="the node's own HOST:PORT (not Nginx)")
+    dr.add_argument("--token", help="admin token (or PROCTOR_ADMIN_TOKEN)")
+    dr.add_argument("--data-dir", help="the node's data dir (reads its admin-token)")
+    dr.add_argument("--wait", action="store_true", help="wait until the node has exited")
+    dr.add_argument("--timeout", type=float, default=120)
+    dr.set_defaults(func=cmd_drain)
+
+
+def cmd_student(args: argparse.Namespace) -> int:
+    import json
+
+    import asyncpg
+
+    from rooms.audit import AuditLog
+    from rooms.auth import Claims
+    from rooms.errors import NotFound
+    from rooms.privacy import StudentData
+
+    from .embedded_pg import EmbeddedPostgres
+
+    settings = _settings(args)
+    operator = Claims(role="admin", sub="cli")
+
+    async def run() -> object:
+        embedded = None
+        dsn = settings.database_url
+        if not dsn:
+            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+            await asyncio.to_thread(embedded.start)
+            dsn = embedded.dsn
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+            try:
+                data = StudentData(pool)
+                result: object
+                if args.action == "export":
+                    result = await data.export(args.student_id)
+                else:
+                    result = await data.erase(args.student_id)
+                await AuditLog(pool).record(operator, f"student.{args.action}", "student", args.student_id)
+                return result
+            finally:
+                await pool.close()
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+    try:
+        result = asyncio.run(run())
+    except NotFound as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="proctor", description="Proctor server: real-time proctoring and classroom node."
@@ -153,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl-hours", type=float, default=12, help="lifetime; 0 means no expiry")
     tok.add_argument("--data-dir", help="data directory holding the signing secret")
     tok.set_defaults(func=cmd_token)
+
+    stu = sub.add_parser("student", help="export or erase everything stored about one student")
+    stu.add_argument("action", choices=["export", "erase"])
+    stu.add_argument("student_id")
+    stu.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
+    stu.set_defaults(func=cmd_student)
+    add_cluster_commands(sub)
     return parser
 
 

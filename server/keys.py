@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rooms.audit import AuditLog
     from rooms.auth import TokenService
     from rooms.catalog import Catalog
+    from rooms.privacy import Revocations, StudentData
     from rooms.review import EvidenceStore, Review
 
     from rooms.attempts import AttemptService
@@ -30,6 +31,8 @@ TOKENS: web.AppKey["TokenService"] = web.AppKey("tokens")
 CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")
 EVIDENCE: web.AppKey["EvidenceStore"] = web.AppKey("evidence")
+STUDENT_DATA: web.AppKey["StudentData"] = web.AppKey("student_data")
+REVOCATIONS: web.AppKey["Revocations"] = web.AppKey("revocations")
 AUDIT: web.AppKey["AuditLog"] = web.AppKey("audit")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 PLACEMENT: web.AppKey["Placement"] = web.AppKey("placement")

@@ -15,10 +15,11 @@ from aiohttp import web
 from rooms.audit import AuditLog
 from rooms.catalog import Catalog
 from rooms.migrate import migrate
+from rooms.privacy import Revocations, StudentData
 from rooms.review import EvidenceStore, Review
 
 from .embedded_pg import EmbeddedPostgres
-from .keys import AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, SETTINGS, TOKENS
+from .keys import AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CATALOG] = catalog = Catalog(pool)
         app[REVIEW] = review = Review(pool, catalog)
         app[EVIDENCE] = EvidenceStore(pool, review)
+        app[STUDENT_DATA] = StudentData(pool)
+        app[REVOCATIONS] = revocations = Revocations(pool)
+        await revocations.refresh()
+        app[TOKENS].is_revoked = revocations.is_revoked
         app[AUDIT] = AuditLog(pool)
         try:
             yield

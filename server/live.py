@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
-from rooms.attempts import AttemptService
+from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
 from rooms.event_writer import EventWriter
 from rooms.placement import Occupancy
+from rooms.privacy import purge_expired_evidence
 from rooms.presence import PresenceTracker
 from rooms.protocols import PresenceState
-from signaling.guard import Limits
+from signaling.guard import Admission, Limits
 from signaling.hub import Hub
 from signaling.rtc import RtcRouter
 
-from .keys import ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS, WRITER
+from .keys import (
+    ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, REVOCATIONS, SETTINGS,
+    TOKENS, WRITER,
+)
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def create_hub(app: web.Application) -> Hub:
@@ -38,6 +44,8 @@ def create_hub(app: web.Application) -> Hub:
         client_manager=app[BACKENDS].client_manager,
         on_refused=lambda code: metrics.acks_refused.labels(code).inc(),
         on_count=lambda ns, delta: metrics.sockets.labels(ns).inc(delta),
+        admission=Admission(settings.max_connections, settings.connects_per_ip_per_second,
+                            settings.connect_burst_per_ip),
     )
     hub.attach(app)
     return hub
@@ -89,23 +97,51 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
             for attempt in expired:
                 await tracker.submitted(attempt.room_id, attempt.id)
 
-    sweeper = asyncio.create_task(sweep(), name="deadline-sweeper")
+    async def end_terminated(attempt: Attempt) -> None:
+        # Access ends with the attempt: the student's sockets are closed; a reconnect
+        # finds the attempt terminated and can do nothing but read that.
+        if attempt.status == "terminated":
+            await hub.disconnect_attempt(attempt.id)
+
+    attempts.closed_listeners.append(end_terminated)
+    revocations = app[REVOCATIONS]
+
+    async def guard() -> None:
+        await revocations.refresh()
+        await hub.disconnect_unauthorised()
+
+    async def retention() -> None:
+        await purge_expired_evidence(pool)
+
+    tasks = [
+        asyncio.create_task(sweep(), name="deadline-sweeper"),
+        asyncio.create_task(_drain(_every(2.0, guard)), name="session-guard"),
+        asyncio.create_task(_drain(_every(settings.retention_interval_seconds, retention)), name="retention"),
+    ]
     try:
         yield
     finally:
         placement.draining = True
         await hub.disconnect_all()
-        sweeper.cancel()
-        try:
-            await sweeper
-        except asyncio.CancelledError:
-            pass
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         await writer.close(timeout=settings.drain_timeout_seconds)
         tracker.close()
         occupancy.close()
 
 
-async def _every(interval: float, fn):  # type: ignore[no-untyped-def]
+async def _drain(results: AsyncIterator[object]) -> None:
+    async for _ in results:
+        pass
+
+
+async def _every(interval: float, fn: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
+    """Call `fn` every `interval` seconds, yielding its results; a failure is logged."""
     while True:
         try:
             yield await fn()

@@ -49,7 +49,8 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
         if params:
             op["parameters"] = [
                 {"name": p, "in": "path", "required": True,
-                 "schema": {"type": "integer"} if p == "violation_id" else {"type": "string", "format": "uuid"}}
+                 "schema": {"type": "integer"} if p == "violation_id"
+                 else {"type": "string"} if p == "student_id" else {"type": "string", "format": "uuid"}}
                 for p in params
             ]
         if route.body is not None:

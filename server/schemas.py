@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.exam import ExamSpec
 
-__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest", "ReviewDecision"]
+__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest", "ReviewDecision", "RevokeRequest"]
 
 _Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 
@@ -70,3 +70,13 @@ class ReviewDecision(BaseModel):
 
     decision: Literal["confirmed", "dismissed"]
     note: str = Field(default="", max_length=1000)
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid",
+        json_schema_extra={"example": {"token_id": "5b1f0c9e2d7a4c3b8e6f1a2b3c4d5e6f"}},
+    )
+
+    token: str | None = Field(default=None, max_length=4096, description="the token itself, or")
+    token_id: str | None = Field(default=None, max_length=64, description="its jti claim")

@@ -72,6 +72,39 @@ class Limits:
     event_burst: int
 
 
+class Admission:
+    """Admission control for new connections: a node-wide cap and a per-address rate."""
+
+    def __init__(self, max_connections: int, per_ip_rate: float, per_ip_burst: int) -> None:
+        self.max_connections = max_connections
+        self._rate = per_ip_rate
+        self._burst = float(per_ip_burst)
+        self._buckets: dict[str, TokenBucket] = {}
+        self.connected = 0
+
+    def admit(self, environ: dict[str, Any]) -> None:
+        from rooms.errors import NoCapacity, RateLimited
+
+        if self.connected >= self.max_connections:
+            raise NoCapacity("this node is full; try again shortly", code="capacity", retry_after=5)
+        address = _client_address(environ)
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) > 100_000:  # bounded memory under an address-spraying flood
+                self._buckets.clear()
+            bucket = self._buckets[address] = TokenBucket(self._rate, self._burst)
+        wait = bucket.take()
+        if wait:
+            raise RateLimited("too many connections from your address", code="rate_limited",
+                              retry_after=max(0.1, round(wait, 1)))
+
+
+def _client_address(environ: dict[str, Any]) -> str:
+    request = environ.get("aiohttp.request")
+    remote = getattr(request, "remote", None)
+    return str(remote or environ.get("REMOTE_ADDR") or "unknown")
+
+
 HandlerFn = Callable[[Session, Any], Awaitable[Ack]]
 Refused = Callable[[str], None]
 
@@ -79,6 +112,7 @@ Refused = Callable[[str], None]
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     role: Role
     handlers: Mapping[str, tuple[type[BaseModel], str]] = {}
+    admission: Admission | None = None
 
     def __init__(
         self,
@@ -148,7 +182,13 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.exception("%s %s failed", self.namespace, event)
             return error("internal", "internal error; it has been logged", retry_after=1)
 
-    def authenticate(self, auth: Any) -> Claims:
+    def is_revoked(self, claims: Claims) -> bool:
+        check = self._tokens.is_revoked
+        return check is not None and check(claims)
+
+    def authenticate(self, auth: Any, environ: dict[str, Any] | None = None) -> Claims:
+        if self.admission is not None and environ is not None:
+            self.admission.admit(environ)
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             raise Unauthorized("connect with auth={'token': ...}")
@@ -160,12 +200,16 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def open_session(self, sid: str, claims: Claims) -> Session:
         bucket = TokenBucket(self._limits.events_per_second, float(self._limits.event_burst))
         session = self.sessions[sid] = Session(sid, claims, bucket)
+        if self.admission is not None:
+            self.admission.connected += 1
         if self._on_count is not None:
             self._on_count(+1)
         return session
 
     def close_session(self, sid: str) -> Session | None:
         session = self.sessions.pop(sid, None)
+        if session is not None and self.admission is not None:
+            self.admission.connected -= 1
         if session is not None and self._on_count is not None:
             self._on_count(-1)
         return session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from rooms.auth import TokenService
 
-from .guard import Limits
+from .guard import Admission, Limits
 from .rtc import RtcRouter
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
@@ -50,6 +51,7 @@ class Hub:
         client_manager: Any = None,
         on_refused: Callable[[str], None] | None = None,
         on_count: Callable[[str, int], None] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {}
         if client_manager is not None:
@@ -77,6 +79,7 @@ class Hub:
         self.teachers = TeacherNamespace(
             "/teacher", tokens, limits, on_refused=on_refused, on_count=counter("/teacher")
         )
+        self.students.admission = self.teachers.admission = admission
         self.sio.register_namespace(self.students)
         self.sio.register_namespace(self.teachers)
         self.notifier = SocketNotifier(self.sio)
@@ -90,6 +93,21 @@ class Hub:
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
+
+    async def disconnect_attempt(self, attempt_id: str) -> None:
+        for sid, session in list(self.students.sessions.items()):
+            if session.attempt_id == attempt_id:
+                await self.sio.disconnect(sid, namespace="/student")
+
+    async def disconnect_unauthorised(self) -> None:
+        """Close sessions whose token expired or was revoked since they connected."""
+        now = time.time()
+        for namespace in (self.students, self.teachers):
+            for sid, session in list(namespace.sessions.items()):
+                claims = session.claims
+                expired = claims.expires_at is not None and claims.expires_at <= now
+                if expired or namespace.is_revoked(claims):
+                    await self.sio.disconnect(sid, namespace=namespace.namespace)
 
     async def disconnect_all(self) -> None:
         """Tell every client to go (they reconnect elsewhere or when we are back)."""

@@ -52,7 +52,7 @@ class StudentNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            claims = self.authenticate(auth)
+            claims = self.authenticate(auth, environ)
         except RoomsError as exc:
             raise refuse(exc) from None
         session = self.open_session(sid, claims)

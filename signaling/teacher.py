@@ -39,7 +39,7 @@ class TeacherNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            claims = self.authenticate(auth)
+            claims = self.authenticate(auth, environ)
         except RoomsError as exc:
             raise refuse(exc) from None
         self.open_session(sid, claims)

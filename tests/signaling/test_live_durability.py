@@ -122,7 +122,15 @@ async def test_terminate_ends_the_attempt(live: Live) -> None:
     assert ack["attempt"]["status"] == "terminated"
     control = await student.received.wait_for("control", lambda d: d["action"] == "terminate")
     assert control["text"] == "Phone use"
-    refused = await student.call("event", event(1))
+    # Access ends within seconds: the socket is closed, and a reconnect can only read the end.
+    for _ in range(50):
+        if not student.sio.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not student.sio.connected
+    again, joined_again = await live.student(token)
+    assert joined_again["attempt"]["status"] == "terminated"
+    refused = await again.call("event", event(1))
     assert refused["error"]["code"] == "attempt_closed"
 
 

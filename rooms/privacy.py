@@ -1,0 +1,114 @@
+"""Privacy duties: evidence retention, per-student export and erasure, token revocation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from .auth import Claims
+from .errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+
+async def purge_expired_evidence(pool: asyncpg.Pool, now: datetime | None = None) -> int:
+    """Delete evidence past its retention deadline; the violation rows stay (without image)."""
+    now = now or datetime.now(UTC)
+    result: str = await pool.execute("DELETE FROM evidence WHERE expires_at <= $1", now)
+    deleted = int(result.split()[-1])
+    if deleted:
+        logger.info("retention: purged %d evidence images", deleted)
+    return deleted
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _rows(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        item: dict[str, Any] = {}
+        for key, value in r.items():
+            if isinstance(value, uuid.UUID):
+                value = str(value)
+            elif isinstance(value, bytes):
+                value = base64.b64encode(value).decode()
+            elif isinstance(value, str) and key in ("value", "details", "params", "questions", "accommodations"):
+                value = json.loads(value)
+            item[key] = _iso(value)
+        out.append(item)
+    return out
+
+
+class StudentData:
+    """Everything stored about one student: exported as JSON, or erased. Both are audited."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def export(self, student_id: str) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            attempts = await conn.fetch("SELECT * FROM attempts WHERE student_id = $1 ORDER BY started_at", student_id)
+            consents = await conn.fetch("SELECT * FROM consents WHERE student_id = $1 ORDER BY accepted_at", student_id)
+            if not attempts and not consents:
+                raise NotFound(f"nothing is stored about student {student_id!r}")
+            ids = [a["id"] for a in attempts]
+            answers = await conn.fetch("SELECT * FROM answers WHERE attempt_id = ANY($1) ORDER BY saved_at", ids)
+            violations = await conn.fetch(
+                "SELECT * FROM violations WHERE attempt_id = ANY($1) ORDER BY occurred_at", ids)
+            evidence = await conn.fetch("SELECT * FROM evidence WHERE attempt_id = ANY($1) ORDER BY taken_at", ids)
+            controls = await conn.fetch("SELECT * FROM controls WHERE attempt_id = ANY($1) ORDER BY created_at", ids)
+            log = await conn.fetch("SELECT * FROM attempt_log WHERE attempt_id = ANY($1) ORDER BY at", ids)
+            audit = await conn.fetch(
+                "SELECT * FROM audit_log WHERE target_type = 'attempt' AND target_id = ANY($1::text[]) ORDER BY at",
+                [str(i) for i in ids])
+        return {
+            "student_id": student_id,
+            "exported_at": datetime.now(UTC).isoformat(),
+            "attempts": _rows(attempts), "answers": _rows(answers), "violations": _rows(violations),
+            "evidence": _rows(evidence), "controls": _rows(controls), "timeline": _rows(log),
+            "consents": _rows(consents), "access_log": _rows(audit),
+        }
+
+    async def erase(self, student_id: str) -> dict[str, int]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = [r["id"] for r in await conn.fetch("SELECT id FROM attempts WHERE student_id = $1", student_id)]
+            consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
+            # answers, violations, evidence, controls and timeline rows go with the attempts (ON DELETE CASCADE)
+            attempts = await conn.execute("DELETE FROM attempts WHERE id = ANY($1)", ids)
+        counts = {"attempts": int(attempts.split()[-1]), "consents": int(consents.split()[-1])}
+        if not any(counts.values()):
+            raise NotFound(f"nothing is stored about student {student_id!r}")
+        return counts
+
+
+class Revocations:
+    """Revoked token ids, cached and refreshed so every node sees a revocation within seconds."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._revoked: frozenset[str] = frozenset()
+
+    def is_revoked(self, claims: Claims) -> bool:
+        return bool(claims.token_id) and claims.token_id in self._revoked
+
+    async def revoke(self, by: Claims, token_id: str, expires_at: float | None) -> None:
+        await self._pool.execute(
+            "INSERT INTO revoked_tokens (token_id, expires_at, revoked_by) VALUES ($1, $2, $3)"
+            " ON CONFLICT (token_id) DO NOTHING",
+            token_id, datetime.fromtimestamp(expires_at, UTC) if expires_at else None, by.sub,
+        )
+        self._revoked = self._revoked | {token_id}
+
+    async def refresh(self) -> frozenset[str]:
+        rows = await self._pool.fetch(
+            "SELECT token_id FROM revoked_tokens WHERE expires_at IS NULL OR expires_at > now()")
+        self._revoked = frozenset(r["token_id"] for r in rows)
+        return self._revoked
