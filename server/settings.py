@@ -59,6 +59,11 @@ class Settings:
     log_level: str = "INFO"
     gc_tuning: bool = True
     drain_timeout_seconds: float = 30.0
+    retention_interval_seconds: float = 3600.0
+    # Admission: new Socket.IO connections per client address (an exam hall behind one NAT
+    # reconnecting at once must fit in the burst).
+    connects_per_ip_per_second: float = 10.0
+    connect_burst_per_ip: int = 500
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"
