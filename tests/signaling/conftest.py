@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -97,7 +98,14 @@ class Live:
         for event in EVENTS:
             sio.on(event, _forward(client.received, event), namespace=namespace)
         auth = {"token": token} if token is not None else None
-        await sio.connect(self.url, namespaces=[namespace], auth=auth, transports=["websocket"], **kwargs)
+        try:
+            await sio.connect(self.url, namespaces=[namespace], auth=auth, transports=["websocket"], **kwargs)
+        except socketio.exceptions.ConnectionError:
+            # A refused client keeps its HTTP session; close it so the refusal leaks nothing.
+            http = getattr(sio.eio, "http", None)
+            if http is not None and not http.closed:
+                await http.close()
+            raise
         self.clients.append(client)
         return client
 
@@ -127,9 +135,10 @@ def live_settings(settings: Settings) -> Settings:
     return settings.replace(reconnect_grace_seconds=1.0, writer_flush_ms=5.0)
 
 
-@pytest.fixture
-async def live(live_settings: Settings) -> AsyncIterator[Live]:
-    app = create_app(live_settings)
+@contextlib.asynccontextmanager
+async def running_node(settings: Settings) -> AsyncIterator[Live]:
+    """A real node on a free loopback port, and a `Live` driver for it."""
+    app = create_app(settings)
     server = TestServer(app)
     await server.start_server()
     async with aiohttp.ClientSession() as http:
@@ -142,3 +151,9 @@ async def live(live_settings: Settings) -> AsyncIterator[Live]:
                 if client.sio.connected:
                     await client.sio.disconnect()
             await server.close()
+
+
+@pytest.fixture
+async def live(live_settings: Settings) -> AsyncIterator[Live]:
+    async with running_node(live_settings) as env:
+        yield env

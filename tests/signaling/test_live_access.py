@@ -10,7 +10,8 @@ import socketio
 
 from rooms.auth import TokenService
 from tests.conftest import SECRET
-from tests.signaling.conftest import Live
+from server.settings import Settings
+from tests.signaling.conftest import Live, running_node
 
 
 def now_iso() -> str:
@@ -154,3 +155,28 @@ async def test_room_seats_and_node_rooms_are_capped(live: Live) -> None:
         headers={"Authorization": "Bearer test-admin-token-0123456789"},
     )
     assert resp.status == 503 and "Retry-After" in resp.headers
+
+
+async def test_cross_origin_browsers_are_refused(live: Live) -> None:
+    room = await live.room()
+    [token] = await live.invites(room["id"], 1)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await live.connect("/student", token, headers={"Origin": "http://evil.example"})
+    # The page's own origin is accepted.
+    client = await live.connect("/student", token, headers={"Origin": live.url})
+    assert client.sio.connected
+
+
+async def test_admission_caps_connections_and_per_address_rate(live_settings: Settings) -> None:
+    async with running_node(live_settings.replace(max_connections=2)) as node:
+        room = await node.room()
+        tokens = await node.invites(room["id"], 3)
+        await node.connect("/student", tokens[0])
+        await node.connect("/student", tokens[1])
+        assert "capacity" == await refused(node, "/student", tokens[2])
+    async with running_node(live_settings.replace(connect_burst_per_ip=3, connects_per_ip_per_second=0.01)) as node:
+        room = await node.room()
+        tokens = await node.invites(room["id"], 4)
+        for token in tokens[:3]:
+            await node.connect("/student", token)
+        assert "rate_limited" == await refused(node, "/student", tokens[3])

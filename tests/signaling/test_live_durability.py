@@ -7,15 +7,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestServer
 
-from server.app import create_app
 from server.embedded_pg import EmbeddedPostgres, free_port
 from server.keys import POOL
 from server.settings import Settings
-from tests.signaling.conftest import Live
+from tests.signaling.conftest import Live, running_node
 
 
 def now_iso() -> str:
@@ -139,12 +136,7 @@ async def test_postgres_down_means_no_ack_until_it_is_back(tmp_path: Path, setti
     pg.start()
     try:
         dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
-        app = create_app(settings.replace(database_url=dsn, writer_flush_ms=5.0))
-        server = TestServer(app)
-        await server.start_server()
-        async with aiohttp.ClientSession() as http:
-            live = Live(str(server.make_url("")).rstrip("/"), http)
-            live.app = app  # type: ignore[attr-defined]
+        async with running_node(settings.replace(database_url=dsn, writer_flush_ms=5.0)) as live:
             room = await live.room()
             [token] = await live.invites(room["id"], 1)
             student, joined = await live.student(token)
@@ -158,8 +150,6 @@ async def test_postgres_down_means_no_ack_until_it_is_back(tmp_path: Path, setti
             await asyncio.to_thread(pg.start)
             acks = await asyncio.wait_for(asyncio.gather(*pending), 30)
             assert all(a["ok"] for a in acks), acks
-            await student.close()
-            await server.close()
         conn = await asyncpg.connect(dsn)
         try:
             seqs = await conn.fetch(
