@@ -89,26 +89,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     from rooms.migrate import migrate
 
-    from .embedded_pg import EmbeddedPostgres
+    from .embedded_pg import database_dsn
 
     settings = _settings(args)
 
     async def run() -> list[str]:
-        embedded = None
-        dsn = settings.database_url
-        if not dsn:
-            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-            await asyncio.to_thread(embedded.start)
-            dsn = embedded.dsn
-        try:
+        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
             conn = await asyncpg.connect(dsn)
             try:
                 return await migrate(conn)
             finally:
                 await conn.close()
-        finally:
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
 
     applied = asyncio.run(run())
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
@@ -244,19 +235,13 @@ def cmd_student(args: argparse.Namespace) -> int:
     from rooms.errors import NotFound
     from rooms.privacy import StudentData
 
-    from .embedded_pg import EmbeddedPostgres
+    from .embedded_pg import database_dsn
 
     settings = _settings(args)
     operator = Claims(role="admin", sub="cli")
 
     async def run() -> object:
-        embedded = None
-        dsn = settings.database_url
-        if not dsn:
-            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-            await asyncio.to_thread(embedded.start)
-            dsn = embedded.dsn
-        try:
+        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
             try:
                 data = StudentData(pool)
@@ -269,9 +254,6 @@ def cmd_student(args: argparse.Namespace) -> int:
                 return result
             finally:
                 await pool.close()
-        finally:
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
 
     try:
         result = asyncio.run(run())

@@ -9,12 +9,15 @@ a deliberate stop/restart (the fault tests) impossible.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -142,3 +145,18 @@ def _make_traversable(path: Path) -> None:
         mode = parent.stat().st_mode
         if mode & 0o011 != 0o011:
             parent.chmod(mode | 0o011)
+
+
+@contextlib.asynccontextmanager
+async def database_dsn(database_url: str, data_dir: Path) -> AsyncIterator[str]:
+    """The configured Postgres, or the embedded one in `data_dir/postgres` for the duration."""
+    if database_url:
+        yield database_url
+        return
+    embedded = EmbeddedPostgres(data_dir / "postgres")
+    await asyncio.to_thread(embedded.start)
+    logger.info("embedded Postgres running in %s", embedded.data_dir)
+    try:
+        yield embedded.dsn
+    finally:
+        await asyncio.to_thread(embedded.stop)

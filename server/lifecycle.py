@@ -18,7 +18,7 @@ from rooms.migrate import migrate
 from rooms.privacy import Revocations, StudentData
 from rooms.review import EvidenceStore, Review
 
-from .embedded_pg import EmbeddedPostgres
+from .embedded_pg import database_dsn
 from .keys import AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 
 logger = logging.getLogger(__name__)
@@ -31,14 +31,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    embedded: EmbeddedPostgres | None = None
-    dsn = settings.database_url
-    if not dsn:
-        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-        await asyncio.to_thread(embedded.start)
-        dsn = embedded.dsn
-        logger.info("embedded Postgres running in %s", embedded.data_dir)
-    try:
+    async with database_dsn(settings.database_url, settings.data_dir) as dsn:
         conn = await asyncpg.connect(dsn, timeout=30)
         try:
             applied = await migrate(conn)
@@ -62,9 +55,6 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await pool.close()
-    finally:
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
 
 
 def ensure_admin_token_file(app: web.Application) -> Path | None:
