@@ -25,6 +25,10 @@ class Backends:
     placement: Placement
     # python-socketio client manager (None = in-process); see docs/architecture.md.
     client_manager: Any = None
+    cluster: Any = None
+
+    def bind(self, attempts: Any, notifier: Any) -> None:
+        """Connect the live services to the cluster (nothing to do on a single node)."""
 
 
 def local_backends(settings: Settings) -> Backends:
