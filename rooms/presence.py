@@ -21,8 +21,9 @@ class LocalPresence:
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, PresenceState]] = {}
 
-    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> None:
+    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> bool:
         self._rooms.setdefault(room_id, {})[attempt_id] = state
+        return True
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:
         return dict(self._rooms.get(room_id, {}))
@@ -107,8 +108,10 @@ class PresenceTracker:
             logger.exception("presence: could not mark %s offline", attempt_id)
 
     async def _set(self, seat: _Seat, attempt_id: str, state: PresenceState) -> None:
-        await self._store.set(seat.room_id, attempt_id, state)
-        await self._on_change(seat.room_id, attempt_id, state)
+        # In a cluster a stale state (this node's grace timer after the student moved to
+        # another node) loses to the newer one, and teachers are not told.
+        if await self._store.set(seat.room_id, attempt_id, state):
+            await self._on_change(seat.room_id, attempt_id, state)
 
     def close(self) -> None:
         for seat in self._seats.values():

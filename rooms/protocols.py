@@ -13,7 +13,9 @@ PresenceState = Literal["online", "reconnecting", "offline", "submitted"]
 
 
 class Presence(Protocol):
-    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> None: ...
+    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> bool:
+        """Store a state; False when it lost to a newer one from another node (no change)."""
+        ...
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:
         """attempt id -> state for every attempt seen in the room."""

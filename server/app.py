@@ -16,6 +16,7 @@ from .api import ROUTES, add_routes
 from .http_errors import error_middleware
 from .analysis import analysis_ctx
 from .backends import backends_ctx, create_backends
+from .drain import install_drain
 from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import create_hub, live_ctx
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     document = openapi.build(ROUTES, _version())
     app.router.add_get("/api/openapi.json", openapi.handler(document))
     add_routes(app)
+    install_drain(app)  # POST /admin/drain, SIGTERM drain (docs/cluster.md)
     add_pages(app)
 
     app.cleanup_ctx.append(database_ctx)

@@ -2,33 +2,92 @@
 
 `create_app` calls `backends_ctx` first among the live resources; everything that crosses
 nodes (presence, placement, Socket.IO delivery, attempt-state changes) comes from here.
+Without `PROCTOR_REDIS_URL` nothing here touches the network. With it (docs/cluster.md):
+the node registry heartbeats in Redis, placement leases rooms there, presence lives there,
+Socket.IO emits cross nodes on per-room channels, and an attempt changed on one node is
+dropped from the other nodes' caches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from redis.asyncio import BlockingConnectionPool, Redis
 
+from rooms.node_registry import NodeRegistry
 from rooms.placement import LocalPlacement
 from rooms.presence import LocalPresence
-from rooms.protocols import Placement, Presence
+from rooms.protocols import Notifier, Placement, Presence, PresenceState
+from rooms.redis_placement import RedisPlacement
+from rooms.redis_presence import RedisPresence
+from signaling.room_bus import Mode, RoomChannelManager
 
+from .keys import BACKENDS
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from rooms.attempts import AttemptService
+
+logger = logging.getLogger(__name__)
+
+# redis-py's asyncio pool fails at once when all connections are busy ("Cannot publish to
+# redis" under load); a blocking pool waits for one instead.
+_REDIS_POOL_SIZE = 64
+
+
+@dataclass
+class Cluster:
+    redis: Redis
+    registry: NodeRegistry
+    placement: RedisPlacement
+    presence: RedisPresence
+    manager: RoomChannelManager
+
+    async def start(self) -> None:
+        self.manager.start()
+        try:
+            # Register before serving, so placement sees this node from its first join.
+            await asyncio.wait_for(self.registry.beat(), timeout=5)
+        except Exception as exc:
+            logger.error("cluster: Redis unreachable at start-up (%s); retrying in the background", exc)
+        self.registry.start()
+        logger.info("cluster: node %s registered (%d live)", self.registry.node_id, len(self.registry.nodes))
+
+    async def stop(self) -> None:
+        await self.placement.handover()
+        await self.registry.stop()
+        await self.registry.leave()
+        self.presence.close()
+        await self.manager.stop()
+        await self.redis.aclose()
 
 
 @dataclass
 class Backends:
     presence: Presence
     placement: Placement
-    # python-socketio client manager (None = in-process); see docs/architecture.md.
+    # python-socketio client manager (None = in-process); see docs/cluster.md.
     client_manager: Any = None
-    cluster: Any = None
+    cluster: Cluster | None = field(default=None)
 
-    def bind(self, attempts: Any, notifier: Any) -> None:
+    def bind(self, attempts: AttemptService, notifier: Notifier) -> None:
         """Connect the live services to the cluster (nothing to do on a single node)."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        # A control on another node changed the attempt: drop our cached copy.
+        cluster.manager.on_attempt_changed = attempts.forget
+        attempts.on_change = cluster.manager.attempt_changed
+
+        async def lost(room_id: str, attempt_id: str, state: PresenceState) -> None:
+            await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
+
+        cluster.presence.on_lost = lost
 
 
 def local_backends(settings: Settings) -> Backends:
@@ -38,11 +97,60 @@ def local_backends(settings: Settings) -> Backends:
     )
 
 
+def redis_client(url: str) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=_REDIS_POOL_SIZE, timeout=5, socket_timeout=5,
+        socket_connect_timeout=2, health_check_interval=10,
+    )
+    return Redis(connection_pool=pool)
+
+
+def redis_backends(settings: Settings) -> Backends:
+    redis = redis_client(settings.redis_url)
+    registry = NodeRegistry(redis, settings.node_id, f"{settings.host}:{settings.port}", settings.rooms_per_node)
+    placement = RedisPlacement(redis, registry)
+    presence = RedisPresence(redis, registry, grace_seconds=settings.reconnect_grace_seconds)
+    mode: Mode = "single" if settings.redis_channels == "single" else "room"
+    manager = RoomChannelManager(redis, mode=mode)
+    registry.load = lambda: placement.load(manager.local_sessions())
+    cluster = Cluster(redis, registry, placement, presence, manager)
+    return Backends(presence=presence, placement=placement, client_manager=manager, cluster=cluster)
+
+
 def create_backends(settings: Settings) -> Backends:
     """Build (not start) the backends; Redis ones when PROCTOR_REDIS_URL is set."""
+    if settings.redis_url:
+        return redis_backends(settings)
     return local_backends(settings)
 
 
 async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start and stop whatever the backends need (Redis connections, heartbeats)."""
-    yield
+    cluster = app[BACKENDS].cluster
+    if cluster is None:
+        yield
+        return
+    await cluster.start()
+    _export_metrics(app, cluster)
+    try:
+        yield
+    finally:
+        await cluster.stop()
+
+
+def _export_metrics(app: web.Application, cluster: Cluster) -> None:
+    from prometheus_client import Gauge
+
+    from .keys import METRICS
+
+    registry = app[METRICS].registry
+    manager = cluster.manager
+    messages = Gauge("proctor_redis_messages", "Room-bus messages since start, by direction",
+                     ["direction"], registry=registry)
+    messages.labels("published").set_function(lambda: manager.published)
+    messages.labels("received").set_function(lambda: manager.received)
+    messages.labels("dropped").set_function(lambda: manager.dropped)
+    Gauge("proctor_redis_subscriptions", "Redis channels this node listens to",
+          registry=registry).set_function(manager.subscriptions)
+    Gauge("proctor_cluster_nodes", "Live nodes in the registry",
+          registry=registry).set_function(lambda: len(cluster.registry.nodes))

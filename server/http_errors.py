@@ -66,7 +66,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise Invalid("a JSON body is required", fields={"body": "missing"})
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
         raise Invalid("the body is not valid JSON", fields={"body": "invalid JSON"}) from None
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object", fields={"body": "not an object"})

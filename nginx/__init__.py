@@ -1,0 +1,1 @@
+"""The Nginx configuration for many Proctor nodes: template and renderer (render.py)."""

@@ -1,0 +1,336 @@
+"""Cross-node Socket.IO delivery on Redis with one channel per Socket.IO room.
+
+python-socketio's `AsyncRedisManager` publishes every emit on one channel that every node
+subscribes to and decodes, whether or not it has anyone in the target room; its publish
+also waits for Redis on the emitting handler's path and gives up after two tries.
+`RoomChannelManager` keeps python-socketio's message format and its pub/sub manager logic
+(`AsyncPubSubManager`: local delivery, remote acks, remote disconnects) and changes only
+the transport:
+
+* an emit to a project room (`teachers:{room}`, `students:{room}`, `attempt:{attempt}`,
+  any name with a `:`) goes to the channel `{prefix}room:{name}`; a node subscribes to it
+  while it has a local member in that room, so it decodes only what it delivers;
+* everything else (broadcasts, sid-addressed messages, remote disconnects) goes to the
+  shared channel `{prefix}all`, and acks to the emitting host's own channel;
+* publishing is a queue drained by one task into pipelines: the handler never waits for
+  Redis, messages keep their order, and the queue is bounded (pub/sub is best effort;
+  durability lives in the acknowledged event writer, never here);
+* `mode="single"` puts everything on `{prefix}all` (python-socketio's own scheme), kept
+  for comparison in benchmarks/cluster.
+
+Only JSON crosses Redis: python-socketio's packet JSON for emits, and our `AttemptChanged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from socketio.async_manager import AsyncManager
+from socketio.async_pubsub_manager import AsyncPubSubManager
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["room", "single"]
+_MAX_QUEUE = 20_000
+_PIPELINE = 500
+_SUBSCRIBE_WAIT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptChanged:
+    """An attempt's state changed on another node: drop the cached copy."""
+
+    attempt_id: str
+    host_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> AttemptChanged:
+        attempt_id, host_id = data.get("attempt_id"), data.get("host_id")
+        if not isinstance(attempt_id, str) or not isinstance(host_id, str) or not attempt_id:
+            raise ValueError("attempt_changed needs attempt_id and host_id strings")
+        return cls(attempt_id, host_id)
+
+
+def attempt_channel_room(attempt_id: str) -> str:
+    return f"attempt:{attempt_id}"
+
+
+class RoomChannelManager(AsyncPubSubManager):  # type: ignore[misc]
+    name = "proctor-redis"
+
+    def __init__(self, redis: Redis, *, prefix: str = "proctor:sio:", mode: Mode = "room") -> None:
+        super().__init__(channel=f"{prefix}all")
+        self._shared = f"{prefix}all"
+        self.redis = redis
+        self.prefix = prefix
+        self.mode: Mode = mode
+        self.on_attempt_changed: Callable[[str], None] | None = None
+        self.published = 0
+        self.received = 0
+        self.dropped = 0
+        self._queue: deque[tuple[str, str]] = deque()
+        self._queued = asyncio.Event()
+        self._members: dict[str, set[tuple[str, str]]] = {}
+        self._wanted: set[str] = {self.channel, self._host_channel(self.host_id)}
+        self._sent: set[str] = set()
+        self._confirmed: set[str] = set()
+        self._confirm_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._resubscribe = asyncio.Event()
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def initialize(self) -> None:
+        # python-socketio calls this on the first connection and would start its own
+        # listener; ours is started (and stopped) by the app's cleanup context instead.
+        AsyncManager.initialize(self)
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._publisher(), name="room-bus-publisher"),
+                asyncio.create_task(self._listener(), name="room-bus-listener"),
+                asyncio.create_task(self._subscriber(), name="room-bus-subscriber"),
+            ]
+
+    async def stop(self, flush_timeout: float = 2.0) -> None:
+        deadline = asyncio.get_running_loop().time() + flush_timeout
+        while self._queue and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+
+    def local_sessions(self) -> int:
+        return sum(len(rooms.get(None, ())) for rooms in self.rooms.values())
+
+    def subscriptions(self) -> int:
+        return len(self._sent)
+
+    # -- which channel carries what --------------------------------------------------------------
+
+    def _host_channel(self, host_id: str) -> str:
+        return f"{self.prefix}host:{host_id}"
+
+    def _room_channel(self, room: Any) -> str | None:
+        if self.mode == "room" and isinstance(room, str) and ":" in room:
+            return f"{self.prefix}room:{room}"
+        return None
+
+    def _channel_for(self, message: dict[str, Any]) -> str:
+        method = message.get("method")
+        if method == "callback":
+            return self._host_channel(str(message.get("host_id")))
+        if method in ("emit", "close_room", "attempt_changed"):
+            return self._room_channel(message.get("room")) or self._shared
+        return self._shared
+
+    # -- room membership drives subscriptions -------------------------------------------------
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self._room_channel(room)
+        if channel is not None:
+            members = self._members.setdefault(channel, set())
+            if not members:
+                self._wanted.add(channel)
+                self._resubscribe.set()
+            members.add((namespace, sid))
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        channel = self._room_channel(room)
+        members = self._members.get(channel) if channel is not None else None
+        if channel is not None and members is not None:
+            members.discard((namespace, sid))
+            if not members:
+                del self._members[channel]
+                self._wanted.discard(channel)
+                self._resubscribe.set()
+
+    async def enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self._room_channel(room)
+        if channel is not None and channel not in self._confirmed:
+            # Wait (briefly) until Redis confirms the subscription, so an event published
+            # by another node right after this join is not missed.
+            await self._wait_subscribed(channel)
+
+    async def _wait_subscribed(self, channel: str) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm_waiters.setdefault(channel, []).append(future)
+        try:
+            async with asyncio.timeout(_SUBSCRIBE_WAIT):
+                await future
+        except TimeoutError:
+            logger.warning("room bus: no subscription confirmation for %s yet", channel)
+        finally:
+            waiters = self._confirm_waiters.get(channel)
+            if waiters and future in waiters:
+                waiters.remove(future)
+
+    # -- attempt-state changes ---------------------------------------------------------------------
+
+    def attempt_changed(self, attempt_id: str) -> None:
+        """Tell the nodes holding this attempt's student to drop their cached copy. Queued
+        before the emits that follow it, so they arrive first."""
+        self._enqueue({
+            "method": "attempt_changed", "attempt_id": attempt_id,
+            "room": attempt_channel_room(attempt_id), "host_id": self.host_id,
+        })
+
+    # -- publish -------------------------------------------------------------------------------
+
+    async def _publish(self, data: dict[str, Any]) -> None:
+        self._enqueue(data)
+
+    def _enqueue(self, data: dict[str, Any]) -> None:
+        if len(self._queue) >= _MAX_QUEUE:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                logger.error("room bus: Redis is not keeping up; dropped %d messages", self.dropped)
+            return
+        self._queue.append((self._channel_for(data), json.dumps(data, separators=(",", ":"))))
+        self._queued.set()
+
+    async def _publisher(self) -> None:
+        backoff = 0.1
+        while True:
+            if not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            batch = [self._queue.popleft() for _ in range(min(_PIPELINE, len(self._queue)))]
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for channel, payload in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+                self.published += len(batch)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Best effort by design: what pub/sub carries can be lost; clients re-sync
+                # on reconnect and durable data never travels this way.
+                self.dropped += len(batch)
+                logger.warning("room bus: cannot publish to Redis (%s); dropped %d", exc, len(batch))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    # -- subscribe and listen ----------------------------------------------------------------------
+
+    async def _subscriber(self) -> None:
+        while True:
+            await self._resubscribe.wait()
+            self._resubscribe.clear()
+            pubsub = self._pubsub
+            if pubsub is None:
+                continue  # the listener subscribes to everything wanted when it connects
+            add = self._wanted - self._sent
+            drop = self._sent - self._wanted
+            try:
+                if add:
+                    self._sent |= add
+                    await pubsub.subscribe(*add)
+                if drop:
+                    self._sent -= drop
+                    self._confirmed -= drop
+                    await pubsub.unsubscribe(*drop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("room bus: subscription change failed (%s); the listener will redo it", exc)
+
+    async def _listener(self) -> None:
+        backoff = 0.25
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                self._sent = set(self._wanted)
+                self._confirmed.clear()
+                await pubsub.subscribe(*self._sent)
+                self._pubsub = pubsub
+                self._resubscribe.set()  # whatever changed while we were connecting
+                if backoff > 0.25:
+                    logger.info("room bus: listening again")
+                backoff = 0.25
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        await self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("room bus: Redis subscription lost (%s); reconnecting in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self._pubsub = None
+                self._confirmed.clear()
+                try:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                except Exception:
+                    pass
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        if kind == "subscribe":
+            self._confirmed.add(name)
+            for future in self._confirm_waiters.pop(name, []):
+                if not future.done():
+                    future.set_result(None)
+            return
+        if kind != "message":
+            return
+        try:
+            data = json.loads(message["data"])
+        except (ValueError, TypeError, KeyError):
+            logger.warning("room bus: ignoring a message that is not JSON on %s", name)
+            return
+        if not isinstance(data, dict) or "method" not in data:
+            return
+        self.received += 1
+        try:
+            await self._dispatch(data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("room bus: handling %s failed", data.get("method"))
+
+    async def _dispatch(self, data: dict[str, Any]) -> None:
+        method = data["method"]
+        if method == "callback":
+            await self._handle_callback(data)
+            return
+        if data.get("host_id") == self.host_id:
+            return
+        if method == "emit":
+            await self._handle_emit(data)
+        elif method == "attempt_changed":
+            change = AttemptChanged.parse(data)
+            if self.on_attempt_changed is not None:
+                self.on_attempt_changed(change.attempt_id)
+        elif method == "disconnect":
+            await self._handle_disconnect(data)
+        elif method == "enter_room":
+            await self._handle_enter_room(data)
+        elif method == "leave_room":
+            await self._handle_leave_room(data)
+        elif method == "close_room":
+            await self._handle_close_room(data)
