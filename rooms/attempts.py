@@ -19,8 +19,8 @@ from typing import Any
 import asyncpg
 
 from .auth import Claims
-from .catalog import Catalog, Exam
-from .errors import Conflict, Forbidden, Invalid, NoCapacity
+from .catalog import Catalog, Exam, parse_uuid
+from .errors import Conflict, Forbidden, Invalid, NoCapacity, NotFound
 from .event_writer import AnswerRecord, EventWriter, ViolationRecord, WriteResult
 from .protocols import Notifier
 
@@ -117,10 +117,8 @@ class AttemptService:
         cached = self._attempts.get(attempt_id)
         if cached is not None and not fresh:
             return cached
-        row = await self._pool.fetchrow("SELECT * FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
+        row = await self._pool.fetchrow("SELECT * FROM attempts WHERE id = $1", parse_uuid(attempt_id, "attempt"))
         if row is None:
-            from .errors import NotFound
-
             raise NotFound(f"no attempt {attempt_id}")
         attempt = self._attempts[attempt_id] = attempt_from(row)
         return attempt

@@ -6,6 +6,7 @@ OpenAPI document (server/openapi.py), so the two cannot drift apart.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from .keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETT
 from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The same shape invites accept for student ids (server/schemas.py).
+STUDENT_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ async def review_violation(request: web.Request) -> web.Response:
         violation_id = int(request.match_info["violation_id"])
     except ValueError:
         raise web.HTTPNotFound() from None
+    if not 1 <= violation_id < 2**63:
+        raise web.HTTPNotFound()
     body = await parse_body(request, ReviewDecision)
     attempt_id = await request.app[EVIDENCE].set_review(claims, violation_id, body.decision)
     await request.app[AUDIT].record(
@@ -195,10 +200,17 @@ async def revoke_token(request: web.Request) -> web.Response:
     return web.json_response({"token_id": token_id, "revoked": True})
 
 
+def _student_id(request: web.Request) -> str:
+    student_id = request.match_info["student_id"]
+    if not STUDENT_ID.fullmatch(student_id):
+        raise web.HTTPNotFound()
+    return student_id
+
+
 async def export_student(request: web.Request) -> web.Response:
     claims = claims_of(request)
     claims.require_role("admin")
-    student_id = request.match_info["student_id"]
+    student_id = _student_id(request)
     data = await request.app[STUDENT_DATA].export(student_id)
     await request.app[AUDIT].record(claims, "student.export", "student", student_id)
     return web.json_response(data, headers={"Cache-Control": "no-store"})
@@ -207,7 +219,7 @@ async def export_student(request: web.Request) -> web.Response:
 async def erase_student(request: web.Request) -> web.Response:
     claims = claims_of(request)
     claims.require_role("admin")
-    student_id = request.match_info["student_id"]
+    student_id = _student_id(request)
     counts = await request.app[STUDENT_DATA].erase(student_id)
     await request.app[AUDIT].record(claims, "student.erase", "student", student_id, counts)
     return web.json_response({"student_id": student_id, "erased": counts})

@@ -55,6 +55,7 @@ def validation_fields(exc: ValidationError) -> dict[str, str]:
 async def parse_body(request: web.Request, model: type[M]) -> M:
     """Read a JSON body into `model`; raise `web.HTTPException`-free domain errors."""
     from rooms.errors import Invalid, TooLarge
+    from rooms.storable import check_storable
 
     try:
         raw = await request.read()
@@ -70,6 +71,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise Invalid("the body is not valid JSON", fields={"body": "invalid JSON"}) from None
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object", fields={"body": "not an object"})
+    check_storable(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from rooms.auth import Claims, Role, TokenService
 from rooms.errors import RoomsError, Unauthorized
+from rooms.storable import find_unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +155,18 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error("invalid", "send one payload object per event")
         try:
             size = len(json.dumps(payload, separators=(",", ":"), default=str))
-        except (TypeError, ValueError):
-            return error("invalid", "the payload is not JSON")
+        except (TypeError, ValueError, RecursionError):
+            return error("invalid", "the payload is not JSON (or nested too deep)")
         if size > self._limits.max_message_bytes:
             return error("too_large", f"the payload is over {self._limits.max_message_bytes} bytes")
         if payload is None:
             payload = {}
         if not isinstance(payload, dict):
             return error("invalid", "the payload must be an object")
+        unstorable = find_unstorable(payload)
+        if unstorable is not None:
+            field_name, reason = unstorable
+            return error("invalid", f"{field_name} {reason}", fields={field_name: reason})
         model, method_name = entry
         try:
             message = model.model_validate(payload)
