@@ -73,7 +73,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     notifier = hub.notifier
     attempts = AttemptService(pool, app[CATALOG], writer, notifier)
 
-    rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT])
+    rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT], settings.secret)
     hub.bind_rtc(rtc)
 
     async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
@@ -108,7 +108,13 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def guard() -> None:
         await revocations.refresh()
-        await hub.disconnect_unauthorised()
+        joined = hub.joined_attempts()
+        terminated: set[str] = set()
+        if joined:
+            rows = await pool.fetch(
+                "SELECT id::text FROM attempts WHERE id = ANY($1::uuid[]) AND status = 'terminated'", list(joined))
+            terminated = {r["id"] for r in rows}
+        await hub.disconnect_unauthorised(terminated)
 
     async def retention() -> None:
         await purge_expired_evidence(pool)

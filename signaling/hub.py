@@ -89,7 +89,6 @@ class Hub:
         self.rtc = router
         self.students.rtc_handler = router.from_student
         self.teachers.rtc_handler = router.from_teacher
-        self.teachers.on_gone = router.teacher_gone
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
@@ -99,14 +98,18 @@ class Hub:
             if session.attempt_id == attempt_id:
                 await self.sio.disconnect(sid, namespace="/student")
 
-    async def disconnect_unauthorised(self) -> None:
-        """Close sessions whose token expired or was revoked since they connected."""
+    def joined_attempts(self) -> set[str]:
+        return {s.attempt_id for s in self.students.sessions.values() if s.attempt_id}
+
+    async def disconnect_unauthorised(self, terminated: frozenset[str] | set[str] = frozenset()) -> None:
+        """Close sessions whose token expired or was revoked since they connected, and
+        students whose attempt was terminated (possibly by a teacher on another node)."""
         now = time.time()
         for namespace in (self.students, self.teachers):
             for sid, session in list(namespace.sessions.items()):
                 claims = session.claims
                 expired = claims.expires_at is not None and claims.expires_at <= now
-                if expired or namespace.is_revoked(claims):
+                if expired or namespace.is_revoked(claims) or session.attempt_id in terminated:
                     await self.sio.disconnect(sid, namespace=namespace.namespace)
 
     async def disconnect_all(self) -> None:

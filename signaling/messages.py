@@ -72,7 +72,7 @@ class Rtc(BaseModel):
     sdp: str | None = Field(default=None, max_length=12_000)
     candidate: dict[str, Any] | None = None
     attempt_id: str | None = Field(default=None, max_length=64)
-    session: str | None = Field(default=None, max_length=64)
+    session: str | None = Field(default=None, max_length=128)
 
 
 class Watch(BaseModel):

@@ -8,9 +8,11 @@ between a teacher who may see the room and that room's student; each view is aud
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import socketio
@@ -33,10 +35,9 @@ class AnalysisGateway(Protocol):
     async def close(self, attempt_id: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _View:
-    teacher_sid: str
-    attempt_id: str
+def _sign(secret: bytes, *parts: str) -> str:
+    digest = hmac.new(secret, "|".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:15]).decode()
 
 
 class RtcRouter:
@@ -46,14 +47,18 @@ class RtcRouter:
         attempts: AttemptService,
         catalog: Catalog,
         audit: AuditLog,
+        secret: str,
         analysis: AnalysisGateway | None = None,
     ) -> None:
+        # View sessions are signed, not stored: any node can check that a student answers
+        # the teacher socket that called them, which is what makes live view work when the
+        # teacher and the student sit on different nodes.
+        self._secret = hashlib.sha256(b"live-view|" + secret.encode()).digest()
         self._sio = sio
         self._attempts = attempts
         self._catalog = catalog
         self._audit = audit
         self._analysis = analysis
-        self._views: dict[str, _View] = {}
 
     def attach_analysis(self, gateway: AnalysisGateway) -> None:
         self._analysis = gateway
@@ -81,13 +86,9 @@ class RtcRouter:
                 await self._analysis.close(attempt_id)
                 return ok()
             raise Invalid(f"the server does not take {msg.type!r}", fields={"type": "offer|candidate|bye"})
-        view = self._views.get(msg.session or "")
-        if view is None or view.attempt_id != attempt_id:
-            raise NotFound("no live view session with that id", code="not_found")
+        teacher_sid = self._open(msg.session, attempt_id)
         await self._sio.emit("rtc", self._relay(msg, view_session=msg.session or "", attempt_id=attempt_id),
-                             to=view.teacher_sid, namespace="/teacher")
-        if msg.type == "bye":
-            self._views.pop(msg.session or "", None)
+                             to=teacher_sid, namespace="/teacher")
         return ok()
 
     async def from_teacher(self, session: Session, msg: m.Rtc) -> Ack:
@@ -99,22 +100,24 @@ class RtcRouter:
             raise Forbidden("students cannot open live views")
         view_id = msg.session
         if msg.type == "offer" and not view_id:
-            view_id = secrets.token_urlsafe(12)
-            self._views[view_id] = _View(session.sid, attempt.id)
-            await self._audit.record(session.claims, "live.view", "attempt", attempt.id, {"session": view_id})
-        view = self._views.get(view_id or "")
-        if view is None or view.teacher_sid != session.sid or view.attempt_id != attempt.id:
+            nonce = secrets.token_urlsafe(9)
+            view_id = f"{nonce}.{session.sid}.{_sign(self._secret, nonce, session.sid, attempt.id)}"
+            await self._audit.record(session.claims, "live.view", "attempt", attempt.id, {"session": nonce})
+        if self._open(view_id, attempt.id) != session.sid:
             raise NotFound("no live view session with that id", code="not_found")
         assert view_id is not None
         await self._sio.emit("rtc", self._relay(msg, view_session=view_id, attempt_id=attempt.id),
                              room=attempt_room(attempt.id), namespace="/student")
-        if msg.type == "bye":
-            self._views.pop(view_id, None)
         return ok(session=view_id)
 
-    def teacher_gone(self, sid: str) -> None:
-        for key in [k for k, v in self._views.items() if v.teacher_sid == sid]:
-            del self._views[key]
+    def _open(self, view_id: str | None, attempt_id: str) -> str:
+        """The teacher socket a view session belongs to, if it was issued for this attempt."""
+        nonce, _, rest = (view_id or "").partition(".")
+        teacher_sid, _, signature = rest.rpartition(".")
+        expected = _sign(self._secret, nonce, teacher_sid, attempt_id)
+        if not (nonce and teacher_sid and hmac.compare_digest(signature, expected)):
+            raise NotFound("no live view session with that id", code="not_found")
+        return teacher_sid
 
     @staticmethod
     def _relay(msg: m.Rtc, *, view_session: str, attempt_id: str) -> dict[str, Any]:

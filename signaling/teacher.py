@@ -24,7 +24,6 @@ def teachers_room(room_id: str) -> str:
 class TeacherNamespace(GuardedNamespace):
     role: Role = "teacher"
     rtc_handler: RtcHandler | None = None
-    on_gone: Callable[[str], None] | None = None
     handlers = {
         "watch": (m.Watch, "watch"),
         "unwatch": (m.Watch, "unwatch"),
@@ -46,8 +45,6 @@ class TeacherNamespace(GuardedNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = self.close_session(sid)
-        if self.on_gone is not None:
-            self.on_gone(sid)
         if session is not None:
             for room_id in session.watching:
                 self.occupancy.leave(room_id, sid)

@@ -110,15 +110,34 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     assert (await tutor.call("control", {"attempt_id": a_id, "action": "extend", "minutes": 5}))["ok"]
     extended = await alice.received.wait_for("control", lambda d: d["action"] == "extend")
     assert extended["remaining_seconds"] > 34 * 60
-    # Terminating on node-1 closes the attempt on node-3 at once.
+    # Terminating on node-1 closes the attempt on node-3 at once, and Bob's socket there
+    # within seconds (access ends with the attempt).
     assert (await tutor.call("control", {"attempt_id": b_id, "action": "terminate"}))["ok"]
     closed = await bob.call("answer", {"question_id": "q2", "value": [0], "seq": 2})
     assert closed["ok"] is False and closed["error"]["code"] == "attempt_closed", closed
+    await asyncio.wait_for(bob.gone.wait(), 5)
+
+    # Live view across nodes: the teacher on node-1 calls Alice on node-2; her answer finds
+    # the teacher's socket through the signed view session, not through node-local state.
+    ack = await tutor.call("rtc", {"target": "peer", "type": "offer", "attempt_id": a_id, "sdp": "v=0 offer"})
+    assert ack["ok"], ack
+    offer = await alice.received.wait_for("rtc", lambda d: d["type"] == "offer")
+    assert offer["session"] == ack["session"] and offer["sdp"] == "v=0 offer"
+    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"], "sdp": "v=0 answer"})
+    assert answer["ok"], answer
+    got = await tutor.received.wait_for("rtc", lambda d: d["type"] == "answer")
+    assert got["sdp"] == "v=0 answer" and got["attempt_id"] == a_id
+    # Carol, another student (node-3), cannot answer a session issued for Alice.
+    [token_c] = cluster.invites(room["id"], 1, "c")
+    carol = await student(cluster, people, token_c, b_net)
+    forged = await carol.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"], "sdp": "x"})
+    assert forged["ok"] is False and forged["error"]["code"] == "not_found", forged
 
     assert (await tutor.call("announce", {"text": "ten minutes"}))["ok"]
     await alice.received.wait_for("announce", lambda d: d["text"] == "ten minutes")
-    await bob.received.wait_for("announce", lambda d: d["text"] == "ten minutes")
-    assert await roster_presence(tutor, room["id"]) == {a_id: "online", b_id: "submitted"}
+    await carol.received.wait_for("announce", lambda d: d["text"] == "ten minutes")
+    c_id = carol.joined["attempt"]["attempt_id"]
+    assert await roster_presence(tutor, room["id"]) == {a_id: "online", b_id: "submitted", c_id: "online"}
 
     await alice.close()
     await tutor.received.wait_for(
