@@ -7,6 +7,7 @@ meant to run in an executor; ``StudentRules`` is pure logic with time passed in.
 from detection.errors import DetectionError, InvalidFrame, InvalidRules, ModelLoadError, ModelNotFound
 from detection.face_detector import Face, FaceDetector, default_model_path
 from detection.rules import RuleViolation, StudentRules
+from detection.scaled import ScaledDetector
 from detection.settings import KINDS, RuleSettings
 from detection.signals import HEAD_TURN_LIMIT, FrameStats, frame_stats, head_turn
 
@@ -23,6 +24,7 @@ __all__ = [
     "ModelNotFound",
     "RuleSettings",
     "RuleViolation",
+    "ScaledDetector",
     "StudentRules",
     "default_model_path",
     "frame_stats",

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from detection import FaceDetector, RuleViolation
+from detection import FaceDetector, RuleViolation, ScaledDetector
 from detection.errors import DetectionError
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
 from rooms.attempts import Attempt, AttemptService
@@ -137,12 +137,15 @@ async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     attempts = app[ATTEMPTS]
     hub = app[HUB]
     try:
-        detector = FaceDetector(settings.face_model or None)
+        model = FaceDetector(settings.face_model or None)
     except DetectionError as exc:
         # The node still serves exams without analysis; offers are answered "rtc_unavailable".
         logger.error("server analysis disabled: %s", exc)
         yield
         return
+    detector: FaceDetector | ScaledDetector = (
+        ScaledDetector(model, settings.analysis_detect_width) if settings.analysis_detect_width else model
+    )
     peers = AnalysisPeers(settings.ice_servers)
     sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, hub.notifier),
                               on_loop_lag=metrics.loop_lag.observe)

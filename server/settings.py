@@ -56,6 +56,8 @@ class Settings:
     writer_max_pending: int = 50000
     ice_servers: tuple[str, ...] = ()
     face_model: str = ""
+    # Width frames are scaled to for face detection (0: as received). Evidence stays full size.
+    analysis_detect_width: int = 160
     log_level: str = "INFO"
     gc_tuning: bool = True
     drain_timeout_seconds: float = 30.0

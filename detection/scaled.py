@@ -1,0 +1,54 @@
+"""Detect on a smaller copy of each frame, answer in the frame's own pixels.
+
+A webcam face fills a good part of the frame, so CenterFace finds it at 160 px wide as
+well as at 320 — for a quarter of the work (about 4 ms instead of 17 ms a frame on one
+core here). Evidence and thumbnails still use the full frame; only detection is scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from detection.face_detector import Face
+
+BGRImage = npt.NDArray[np.uint8]
+
+
+class BatchDetector(Protocol):
+    def detect_batch(self, frames: Sequence[BGRImage]) -> list[list[Face]]: ...
+
+
+class ScaledDetector:
+    def __init__(self, inner: BatchDetector, width: int) -> None:
+        if width < 32:
+            raise ValueError("detection width must be at least 32 pixels")
+        self.inner = inner
+        self.width = width
+
+    def detect_batch(self, frames: Sequence[BGRImage]) -> list[list[Face]]:
+        scaled: list[BGRImage] = []
+        factors: list[float] = []
+        for frame in frames:
+            width = frame.shape[1]
+            if width <= self.width:
+                scaled.append(frame)
+                factors.append(1.0)
+                continue
+            factor = width / self.width
+            height = max(1, round(frame.shape[0] / factor))
+            scaled.append(np.asarray(cv2.resize(frame, (self.width, height), interpolation=cv2.INTER_AREA), np.uint8))
+            factors.append(factor)
+        found = self.inner.detect_batch(scaled)
+        return [[_scale(face, f) for face in faces] if f != 1.0 else faces for faces, f in zip(found, factors, strict=True)]
+
+
+def _scale(face: Face, factor: float) -> Face:
+    return Face(
+        face.x1 * factor, face.y1 * factor, face.x2 * factor, face.y2 * factor, face.score,
+        tuple((x * factor, y * factor) for x, y in face.landmarks),
+    )
