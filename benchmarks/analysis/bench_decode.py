@@ -33,7 +33,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, V
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from detection import FaceDetector, RuleSettings, RuleViolation  # noqa: E402
+from detection import FaceDetector, RuleSettings, RuleViolation, ScaledDetector  # noqa: E402
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, LoopLagMonitor  # noqa: E402
 
 Frame = npt.NDArray[np.uint8]
@@ -148,7 +148,10 @@ async def run(args: argparse.Namespace, students: int) -> Result:
     child.start()
     peers = AnalysisPeers()
     settings = AnalysisSettings(rule_settings=RuleSettings(), sample_interval=args.sample_interval)
-    sampler = AnalysisSampler(peers, FaceDetector(), CountingSink()) if args.detect else None
+    detector: FaceDetector | ScaledDetector = FaceDetector()
+    if args.detect_width:
+        detector = ScaledDetector(detector, args.detect_width)
+    sampler = AnalysisSampler(peers, detector, CountingSink()) if args.detect else None
     lag = sampler.loop_lag if sampler is not None else LoopLagMonitor()
     try:
         offers = await loop.run_in_executor(None, parent_conn.recv)
@@ -200,16 +203,18 @@ async def run(args: argparse.Namespace, students: int) -> Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[5, 20])
-    parser.add_argument("--seconds", type=float, default=15.0, help="measured window (<= 30)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window (<= 600)")
     parser.add_argument("--fps", type=int, default=5)
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--noise", type=float, default=3.0, help="sensor noise std-dev (0 = still)")
     parser.add_argument("--detect", action="store_true", help="also run the sampler and CenterFace")
     parser.add_argument("--sample-interval", type=float, default=1.0)
+    parser.add_argument("--detect-width", type=int, default=0,
+                        help="detect on a copy this wide (the server's PROCTOR_ANALYSIS_DETECT_WIDTH, 160)")
     args = parser.parse_args()
-    if not 0 < args.seconds <= 30:
-        parser.error("--seconds must be in (0, 30]")
+    if not 0 < args.seconds <= 600:
+        parser.error("--seconds must be in (0, 600] (600 for the memory soak)")
 
     print(
         f"receiver: {args.width}x{args.height} @ {args.fps} fps, noise {args.noise}, "
