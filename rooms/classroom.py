@@ -37,6 +37,27 @@ WHERE a.room_id = $1
 ORDER BY a.student_name, a.student_id
 """
 
+_RECENT = """
+SELECT v.id, v.attempt_id, a.student_id, v.seq, v.source, v.kind, v.severity, v.occurred_at,
+       v.details, v.evidence_id, a.score
+FROM violations v JOIN attempts a ON a.id = v.attempt_id
+WHERE a.room_id = $1
+ORDER BY v.occurred_at DESC
+LIMIT 50
+"""
+
+
+def _violation_json(row: asyncpg.Record) -> dict[str, Any]:
+    details = json.loads(row["details"])
+    return {
+        "attempt_id": str(row["attempt_id"]), "student_id": row["student_id"], "id": row["id"],
+        "seq": row["seq"], "source": row["source"], "kind": row["kind"], "severity": row["severity"],
+        "score": row["score"], "occurred_at": row["occurred_at"].isoformat(), "details": details,
+        "evidence_id": str(row["evidence_id"]) if row["evidence_id"] else None,
+        "reason": str(details.get("reason") or f"{row['kind']} ({row['source']}) adds {row['severity']:g}"),
+    }
+
+
 _STATE_CHANGES: dict[str, tuple[str, str]] = {
     # action -> (SQL SET clause, allowed current statuses)
     "pause": ("status = 'paused', paused_at = now()", "('active')"),
@@ -88,8 +109,13 @@ class Classroom:
             else:
                 entry["presence"] = states.get(entry["id"], "offline")
             students.append(entry)
+        recent = await self._pool.fetch(_RECENT, uuid.UUID(room.id))
         await self._audit.record(claims, "room.watch", "room", room.id)
-        return {"room": room.to_json(), "exam": {"id": exam.id, "title": exam.title}, "students": students}
+        return {
+            "room": room.to_json(), "exam": {"id": exam.id, "title": exam.title}, "students": students,
+            # The feed of a dashboard opened mid-exam starts with what already happened.
+            "recent_violations": [_violation_json(r) for r in reversed(recent)],
+        }
 
     async def control(
         self, claims: Claims, attempt_id: str, action: Action, *, minutes: int | None = None,

@@ -109,3 +109,15 @@ async def test_invalid_answers_are_refused(live: Live) -> None:
         ack = await student.call("answer", body)
         assert ack["ok"] is False and ack["error"]["code"] == "invalid", ack
         assert field in ack["error"]["fields"], ack
+
+
+async def test_dashboard_opened_mid_exam_gets_recent_violations(live: Live) -> None:
+    room = await live.room()
+    [token] = await live.invites(room["id"], 1)
+    student, joined = await live.student(token)
+    for seq, kind in ((1, "copy"), (2, "tab_hidden")):
+        assert (await student.call("event", {"seq": seq, "kind": kind, "occurred_at": now_iso()}))["ok"]
+    _, roster = await live.teacher(await live.teacher_token([room["id"]]), room["id"])
+    recent = roster["recent_violations"]
+    assert [v["kind"] for v in recent] == ["copy", "tab_hidden"]  # oldest first, like a live feed
+    assert recent[-1]["attempt_id"] == joined["attempt"]["attempt_id"] and recent[-1]["score"] == 5.0

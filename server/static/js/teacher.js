@@ -43,6 +43,10 @@ function onViolation(v) {
   update(v.attempt_id, {
     violations: (s?.violations || 0) + 1, score: v.score ?? s?.score, last_violation_kind: v.kind, last_violation_at: v.occurred_at,
   });
+  feedViolation(v);
+}
+
+function feedViolation(v) {
   const item = el("li", { class: "violation", "data-kind": v.kind, "data-attempt": v.attempt_id },
     el("span", { class: "t muted" }, formatTime(v.occurred_at)), " ",
     el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(v.attempt_id) }, nameOf(v.attempt_id)), " ",
@@ -101,6 +105,9 @@ async function watch() {
     const prev = old.get(s.id);
     students.set(s.id, { ...s, hand: prev?.hand, thumb: prev?.thumb });
   }
+  // The feed restarts from the server's recent history (a reconnect must not duplicate it).
+  $("#feed").querySelectorAll("li.violation").forEach((li) => li.remove());
+  for (const v of ack.recent_violations || []) feedViolation(v);
   render();
 }
 
