@@ -215,20 +215,16 @@ class EventWriter:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
-            except asyncpg.PostgresError:
-                # One bad row (e.g. its attempt was erased) must not block everyone else's:
-                # write the batch one by one and fail only the rows Postgres rejects.
+            except Exception:
+                # One bad row (its attempt was erased, or a value that slipped past the edge's
+                # checks) must never block everyone else's: retrying the same batch would
+                # fail forever. Write it one by one and fail only the rows that fail.
                 logger.exception("event writer: batch rejected; isolating the bad rows")
                 try:
                     results = await self._write_one_by_one(batch)
                 except TRANSIENT:
                     await asyncio.sleep(backoff)
                     continue
-            except Exception:
-                logger.exception("event writer: unexpected error; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
             backoff = 0.05
             del self._pending[: len(batch)]
             now = time.monotonic()
@@ -313,7 +309,8 @@ class EventWriter:
                 results.extend(await self._write([item]))
             except TRANSIENT:
                 raise
-            except asyncpg.PostgresError as exc:
+            except Exception as exc:
+                logger.warning("event writer: rejected one %s: %s", type(item.record).__name__, exc)
                 results.append(Invalid(f"the event was rejected: {type(exc).__name__}", code="rejected"))
         return results
 

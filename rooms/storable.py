@@ -1,7 +1,7 @@
 """What Postgres cannot store, refused at the edges with the field's name.
 
-A NUL character or a lone UTF-16 surrogate in text, a NaN or infinite number, or nesting
-deeper than any real payload would make Postgres reject the row — inside a batch of other
+A NUL character or a lone UTF-16 surrogate in text, a NaN or infinite number, binary data,
+or nesting deeper than any real payload would make Postgres reject the row — inside a batch of other
 students' events. The edges call `check_storable` on every decoded body and payload first.
 """
 
@@ -33,6 +33,9 @@ def find_unstorable(value: Any, path: str = "", depth: int = 0) -> tuple[str, st
         return (path or "body", reason) if reason else None
     if isinstance(value, float):
         return None if math.isfinite(value) else (path or "body", "is not a finite number")
+    if isinstance(value, bytes | bytearray | memoryview):
+        # Socket.IO binary attachments decode to bytes; no message of ours carries any.
+        return path or "body", "is binary data, which no message accepts"
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)

@@ -92,6 +92,7 @@ async def test_bad_payloads_get_error_acks_and_others_keep_working(live: Live) -
         ("event", {"seq": 1, "kind": "copy", "occurred_at": "2026-01-01T00:00:00"}, "invalid"),
         ("event", {"seq": 1, "kind": "copy", "occurred_at": now_iso(), "details": {"x": "y" * 20000}}, "too_large"),
         ("answer", {"question_id": "q3", "value": {"nested": [1, 2]}, "seq": 1}, "invalid"),
+        ("event", {"seq": 1, "kind": "copy", "occurred_at": now_iso(), "details": {"x": b"binary"}}, "invalid"),
         ("nonsense", {}, "unknown_event"),
         ("join", {"consent_version": "v" * 500}, "invalid"),
     ]

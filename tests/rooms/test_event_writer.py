@@ -1,0 +1,80 @@
+"""The durable writer against a real Postgres: batching, idempotence, poison isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from rooms.errors import RoomsError
+from rooms.event_writer import AnswerRecord, EventWriter, ViolationRecord
+from rooms.migrate import migrate
+from tests.conftest import PostgresServer
+
+
+@pytest.fixture
+async def pool(postgres: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
+    dsn = await postgres.create_database()
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    async with asyncpg.create_pool(dsn) as p:
+        yield p
+
+
+async def an_attempt(pool: asyncpg.Pool) -> uuid.UUID:
+    exam = await pool.fetchval(
+        "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
+        " VALUES (gen_random_uuid(), 't', 60, '[]', '{}', 'a') RETURNING id")
+    room = await pool.fetchval(
+        "INSERT INTO rooms (id, exam_id, name, seats) VALUES (gen_random_uuid(), $1, 'r', 9) RETURNING id", exam)
+    attempt: uuid.UUID = await pool.fetchval(
+        "INSERT INTO attempts (id, exam_id, room_id, student_id, deadline)"
+        " VALUES (gen_random_uuid(), $1, $2, 's', now()) RETURNING id", exam, room)
+    return attempt
+
+
+def violation(attempt: uuid.UUID, seq: int, details: dict[str, object] | None = None) -> ViolationRecord:
+    return ViolationRecord(attempt, seq, "client", "copy", 2.0, datetime.now(UTC), details or {})
+
+
+async def test_batch_is_idempotent_and_scores_once(pool: asyncpg.Pool) -> None:
+    attempt = await an_attempt(pool)
+    writer = EventWriter(pool, flush_ms=5)
+    writer.start()
+    try:
+        records = [violation(attempt, seq) for seq in range(1, 51)] * 2  # everything sent twice
+        results = await asyncio.gather(*[writer.submit(r) for r in records])
+        assert sum(r.stored for r in results) == 50
+        answers = [AnswerRecord(attempt, "q1", v, seq) for seq, v in ((101, "a"), (103, "c"), (102, "b"))]
+        await asyncio.gather(*[writer.submit(a) for a in answers])
+    finally:
+        await writer.close()
+    assert await pool.fetchval("SELECT count(*) FROM violations WHERE attempt_id = $1", attempt) == 50
+    assert await pool.fetchval("SELECT score FROM attempts WHERE id = $1", attempt) == 100.0
+    assert await pool.fetchval("SELECT value FROM answers WHERE attempt_id = $1", attempt) == '"c"'
+
+
+async def test_a_poisonous_row_fails_alone(pool: asyncpg.Pool) -> None:
+    attempt = await an_attempt(pool)
+    gone = uuid.uuid4()  # an attempt that does not exist (erased meanwhile)
+    writer = EventWriter(pool, flush_ms=20)
+    writer.start()
+    try:
+        results = await asyncio.gather(
+            writer.submit(violation(attempt, 1)),
+            writer.submit(violation(attempt, 2, {"blob": b"\x00binary"})),
+            writer.submit(violation(gone, 1)),
+            writer.submit(violation(attempt, 3)),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.close()
+    assert [type(r).__name__ for r in results] == ["WriteResult", "Invalid", "Invalid", "WriteResult"]
+    assert all(isinstance(r, RoomsError) and r.code == "rejected" for r in results[1:3])
+    seqs = [r["seq"] for r in await pool.fetch("SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", attempt)]
+    assert seqs == [1, 3]
