@@ -5,7 +5,6 @@ A missing model or scikit-image fails the tests (never skips them) and says what
 
 from __future__ import annotations
 
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -13,19 +12,7 @@ import pytest
 
 from detection import FaceDetector, ModelNotFound
 
-Frame = npt.NDArray[np.uint8]
-
-
-def _skimage_data() -> ModuleType:
-    try:
-        import skimage.data
-    except ImportError as exc:
-        pytest.fail(
-            f"scikit-image provides the test photographs but cannot be imported ({exc}); "
-            "install it with `pip install 'scikit-image>=0.24'` (part of the dev extra)",
-            pytrace=False,
-        )
-    return skimage.data
+from tests.images import Frame, astronaut_bgr, skimage_data  # noqa: F401
 
 
 @pytest.fixture(scope="session")
@@ -39,12 +26,12 @@ def detector() -> FaceDetector:
 @pytest.fixture(scope="session")
 def astronaut() -> Frame:
     """512x512 BGR portrait, one frontal face."""
-    rgb: Frame = _skimage_data().astronaut()
+    rgb: Frame = skimage_data().astronaut()
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 @pytest.fixture(scope="session")
 def cameraman() -> Frame:
     """512x512 BGR (from grey) photograph of a man whose head is turned about 45 degrees."""
-    grey: Frame = _skimage_data().camera()
+    grey: Frame = skimage_data().camera()
     return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))

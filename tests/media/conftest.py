@@ -11,7 +11,6 @@ import fractions
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import av
 import cv2
@@ -24,41 +23,24 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, V
 from detection import FaceDetector, ModelNotFound, RuleViolation
 from media import AnalysisPeers, AnalysisSettings
 
-Frame = npt.NDArray[np.uint8]
+from tests.images import Frame, astronaut_bgr, skimage_data  # noqa: F401
 WIDTH, HEIGHT = 320, 240
 FPS = 5
 VIDEO_CLOCK = 90_000
-
-
-def _skimage_data() -> ModuleType:
-    try:
-        import skimage.data
-    except ImportError as exc:
-        pytest.fail(
-            f"scikit-image provides the test photographs but cannot be imported ({exc}); "
-            "install it with `pip install 'scikit-image>=0.24'` (part of the dev extra)",
-            pytrace=False,
-        )
-    return skimage.data
-
-
-def _astronaut_bgr() -> Frame:
-    rgb: Frame = _skimage_data().astronaut()
-    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 @pytest.fixture(scope="session")
 def one_face() -> Frame:
     """The astronaut portrait at 320x240: one frontal face."""
     return np.asarray(
-        cv2.resize(_astronaut_bgr(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA), np.uint8
+        cv2.resize(astronaut_bgr(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA), np.uint8
     )
 
 
 @pytest.fixture(scope="session")
 def two_faces() -> Frame:
     """Two astronauts side by side, letterboxed into 320x240 (aspect ratio kept)."""
-    pair = np.hstack([_astronaut_bgr(), _astronaut_bgr()])
+    pair = np.hstack([astronaut_bgr(), astronaut_bgr()])
     strip = cv2.resize(pair, (WIDTH, HEIGHT // 3 * 2), interpolation=cv2.INTER_AREA)
     pad = (HEIGHT - strip.shape[0]) // 2
     framed = cv2.copyMakeBorder(strip, pad, HEIGHT - strip.shape[0] - pad, 0, 0,
