@@ -26,8 +26,7 @@ def detector() -> FaceDetector:
 @pytest.fixture(scope="session")
 def astronaut() -> Frame:
     """512x512 BGR portrait, one frontal face."""
-    rgb: Frame = skimage_data().astronaut()
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    return astronaut_bgr()
 
 
 @pytest.fixture(scope="session")
