@@ -105,6 +105,7 @@ class AttemptService:
         self.on_change: Callable[[str], None] | None = None
         # Called once an attempt ends (submit, deadline, terminate): close its media peer…
         self.closed_listeners: list[Callable[[Attempt], Awaitable[None]]] = []
+        self._join_gate = asyncio.Semaphore(8)
 
     async def exam(self, exam_id: str) -> Exam:
         # Exams do not change after creation, so a process-wide cache is safe.
@@ -128,6 +129,12 @@ class AttemptService:
 
     async def join(self, claims: Claims, consent_version: str | None = None) -> JoinResult:
         """Create the attempt on first join, resume it afterwards (same deadline)."""
+        # A reconnect storm must not take every pooled connection (each join holds one for
+        # its transaction); the rest of the node keeps serving while joins queue here.
+        async with self._join_gate:
+            return await self._join(claims, consent_version)
+
+    async def _join(self, claims: Claims, consent_version: str | None) -> JoinResult:
         if claims.role != "student" or not claims.room_id or not claims.exam_id:
             raise Forbidden("only a student token can join an exam")
         room = await self._catalog.room(claims.room_id)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 POOL: web.AppKey["asyncpg.Pool"] = web.AppKey("pool")
+# The durable writer's own connections: a storm of joins must not queue acknowledgements.
+WRITER_POOL: web.AppKey["asyncpg.Pool"] = web.AppKey("writer_pool")
 TOKENS: web.AppKey["TokenService"] = web.AppKey("tokens")
 CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")

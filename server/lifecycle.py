@@ -19,7 +19,9 @@ from rooms.privacy import Revocations, StudentData
 from rooms.review import EvidenceStore, Review
 
 from .embedded_pg import database_dsn
-from .keys import AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from .keys import (
+    AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS, WRITER_POOL,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
             dsn, min_size=2, max_size=20, init=_init_connection, command_timeout=30
         )
         app[POOL] = pool
+        app[WRITER_POOL] = writer_pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=3, init=_init_connection, command_timeout=30
+        )
         app[CATALOG] = catalog = Catalog(pool)
         app[REVIEW] = review = Review(pool, catalog)
         app[EVIDENCE] = EvidenceStore(pool, review)
@@ -54,6 +59,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await writer_pool.close()
             await pool.close()
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
-from rooms.event_writer import EventWriter
+from rooms.event_writer import TRANSIENT, EventWriter
 from rooms.placement import Occupancy
 from rooms.privacy import purge_expired_evidence
 from rooms.presence import PresenceTracker
@@ -27,7 +27,7 @@ from signaling.rtc import RtcRouter
 
 from .keys import (
     ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, REVOCATIONS, SETTINGS,
-    TOKENS, WRITER,
+    TOKENS, WRITER, WRITER_POOL,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_hub(app: web.Application) -> Hub:
         on_refused=lambda code: metrics.acks_refused.labels(code).inc(),
         on_count=lambda ns, delta: metrics.sockets.labels(ns).inc(delta),
         admission=Admission(settings.max_connections, settings.connects_per_ip_per_second,
-                            settings.connect_burst_per_ip),
+                            settings.connect_burst_per_ip, settings.connects_per_second, settings.connect_burst),
     )
     hub.attach(app)
     return hub
@@ -64,7 +64,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
             metrics.events_written.labels(kind).inc(n)
 
     writer = EventWriter(
-        pool, flush_ms=settings.writer_flush_ms, batch_size=settings.writer_batch_size,
+        app[WRITER_POOL], flush_ms=settings.writer_flush_ms, batch_size=settings.writer_batch_size,
         max_pending=settings.writer_max_pending, on_commit=committed,
     )
     writer.start()
@@ -153,6 +153,8 @@ async def _every(interval: float, fn: Callable[[], Awaitable[T]]) -> AsyncIterat
             yield await fn()
         except asyncio.CancelledError:
             raise
+        except TRANSIENT as exc:
+            logger.warning("periodic %s: database unavailable (%s)", getattr(fn, "__name__", fn), type(exc).__name__)
         except Exception:
             logger.exception("periodic %s failed; trying again", getattr(fn, "__name__", fn))
         await asyncio.sleep(interval)

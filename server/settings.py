@@ -66,6 +66,9 @@ class Settings:
     # reconnecting at once must fit in the burst).
     connects_per_ip_per_second: float = 10.0
     connect_burst_per_ip: int = 500
+    # Node-wide pacing of new connections (see signaling/guard.py Admission).
+    connects_per_second: float = 150.0
+    connect_burst: int = 300
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"

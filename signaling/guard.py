@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from rooms.auth import Claims, Role, TokenService
 from rooms.errors import RoomsError, Unauthorized
+from rooms.event_writer import TRANSIENT
 from rooms.storable import find_unstorable
 
 logger = logging.getLogger(__name__)
@@ -76,11 +78,17 @@ class Limits:
 class Admission:
     """Admission control for new connections: a node-wide cap and a per-address rate."""
 
-    def __init__(self, max_connections: int, per_ip_rate: float, per_ip_burst: int) -> None:
+    def __init__(
+        self, max_connections: int, per_ip_rate: float, per_ip_burst: int,
+        node_rate: float = 1e9, node_burst: int = 1_000_000_000,
+    ) -> None:
         self.max_connections = max_connections
         self._rate = per_ip_rate
         self._burst = float(per_ip_burst)
         self._buckets: dict[str, TokenBucket] = {}
+        # Node-wide pacing of new connections: a reconnect storm is let in at a rate the
+        # loop can absorb, so students already connected keep their latency.
+        self._node = TokenBucket(node_rate, float(node_burst))
         self.connected = 0
 
     def admit(self, environ: dict[str, Any]) -> None:
@@ -88,6 +96,11 @@ class Admission:
 
         if self.connected >= self.max_connections:
             raise NoCapacity("this node is full; try again shortly", code="capacity", retry_after=5)
+        wait = self._node.take()
+        if wait:
+            # Spread the retries: everyone told "now + wait" would come back together.
+            raise RateLimited("the node is busy admitting others; retry shortly", code="rate_limited",
+                              retry_after=round(max(0.2, wait) * (1 + random.random()), 2))
         address = _client_address(environ)
         bucket = self._buckets.get(address)
         if bucket is None:
@@ -183,6 +196,10 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if exc.fields:
                 extra["fields"] = exc.fields
             return error(exc.code, exc.message, **extra)
+        except TRANSIENT as exc:
+            # Postgres is unreachable for now: nothing was done, the client retries.
+            logger.warning("%s %s: database unavailable (%s)", self.namespace, event, type(exc).__name__)
+            return error("unavailable", "the server's database is unavailable; retry shortly", retry_after=1)
         except Exception:
             logger.exception("%s %s failed", self.namespace, event)
             return error("internal", "internal error; it has been logged", retry_after=1)
@@ -222,4 +239,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
 def refuse(exc: RoomsError) -> socketio.exceptions.ConnectionRefusedError:
     """The connect refusal the client sees: a code and a reason it can show."""
-    return socketio.exceptions.ConnectionRefusedError(exc.message, {"code": exc.code})
+    data: dict[str, Any] = {"code": exc.code}
+    if exc.retry_after is not None:
+        data["retry_after"] = exc.retry_after
+    return socketio.exceptions.ConnectionRefusedError(exc.message, data)
