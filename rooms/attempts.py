@@ -46,7 +46,6 @@ class Attempt:
     deadline: datetime
     paused_at: datetime | None
     extension_seconds: int
-    score: float
     end_reason: str | None
     accommodations: tuple[str, ...] = ()
 
@@ -75,7 +74,7 @@ def attempt_from(row: asyncpg.Record) -> Attempt:
         id=str(row["id"]), exam_id=str(row["exam_id"]), room_id=str(row["room_id"]),
         student_id=row["student_id"], student_name=row["student_name"], status=row["status"],
         started_at=row["started_at"], deadline=row["deadline"], paused_at=row["paused_at"],
-        extension_seconds=row["extension_seconds"], score=float(row["score"]),
+        extension_seconds=row["extension_seconds"],
         end_reason=row["end_reason"],
         accommodations=tuple(json.loads(row["accommodations"])),
     )
@@ -106,6 +105,9 @@ class AttemptService:
         # Called once an attempt ends (submit, deadline, terminate): close its media peer…
         self.closed_listeners: list[Callable[[Attempt], Awaitable[None]]] = []
         self._join_gate = asyncio.Semaphore(8)
+        # Live suspicion scores of attempts whose violations this node writes (their
+        # students are connected here); the stored truth is the sum over violations.
+        self._scores: dict[str, float] = {}
 
     async def exam(self, exam_id: str) -> Exam:
         # Exams do not change after creation, so a process-wide cache is safe.
@@ -176,12 +178,16 @@ class AttemptService:
             answers = await conn.fetch(
                 "SELECT question_id, value FROM answers WHERE attempt_id = $1", uuid.UUID(attempt.id)
             )
+            score = await conn.fetchval(
+                "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt.id)
+            )
             last_seq = await conn.fetchval(
                 "SELECT greatest((SELECT max(seq) FROM violations WHERE attempt_id = $1 AND source = 'client'),"
                 " (SELECT max(seq) FROM answers WHERE attempt_id = $1))",
                 uuid.UUID(attempt.id),
             )
         self._attempts[attempt.id] = attempt
+        self._scores[attempt.id] = float(score)
         return JoinResult(
             attempt=attempt,
             exam=exam,
@@ -219,6 +225,18 @@ class AttemptService:
         )
         return result
 
+    async def _score_after(self, attempt_id: str, severity: float) -> float:
+        """The attempt's score including a violation just stored with `severity`."""
+        score = self._scores.get(attempt_id)
+        if score is None:
+            # The sum already holds the row just stored.
+            total = await self._pool.fetchval(
+                "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
+            score = self._scores[attempt_id] = float(total)
+        else:
+            score = self._scores[attempt_id] = score + severity
+        return score
+
     async def client_event(
         self, attempt_id: str, seq: int, kind: str, occurred_at: datetime, details: dict[str, Any]
     ) -> WriteResult:
@@ -235,7 +253,7 @@ class AttemptService:
             await self._notifier.teachers(attempt.room_id, "violation", {
                 "attempt_id": attempt_id, "student_id": attempt.student_id, "id": result.violation_id,
                 "seq": seq, "source": "client", "kind": kind, "severity": weight,
-                "score": result.score, "occurred_at": occurred_at.isoformat(), "details": details,
+                "score": await self._score_after(attempt_id, weight), "occurred_at": occurred_at.isoformat(), "details": details,
                 "evidence_id": None,
                 "reason": f"{kind} reported by the browser adds {weight:g} to the score",
             })
@@ -249,7 +267,7 @@ class AttemptService:
             await self._notifier.teachers(attempt.room_id, "violation", {
                 "attempt_id": attempt.id, "student_id": attempt.student_id, "id": result.violation_id,
                 "seq": record.seq, "source": "server", "kind": record.kind,
-                "severity": record.severity, "score": result.score,
+                "severity": record.severity, "score": await self._score_after(attempt.id, record.severity),
                 "occurred_at": record.occurred_at.isoformat(), "details": record.details,
                 "evidence_id": str(record.evidence.id) if record.evidence else None,
                 "reason": str(record.details.get("reason", record.kind)),

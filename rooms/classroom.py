@@ -24,7 +24,8 @@ Action = Literal["warn", "message", "pause", "resume", "extend", "terminate"]
 
 _ROSTER = """
 SELECT a.id, a.student_id, a.student_name, a.status, a.started_at, a.deadline,
-       a.submitted_at, a.end_reason, a.score, a.extension_seconds,
+       a.submitted_at, a.end_reason, a.extension_seconds,
+       (SELECT coalesce(sum(v.severity), 0) FROM violations v WHERE v.attempt_id = a.id) AS score,
        (SELECT count(*) FROM answers x WHERE x.attempt_id = a.id) AS answered,
        (SELECT count(*) FROM violations v WHERE v.attempt_id = a.id) AS violations,
        lv.occurred_at AS last_violation_at, lv.kind AS last_violation_kind
@@ -39,7 +40,8 @@ ORDER BY a.student_name, a.student_id
 
 _RECENT = """
 SELECT v.id, v.attempt_id, a.student_id, v.seq, v.source, v.kind, v.severity, v.occurred_at,
-       v.details, v.evidence_id, a.score
+       v.details, v.evidence_id,
+       (SELECT coalesce(sum(w.severity), 0) FROM violations w WHERE w.attempt_id = a.id) AS score
 FROM violations v JOIN attempts a ON a.id = v.attempt_id
 WHERE a.room_id = $1
 ORDER BY v.occurred_at DESC

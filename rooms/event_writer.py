@@ -83,7 +83,6 @@ class WriteResult:
 
     stored: bool
     violation_id: int | None = None
-    score: float | None = None
 
 
 @dataclass(slots=True)
@@ -99,23 +98,14 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::timest
 ON CONFLICT (id) DO NOTHING
 """
 
-# Insert what is new, add the new rows' severities to their attempts' scores, and say which
-# rows were new (only those are pushed to teachers) with the attempt's score after the batch.
+# Insert what is new and say which rows were new: only those are pushed to teachers and
+# counted in the score (which is summed from violations when read, not kept up to date here).
 _INSERT_VIOLATIONS = """
-WITH ins AS (
-    INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details, evidence_id)
-    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::float8[],
-                         $6::timestamptz[], $7::jsonb[], $8::uuid[])
-    ON CONFLICT (attempt_id, source, seq) DO NOTHING
-    RETURNING id, attempt_id, source, seq, severity
-), upd AS (
-    UPDATE attempts a SET score = a.score + s.total
-    FROM (SELECT attempt_id, sum(severity) AS total FROM ins GROUP BY attempt_id) s
-    WHERE a.id = s.attempt_id
-    RETURNING a.id, a.score
-)
-SELECT ins.id, ins.attempt_id, ins.source, ins.seq, upd.score
-FROM ins LEFT JOIN upd ON upd.id = ins.attempt_id
+INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details, evidence_id)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::float8[],
+                     $6::timestamptz[], $7::jsonb[], $8::uuid[])
+ON CONFLICT (attempt_id, source, seq) DO NOTHING
+RETURNING id, attempt_id, source, seq
 """
 
 # Last write wins by the client's sequence number; an older or repeated write changes nothing.
@@ -251,7 +241,7 @@ class EventWriter:
     async def _write(self, batch: list[_Pending]) -> list[WriteResult | BaseException]:
         violations = [p.record for p in batch if isinstance(p.record, ViolationRecord)]
         answers = [p.record for p in batch if isinstance(p.record, AnswerRecord)]
-        stored: dict[tuple[Any, ...], tuple[int, float | None]] = {}
+        stored: dict[tuple[Any, ...], int] = {}
         evidence = [v.evidence for v in violations if v.evidence is not None]
         statements = bool(evidence) + bool(violations) + bool(answers)
         async with self._pool.acquire() as conn, _maybe_transaction(conn, statements > 1):
@@ -273,7 +263,7 @@ class EventWriter:
                     [v.evidence.id if v.evidence else None for v in violations],
                 )
                 for r in rows:
-                    stored[("v", r["attempt_id"], r["source"], r["seq"])] = (r["id"], r["score"])
+                    stored[("v", r["attempt_id"], r["source"], r["seq"])] = r["id"]
             if answers:
                 latest: dict[tuple[Any, ...], AnswerRecord] = {}
                 for a in answers:
@@ -293,7 +283,7 @@ class EventWriter:
                 hit = stored.get(rec.key)
                 if hit is not None and rec.key not in first_seen:
                     first_seen.add(rec.key)
-                    results.append(WriteResult(True, hit[0], hit[1]))
+                    results.append(WriteResult(True, hit))
                 else:
                     results.append(WriteResult(False))
             else:

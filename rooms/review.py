@@ -18,7 +18,8 @@ from .errors import Forbidden, NotFound
 
 _ATTEMPT_SUMMARY = """
 SELECT a.id, a.student_id, a.student_name, a.status, a.started_at, a.deadline,
-       a.submitted_at, a.end_reason, a.score, a.extension_seconds,
+       a.submitted_at, a.end_reason, a.extension_seconds,
+       (SELECT coalesce(sum(v.severity), 0) FROM violations v WHERE v.attempt_id = a.id) AS score,
        (SELECT count(*) FROM answers x WHERE x.attempt_id = a.id) AS answered,
        (SELECT count(*) FROM violations v WHERE v.attempt_id = a.id) AS violations,
        (SELECT max(v.occurred_at) FROM violations v WHERE v.attempt_id = a.id) AS last_violation_at

@@ -44,11 +44,15 @@ async def test_disconnect_with_unacknowledged_events_then_resend(live: Live) -> 
         "SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", uuid.UUID(attempt_id)
     )
     assert [r["seq"] for r in rows] == list(range(1, 31))
-    score = await pool.fetchval("SELECT score FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
+    score = await pool.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
     assert score == 30 * 2.0  # copy weighs 2; counted once per stored event
     await asyncio.sleep(0.3)
     seen = [v["seq"] for v in teacher.received.events["violation"]]
     assert sorted(seen) == list(range(1, 31)), "each violation reaches the teacher exactly once"
+    # The live score the teacher saw last and the roster's agree with what is stored.
+    assert max(v["score"] for v in teacher.received.events["violation"]) == 60.0
+    [entry] = (await live.rest("GET", f"/api/rooms/{room['id']}/attempts"))["attempts"]
+    assert entry["score"] == 60.0
 
 
 async def test_reconnect_is_a_network_gap_not_a_violation(live: Live) -> None:
