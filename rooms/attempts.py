@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from .auth import Claims
-from .catalog import Catalog, Exam, parse_uuid
+from .catalog import Catalog, Exam, Room, parse_uuid
 from .errors import Conflict, Forbidden, Invalid, NoCapacity, NotFound
 from .event_writer import AnswerRecord, EventWriter, ViolationRecord, WriteResult
 from .protocols import Notifier
@@ -69,6 +69,25 @@ class Attempt:
         }
 
 
+# Everything a join returns, and its two records (consent once per notice version, the
+# join/resume timeline entry), in one round trip.
+_JOIN_STATE = """
+WITH consent AS (
+    INSERT INTO consents (attempt_id, exam_id, room_id, student_id, notice_version)
+    SELECT $1, $2, $3, $4, $5::text
+    WHERE $5::text IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM consents WHERE attempt_id = $1 AND notice_version = $5::text)
+), entry AS (
+    INSERT INTO attempt_log (attempt_id, kind, details) VALUES ($1, $6, '{}')
+)
+SELECT
+    (SELECT coalesce(json_object_agg(question_id, value), '{}') FROM answers WHERE attempt_id = $1) AS answers,
+    greatest((SELECT max(seq) FROM violations WHERE attempt_id = $1 AND source = 'client'),
+             (SELECT max(seq) FROM answers WHERE attempt_id = $1)) AS last_seq,
+    (SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1) AS score
+"""
+
+
 def attempt_from(row: asyncpg.Record) -> Attempt:
     return Attempt(
         id=str(row["id"]), exam_id=str(row["exam_id"]), room_id=str(row["room_id"]),
@@ -99,6 +118,7 @@ class AttemptService:
         self._notifier = notifier
         self._exams: dict[str, Exam] = {}
         self._attempts: dict[str, Attempt] = {}
+        self._rooms: dict[str, Room] = {}
         # Cluster hook (server/backends.py): told the id of every attempt this node changes,
         # so the other nodes drop their cached copy. None on a single node.
         self.on_change: Callable[[str], None] | None = None
@@ -139,62 +159,61 @@ class AttemptService:
     async def _join(self, claims: Claims, consent_version: str | None) -> JoinResult:
         if claims.role != "student" or not claims.room_id or not claims.exam_id:
             raise Forbidden("only a student token can join an exam")
-        room = await self._catalog.room(claims.room_id)
+        room = await self._room(claims.room_id)
         if room.exam_id != claims.exam_id:
             raise Forbidden("the invite's room does not belong to its exam")
         exam = await self.exam(room.exam_id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            # Serialise joins to one room so the seat count cannot be exceeded by a race.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", room.id)
+        async with self._pool.acquire() as conn:
+            # A resume (most joins, and all of a reconnect storm) needs no lock: two round trips.
             row = await conn.fetchrow(
-                "SELECT * FROM attempts WHERE room_id = $1 AND student_id = $2",
-                uuid.UUID(room.id), claims.sub,
+                "SELECT * FROM attempts WHERE room_id = $1 AND student_id = $2", uuid.UUID(room.id), claims.sub
             )
             resumed = row is not None
             if row is None:
-                taken = await conn.fetchval("SELECT count(*) FROM attempts WHERE room_id = $1", uuid.UUID(room.id))
-                if taken >= room.seats:
-                    raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
-                row = await conn.fetchrow(
-                    "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, deadline)"
-                    " VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING *",
-                    uuid.uuid4(), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub,
-                    claims.name, float(exam.duration_seconds),
-                )
-                assert row is not None
+                row = await self._create(conn, room, exam, claims)
             attempt = attempt_from(row)
-            if consent_version:
-                # One record per attempt and notice version, however often the page re-joins.
-                await conn.execute(
-                    "INSERT INTO consents (attempt_id, exam_id, room_id, student_id, notice_version)"
-                    " SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM consents"
-                    " WHERE attempt_id = $1 AND notice_version = $5)",
-                    uuid.UUID(attempt.id), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub, consent_version,
-                )
-            await conn.execute(
-                "INSERT INTO attempt_log (attempt_id, kind, details) VALUES ($1, $2, '{}')",
-                uuid.UUID(attempt.id), "resume" if resumed else "join",
+            state = await conn.fetchrow(
+                _JOIN_STATE, uuid.UUID(attempt.id), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub,
+                consent_version, "resume" if resumed else "join",
             )
-            answers = await conn.fetch(
-                "SELECT question_id, value FROM answers WHERE attempt_id = $1", uuid.UUID(attempt.id)
-            )
-            score = await conn.fetchval(
-                "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt.id)
-            )
-            last_seq = await conn.fetchval(
-                "SELECT greatest((SELECT max(seq) FROM violations WHERE attempt_id = $1 AND source = 'client'),"
-                " (SELECT max(seq) FROM answers WHERE attempt_id = $1))",
-                uuid.UUID(attempt.id),
-            )
+        assert state is not None
         self._attempts[attempt.id] = attempt
-        self._scores[attempt.id] = float(score)
+        self._scores[attempt.id] = float(state["score"])
         return JoinResult(
             attempt=attempt,
             exam=exam,
-            answers={r["question_id"]: json.loads(r["value"]) for r in answers},
-            last_seq=int(last_seq or 0),
+            answers=json.loads(state["answers"]),
+            last_seq=int(state["last_seq"] or 0),
             resumed=resumed,
         )
+
+    async def _room(self, room_id: str) -> Room:
+        # A room's exam and seats do not change; only its host does, which joins ignore.
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = self._rooms[room_id] = await self._catalog.room(room_id)
+        return room
+
+    async def _create(self, conn: asyncpg.Connection, room: Room, exam: Exam, claims: Claims) -> asyncpg.Record:
+        async with conn.transaction():
+            # Serialise first joins to one room so the seat count cannot be exceeded by a race.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", room.id)
+            row = await conn.fetchrow(
+                "SELECT * FROM attempts WHERE room_id = $1 AND student_id = $2", uuid.UUID(room.id), claims.sub
+            )
+            if row is not None:  # the same student's other tab won the race
+                return row
+            taken = await conn.fetchval("SELECT count(*) FROM attempts WHERE room_id = $1", uuid.UUID(room.id))
+            if taken >= room.seats:
+                raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
+            row = await conn.fetchrow(
+                "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, deadline)"
+                " VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING *",
+                uuid.uuid4(), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub,
+                claims.name, float(exam.duration_seconds),
+            )
+            assert row is not None
+            return row
 
     def _check_open(self, attempt: Attempt, *, answering: bool) -> None:
         if attempt.closed:

@@ -67,8 +67,8 @@ class Settings:
     connects_per_ip_per_second: float = 10.0
     connect_burst_per_ip: int = 500
     # Node-wide pacing of new connections (see signaling/guard.py Admission).
-    connects_per_second: float = 150.0
-    connect_burst: int = 300
+    connects_per_second: float = 100.0
+    connect_burst: int = 200
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"
