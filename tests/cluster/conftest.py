@@ -314,3 +314,13 @@ async def eventually(check: Any, timeout: float = 15, interval: float = 0.2) -> 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"not reached in {timeout}s (last: {last!r})")
+
+
+async def lease_holder(cluster: Cluster, room_id: str) -> str | None:
+    """The node holding a room's placement lease in Redis, if any."""
+    redis = cluster.redis()
+    try:
+        value = await redis.get(f"proctor:lease:{room_id}")
+        return value.decode() if isinstance(value, bytes) else value
+    finally:
+        await redis.aclose()

@@ -18,18 +18,9 @@ import pytest
 
 from server.cluster import http_json
 
-from .conftest import Cluster, Participant, eventually, student, teacher
+from .conftest import Cluster, Participant, eventually, lease_holder, student, teacher
 
 pytestmark = pytest.mark.slow
-
-
-async def lease_holder(cluster: Cluster, room_id: str) -> str | None:
-    redis = cluster.redis()
-    try:
-        value = await redis.get(f"proctor:lease:{room_id}")
-        return value.decode() if isinstance(value, bytes) else value
-    finally:
-        await redis.aclose()
 
 
 async def hosted_counts(cluster: Cluster) -> dict[str, int]:

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from server.cluster import http_json
-from tests.cluster.conftest import Cluster, Participant, eventually, student, teacher
+from tests.cluster.conftest import Cluster, Participant, eventually, lease_holder, student, teacher
 
 from .figures import ms, percentile, record
 from .load import Load, LoadedStudent, check_invariant, loaded_students, pushes
@@ -27,15 +27,6 @@ from .load import Load, LoadedStudent, check_invariant, loaded_students, pushes
 pytestmark = pytest.mark.slow
 
 CONVERGE = 10.0  # presence must be right within this many seconds of the fault's end
-
-
-async def lease_holder(cluster: Cluster, room_id: str) -> str | None:
-    redis = cluster.redis()
-    try:
-        value = await redis.get(f"proctor:lease:{room_id}")
-        return value.decode() if isinstance(value, bytes) else value
-    finally:
-        await redis.aclose()
 
 
 async def roster(person: Participant, room_id: str) -> dict[str, dict[str, Any]]:
