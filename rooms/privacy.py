@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from .auth import Claims
-from .errors import NotFound
+from .errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,15 @@ class StudentData:
 
     async def erase(self, student_id: str) -> dict[str, int]:
         async with self._pool.acquire() as conn, conn.transaction():
-            ids = [r["id"] for r in await conn.fetch("SELECT id FROM attempts WHERE student_id = $1", student_id)]
+            rows = await conn.fetch("SELECT id, status FROM attempts WHERE student_id = $1 FOR UPDATE", student_id)
+            running = [str(r["id"]) for r in rows if r["status"] in ("active", "paused")]
+            if running:
+                # Erasing mid-exam would pull the attempt out from under a connected student.
+                raise Conflict(
+                    f"student {student_id!r} has a running attempt; terminate it or let it end first",
+                    code="conflict", fields={"attempts": ", ".join(running)},
+                )
+            ids = [r["id"] for r in rows]
             consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
             # answers, violations, evidence, controls and timeline rows go with the attempts (ON DELETE CASCADE)
             attempts = await conn.execute("DELETE FROM attempts WHERE id = ANY($1)", ids)

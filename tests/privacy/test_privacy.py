@@ -48,10 +48,15 @@ async def test_export_then_erase_a_student(live: Live) -> None:
     attempt_id = joined["attempt"]["attempt_id"]
     await student.call("answer", {"question_id": "q3", "value": "mine", "seq": 1})
     await student.call("event", {"seq": 2, "kind": "paste", "occurred_at": datetime.now(UTC).isoformat()})
-    await student.close()
     pool = live.app[POOL]  # type: ignore[attr-defined]
     await evidence_for(pool, attempt_id, datetime.now(UTC) + timedelta(days=3))
 
+    # Not while the exam runs: 409, and nothing is erased.
+    resp = await live.http.delete(f"{live.url}/api/students/{student_id}",
+                                  headers={"Authorization": "Bearer test-admin-token-0123456789"})
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "conflict"
+    assert (await student.call("submit"))["ok"]
+    await student.close()
     export = await live.rest("GET", f"/api/students/{student_id}/export")
     assert [a["id"] for a in export["attempts"]] == [attempt_id]
     assert export["answers"][0]["value"] == "mine"

@@ -169,8 +169,10 @@ async def build_world(live: Live) -> World:
         "admin": ADMIN,
     }
     world = World(live, tokens, exam_x, room_x, exam_y, room_y)
-    # Student E (room X) exists only to be erased by the matrix's DELETE /api/students/{id}.
+    # Student E (room X) exists only to be erased by the matrix's DELETE /api/students/{id};
+    # their attempt is over (a running one is refused with 409).
     client, _ = await live.student(invites_x["invites"][2]["token"])
+    assert (await client.call("submit"))["ok"]
     await client.close()
     for role in STUDENT_ROLES:
         token = tokens[role]
