@@ -14,6 +14,16 @@ export function takeToken(storageKey) {
   return sessionStorage.getItem(storageKey);
 }
 
+// The sign-in form of the teacher pages: store the pasted token and reload.
+export function showLogin(storageKey) {
+  show(document.querySelector("#login"));
+  document.querySelector("#login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(storageKey, document.querySelector("#login-token").value.trim());
+    location.reload();
+  });
+}
+
 // The claims of a JWT, for display only (the server verifies every use of the token).
 export function claimsOf(token) {
   try {

@@ -1,5 +1,5 @@
 // The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
-import { $, api, claimsOf, el, kindLabel, KIND_LABELS, saveFile, show, takeToken } from "./common.js";
+import { $, api, claimsOf, el, kindLabel, KIND_LABELS, saveFile, show, takeToken, showLogin } from "./common.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = takeToken(TOKEN_KEY);
@@ -166,12 +166,7 @@ async function createToken(e) {
 
 function main() {
   if (!token) {
-    show($("#login"));
-    $("#login-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, $("#login-token").value.trim());
-      location.reload();
-    });
+    showLogin(TOKEN_KEY);
     return;
   }
   // A static admin token (PROCTOR_ADMIN_TOKEN) is not a JWT: nothing to read, the server decides.

@@ -1,6 +1,6 @@
 // After the exam: a room's attempts with the report download, and one attempt's timeline
 // with evidence and (when the server offers it) confirm / dismiss of each flag.
-import { $, api, download, el, formatTime, show, takeToken } from "./common.js";
+import { $, api, download, el, formatTime, show, takeToken, showLogin } from "./common.js";
 import { postReview, renderTimeline, reviewAvailable } from "./timeline.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
@@ -59,12 +59,7 @@ async function showAttempt() {
 
 function main() {
   if (!token) {
-    show($("#login"));
-    $("#login-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, $("#login-token").value.trim());
-      location.reload();
-    });
+    showLogin(TOKEN_KEY);
     return;
   }
   if (!roomId && !attemptId) {

@@ -1,5 +1,5 @@
 // The live room dashboard: roster tiles, live feed, per-student drawer with controls.
-import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, takeToken } from "./common.js";
+import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, takeToken, showLogin } from "./common.js";
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
@@ -227,13 +227,8 @@ async function main() {
     location.href = "/teacher/";
   });
   if (!token) {
-    show($("#login"));
     show($("#logout"), false);
-    $("#login-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      sessionStorage.setItem(TOKEN_KEY, $("#login-token").value.trim());
-      location.reload();
-    });
+    showLogin(TOKEN_KEY);
     return;
   }
   if (!roomId) {
