@@ -7,7 +7,10 @@
 - storage-batch.png: durable violations/s and commit latency vs writer batch size, with the
   single-row INSERT and COPY baselines (newest `storage-*.json`);
 - analysis-cpu.png: cores used vs students analysed (from `analysis-decode.txt`, the saved
-  output of benchmarks/analysis/bench_decode.py, and `analysis-inference.txt`).
+  output of benchmarks/analysis/bench_decode.py, and `analysis-inference.txt`);
+- analysis-node.png: the real node analysing students — loop lag, cores and analysed rate vs
+  students (newest `analysis-node-sweep-*.json`) and RSS over the 10-minute soak (newest
+  `analysis-node-soak-*.json`), both from benchmarks/analysis/bench_node.py.
 """
 
 from __future__ import annotations
@@ -81,6 +84,10 @@ def storage_batch(path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot([r["batch_size"] for r in sat], [r["rows_per_s"] for r in sat], "o-", color=COLOURS["ours"],
              label="EventWriter (5,000 in flight)")
+    single = [r for r in report["writer"] if r["mode"] == "saturated, 1 flusher"]
+    if single:
+        ax1.plot([r["batch_size"] for r in single], [r["rows_per_s"] for r in single], "o:", color=COLOURS["ours"],
+                 alpha=0.5, label="EventWriter, one flusher")
     styles = {"single-row INSERT": ":", "COPY": "--", "unnest, no score": "-."}
     for b in report["baselines"]:
         label = b["mode"] + (f" ×{b['connections']} conn" if "connections" in b else "")
@@ -157,6 +164,54 @@ def analysis_cpu(decode: Path, inference: Path | None) -> Path:
     return out
 
 
+def analysis_node(sweep: Path | None, soak: Path | None) -> Path:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    if sweep is not None:
+        stages = json.loads(sweep.read_text())["stages"]
+        xs = [s["students"] for s in stages]
+        ax1.plot(xs, [s["loop_lag"]["p99_ms"] for s in stages], "o-", color=COLOURS["ours"], label="loop lag p99")
+        ax1.plot(xs, [s["loop_lag"]["max_ms"] for s in stages], "^:", color=COLOURS["ours"], alpha=0.6,
+                 label="loop lag max")
+        ax1.plot(xs, [s["loop_lag"]["p50_ms"] for s in stages], "s--", color=COLOURS["ours"], alpha=0.6,
+                 label="loop lag p50")
+        ax1.axhline(50, color="black", lw=0.8, ls=":")
+        ax1.annotate("target p99 < 50 ms", (xs[0], 50), fontsize=7, xytext=(2, 3), textcoords="offset points")
+        ax1.set_xlabel("students analysed (320x240 @ 2 fps VP8 in, 1 sample/s, 160-px detection)")
+        ax1.set_ylabel("event-loop lag, ms")
+        ax1.grid(True, alpha=0.3)
+        right = ax1.twinx()
+        right.plot(xs, [s["server_cores"] for s in stages], "D-", color=COLOURS["relay"], label="node CPU, cores")
+        right.plot(xs, [s["analysed_fps_per_student"] for s in stages], "x-", color=COLOURS["echo"],
+                   label="analysed samples/s per student")
+        right.plot(xs, [s["sender_cores"] for s in stages], "v--", color="grey", label="senders' CPU, cores")
+        right.set_ylim(0, 2.0)
+        right.set_ylabel("cores  /  samples per second")
+        lines = ax1.get_legend_handles_labels()
+        more = right.get_legend_handles_labels()
+        ax1.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+        ax1.set_title(f"sweep, {stages[0]['seconds']:.0f} s per stage")
+    if soak is not None:
+        stage = json.loads(soak.read_text())["stages"][-1]
+        points = stage["rss_mb"]
+        ax2.plot([t / 60 for t, _ in points], [v for _, v in points], "o-", color=COLOURS["ours"],
+                 label=f"RSS, {stage['students']} students (slope after warm-up "
+                       f"{stage['rss_slope_mb_per_min']:+.2f} MB/min)")
+        ax2.set_ylim(0, max(v for _, v in points) * 1.2)
+        ax2.set_xlabel("minutes into the soak")
+        ax2.set_ylabel("node RSS, MB")
+        lag = stage["loop_lag"]
+        ax2.set_title(f"soak: loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms, "
+                      f"{stage['analysed_fps_per_student']} samples/s per student", fontsize=9)
+        ax2.grid(True, alpha=0.3)
+        ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Server-side analysis on the real node (proctor serve, 2-core VM; senders on the same machine)")
+    fig.tight_layout()
+    out = IMG / "analysis-node.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--load", type=Path)
@@ -174,6 +229,9 @@ def main() -> None:
     if decode.exists():
         inference = RESULTS / "analysis-inference.txt"
         made.append(analysis_cpu(decode, inference if inference.exists() else None))
+    node_sweep, node_soak = newest("analysis-node-sweep-*.json"), newest("analysis-node-soak-*.json")
+    if node_sweep or node_soak:
+        made.append(analysis_node(node_sweep, node_soak))
     for path in made:
         print(path)
 

@@ -1,11 +1,19 @@
 """The process's one analysis loop: samples each student's latest frame at the student's
-rate, runs the detector on all of them in one executor call, feeds the rules, and hands
-violations (with evidence) and thumbnails to the server's sink.
+rate, runs the detector on the students due together in one batch, feeds the rules, and
+hands violations (with evidence) and thumbnails to the server's sink.
 
-Back-pressure is by dropping, never by queueing: a tick that finds the previous batch
-still running counts its due samples in `dropped_frames` and moves on. The event loop
-only schedules; conversion, inference and JPEG encoding run in the sampler's own
-single worker thread.
+Students are spread over the ticks of their interval (`lanes.py`), so the detector gets a
+steady trickle of small batches rather than one burst a second. Back-pressure is by
+dropping, never by queueing: a student whose sample falls due while the previous batch
+is still running waits for the first free tick, and if none comes within its sample
+interval that sample is counted in `dropped_frames` and skipped.
+
+The event loop only schedules; conversion, inference and JPEG encoding run in the
+sampler's worker threads. A batch is split across `workers` threads (one per core, at
+most `MAX_DEFAULT_WORKERS`; onnxruntime releases the GIL while it infers), and those
+threads run at a lower CPU priority than the loop's: measured on the real node with 100
+students (docs/benchmarks.md), two workers at the loop's priority pushed its lag p99 to
+85 ms, at nice 10 it stayed at 24–46 ms with every sample analysed.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +33,19 @@ from detection import Face, FrameStats, RuleSettings, StudentRules, frame_stats
 
 from .analysis import AnalysisSink, AnalysisSource, AnalysisSources
 from .frames import BGRImage, FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
+from .lanes import DEFAULT_LANE_SIZE, Lanes
 from .loop_lag import LoopLagMonitor
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TICK = 0.1
+# Each worker thread runs its own onnxruntime call (one intra-op thread each); more threads
+# than cores would only make them take turns.
+MAX_DEFAULT_WORKERS = 2
+# The workers' CPU niceness (Linux schedules threads one by one): when the cores are
+# contended, the event loop's thread (nice 0) runs first and the detector waits, which
+# costs a late sample, never a late Socket.IO ack.
+WORKER_NICENESS = 10
 DEFAULT_STOP_TIMEOUT = 5.0
 
 
@@ -63,18 +81,22 @@ class _Student:
         "slot",
         "rules",
         "last_seq",
+        "offset",
         "next_sample",
         "next_thumbnail",
         "active",
     )
 
-    def __init__(self, source: AnalysisSource, rules: StudentRules, now: float) -> None:
+    def __init__(
+        self, source: AnalysisSource, rules: StudentRules, now: float, offset: float
+    ) -> None:
         self.attempt_id = source.attempt_id
         self.settings = source.settings
         self.slot: LatestFrame = source.slot
         self.rules = rules
         self.last_seq = 0
-        self.next_sample = _next_slot(now, source.settings.sample_interval, inclusive=True)
+        self.offset = offset  # its lane: how far into each interval it is sampled
+        self.next_sample = _next_slot(now, source.settings.sample_interval, offset, inclusive=True)
         self.next_thumbnail = 0.0  # the first sampled frame also makes the first thumbnail
         self.active = True
 
@@ -112,9 +134,17 @@ class AnalysisSampler:
         on_loop_lag: Callable[[float], None] | None = None,
         rules_factory: Callable[[RuleSettings], StudentRules] = StudentRules,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        workers: int | None = None,
+        lane_size: int = DEFAULT_LANE_SIZE,
     ) -> None:
         if tick <= 0:
             raise ValueError("tick must be positive")
+        if workers is None:
+            workers = min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self._workers = workers
+        self._lanes = Lanes(tick, lane_size)
         self._sources = sources
         self._detector = detector
         self._sink = sink
@@ -133,6 +163,10 @@ class AnalysisSampler:
     @property
     def dropped_frames(self) -> int:
         return self._dropped
+
+    @property
+    def analysed_samples(self) -> int:
+        return self._samples
 
     @property
     def busy(self) -> bool:
@@ -163,7 +197,9 @@ class AnalysisSampler:
     async def start(self) -> None:
         if self._loop_task is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="analysis", initializer=_lower_priority
+        )
         self.loop_lag.start()
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sampler")
 
@@ -186,12 +222,14 @@ class AnalysisSampler:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self._students.clear()
+        self._lanes.clear()
 
     def forget(self, attempt_id: str) -> None:
         """Drop an attempt's rule state now (attempt ended) rather than at the next tick."""
         student = self._students.pop(attempt_id, None)
         if student is not None:
             student.active = False
+            self._lanes.release(attempt_id)
 
     async def _run(self) -> None:
         while True:
@@ -203,11 +241,19 @@ class AnalysisSampler:
 
     def _tick_once(self, now: float) -> None:
         self._sync_students(now)
+        busy = self.busy
         due: list[_Student] = []
         for student in self._students.values():
-            if now >= student.next_sample:
-                student.next_sample = _next_slot(now, student.settings.sample_interval)
-                due.append(student)
+            if now < student.next_sample:
+                continue
+            interval = student.settings.sample_interval
+            if busy and now < student.next_sample + interval:
+                # The detector is still on an earlier batch: the student stays due and is
+                # taken at the first free tick (a sample late by a tick is still a sample).
+                # Nothing queues: the slot holds one frame, `due` at most every student.
+                continue
+            student.next_sample = _next_slot(now, interval, student.offset)
+            due.append(student)
         if not due:
             return
         jobs: list[_Job] = []
@@ -221,7 +267,8 @@ class AnalysisSampler:
             jobs.append(_Job(student, sample, now >= student.next_thumbnail))
         if not jobs:
             return
-        if self.busy:
+        if busy:
+            # Busy for a whole interval: these samples are lost, the effective rate falls.
             self._dropped += len(jobs)
             return
         for job in jobs:
@@ -246,7 +293,8 @@ class AnalysisSampler:
                 if student is not None:
                     student.active = False
                 rules = self._rules_factory(source.settings.rule_settings)
-                self._students[attempt_id] = _Student(source, rules, now)
+                offset = self._lanes.assign(attempt_id, source.settings.sample_interval)
+                self._students[attempt_id] = _Student(source, rules, now, offset)
             elif student.slot is not source.slot:
                 # Reconnected: a new peer whose frames count from 1. Its first frames
                 # follow a gap nothing was seen in, so episodes start afresh.
@@ -269,7 +317,11 @@ class AnalysisSampler:
             return
         started = time.monotonic()
         requests = [(job.sample, job.want_thumbnail) for job in jobs]
-        results = await loop.run_in_executor(executor, _analyse, self._detector, requests)
+        parts = await asyncio.gather(*(
+            loop.run_in_executor(executor, _analyse, self._detector, chunk)
+            for chunk in _split(requests, self._workers)
+        ))
+        results = [result for part in parts for result in part]
         elapsed = time.monotonic() - started
         self._batches += 1
         self._samples += len(jobs)
@@ -323,11 +375,36 @@ def _analyse(
     ]
 
 
-def _next_slot(now: float, interval: float, *, inclusive: bool = False) -> float:
-    """The next multiple of `interval` after `now` (or at it, if `inclusive`).
+def _lower_priority() -> None:
+    """Run in each worker thread as it starts: make it yield the cores to the event loop."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    except (AttributeError, OSError):
+        # Not Linux, or not allowed: the workers run at the loop's priority, as before.
+        logger.debug("cannot lower the analysis workers' priority", exc_info=True)
 
-    Students with the same interval thus fall due on the same tick and share one batch.
+
+def _split(
+    requests: list[tuple[FrameSample, bool]], parts: int
+) -> list[list[tuple[FrameSample, bool]]]:
+    """`requests` in at most `parts` contiguous chunks of near-equal size, in order."""
+    parts = max(1, min(parts, len(requests)))
+    size, extra = divmod(len(requests), parts)
+    chunks = []
+    start = 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(requests[start:end])
+        start = end
+    return chunks
+
+
+def _next_slot(now: float, interval: float, offset: float = 0.0, *, inclusive: bool = False) -> float:
+    """The next multiple of `interval`, plus `offset`, after `now` (or at it, if `inclusive`).
+
+    Students of one lane (same interval, same offset) thus fall due on the same tick and
+    share one batch.
     """
-    slots = now / interval
+    slots = (now - offset) / interval
     index = math.ceil(slots) if inclusive else math.floor(slots) + 1
-    return index * interval
+    return index * interval + offset

@@ -35,3 +35,11 @@ class Metrics:
             "proctor_dropped_frames", "Analysis samples dropped because inference was busy", registry=r
         )
         self.live_peers = Gauge("proctor_live_peers", "Server-side WebRTC analysis peers", registry=r)
+        self.analysed_samples = Gauge(
+            "proctor_analysed_samples", "Frames the face detector analysed since start", registry=r
+        )
+        # The histogram says how often the loop was late; this says how late it got lately,
+        # which a scrape every 30 s or less never misses.
+        self.loop_lag_recent_max = Gauge(
+            "proctor_event_loop_lag_recent_max_seconds", "Worst event-loop lag of the last 30 s", registry=r
+        )
