@@ -66,9 +66,10 @@ class Settings:
     # reconnecting at once must fit in the burst).
     connects_per_ip_per_second: float = 10.0
     connect_burst_per_ip: int = 500
-    # Node-wide pacing of new connections (see signaling/guard.py Admission).
+    # Node-wide pacing of new connections (see signaling/guard.py Admission): beyond the
+    # burst, connects queue for their turn at this rate (refused past 10 s of queue).
     connects_per_second: float = 100.0
-    connect_burst: int = 200
+    connect_burst: int = 50
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"

@@ -123,6 +123,9 @@ class Crowd:
             "retry_hints": sorted(set(self.hints))[:10],
             "per_client_p50_s": round(took[len(took) // 2], 2) if took else None,
             "per_client_max_s": round(took[-1], 2) if took else None,
+            # How many were back (joined) in each second of the phase.
+            "back_per_second": [sum(1 for t in took if s <= t < s + 1) for s in range(int(took[-1]) + 1)]
+            if took else [],
         }
 
     async def drop(self) -> None:

@@ -4,7 +4,8 @@ students keep sending an event every 200 ms; their event → ack p99 must stay u
 and the 1,000 must be back within 60 s.
 
 The node is a real `proctor serve` process (LocalCluster without Redis or Nginx), with the
-default admission settings (10 new connections/s per address, burst 500). The crowd runs
+default admission settings (10 new connections/s per address, burst 500; node-wide 100/s,
+burst 50, beyond which connects queue for their turn). The crowd runs
 in its own process (tests/faults/storm.py) from three source addresses, 127.0.11.1 to
 127.0.13.1 (334 clients each, inside one address's burst); the measured students and the
 teacher connect from 127.0.0.1.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -42,7 +44,6 @@ ADDRESSES = ("127.0.11.1", "127.0.12.1", "127.0.13.1")
 MEASURED = 20
 INTERVAL = 0.2
 P99_LIMIT = 0.5
-STALL_LIMIT = 1.0  # seconds; see the assertion
 BACK_WITHIN = 60.0
 GRACE = 15.0  # PROCTOR_RECONNECT_GRACE_SECONDS (the default): nobody may turn offline
 CONVERGE = 10.0
@@ -216,6 +217,7 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
             await crowd.command("drop")
             await crowd.line("dropped", timeout=30)
             dropped_at = time.monotonic()
+            dropped_wall = time.time()
             back = await crowd.line("back", timeout=BACK_WITHIN + 30)
             back_in = time.monotonic() - dropped_at
             metrics_back = await histograms(http, url)
@@ -279,6 +281,10 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
         return {"acks": len(samples), "p50_ms": ms(percentile(samples, 50)), "p99_ms": ms(percentile(samples, 99)),
                 "max_ms": ms(max(samples, default=0.0))}
 
+    trace = os.environ.get("PROCTOR_STORM_TRACE")
+    if trace:  # every measured event (sent at, relative to the drop; latency) for plotting
+        Path(trace).write_text(json.dumps({"back_s": back_at - dropped_at, "dropped_wall": dropped_wall, "sent": [
+            (round(at - dropped_at, 3), round(lat, 4), code) for at, lat, code in sent]}))
     record(
         "reconnect_storm",
         crowd=CROWD, source_addresses=len(ADDRESSES), measured_students=MEASURED, interval_ms=ms(INTERVAL),
@@ -302,14 +308,13 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
     assert final_states == Counter({"online": CROWD + MEASURED}), final_states
     assert sequences == Counter({"reconnecting > online": len(crowd_ids)}), sequences
     assert not errors, errors
-    # The issue's target is p99 < 500 ms (P99_LIMIT). On this 2-core machine, with the 1,000
-    # clients' own process on the same cores, the node measures 0.39-0.67 s (docs/reliability.md):
-    # the target is not met reliably, and the issue stays open for it. What this test holds the
-    # node to is the bound that caught the real bug (a storm stalling every other student's
-    # acknowledgements for 1-5 s behind joins holding the pool): one second.
+    # The issue's bound: connected students' event -> ack p99 under 500 ms during the storm.
+    # It holds because the node's work in a storm is bounded (docs/reliability.md): a
+    # disconnect costs its socket's own rooms (signaling/room_index.py), and connects beyond
+    # the node's pace wait their turn instead of being refused and coming back.
     storm_p99 = percentile(storm, 99)
-    print(f"storm p99 {storm_p99:.3f}s (target {P99_LIMIT}s, regression bound {STALL_LIMIT}s)")
-    assert storm_p99 < STALL_LIMIT, f"event -> ack p99 {storm_p99:.3f}s during the storm"
+    print(f"storm p99 {storm_p99:.3f}s (bound {P99_LIMIT}s)")
+    assert storm_p99 < P99_LIMIT, f"event -> ack p99 {storm_p99:.3f}s during the storm"
     assert alive and status == 200
     # Every measured event is stored once (the sockets never dropped: no re-sends needed).
     assert len(rows) == MEASURED and all(r["n"] == r["d"] == r["top"] == seq for r in rows), (seq, rows[:3])
