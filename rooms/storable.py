@@ -18,6 +18,8 @@ MAX_DEPTH = 32
 def _bad_text(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL character"
+    if text.isascii():  # no surrogate possible; skips the per-character loop below
+        return None
     for ch in text:
         if "\ud800" <= ch <= "\udfff":
             return "contains an unpaired surrogate"

@@ -16,6 +16,7 @@ from .api import ROUTES, add_routes
 from .http_errors import error_middleware
 from .analysis import analysis_ctx
 from .backends import backends_ctx, create_backends
+from .collector import gc_ctx
 from .drain import install_drain
 from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
@@ -78,5 +79,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(loop_lag_ctx)
     app.cleanup_ctx.append(backends_ctx)
     app.cleanup_ctx.append(live_ctx)
+    app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(analysis_ctx)
     return app

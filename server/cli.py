@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -23,17 +22,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             overrides[name] = Path(value) if name == "data_dir" else value
     return Settings.load(**overrides)
-
-
-def tune_gc() -> None:
-    """Move start-up objects out of the collector's reach and collect young objects less often.
-
-    With the default thresholds a full collection walks every connection's objects; at
-    thousands of sockets that is a pause of hundreds of milliseconds (see docs/performance.md).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 async def _serve(settings: Settings) -> None:
@@ -57,6 +45,8 @@ async def _serve(settings: Settings) -> None:
         print("admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
     print(f"proctor node {settings.node_id} listening on http://{settings.host}:{settings.port}", flush=True)
     if settings.gc_tuning:
+        from .collector import tune_gc
+
         tune_gc()
 
     stop = asyncio.Event()

@@ -8,6 +8,7 @@ an error ack and touch nothing else; an exception inside a handler is logged and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -24,9 +25,16 @@ from rooms.errors import RoomsError, Unauthorized
 from rooms.event_writer import TRANSIENT
 from rooms.storable import find_unstorable
 
+from .transport import raw_length
+
 logger = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
+
+# Worst case of re-encoding one received character with json.dumps: a character outside the
+# BMP becomes a surrogate pair of \uXXXX escapes (12 characters); "1E5" (3) -> "100000.0" (8)
+# and every other escape or number grows less.
+_ENCODED_PER_RAW_CHAR = 12
 
 
 def ok(**data: Any) -> Ack:
@@ -75,32 +83,64 @@ class Limits:
     event_burst: int
 
 
+@dataclass(slots=True)
+class Pacer:
+    """A FIFO schedule of turns at `rate` per second, `burst` of them at once (GCRA).
+
+    `reserve(now)` books the next turn and says how long until it comes (0: at once), or
+    None when that would be more than `max_wait` (nothing is booked then).
+    """
+
+    rate: float
+    burst: float
+    max_wait: float
+    _next: float = float("-inf")  # when the turn after the last booked one is due at the steady rate
+
+    def reserve(self, now: float) -> float | None:
+        due = max(self._next, now)
+        wait = max(0.0, due - (self.burst - 1) / self.rate - now)
+        if wait > self.max_wait:
+            return None
+        self._next = due + 1 / self.rate
+        return wait
+
+    def backlog(self, now: float) -> float:
+        """Seconds until a turn booked now would come."""
+        return max(0.0, max(self._next, now) - (self.burst - 1) / self.rate - now)
+
+
 class Admission:
-    """Admission control for new connections: a node-wide cap and a per-address rate."""
+    """Admission control for new connections: a node-wide cap, a per-address rate, and a
+    node-wide pace.
+
+    The pace is a queue, not a refusal: a connect beyond the node's rate waits its turn
+    (up to `max_wait` seconds) with its WebSocket open, then goes on. Refusing it instead
+    cost a whole handshake and teardown, and another on every retry: in a reconnect storm
+    of 1,000 that was ~800 wasted handshakes on top of the 1,000 needed, in the same
+    seconds, and the loop time they took was what other students' acks waited for
+    (docs/reliability.md). Only a connect that would wait longer than `max_wait` is
+    refused (`rate_limited`, with a jittered `retry_after` past the queue).
+    """
 
     def __init__(
         self, max_connections: int, per_ip_rate: float, per_ip_burst: int,
-        node_rate: float = 1e9, node_burst: int = 1_000_000_000,
+        node_rate: float = 1e9, node_burst: int = 1_000_000_000, max_wait: float = 10.0,
     ) -> None:
         self.max_connections = max_connections
         self._rate = per_ip_rate
         self._burst = float(per_ip_burst)
         self._buckets: dict[str, TokenBucket] = {}
-        # Node-wide pacing of new connections: a reconnect storm is let in at a rate the
-        # loop can absorb, so students already connected keep their latency.
-        self._node = TokenBucket(node_rate, float(node_burst))
+        self._pace = Pacer(node_rate, float(node_burst), max_wait)
         self.connected = 0
+        self.waiting = 0
 
-    def admit(self, environ: dict[str, Any]) -> None:
+    def reserve(self, environ: dict[str, Any]) -> float:
+        """Refuse at once (capacity, the address's rate, a queue too long) or book a turn:
+        the seconds to wait for it."""
         from rooms.errors import NoCapacity, RateLimited
 
-        if self.connected >= self.max_connections:
+        if self.connected + self.waiting >= self.max_connections:
             raise NoCapacity("this node is full; try again shortly", code="capacity", retry_after=5)
-        wait = self._node.take()
-        if wait:
-            # Spread the retries: everyone told "now + wait" would come back together.
-            raise RateLimited("the node is busy admitting others; retry shortly", code="rate_limited",
-                              retry_after=round(max(0.2, wait) * (1 + random.random()), 2))
         address = _client_address(environ)
         bucket = self._buckets.get(address)
         if bucket is None:
@@ -111,6 +151,25 @@ class Admission:
         if wait:
             raise RateLimited("too many connections from your address", code="rate_limited",
                               retry_after=max(0.1, round(wait, 1)))
+        now = time.monotonic()
+        turn = self._pace.reserve(now)
+        if turn is None:
+            # Spread the retries over the queue's length: "come back when it is shorter".
+            past = self._pace.backlog(now) - self._pace.max_wait
+            raise RateLimited("the node is busy admitting others; retry shortly", code="rate_limited",
+                              retry_after=round(max(0.5, past) * (1 + random.random()), 2))
+        return turn
+
+    async def admit(self, environ: dict[str, Any]) -> None:
+        """`reserve`, then wait for the turn."""
+        turn = self.reserve(environ)
+        if turn <= 0:
+            return
+        self.waiting += 1
+        try:
+            await asyncio.sleep(turn)
+        finally:
+            self.waiting -= 1
 
 
 def _client_address(environ: dict[str, Any]) -> str:
@@ -125,6 +184,9 @@ Refused = Callable[[str], None]
 
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     role: Role
+    # trigger_event answers every event (unknown ones with an error ack), so the server can
+    # hand events straight to it (signaling/transport.py ProctorServer._handle_event).
+    handles_all_events = True
     handlers: Mapping[str, tuple[type[BaseModel], str]] = {}
     admission: Admission | None = None
 
@@ -145,6 +207,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sessions: dict[str, Session] = {}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect" and self.admission is not None:
+            await self._admit(args[0], args[1])
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
         sid = args[0]
@@ -166,12 +230,9 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error("unknown_event", f"unknown event {event!r}")
         if extra_args:
             return error("invalid", "send one payload object per event")
-        try:
-            size = len(json.dumps(payload, separators=(",", ":"), default=str))
-        except (TypeError, ValueError, RecursionError):
-            return error("invalid", "the payload is not JSON (or nested too deep)")
-        if size > self._limits.max_message_bytes:
-            return error("too_large", f"the payload is over {self._limits.max_message_bytes} bytes")
+        refused = self._check_size(payload)
+        if refused is not None:
+            return refused
         if payload is None:
             payload = {}
         if not isinstance(payload, dict):
@@ -204,13 +265,46 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.exception("%s %s failed", self.namespace, event)
             return error("internal", "internal error; it has been logged", retry_after=1)
 
+    def _check_size(self, payload: Any) -> Ack | None:
+        """Refuse a payload whose compact JSON is over the limit.
+
+        The size counted is that of `json.dumps(payload, separators=(",", ":"))` (ASCII
+        escapes included). Re-encoding every payload to count it cost 4-5 % of the node's CPU
+        at 1,500 events/s, so it is done only when the packet the payload arrived in could
+        hold an oversized one: each character of the received packet re-encodes to at most
+        `_ENCODED_PER_RAW_CHAR` characters, so a packet that short cannot carry too much.
+        """
+        limit = self._limits.max_message_bytes
+        raw = raw_length()
+        if raw is not None and raw * _ENCODED_PER_RAW_CHAR <= limit:
+            return None
+        try:
+            size = len(json.dumps(payload, separators=(",", ":"), default=str))
+        except (TypeError, ValueError, RecursionError):
+            return error("invalid", "the payload is not JSON (or nested too deep)")
+        if size > limit:
+            return error("too_large", f"the payload is over {limit} bytes")
+        return None
+
     def is_revoked(self, claims: Claims) -> bool:
         check = self._tokens.is_revoked
         return check is not None and check(claims)
 
+    async def _admit(self, sid: str, environ: dict[str, Any]) -> None:
+        """Admission before the connect handler runs; it may wait for the node's pace."""
+        assert self.admission is not None
+        try:
+            await self.admission.admit(environ)
+        except RoomsError as exc:
+            raise refuse(exc) from None
+        # The client may have gone while it waited: python-socketio ignores a disconnect
+        # during a pending connect, so refusing here is what releases the socket's state.
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        sock = self.server.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is None or sock.closed or sock.closing:
+            raise socketio.exceptions.ConnectionRefusedError("gone while waiting to be admitted")
+
     def authenticate(self, auth: Any, environ: dict[str, Any] | None = None) -> Claims:
-        if self.admission is not None and environ is not None:
-            self.admission.admit(environ)
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
             raise Unauthorized("connect with auth={'token': ...}")

@@ -17,6 +17,7 @@ from .guard import Admission, Limits
 from .rtc import RtcRouter
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
+from .transport import DirectManager, ProctorServer
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ class Hub:
         on_count: Callable[[str, int], None] | None = None,
         admission: Admission | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {}
-        if client_manager is not None:
-            kwargs["client_manager"] = client_manager
-        self.sio = socketio.AsyncServer(
+        # A cluster's Redis manager keeps upstream's emit; alone, a node emits without a
+        # task per recipient (signaling/transport.py).
+        kwargs: dict[str, Any] = {"client_manager": client_manager if client_manager is not None else DirectManager()}
+        self.sio = ProctorServer(
             async_mode="aiohttp",
             # None: same origin only (python-engineio's default); a list: exactly those.
             cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
@@ -104,6 +105,10 @@ class Hub:
 
     def joined_attempts(self) -> set[str]:
         return {s.attempt_id for s in self.students.sessions.values() if s.attempt_id}
+
+    def joined_rooms(self) -> set[str]:
+        """Rooms with a joined student here: far fewer than attempts (30 a room) to ask about."""
+        return {s.room_id for s in self.students.sessions.values() if s.attempt_id and s.room_id}
 
     async def disconnect_unauthorised(self, terminated: frozenset[str] | set[str] = frozenset()) -> None:
         """Close sessions whose token expired or was revoked since they connected, and

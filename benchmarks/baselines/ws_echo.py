@@ -117,7 +117,7 @@ def main() -> None:
     import uvloop
 
     if not args.no_gc_tuning:
-        # The same process tuning as `proctor serve` (server/cli.py tune_gc), so that the
+        # The same process tuning as `proctor serve` (server/collector.py tune_gc), so that the
         # comparison measures the application, not the collector's thresholds.
         gc.collect()
         gc.freeze()

@@ -21,7 +21,7 @@ def start(pid: int, seconds: float, out: Path, cpu: int | None) -> subprocess.Po
         return None
     return subprocess.Popen(
         [str(PY_SPY), "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out),
-         "--nonblocking", "-r", "50"],
+         "--nonblocking", "-r", os.environ.get("PYSPY_RATE", "50")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None)
 

@@ -32,6 +32,7 @@ from server.embedded_pg import EmbeddedPostgres, free_port
 ADMIN = "bench-admin-token-" + "x" * 20
 ROOT = Path(__file__).resolve().parents[2]
 LAG_METRIC = "proctor_event_loop_lag_seconds_bucket"
+GC_METRIC = "proctor_gc_pause_seconds_bucket"
 
 
 def rest(base: str, method: str, path: str, body: Any = None, token: str = ADMIN) -> Any:
@@ -60,6 +61,7 @@ class Probe:
     pg_commits: int | None = None
     pg_cpu_s: float | None = None
     lag_buckets: dict[float, float] | None = None
+    gc_buckets: dict[str, dict[float, float]] | None = None
     redis_publish: int | None = None
     cores: list[Any] = field(default_factory=lambda: psutil.cpu_times(percpu=True))
 
@@ -119,7 +121,7 @@ class Target:
         if self.pg is not None:
             p.pg_cpu_s = _tree_cpu(self.pg.data_dir)
         if self.has_metrics:
-            p.lag_buckets = _lag_buckets(self.base)
+            p.lag_buckets, p.gc_buckets = _metric_buckets(self.base)
         if self.redis_url:
             p.redis_publish = _redis_publishes(self.redis_url)
         return p
@@ -156,6 +158,10 @@ def window(a: Probe, b: Probe, events: float | None = None, connections: int | N
         out["pg_cpu_share"] = round((b.pg_cpu_s - a.pg_cpu_s) / wall, 3)
     if a.lag_buckets and b.lag_buckets:
         out["server_loop_lag"] = lag_delta(a.lag_buckets, b.lag_buckets)
+    if a.gc_buckets and b.gc_buckets:
+        # Collector pauses by generation in the window (server/collector.py).
+        out["server_gc"] = {gen: gc_delta(a.gc_buckets.get(gen, {}), buckets)
+                            for gen, buckets in sorted(b.gc_buckets.items())}
     # How busy each core was (everything on the machine, not only this benchmark): other
     # people's work on the server's core shows as busy minus the server's own share.
     out["core_busy"] = [round(1 - (tb.idle - ta.idle) / max(1e-9, sum(tb) - sum(ta)), 3)
@@ -175,18 +181,37 @@ def lag_delta(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
             "max_below_s": worst if worst != float("inf") else "inf"}
 
 
+def gc_delta(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
+    """Collections of one generation between two scrapes: how many, how many over 50 ms."""
+    total = b[float("inf")] - a.get(float("inf"), 0)
+    over = {le: total - (b[le] - a.get(le, 0)) for le in sorted(b) if le != float("inf")}
+    worst = next((le for le in sorted(over) if over[le] == 0), float("inf"))
+    return {"collections": int(total), "over_10ms": int(over.get(0.01, 0)), "over_50ms": int(over.get(0.05, 0)),
+            "max_below_s": worst if worst != float("inf") else "inf"}
+
+
 def _lag_buckets(base: str) -> dict[float, float] | None:
+    return _metric_buckets(base)[0]
+
+
+def _metric_buckets(base: str) -> tuple[dict[float, float] | None, dict[str, dict[float, float]] | None]:
+    """The loop-lag histogram and the GC pause histograms (by generation) from /metrics."""
     try:
         with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
             text = resp.read().decode()
     except OSError:
-        return None
+        return None, None
     buckets: dict[float, float] = {}
+    collections: dict[str, dict[float, float]] = {}
     for line in text.splitlines():
         if line.startswith(LAG_METRIC):
             le = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float(le)] = float(line.rsplit(" ", 1)[1])
-    return buckets or None
+        elif line.startswith(GC_METRIC):
+            gen = line.split('generation="', 1)[1].split('"', 1)[0]
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            collections.setdefault(gen, {})[float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets or None, collections or None
 
 
 def _pg_value(dsn: str, sql: str) -> Any:

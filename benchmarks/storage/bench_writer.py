@@ -98,10 +98,11 @@ class Meter:
                 "pg_cpu_share": round(self.pg, 2)}
 
 
-async def writer_saturated(fx: Fixture, batch: int, seconds: float, in_flight: int) -> dict[str, Any]:
+async def writer_saturated(fx: Fixture, batch: int, seconds: float, in_flight: int,
+                           overlap: bool = True) -> dict[str, Any]:
     commits: list[int] = []
     writer = EventWriter(fx.pool, flush_ms=2.0, batch_size=batch, max_pending=in_flight * 2,
-                         on_commit=lambda n, oldest, kinds: commits.append(n))
+                         on_commit=lambda n, oldest, kinds: commits.append(n), overlap=overlap)
     writer.start()
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
@@ -115,7 +116,8 @@ async def writer_saturated(fx: Fixture, batch: int, seconds: float, in_flight: i
     with Meter(fx) as m:
         await asyncio.gather(*[producer(i) for i in range(in_flight)])
     await writer.close()
-    return {"batch_size": batch, "mode": "saturated", "in_flight": in_flight, **m.figures(len(latencies)),
+    return {"batch_size": batch, "mode": "saturated" if overlap else "saturated, 1 flusher", "in_flight": in_flight,
+            **m.figures(len(latencies)),
             "commits_per_s": round(len(commits) / m.wall, 1),
             "mean_batch": round(sum(commits) / max(1, len(commits)), 1), **lat(latencies)}
 
@@ -201,12 +203,18 @@ async def unnest_without_score(fx: Fixture, seconds: float, block: int) -> dict[
     return {"mode": "unnest, no score", "block": block, **m.figures(rows), "commit_p50_ms": lat(latencies)["p50_ms"]}
 
 
-async def copy_ceiling(fx: Fixture, seconds: float, block: int) -> dict[str, Any]:
+async def copy_ceiling(fx: Fixture, seconds: float, block: int, connections: int = 1) -> dict[str, Any]:
+    """COPY of `block`-row blocks on `connections` connections at once: what Postgres ingests
+    here with no conflict check at all (the records are built while the other connection's
+    block is in Postgres, so 2 connections overlap encoding and ingest, as the writer's two
+    flushers do)."""
     rows = 0
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
     columns = ["attempt_id", "seq", "source", "kind", "severity", "occurred_at", "details"]
-    with Meter(fx) as m:
+
+    async def copier() -> None:
+        nonlocal rows
         async with fx.pool.acquire() as conn:
             while time.perf_counter() < stop:
                 records = []
@@ -218,7 +226,11 @@ async def copy_ceiling(fx: Fixture, seconds: float, block: int) -> dict[str, Any
                 await conn.copy_records_to_table("violations", records=records, columns=columns)
                 latencies.append(time.perf_counter() - start)
                 rows += block
-    return {"mode": "COPY", "block": block, **m.figures(rows), "commit_p50_ms": lat(latencies)["p50_ms"]}
+
+    with Meter(fx) as m:
+        await asyncio.gather(*[copier() for _ in range(connections)])
+    return {"mode": "COPY", "block": block, "connections": connections, **m.figures(rows),
+            "commit_p50_ms": lat(latencies)["p50_ms"]}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -246,14 +258,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         fx = Fixture(pool, attempts, psutil.Process(pid))
         out: dict[str, Any] = {"writer": [], "baselines": []}
         for batch in [int(b) for b in args.batches.split(",")]:
-            r = await writer_saturated(fx, batch, args.seconds, args.in_flight)
-            print(json.dumps(r), file=sys.stderr, flush=True)
-            out["writer"].append(r)
+            for overlap in ((True, False) if args.overlap == "both" else (args.overlap == "on",)):
+                r = await writer_saturated(fx, batch, args.seconds, args.in_flight, overlap)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+                out["writer"].append(r)
             r = await writer_paced(fx, batch, args.seconds, args.paced_rate)
             print(json.dumps(r), file=sys.stderr, flush=True)
             out["writer"].append(r)
         for r in (await single_rows(fx, args.seconds, 1), await single_rows(fx, args.seconds, 10),
-                  await unnest_without_score(fx, args.seconds, 500), await copy_ceiling(fx, args.seconds, 5000)):
+                  await unnest_without_score(fx, args.seconds, 500), await copy_ceiling(fx, args.seconds, 5000),
+                  await copy_ceiling(fx, args.seconds, 5000, connections=2)):
             print(json.dumps(r), file=sys.stderr, flush=True)
             out["baselines"].append(r)
         out["violations_stored"] = await pool.fetchval("SELECT count(*) FROM violations")
@@ -270,6 +284,8 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=5000)
     parser.add_argument("--paced-rate", type=float, default=2000)
     parser.add_argument("--attempts", type=int, default=2000)
+    parser.add_argument("--overlap", choices=("on", "off", "both"), default="both",
+                        help="saturated runs with the writer's overlapping flusher, without, or both")
     args = parser.parse_args()
     if args.seconds > 30 or args.in_flight > 20000:
         parser.error("bounded: at most 30 s per measurement and 20,000 in flight")
@@ -284,9 +300,10 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"storage-{int(started)}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"{'mode':>18} {'batch':>6} {'rows/s':>8} {'commits/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'py cpu':>6} {'pg cpu':>6}")
+    print(f"{'mode':>20} {'batch':>6} {'rows/s':>8} {'commits/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'py cpu':>6} {'pg cpu':>6}")
     for r in report["writer"] + report["baselines"]:
-        print(f"{r['mode']:>18} {r.get('batch_size', r.get('block', r.get('connections', ''))):>6} {r['rows_per_s']:>8} "
+        print(f"{r['mode'] + (' x%d' % r['connections'] if r['mode'] == 'COPY' else ''):>20} "
+              f"{r.get('batch_size', r.get('block', r.get('connections', ''))):>6} {r['rows_per_s']:>8} "
               f"{r.get('commits_per_s', ''):>9} {r.get('p50_ms', r.get('commit_p50_ms', '')):>8} {r.get('p99_ms', ''):>8} "
               f"{r['bench_cpu_share']:>6} {r['pg_cpu_share']:>6}")
     print(f"best writer throughput {best}/s; target >= 50,000/s {'met' if best >= 50_000 else 'MISSED'}; {path}")

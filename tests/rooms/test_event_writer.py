@@ -77,3 +77,29 @@ async def test_a_poisonous_row_fails_alone(pool: asyncpg.Pool) -> None:
     assert all(isinstance(r, RoomsError) and r.code == "rejected" for r in results[1:3])
     seqs = [r["seq"] for r in await pool.fetch("SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", attempt)]
     assert seqs == [1, 3]
+
+
+async def test_overlapping_flushers_store_each_event_once(pool: asyncpg.Pool) -> None:
+    # Small batches, so the overlapping flusher writes full batches while the first one is
+    # in Postgres, and re-sends of one event land in concurrent batches.
+    attempt = await an_attempt(pool)
+    writer = EventWriter(pool, flush_ms=1, batch_size=10)
+    writer.start()
+    try:
+        records = [violation(attempt, seq) for seq in range(1, 301)]
+        results = await asyncio.gather(*[writer.submit(r) for r in records + records[::-1]])
+        assert writer.depth == 0
+    finally:
+        await writer.close()
+    assert sum(r.stored for r in results) == 300
+    assert await pool.fetchval("SELECT count(*) FROM violations WHERE attempt_id = $1", attempt) == 300
+    assert len(writer._tasks) == 2 and writer.committed == 600
+
+
+async def test_close_fails_what_it_could_not_write(pool: asyncpg.Pool) -> None:
+    attempt = await an_attempt(pool)
+    writer = EventWriter(pool, flush_ms=1, batch_size=5)
+    writer.start()
+    await writer.close()
+    with pytest.raises(RoomsError):
+        await writer.submit(violation(attempt, 1))

@@ -1,0 +1,357 @@
+"""python-socketio, configured for many sockets and many small messages per second.
+
+A few subclasses, each keeping the library's protocol and behaviour and dropping per-message
+work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second session"):
+
+- `LeanSocket` (Engine.IO WebSocket transport): upstream starts a task and a `wait_for`
+  (another task and a timer) for every message it reads, and a `wait_for` around every
+  queue read of the writer. Here the reader awaits the WebSocket directly under one
+  `asyncio.Timeout` per socket that is pushed back only when half spent (so at most a few
+  timer moves per socket per minute), and the writer awaits its queue without a timer (it
+  ends on the `None` the reader or `close()` puts there, as upstream's does).
+- `LeanEngineServer._service_task`: upstream's sweep over every socket, in slices of
+  200 instead of a task and a timer per socket.
+- `DirectManager`: upstream's `emit` starts one task per recipient and `asyncio.wait`s for
+  them; sending to an Engine.IO socket only puts the packet on its queue, so here the
+  recipients get it in a plain loop.
+- `FastPacket`: encodes a packet's JSON once, without upstream's walk for binary data.
+- `ProctorServer`: remembers the length of the raw Socket.IO packet an event arrived in
+  (`raw_length()`), so the guard can bound a payload's size without re-encoding it.
+
+Redis (cluster) managers keep upstream's `emit`; they deliver locally through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from typing import Any
+
+import engineio
+import socketio
+from engineio import async_socket, exceptions
+from engineio import json as engineio_json
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from .room_index import RoomIndex
+
+logger = logging.getLogger(__name__)
+
+_running: set[asyncio.Task[None]] = set()  # event tasks, referenced until done (as upstream does)
+_RAW_LENGTH: contextvars.ContextVar[int | None] = contextvars.ContextVar("raw_length", default=None)
+
+
+def raw_length() -> int | None:
+    """Characters of the text Socket.IO EVENT packet being handled, if known.
+
+    The event's task copies the context when python-socketio creates it (inside
+    `_handle_eio_message`), so the value belongs to that event's own packet.
+    """
+    return _RAW_LENGTH.get()
+
+
+class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
+    """Engine.IO socket whose WebSocket loop costs no task or timer per message."""
+
+    connected: bool
+    _ws: Any = None  # the WebSocket once upgraded, while its writer runs
+    _writing = False  # a frame is being sent (by the writer or by send() directly)
+
+    async def send(self, pkt: Any) -> None:
+        # Upstream queues every packet for the writer task, which costs a queue round and a
+        # task wake-up per message. When nothing is queued or being written, writing the
+        # frame here keeps the order (aiohttp writes a frame before its first await, and
+        # serialises compressed frames with its own lock); anything else takes the queue.
+        ws = self._ws
+        last_ping = self.last_ping
+        if (ws is None or self._writing or not self.queue.empty() or self.closed
+                or (last_ping and time.time() - last_ping > self.server.ping_timeout)):
+            await super().send(pkt)  # upstream's checks (ping timeout, closed) and queue
+            return
+        self._writing = True
+        try:
+            await ws.send(pkt.encode())
+        except Exception:
+            # The connection is going: the reader sees it close and cleans up, as when
+            # upstream's writer fails.
+            pass
+        finally:
+            self._writing = False
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        server = self.server
+        max_size = server.max_http_buffer_size
+
+        async def websocket_wait() -> Any:
+            data = await ws.wait()
+            if data and len(data) > max_size:
+                raise ValueError("packet is too large")
+            return data
+
+        if self.connected:
+            # An upgrade from polling: the same handshake as upstream's.
+            self.upgrading = True
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                return
+            decoded = eio_packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != eio_packet.PING or decoded.data != "probe":
+                self.upgrading = False
+                return
+            await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            await self.queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the poll
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                self.upgrading = False
+                return
+            decoded = eio_packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != eio_packet.UPGRADE:
+                self.upgraded = False
+                self.upgrading = False
+                return
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        queue = self.queue
+
+        async def writer() -> None:
+            while True:
+                pkt = await queue.get()
+                queue.task_done()
+                if pkt is None:  # the connection is over
+                    break
+                self._writing = True
+                packets = [pkt]
+                while not queue.empty():
+                    more = queue.get_nowait()
+                    queue.task_done()
+                    if more is None:
+                        queue.put_nowait(None)
+                        break
+                    packets.append(more)
+                try:
+                    for p in packets:
+                        await ws.send(p.encode())
+                except Exception:
+                    break
+                finally:
+                    self._writing = False
+            self._ws = None
+            await ws.close()
+
+        writer_task = asyncio.ensure_future(writer())
+        self._ws = ws
+
+        # A live client answers every ping (ping_interval) well within ping_timeout; silence
+        # longer than both ends the socket, as upstream's per-message wait_for does. The
+        # deadline is kept between `limit` and 1.5 x `limit` ahead of the last message.
+        loop = asyncio.get_running_loop()
+        limit = server.ping_interval + server.ping_timeout
+        try:
+            async with asyncio.timeout_at(loop.time() + 1.5 * limit) as deadline:
+                while True:
+                    try:
+                        p = await websocket_wait()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        break
+                    if p is None:  # closed by the client
+                        break
+                    now = loop.time()
+                    when = deadline.when()
+                    if when is not None and when - now < limit:
+                        deadline.reschedule(now + 1.5 * limit)
+                    try:
+                        await self.receive(eio_packet.Packet(encoded_packet=p))
+                    except exceptions.UnknownPacketError:
+                        pass
+                    except exceptions.SocketIsClosedError:
+                        break
+                    except Exception:
+                        logger.exception("Engine.IO receive error")
+        except (TimeoutError, asyncio.CancelledError):
+            # Silence past the deadline, or the request handler was cancelled: clean up
+            # below, as upstream does.
+            pass
+
+        self._ws = None  # from now on packets take the queue (and end with the writer)
+        self.queue.put_nowait(None)  # unlock the writer so it can exit (the queue is unbounded)
+        try:
+            await writer_task
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler when the connection is lost, which can land here
+            # once the read above already saw the close (upstream's reader, a separate task,
+            # always takes it inside its wait_for). The disconnect must still be handled.
+            pass
+        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    SERVICE_SLICE = 200  # sockets checked per step of the service task
+
+    async def _service_task(self) -> None:
+        """Upstream's sweep (drop closed sockets, close those whose ping went unanswered,
+        every socket once per ping_timeout), in slices instead of one socket at a time.
+
+        Upstream sleeps between consecutive sockets with `wait_for(event.wait(), timeout)`:
+        a task, a timer and a TimeoutError per socket, ~1,500 a second at 15,000 sockets,
+        which was most of an idle node's CPU.
+        """
+        self.service_task_event = self.create_event()
+        while not self.service_task_event.is_set():
+            if not self.sockets:
+                if await self._service_stop(self.ping_timeout):
+                    break
+                continue
+            sockets = list(self.sockets.values())
+            steps = -(-len(sockets) // self.SERVICE_SLICE)
+            try:
+                for start in range(0, len(sockets), self.SERVICE_SLICE):
+                    for s in sockets[start:start + self.SERVICE_SLICE]:
+                        if s.closed:
+                            if self.sockets.get(s.sid) is s:
+                                del self.sockets[s.sid]
+                        elif not s.closing:
+                            await s.check_ping_timeout()
+                    if await self._service_stop(self.ping_timeout / steps):
+                        return
+            except asyncio.CancelledError:
+                break
+            except Exception:
+                if asyncio.get_running_loop().is_closed():
+                    break
+                logger.exception("service task exception")
+
+    async def _service_stop(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.service_task_event.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        # The 'connect' event fires right after upstream created the socket and before any
+        # transport runs: the moment to give it the lean WebSocket loop (it adds no state).
+        if event == "connect":
+            sock = self.sockets.get(args[0])
+            if sock is not None and type(sock) is async_socket.AsyncSocket:
+                sock.__class__ = LeanSocket
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode  # what upstream's json.dumps call produces
+
+
+class FastPacket(sio_packet.Packet):  # type: ignore[misc]
+    """Socket.IO packet that encodes its JSON once, with one encoder, and skips the walk for
+    binary data when the JSON encoding already proves there is none (bytes do not encode).
+
+    Upstream walks every outgoing payload for bytes (`data_is_binary`, in Python) and then
+    builds a new `JSONEncoder` for each `json.dumps(..., separators=...)`; together ~5 % of
+    the node's CPU at 2,000 events/s. Anything that does not encode (binary attachments)
+    takes upstream's path unchanged, and the text is the same upstream's would be.
+    """
+
+    _text: str | None = None
+    _encoded_data: Any = None
+
+    def __init__(self, packet_type: int = sio_packet.EVENT, data: Any = None, namespace: str | None = None,
+                 id: Any = None, binary: Any = None, encoded_packet: Any = None) -> None:
+        if binary is None and encoded_packet is None and data is not None and self.json is engineio_json:
+            try:
+                text = _encode_json(data)
+            except (TypeError, ValueError, RecursionError):
+                pass  # bytes (a binary packet) or not JSON: upstream decides and raises
+            else:
+                super().__init__(packet_type, data, namespace, id, binary=False)
+                self._text, self._encoded_data = text, data
+                return
+        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
+
+    def encode(self) -> Any:
+        text = self._text
+        if text is None or self.data is not self._encoded_data:
+            return super().encode()
+        head = str(self.packet_type)
+        if self.namespace is not None and self.namespace != "/":
+            head += self.namespace + ","
+        if self.id is not None:
+            head += str(self.id)
+        return head + text
+
+
+class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", FastPacket)
+        super().__init__(*args, **kwargs)
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return LeanEngineServer
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        # For a namespace that handles every event itself (`handles_all_events`, our guarded
+        # namespaces), go straight to it: upstream's path adds two coroutine layers and a
+        # look-up of decorator handlers (we register none) per event. Same task per event,
+        # same ack packet.
+        namespace = namespace or "/"
+        handler = self.namespace_handlers.get(namespace)
+        if not getattr(handler, "handles_all_events", False) or not self.async_handlers:
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return None
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if not self.manager.is_connected(sid, namespace):
+            return None
+        task = asyncio.create_task(self._run_event(handler, sid, eio_sid, data, namespace, id))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        return None
+
+    async def _run_event(self, handler: Any, sid: str, eio_sid: str, data: list[Any], namespace: str,
+                         id: Any) -> None:
+        r = await handler.trigger_event(data[0], sid, *data[1:])
+        if id is not None:
+            args = [] if r is None else list(r) if isinstance(r, tuple) else [r]
+            await self._send_packet(eio_sid, self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=args))
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        # Only a whole text EVENT packet bounds its payload; binary events arrive in parts.
+        known = type(data) is str and data[:1] == "2" and eio_sid not in self._binary_packet
+        _RAW_LENGTH.set(len(data) if known else None)
+        await super()._handle_eio_message(eio_sid, data)
+
+
+class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
+    """The in-process manager, emitting without a task per recipient."""
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
+                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+        if callback is not None:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback,
+                               to=to, **kwargs)
+            return None
+        room = to or room
+        if namespace not in self.rooms:
+            return None
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])]
+        for sid, eio_sid in list(self.get_participants(namespace, room)):
+            if sid in skip:
+                continue
+            for p in packets:
+                try:
+                    await self.server._send_eio_packet(eio_sid, p)
+                except Exception:  # one recipient's failure must not stop the others (as upstream)
+                    logger.exception("emit %s to %s failed", event, sid)
+        return None
