@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .protocols import Presence, PresenceState
+from .protocols import Presence, PresenceState, PresenceWrite
 
 logger = logging.getLogger(__name__)
 
@@ -20,10 +20,19 @@ logger = logging.getLogger(__name__)
 class LocalPresence:
     def __init__(self) -> None:
         self._rooms: dict[str, dict[str, PresenceState]] = {}
+        self._away: dict[str, float] = {}  # attempt -> when it went reconnecting
 
-    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> bool:
-        self._rooms.setdefault(room_id, {})[attempt_id] = state
-        return True
+    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> PresenceWrite:
+        states = self._rooms.setdefault(room_id, {})
+        previous = states.get(attempt_id)
+        states[attempt_id] = state
+        if state in ("reconnecting", "offline"):
+            # offline keeps the start of the absence that reconnecting began
+            if previous not in ("reconnecting", "offline") or attempt_id not in self._away:
+                self._away[attempt_id] = time.time()
+            return PresenceWrite(True)
+        away = self._away.pop(attempt_id, None)
+        return PresenceWrite(True, away if state == "online" else None)
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:
         return dict(self._rooms.get(room_id, {}))
@@ -33,7 +42,6 @@ class LocalPresence:
 class _Seat:
     room_id: str
     connections: int = 0
-    disconnected_at: float | None = None
     offline_timer: asyncio.TimerHandle | None = None
     submitted: bool = False
 
@@ -61,13 +69,16 @@ class PresenceTracker:
         if seat.offline_timer is not None:
             seat.offline_timer.cancel()
             seat.offline_timer = None
-        if seat.disconnected_at is not None:
-            # A reconnect: the gap is a neutral timeline entry, never a violation.
-            gap_start, seat.disconnected_at = seat.disconnected_at, None
-            await self._on_gap(attempt_id, gap_start, time.time())
         if seat.submitted:
             return
-        await self._set(seat, attempt_id, "online")
+        # The store knows when the attempt went away, whichever node noticed it (in a
+        # cluster the student may have left another node): that is a reconnect, and the
+        # gap is a neutral timeline entry, never a violation.
+        write = await self._store.set(seat.room_id, attempt_id, "online")
+        if write.away_since is not None:
+            await self._on_gap(attempt_id, write.away_since, max(write.away_since, time.time()))
+        if write.applied:
+            await self._on_change(seat.room_id, attempt_id, "online")
 
     async def disconnected(self, attempt_id: str) -> None:
         seat = self._seats.get(attempt_id)
@@ -79,7 +90,6 @@ class PresenceTracker:
         if seat.submitted:
             self._seats.pop(attempt_id, None)
             return
-        seat.disconnected_at = time.time()
         await self._set(seat, attempt_id, "reconnecting")
         loop = asyncio.get_running_loop()
         seat.offline_timer = loop.call_later(self._grace, self._spawn_offline, attempt_id)
@@ -110,7 +120,7 @@ class PresenceTracker:
     async def _set(self, seat: _Seat, attempt_id: str, state: PresenceState) -> None:
         # In a cluster a stale state (this node's grace timer after the student moved to
         # another node) loses to the newer one, and teachers are not told.
-        if await self._store.set(seat.room_id, attempt_id, state):
+        if (await self._store.set(seat.room_id, attempt_id, state)).applied:
             await self._on_change(seat.room_id, attempt_id, state)
 
     def close(self) -> None:

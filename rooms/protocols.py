@@ -7,14 +7,26 @@ The notifier is implemented by signaling/ (it owns Socket.IO), so rooms/ never i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 PresenceState = Literal["online", "reconnecting", "offline", "submitted"]
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceWrite:
+    """What a presence write did. `applied` is False when it lost to a newer state from
+    another node (no change). `away_since` (epoch seconds) is set when an `online` write
+    ended an absence (the attempt was reconnecting or offline): when the absence began,
+    on whichever node it was noticed. It is where a network gap starts."""
+
+    applied: bool
+    away_since: float | None = None
+
+
 class Presence(Protocol):
-    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> bool:
-        """Store a state; False when it lost to a newer one from another node (no change)."""
+    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> PresenceWrite:
+        """Store a state, compare-and-set (see PresenceWrite)."""
         ...
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:

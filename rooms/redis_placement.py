@@ -14,8 +14,10 @@ releases all of its rooms, and the interested nodes place them again at their ne
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -27,6 +29,8 @@ from .node_registry import Load, NodeRegistry, _text
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 6.0
+
+Placed = Callable[[str, str], Awaitable[None]]
 
 # KEYS: none (the keys depend on what is read; a single Redis, not Redis Cluster)
 # ARGV: prefix, room, requester, now_ms, lease_ms, interest_ms
@@ -163,6 +167,9 @@ class RedisPlacement:
         self._reassert = redis.register_script(_REASSERT)
         self._release = redis.register_script(_RELEASE)
         self.placed = 0
+        # Told (room, new host) when this node places a room on another host than the one
+        # it knew: a new room, or one that moved (its host died, drained or lost the lease).
+        self.on_placed: list[Placed] = []
         registry.on_tick.append(self.tick)
         registry.on_resync.append(self.resync)
         registry.on_lost.append(self._node_lost)
@@ -232,11 +239,26 @@ class RedisPlacement:
     def host_of(self, room_id: str) -> str | None:
         return self._hosts.get(room_id)
 
+    async def holder(self, room_id: str) -> str | None:
+        """The room's lease holder as Redis has it now (None: no lease)."""
+        value = await self.redis.get(f"{self.prefix}lease:{room_id}")
+        return _text(value) if value is not None else None
+
+    async def current_host(self, room_id: str) -> str | None:
+        """The room's host without placing it: the one this node knows while it is live and
+        not draining, else the lease holder in Redis (for rooms this node takes no part in)."""
+        host = self._hosts.get(room_id)
+        info = self.registry.nodes.get(host) if host is not None else None
+        if info is not None and not info.draining:
+            return host
+        return await self.holder(room_id)
+
     async def _place(self, room_id: str) -> tuple[str, str]:
         result: Any = await self._acquire(args=[
             self.prefix, room_id, self.node_id, _now_ms(), self.lease_ms, self.interest_ms,
         ])
         status, host = _text(result[0]), _text(result[1])
+        previous = self._hosts.get(room_id)
         if status == "placed":
             self.placed += 1
             logger.info("placement: room %s placed on %s", room_id, host)
@@ -244,7 +266,18 @@ class RedisPlacement:
             self._hosts[room_id] = host
             if host == self.node_id:
                 self._hosted.add(room_id)
+        if status == "placed" and previous != host:
+            await self._tell_placed(room_id, host)
         return status, host
+
+    async def _tell_placed(self, room_id: str, host: str) -> None:
+        for call in self.on_placed:
+            try:
+                await call(room_id, host)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("placement: on_placed for %s failed", room_id)
 
     async def tick(self) -> None:
         """Renew our leases, and make sure every room we take part in has a live host."""

@@ -1,12 +1,14 @@
 """Presence shared by every node through Redis, with entries that die with their node.
 
 Keys (prefix `proctor:`):
-  presence:{room}        hash attempt -> {"state", "node", "at"} (JSON)
+  presence:{room}        hash attempt -> {"state", "node", "at", "away"?} (JSON, times in ms)
   presence-node:{node}   set of "room attempt" a node holds online or reconnecting
 
 A write is a compare-and-set (one Lua script): `submitted` is final; `online` from any node
 wins; `reconnecting`/`offline` apply only to the writer's own entry, so a grace timer on the
-node a student left cannot mark them offline after they reconnected elsewhere. When the
+node a student left cannot mark them offline after they reconnected elsewhere. An entry
+away from `online` keeps when the absence began (`away`), and the `online` write that ends
+it returns that time: the node the student comes back to records the network gap. When the
 registry reaps a lost node, its students become `reconnecting` at once and `offline` after
 the grace period unless they came back, and teachers are told (`on_lost`).
 """
@@ -23,28 +25,36 @@ from typing import Any, cast, get_args
 from redis.asyncio import Redis
 
 from .node_registry import NodeRegistry, _text
-from .protocols import PresenceState
+from .protocols import PresenceState, PresenceWrite
 
 logger = logging.getLogger(__name__)
 
 STATES: frozenset[str] = frozenset(get_args(PresenceState))
 _KEEP_MS = 24 * 3600 * 1000
 
-# ARGV: prefix, room, attempt, state, node, now_ms, keep_ms
+# `away` (ms) is when the attempt left `online`: set by the first reconnecting/offline write,
+# kept by the next ones, handed back (and cleared) by the `online` write that ends it, so
+# the node a student comes back to records the network gap even if another node saw it begin.
+# ARGV: prefix, room, attempt, state, node, now_ms, keep_ms  ->  {applied, away_ms or -1}
 _SET = """
 local p, room, attempt, state, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = tonumber(ARGV[6])
 local key = p .. 'presence:' .. room
 local member = room .. ' ' .. attempt
 local raw = redis.call('HGET', key, attempt)
+local was_away = nil
 if raw then
   local cur = cjson.decode(raw)
-  if cur.state == 'submitted' and state ~= 'submitted' then return 0 end
+  if cur.state == 'submitted' and state ~= 'submitted' then return {0, -1} end
   if (state == 'reconnecting' or state == 'offline') and cur.node ~= node and cur.state == 'online' then
-    return 0
+    return {0, -1}
   end
   if cur.node ~= node then redis.call('SREM', p .. 'presence-node:' .. cur.node, member) end
+  if cur.state == 'reconnecting' or cur.state == 'offline' then was_away = tonumber(cur.away or cur.at) end
 end
-redis.call('HSET', key, attempt, cjson.encode({state = state, node = node, at = tonumber(ARGV[6])}))
+local entry = {state = state, node = node, at = now}
+if state == 'reconnecting' or state == 'offline' then entry.away = was_away or now end
+redis.call('HSET', key, attempt, cjson.encode(entry))
 redis.call('PEXPIRE', key, ARGV[7])
 local mine = p .. 'presence-node:' .. node
 if state == 'online' or state == 'reconnecting' then
@@ -53,13 +63,15 @@ if state == 'online' or state == 'reconnecting' then
 else
   redis.call('SREM', mine, member)
 end
-return 1
+if state == 'online' and was_away then return {1, was_away} end
+return {1, -1}
 """
 
 # A lost node's students: online -> `to_state` (reconnecting, then offline after the grace).
 # ARGV: prefix, lost node, from_state, to_state, now_ms  -> flat list room, attempt, ...
 _REAP = """
 local p, lost, from_state, to_state = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = tonumber(ARGV[5])
 local set_key = p .. 'presence-node:' .. lost
 local changed = {}
 for _, member in ipairs(redis.call('SMEMBERS', set_key)) do
@@ -70,7 +82,10 @@ for _, member in ipairs(redis.call('SMEMBERS', set_key)) do
   if raw then
     local cur = cjson.decode(raw)
     if cur.node == lost and cur.state == from_state then
-      redis.call('HSET', key, attempt, cjson.encode({state = to_state, node = lost, at = tonumber(ARGV[5])}))
+      -- the node died unseen: its students are away from now on (or since they left it)
+      local away = now
+      if from_state ~= 'online' then away = tonumber(cur.away or cur.at) end
+      redis.call('HSET', key, attempt, cjson.encode({state = to_state, node = lost, at = now, away = away}))
       table.insert(changed, room)
       table.insert(changed, attempt)
     end
@@ -101,15 +116,16 @@ class RedisPresence:
         registry.on_resync.append(self.resync)
         registry.on_lost.append(self.reap)
 
-    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> bool:
+    async def set(self, room_id: str, attempt_id: str, state: PresenceState) -> PresenceWrite:
         if state in ("online", "reconnecting"):
             self._mine[attempt_id] = (room_id, state)
         else:
             self._mine.pop(attempt_id, None)
-        applied: Any = await self._set(args=[
+        result: Any = await self._set(args=[
             self.prefix, room_id, attempt_id, state, self.node_id, _now_ms(), _KEEP_MS,
         ])
-        return bool(applied)
+        applied, away_ms = int(result[0]), int(result[1])
+        return PresenceWrite(bool(applied), away_ms / 1000 if away_ms >= 0 else None)
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:
         raw: dict[Any, Any] = await self.redis.hgetall(f"{self.prefix}presence:{room_id}")

@@ -25,8 +25,9 @@ from rooms.attempts import Attempt, AttemptService
 from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
 from rooms.event_writer import Evidence, ViolationRecord
 from rooms.protocols import Notifier
+from rooms.redis_analysis import RedisAnalysisRelay
 
-from .keys import ATTEMPTS, HUB, METRICS, SETTINGS
+from .keys import ATTEMPTS, BACKENDS, HUB, METRICS, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class ViolationSink:
         return time.time_ns() // 1000 * 16 + next(self._tiebreak) % 16
 
     async def violation(self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes) -> None:
-        attempt = await self._attempts.attempt(attempt_id)
+        # Fresh: in a cluster the room's host analyses students connected elsewhere, and its
+        # cached copy does not hear that the attempt was submitted or terminated.
+        attempt = await self._attempts.attempt(attempt_id, fresh=True)
         if attempt.closed:
             return
         exam = await self._attempts.exam(attempt.exam_id)
@@ -131,23 +134,23 @@ def _translate(exc: MediaError) -> RoomsError:
 GATEWAY: web.AppKey[AnalysisGateway] = web.AppKey("analysis_gateway")
 
 
-async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+def _local_analysis(app: web.Application) -> tuple[AnalysisPeers, AnalysisSampler, AnalysisGateway] | None:
+    """The ONNX detector, this node's peers and sampler; None when the model is missing."""
     settings = app[SETTINGS]
     metrics = app[METRICS]
     attempts = app[ATTEMPTS]
-    hub = app[HUB]
     try:
         model = FaceDetector(settings.face_model or None)
     except DetectionError as exc:
-        # The node still serves exams without analysis; offers are answered "rtc_unavailable".
+        # The node still serves exams without analysis; offers it would answer are
+        # answered "rtc_unavailable" (in a cluster it still relays to the rooms' hosts).
         logger.error("server analysis disabled: %s", exc)
-        yield
-        return
+        return None
     detector: FaceDetector | ScaledDetector = (
         ScaledDetector(model, settings.analysis_detect_width) if settings.analysis_detect_width else model
     )
     peers = AnalysisPeers(settings.ice_servers)
-    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, hub.notifier),
+    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, app[HUB].notifier),
                               on_loop_lag=metrics.loop_lag.observe)
     gateway = AnalysisGateway(peers, sampler, attempts)
     app[PEERS] = peers
@@ -155,16 +158,54 @@ async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[GATEWAY] = gateway
     metrics.live_peers.set_function(lambda: peers.live_count)
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
+    metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
+    return peers, sampler, gateway
+
+
+async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """This node's analysis and, in a cluster, the relay through which the room's host
+    node answers every offer (rooms/redis_analysis.py)."""
+    attempts = app[ATTEMPTS]
+    hub = app[HUB]
+    cluster = app[BACKENDS].cluster
     assert hub.rtc is not None, "live_ctx binds the RTC router before analysis starts"
-    hub.rtc.attach_analysis(gateway)
+    local = _local_analysis(app)
+    gateway = local[2] if local is not None else None
+    relay = app[BACKENDS].analysis_relay(gateway, attempts)
+    entry: AnalysisGateway | RedisAnalysisRelay | None = relay or gateway
+    if entry is None:
+        yield
+        return
+    hub.rtc.attach_analysis(entry)
+    close = entry.close
 
     async def attempt_ended(attempt: Attempt) -> None:
-        await gateway.close(attempt.id)
+        await close(attempt.id)
 
     attempts.closed_listeners.append(attempt_ended)
-    await sampler.start()
+    if local is not None:
+        await local[1].start()
+    if relay is not None and cluster is not None:
+        await relay.start()
+        cluster.registry.on_tick.append(relay.sweep)  # after placement renewed the leases
+        _export_relay_metrics(app, relay)
     try:
         yield
     finally:
-        await peers.close_all()
-        await sampler.stop()
+        if relay is not None and cluster is not None:
+            cluster.registry.on_tick.remove(relay.sweep)
+            await relay.stop()
+        if local is not None:
+            await local[0].close_all()
+            await local[1].stop()
+
+
+def _export_relay_metrics(app: web.Application, relay: RedisAnalysisRelay) -> None:
+    from prometheus_client import Gauge
+
+    requests = Gauge("proctor_analysis_relayed", "Analysis offers and candidates sent to the room's host node "
+                     "since start, by outcome", ["outcome"], registry=app[METRICS].registry)
+    requests.labels("sent").set_function(lambda: relay.relayed)
+    requests.labels("failed").set_function(lambda: relay.failed)
+    Gauge("proctor_analysis_served", "Analysis peers this node answered as its rooms' host",
+          registry=app[METRICS].registry).set_function(lambda: relay.served)

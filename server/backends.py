@@ -4,8 +4,8 @@
 nodes (presence, placement, Socket.IO delivery, attempt-state changes) comes from here.
 Without `PROCTOR_REDIS_URL` nothing here touches the network. With it (docs/cluster.md):
 the node registry heartbeats in Redis, placement leases rooms there, presence lives there,
-Socket.IO emits cross nodes on per-room channels, and an attempt changed on one node is
-dropped from the other nodes' caches.
+Socket.IO emits cross nodes on per-room channels, an attempt changed on one node is
+dropped from the other nodes' caches, and analysis offers go to the room's host node.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rooms.node_registry import NodeRegistry
 from rooms.placement import LocalPlacement
 from rooms.presence import LocalPresence
 from rooms.protocols import Notifier, Placement, Presence, PresenceState
+from rooms.redis_analysis import LocalAnalysis, RedisAnalysisRelay
 from rooms.redis_placement import RedisPlacement
 from rooms.redis_presence import RedisPresence
 from signaling.room_bus import Mode, RoomChannelManager
@@ -88,6 +89,29 @@ class Backends:
             await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
 
         cluster.presence.on_lost = lost
+
+        async def placed(room_id: str, host: str) -> None:
+            # The room moved (or is new): analysis peers on its old host are closed there
+            # (RedisAnalysisRelay.sweep), so its students offer again, to the new host.
+            await notifier.room_students(room_id, "rtc", {"target": "server", "type": "bye", "reason": "host_changed"})
+
+        cluster.placement.on_placed.append(placed)
+
+    def analysis_relay(self, local: LocalAnalysis | None, attempts: AttemptService) -> RedisAnalysisRelay | None:
+        """The room's host answers analysis offers (a cluster), or None: this node does."""
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        placement = cluster.placement
+
+        async def room_of(attempt_id: str) -> str:
+            return (await attempts.attempt(attempt_id)).room_id
+
+        return RedisAnalysisRelay(
+            cluster.redis, placement.node_id, local=local, room_of=room_of,
+            host_of=placement.current_host, holder_of=placement.holder,
+            accepting=lambda: not placement.draining, prefix=placement.prefix,
+        )
 
 
 def local_backends(settings: Settings) -> Backends:

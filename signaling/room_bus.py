@@ -36,6 +36,8 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from .room_index import RoomIndex
+
 logger = logging.getLogger(__name__)
 
 Mode = Literal["room", "single"]
@@ -63,7 +65,7 @@ def attempt_channel_room(attempt_id: str) -> str:
     return f"attempt:{attempt_id}"
 
 
-class RoomChannelManager(AsyncPubSubManager):  # type: ignore[misc]
+class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
     name = "proctor-redis"
 
     def __init__(self, redis: Redis, *, prefix: str = "proctor:sio:", mode: Mode = "room") -> None:

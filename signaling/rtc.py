@@ -1,7 +1,8 @@
 """WebRTC signaling: student ↔ the server's analysis peer, and teacher ↔ student live view.
 
-The analysis peer is reached through `AnalysisGateway` (media/ implements it; signaling
-does not import media). Live view is peer-to-peer: the server only relays offer, answer
+The analysis peer is reached through `AnalysisGateway` (server/analysis.py on one node;
+in a cluster rooms/redis_analysis.py, which has the room's host node answer; signaling
+imports neither). Live view is peer-to-peer: the server only relays offer, answer
 and candidates between a teacher's socket and the student's attempt room, and only
 between a teacher who may see the room and that room's student; each view is audited.
 """

@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,8 +118,8 @@ class Cluster:
         assert status < 300, (path, status, data)
         return data
 
-    def room(self, seats: int = 30) -> dict[str, Any]:
-        exam = self.rest("POST", "/api/exams", EXAM_BODY)
+    def room(self, seats: int = 30, exam_body: dict[str, Any] | None = None) -> dict[str, Any]:
+        exam = self.rest("POST", "/api/exams", exam_body or EXAM_BODY)
         room = self.rest("POST", f"/api/exams/{exam['id']}/rooms", {"name": "Hall", "seats": seats})
         return dict(room)
 
@@ -155,6 +156,15 @@ class Cluster:
             return await self.node_for(subnet) == node_id
 
         await eventually(there, timeout=20, interval=0.5)
+
+    def metric(self, node_id: str, name: str) -> float:
+        """One unlabelled Prometheus gauge from a node's /metrics."""
+        with urllib.request.urlopen(self.local.node(node_id).url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"{node_id} exports no {name}")
 
     def restart(self, node_id: str) -> None:
         self.local.start_node(self.local.node(node_id))
@@ -286,6 +296,15 @@ async def people(cluster: Cluster) -> AsyncIterator[list[Participant]]:
 
 async def student(cluster: Cluster, people: list[Participant], token: str, subnet: int) -> Participant:
     person = Participant(cluster.url, "/student", token, subnet)
+    people.append(person)
+    await person.connect()
+    await person.join()
+    return person
+
+
+async def student_on(cluster: Cluster, people: list[Participant], token: str, node_id: str) -> Participant:
+    """A student connected to one node directly, not through Nginx."""
+    person = Participant(cluster.local.node(node_id).url, "/student", token, subnet=1)
     people.append(person)
     await person.connect()
     await person.join()

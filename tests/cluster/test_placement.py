@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 
 import pytest
 from redis.asyncio import Redis
@@ -97,14 +98,41 @@ async def test_presence_compare_and_set_across_nodes(redis: Redis) -> None:
     b = RedisPresence(redis, b_reg, grace_seconds=0.2)
     await a_reg.beat()
     await b_reg.beat()
-    assert await a.set("R", "att", "online")
-    assert await a.set("R", "att", "reconnecting")
-    assert await b.set("R", "att", "online")  # moved to node b
-    assert not await a.set("R", "att", "offline")  # a's stale grace timer loses
+    assert (await a.set("R", "att", "online")).applied
+    assert (await a.set("R", "att", "reconnecting")).applied
+    assert (await b.set("R", "att", "online")).applied  # moved to node b
+    assert not (await a.set("R", "att", "offline")).applied  # a's stale grace timer loses
     assert (await b.room("R")) == {"att": "online"}
-    assert await b.set("R", "att", "submitted")
-    assert not await a.set("R", "att", "online")
+    assert (await b.set("R", "att", "submitted")).applied
+    assert not (await a.set("R", "att", "online")).applied
     assert (await a.room("R")) == {"att": "submitted"}
+
+
+async def test_presence_hands_the_start_of_an_absence_to_the_node_the_student_returns_to(redis: Redis) -> None:
+    regs = [NodeRegistry(redis, n, "x:1", 5) for n in ("a", "b")]
+    a, b = (RedisPresence(redis, r, grace_seconds=0.2) for r in regs)
+    for r in regs:
+        await r.beat()
+    assert (await a.set("R", "att", "online")).away_since is None
+    before = time.time()
+    await a.set("R", "att", "reconnecting")
+    after = time.time()
+    await asyncio.sleep(0.3)
+    await a.set("R", "att", "offline")  # the grace ran out on a: the absence still began earlier
+    back = await b.set("R", "att", "online")
+    assert back.applied and back.away_since is not None
+    assert before - 0.01 <= back.away_since <= after + 0.01, (before, back.away_since, after)
+    again = await b.set("R", "att", "online")  # one absence, one gap
+    assert again.applied and again.away_since is None
+    # A node that dies unseen: its students are away from when it was reaped.
+    await b.set("R", "s2", "online")
+    await redis.delete(regs[1].key("b"))
+    reaped = time.time()
+    await regs[0].beat()
+    back = await a.set("R", "s2", "online")
+    assert back.away_since is not None and abs(back.away_since - reaped) < 1.0
+    await asyncio.sleep(0.3)  # a's offline step for the lost node: s2 is back, att (on b) is not
+    assert await a.room("R") == {"att": "offline", "s2": "online"}
 
 
 async def test_presence_of_a_lost_node_goes_reconnecting_then_offline(redis: Redis) -> None:

@@ -110,3 +110,32 @@ async def test_teacher_opens_the_live_camera(browsers: Browsers, node: Node, fac
     # Closing the view tells the student's page, which stops showing the notice.
     await teacher.get_by_role("button", name="Close live camera").click()
     await student.locator("#live-note").wait_for(state="hidden", timeout=5_000)
+
+
+async def test_the_page_offers_again_when_the_room_moves(browsers: Browsers, node: Node, face_video: Path) -> None:
+    """In a cluster, the node that places a moved room sends its students `rtc` bye
+    (server/backends.py); the page must then offer again. One node stands in for it here."""
+    from server.analysis import PEERS
+    from server.keys import HUB
+
+    room = await node.room(ANALYSED_EXAM)
+    invites = await node.invites(room["id"], ["Ada Lovelace"])
+    student = await open_student(browsers, node, invites[0], face_video)
+    await pass_consent_and_check(student)
+    peers = node.app[PEERS]
+    for _ in range(100):
+        if peers.live_count == 1:
+            break
+        await asyncio.sleep(0.1)
+    [source] = peers.sources()
+    await node.app[HUB].notifier.room_students(
+        room["id"], "rtc", {"target": "server", "type": "bye", "reason": "host_changed"})
+    for _ in range(150):  # the page waits 0.5-3 s, then gathers and offers
+        now = peers.source(source.attempt_id)
+        if now is not None and now.slot is not source.slot:
+            break
+        await asyncio.sleep(0.1)
+    now = peers.source(source.attempt_id)
+    assert now is not None and now.slot is not source.slot, "no new offer after the bye"
+    assert peers.live_count == 1
+    assert not student.errors, student.errors

@@ -2,18 +2,27 @@
 // analysis). Non-trickle signaling: wait for ICE gathering, send one offer through `rtc`
 // {target: "server"}, the ack carries the answer. A server without analysis answers
 // `rtc_unavailable`, and the exam simply goes on.
+//
+// In a cluster the exam room's host node answers, wherever this socket is; when the room
+// moves to another host (its node died or drained) the old peer is closed and the server
+// sends `rtc` {target: "server", type: "bye"}. `AnalysisLink` keeps one peer up: it offers
+// on every (re)join, again after a bye, when the peer fails, and after a refusal that
+// carries `retry_after` — at most MAX_RETRIES times in a row, then it gives up until the
+// next join (analysis is a help for the teacher; the exam never depends on it).
 import { call, iceGathered } from "./common.js";
 
 // The server samples one frame a second; 2 fps keeps the freshest frame under 0.5 s old
 // while costing the server about a third less decoding than 5 fps (docs/architecture.md).
 const MAX_BITRATE = 100_000;
 const MAX_FRAMERATE = 2;
+const MAX_RETRIES = 5;
 
+// One offer; resolves to {pc} or {error: {code, retry_after?}}.
 export async function startAnalysis(socket, stream, iceServers, onState = () => {}) {
   const track = stream?.getVideoTracks()[0];
   if (!track) {
     onState("no camera");
-    return null;
+    return { error: { code: "no_camera" } };
   }
   const pc = new RTCPeerConnection({ iceServers });
   const sender = pc.addTrack(track, stream);
@@ -34,7 +43,7 @@ export async function startAnalysis(socket, stream, iceServers, onState = () => 
   if (!ack.ok || ack.type !== "answer" || !ack.sdp) {
     pc.close();
     onState(ack.error?.code || "unavailable");
-    return null;
+    return { error: ack.error || { code: "unavailable" } };
   }
   await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
   // Re-apply the caps after negotiation, when every browser accepts them.
@@ -48,5 +57,69 @@ export async function startAnalysis(socket, stream, iceServers, onState = () => 
   } catch {
     /* capped at capture */
   }
-  return pc;
+  return { pc };
+}
+
+export class AnalysisLink {
+  constructor(socket, getStream, iceServers) {
+    this.socket = socket;
+    this.getStream = getStream;
+    this.iceServers = iceServers;
+    this.pc = null;
+    this.generation = 0; // a newer (re)start makes an older one's result stale
+    this.retries = 0;
+    this.timer = null;
+    this.running = false;
+    socket.on("rtc", (msg) => {
+      // The room moved to another host: offer there, spread over a few seconds so a
+      // whole room does not offer in the same instant.
+      if (msg?.target === "server" && msg.type === "bye" && this.running) this.#restart(500 + Math.random() * 2500);
+    });
+  }
+
+  // On every join: a reconnect may have landed on another node, or the host may be gone.
+  start() {
+    this.running = true;
+    this.retries = 0;
+    this.#restart(0);
+  }
+
+  stop() {
+    this.running = false;
+    this.generation += 1;
+    clearTimeout(this.timer);
+    this.pc?.close();
+    this.pc = null;
+  }
+
+  #restart(delayMs) {
+    this.generation += 1;
+    const generation = this.generation;
+    clearTimeout(this.timer);
+    this.pc?.close();
+    this.pc = null;
+    this.timer = setTimeout(() => this.#offer(generation).catch((err) => console.warn("analysis:", err)), delayMs);
+  }
+
+  #retry(afterSeconds) {
+    if (!this.running || this.retries >= MAX_RETRIES) return;
+    this.retries += 1;
+    this.#restart(afterSeconds * 1000 * (0.5 + Math.random()));
+  }
+
+  async #offer(generation) {
+    if (!this.running || generation !== this.generation) return;
+    const onState = (state) => {
+      if (generation !== this.generation) return;
+      if (state === "connected") this.retries = 0;
+      if (state === "failed") this.#retry(2);
+    };
+    const result = await startAnalysis(this.socket, this.getStream(), this.iceServers, onState);
+    if (generation !== this.generation) {
+      result.pc?.close(); // a bye or a rejoin overtook this offer
+      return;
+    }
+    this.pc = result.pc || null;
+    if (result.error?.retry_after) this.#retry(result.error.retry_after);
+  }
 }

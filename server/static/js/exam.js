@@ -4,7 +4,7 @@ import { runChecks, openCamera } from "./check.js";
 import { Outbox } from "./outbox.js";
 import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
-import { startAnalysis } from "./analysis.js";
+import { AnalysisLink } from "./analysis.js";
 import { LiveView } from "./liveview.js";
 
 const token = takeToken("proctor.student.token");
@@ -19,7 +19,7 @@ let stream = null;
 let outbox = null;
 let questions = null;
 let lockdown = null;
-let analysisPc = null;
+let analysis = null;
 let liveView = null;
 let clock = null;
 let finished = false;
@@ -151,8 +151,9 @@ async function join() {
   outbox.joined = true;
   outbox.flush();
   updateBanner();
-  if (ack.analysis?.enabled && !analysisPc && stream) {
-    analysisPc = await startAnalysis(socket, stream, config.ice_servers).catch(() => null);
+  if (ack.analysis?.enabled && stream) {
+    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers);
+    analysis.start();
   }
 }
 
@@ -228,7 +229,7 @@ function finish(status) {
   finished = true;
   lockdown?.stop();
   liveView?.closeAll();
-  analysisPc?.close();
+  analysis?.stop();
   for (const track of stream?.getTracks() || []) track.stop();
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   show($("#timer"), false);
