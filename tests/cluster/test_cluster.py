@@ -62,6 +62,16 @@ async def wait_released(cluster: Cluster) -> None:
     await eventually(empty, timeout=20)
 
 
+async def exit_code(node: Any, timeout: float) -> int:
+    """The node's exit status; a node still running after `timeout` fails with its log's tail."""
+    assert node.proc is not None
+    try:
+        return await asyncio.to_thread(node.proc.wait, timeout)
+    except subprocess.TimeoutExpired:
+        tail = node.log.read_text(errors="replace").splitlines()[-40:]
+        pytest.fail(f"{node.node_id} still running {timeout}s after drain; its log ends:\n" + "\n".join(tail))
+
+
 async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     cluster: Cluster, people: list[Participant]
 ) -> None:
@@ -260,8 +270,7 @@ async def test_drain_hands_rooms_over_and_moves_clients(cluster: Cluster, people
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert node.proc is not None
-    assert await asyncio.to_thread(node.proc.wait, 15) == 0
+    assert await exit_code(node, 15) == 0
     for s in students:
         await asyncio.wait_for(s.gone.wait(), 5)
         ack = await s.resume()
