@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +76,14 @@ class Backends:
     client_manager: Any = None
     cluster: Cluster | None = field(default=None)
 
-    def bind(self, attempts: AttemptService, notifier: Notifier) -> None:
-        """Connect the live services to the cluster (nothing to do on a single node)."""
+    def bind(self, attempts: AttemptService, notifier: Notifier,
+             resync: Callable[[str], Awaitable[None]] | None = None) -> None:
+        """Connect the live services to the cluster (nothing to do on a single node).
+        `resync(reason)` tells this node's teachers to re-read after pub/sub lost messages."""
         cluster = self.cluster
         if cluster is None:
             return
+        cluster.manager.on_resync = resync
         # A control on another node changed the attempt: drop our cached copy.
         cluster.manager.on_attempt_changed = attempts.forget
         attempts.on_change = cluster.manager.attempt_changed
@@ -174,6 +177,8 @@ def _export_metrics(app: web.Application, cluster: Cluster) -> None:
     messages.labels("published").set_function(lambda: manager.published)
     messages.labels("received").set_function(lambda: manager.received)
     messages.labels("dropped").set_function(lambda: manager.dropped)
+    Gauge("proctor_redis_resyncs", "Times this node told its teachers to re-read after pub/sub lost messages",
+          registry=registry).set_function(lambda: manager.resyncs)
     Gauge("proctor_redis_subscriptions", "Redis channels this node listens to",
           registry=registry).set_function(manager.subscriptions)
     Gauge("proctor_cluster_nodes", "Live nodes in the registry",

@@ -90,7 +90,8 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     classroom = Classroom(pool, app[CATALOG], attempts, store, notifier, app[AUDIT])
     hub.students.bind(attempts, tracker, occupancy, notifier)
     hub.teachers.bind(classroom, occupancy)
-    app[BACKENDS].bind(attempts, notifier)  # cluster: cross-node cache invalidation, lost nodes
+    # cluster: cross-node cache invalidation, lost nodes, re-reads after a Redis outage
+    app[BACKENDS].bind(attempts, notifier, resync=hub.resync_teachers)
     app[WRITER] = writer
     app[ATTEMPTS] = attempts
     app[CLASSROOM] = classroom

@@ -16,9 +16,16 @@ the transport:
   Redis, messages keep their order, and the queue is bounded (pub/sub is best effort;
   durability lives in the acknowledged event writer, never here);
 * `mode="single"` puts everything on `{prefix}all` (python-socketio's own scheme), kept
-  for comparison in benchmarks/cluster.
+  for comparison in benchmarks/cluster;
+* what pub/sub lost is made up for by a re-read, not a replay: when the listener is
+  subscribed again after losing Redis (its own reconnect, or redis-py's silent one, seen
+  as a second confirmation), `on_resync("bus_reconnected")` runs on this node
+  (the app tells its teachers to `watch` again); when this node could not publish, it
+  asks the other nodes to do the same (`resync` on `{prefix}all`, `on_resync("peer_dropped")`)
+  once a publish goes through again. Requests that arrive together are sent as one.
 
-Only JSON crosses Redis: python-socketio's packet JSON for emits, and our `AttemptChanged`.
+Only JSON crosses Redis: python-socketio's packet JSON for emits, our `AttemptChanged`, and
+`{"method": "resync", "host_id"}`.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,6 +51,8 @@ Mode = Literal["room", "single"]
 _MAX_QUEUE = 20_000
 _PIPELINE = 500
 _SUBSCRIBE_WAIT = 2.0
+# Resync requests this close together (own reconnect, peers' publish failures) are one.
+_RESYNC_SETTLE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,9 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         self.prefix = prefix
         self.mode: Mode = mode
         self.on_attempt_changed: Callable[[str], None] | None = None
+        # Called (on this node only) after pub/sub messages may have been lost, with why.
+        self.on_resync: Callable[[str], Awaitable[None]] | None = None
+        self.resyncs = 0
         self.published = 0
         self.received = 0
         self.dropped = 0
@@ -88,6 +100,11 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         self._resubscribe = asyncio.Event()
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribed = False  # the listener lost Redis: messages to us were missed
+        self._unpublished = False   # messages from us were dropped: other nodes missed them
+        self._resync_request = (self._shared, json.dumps({"method": "resync", "host_id": self.host_id}))
+        self._resync_due = False
+        self._resync_tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -108,9 +125,10 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         deadline = asyncio.get_running_loop().time() + flush_timeout
         while self._queue and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._resync_tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             try:
                 await task
             except asyncio.CancelledError:
@@ -203,6 +221,7 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
     def _enqueue(self, data: dict[str, Any]) -> None:
         if len(self._queue) >= _MAX_QUEUE:
             self.dropped += 1
+            self._unpublished = True
             if self.dropped % 1000 == 1:
                 logger.error("room bus: Redis is not keeping up; dropped %d messages", self.dropped)
             return
@@ -213,8 +232,12 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         backoff = 0.1
         while True:
             if not self._queue:
-                self._queued.clear()
-                await self._queued.wait()
+                if self._unpublished:
+                    # Nothing else to send: the resync request itself tries Redis until it is back.
+                    self._queue.append(self._resync_request)
+                else:
+                    self._queued.clear()
+                    await self._queued.wait()
             batch = [self._queue.popleft() for _ in range(min(_PIPELINE, len(self._queue)))]
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -223,13 +246,21 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
                     await pipe.execute()
                 self.published += len(batch)
                 backoff = 0.1
+                if self._unpublished:
+                    # Redis takes our messages again: the nodes that missed some re-read.
+                    self._unpublished = False
+                    if self._resync_request not in batch:
+                        self._queue.append(self._resync_request)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Best effort by design: what pub/sub carries can be lost; clients re-sync
-                # on reconnect and durable data never travels this way.
-                self.dropped += len(batch)
-                logger.warning("room bus: cannot publish to Redis (%s); dropped %d", exc, len(batch))
+                # Best effort by design: what pub/sub carries can be lost; teachers re-read
+                # (the resync request above) and durable data never travels this way.
+                self._unpublished = True
+                lost = sum(1 for item in batch if item is not self._resync_request)
+                if lost:
+                    self.dropped += lost
+                    logger.warning("room bus: cannot publish to Redis (%s); dropped %d", exc, lost)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -270,6 +301,9 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
                 if backoff > 0.25:
                     logger.info("room bus: listening again")
                 backoff = 0.25
+                if self._unsubscribed:
+                    self._unsubscribed = False
+                    self.request_resync("bus_reconnected")
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None:
@@ -277,6 +311,7 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._unsubscribed = True
                 logger.warning("room bus: Redis subscription lost (%s); reconnecting in %.2fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -293,6 +328,10 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         channel = message.get("channel")
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
         if kind == "subscribe":
+            if name in self._confirmed:
+                # Confirmed twice: redis-py reconnected inside get_message (its retries) and
+                # subscribed again by itself, so what was published in between is lost.
+                self.request_resync("bus_reconnected")
             self._confirmed.add(name)
             for future in self._confirm_waiters.pop(name, []):
                 if not future.done():
@@ -328,6 +367,8 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
             change = AttemptChanged.parse(data)
             if self.on_attempt_changed is not None:
                 self.on_attempt_changed(change.attempt_id)
+        elif method == "resync":
+            self.request_resync("peer_dropped")
         elif method == "disconnect":
             await self._handle_disconnect(data)
         elif method == "enter_room":
@@ -336,3 +377,27 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
             await self._handle_leave_room(data)
         elif method == "close_room":
             await self._handle_close_room(data)
+
+    # -- making up for lost messages ---------------------------------------------------------------
+
+    def request_resync(self, reason: str) -> None:
+        """Run `on_resync(reason)` soon, once for every request that arrives meanwhile."""
+        if self._resync_due:
+            return
+        self._resync_due = True
+        task = asyncio.create_task(self._resync(reason), name="room-bus-resync")
+        self._resync_tasks.add(task)
+        task.add_done_callback(self._resync_tasks.discard)
+
+    async def _resync(self, reason: str) -> None:
+        await asyncio.sleep(_RESYNC_SETTLE)
+        # A loss reported from here on may come after the re-read below: it gets its own.
+        self._resync_due = False
+        if self.on_resync is None:
+            return
+        self.resyncs += 1
+        logger.info("room bus: pub/sub messages may have been lost (%s); asking for a resync", reason)
+        try:
+            await self.on_resync(reason)
+        except Exception:
+            logger.exception("room bus: resync failed")

@@ -139,3 +139,47 @@ async def test_the_page_offers_again_when_the_room_moves(browsers: Browsers, nod
     assert now is not None and now.slot is not source.slot, "no new offer after the bye"
     assert peers.live_count == 1
     assert not student.errors, student.errors
+
+
+async def test_the_dashboard_reads_the_roster_again_on_resync(browsers: Browsers, node: Node, face_video: Path) -> None:
+    """In a cluster, a node whose room bus lost Redis sends its teachers `resync`
+    (signaling/room_bus.py); the page must then `watch` again and show what it missed. One
+    node stands in for it here: the teacher pushes are dropped as Redis would drop them."""
+    from server.keys import HUB
+
+    hub = node.app[HUB]
+    room = await node.room()
+    [invite] = await node.invites(room["id"], ["Grace Hopper"])
+    teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
+    sio = socketio.AsyncClient(reconnection=False)
+    try:
+        await sio.connect(node.url, namespaces=["/student"], auth={"token": invite["token"]}, transports=["websocket"])
+        assert (await sio.call("join", {}, namespace="/student"))["ok"]
+        tile = teacher.locator(".tile", has_text="Grace Hopper")
+        await tile.locator(".presence", has_text="online").wait_for(timeout=5_000)
+
+        async def lost(room_id: str, event: str, data: dict[str, Any]) -> None:
+            pass
+
+        hub.notifier.teachers = lost  # type: ignore[method-assign]
+        try:
+            for seq, kind in ((1, "paste"), (2, "copy")):
+                ack = await sio.call("event", {"seq": seq, "kind": kind, "occurred_at": "2026-01-01T10:00:00Z"},
+                                     namespace="/student")
+                assert ack["ok"] and ack["stored"], ack
+        finally:
+            del hub.notifier.teachers
+        await asyncio.sleep(0.5)
+        await expect(teacher.locator(".tile.flagged")).to_have_count(0)
+        await expect(teacher.locator("#feed li.violation")).to_have_count(0)
+
+        await hub.resync_teachers("bus_reconnected")
+        await expect(teacher.locator(".tile.flagged")).to_have_count(1, timeout=5_000)
+        await expect(teacher.locator("#feed li.violation")).to_have_count(2)
+        # Another resync replaces the feed's violations, it does not add them again.
+        await hub.resync_teachers("peer_dropped")
+        await asyncio.sleep(1.0)
+        await expect(teacher.locator("#feed li.violation")).to_have_count(2)
+        await expect(teacher.locator("#conn.ok")).to_have_count(1)
+    finally:
+        await sio.disconnect()

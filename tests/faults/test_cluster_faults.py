@@ -129,6 +129,20 @@ async def test_same_event_replayed_three_times_through_two_nodes(
     assert entry["presence"] == "online"
 
 
+def lost_by_origin(teacher: Participant, students: list[LoadedStudent], per_node: dict[str, int]) -> dict[str, str]:
+    """Stored events whose `violation` push never reached the teacher, by the student's node."""
+    seen = {(v["attempt_id"], v["seq"]) for v in teacher.received.events["violation"]}
+    out: dict[str, str] = {}
+    start = 0
+    for node_id, count in per_node.items():
+        group = students[start:start + count]
+        start += count
+        expected = sum(s.seq for s in group)
+        got = sum(1 for s in group for q in range(1, s.seq + 1) if (s.joined["attempt"]["attempt_id"], q) in seen)
+        out[node_id] = f"{expected - got}/{expected}"
+    return out
+
+
 async def test_redis_restart_under_load(cluster: Cluster, people: list[Participant]) -> None:
     room = cluster.room()
     students = await loaded_students(cluster, people, room["id"], {"node-1": 7, "node-2": 7, "node-3": 6}, "rl")
@@ -137,12 +151,28 @@ async def test_redis_restart_under_load(cluster: Cluster, people: list[Participa
     load.start()
     try:
         await asyncio.sleep(3)
+        assert tutor.received.events["resync"] == []  # nothing lost yet, nothing to re-read
         down = time.monotonic()
         await asyncio.to_thread(cluster.local.stop_redis)
         await asyncio.sleep(5)
         restart = time.monotonic()
         await asyncio.to_thread(cluster.local.start_redis)
         up = time.monotonic()
+
+        # The teacher's node is subscribed again and says so; the dashboard's answer is a
+        # `watch`, and its roster counts every event acknowledged until then, the outage's too.
+        async def resynced() -> list[Any]:
+            return list(tutor.received.events["resync"])
+
+        first = await eventually(resynced, timeout=CONVERGE, interval=0.05)
+        resync_in = time.monotonic() - up
+        assert first[0] in ({"reason": "bus_reconnected"}, {"reason": "peer_dropped"}), first
+        acked = {s.joined["attempt"]["attempt_id"]: len(s.acked) for s in students}
+        acked_while_down = sum(1 for s in students for t in s.timed if t.ok and down <= t.sent + t.latency < up)
+        assert acked_while_down > 0
+        entries = await roster(tutor, room["id"])
+        behind = {a: (entries[a]["violations"], n) for a, n in acked.items() if entries[a]["violations"] < n}
+        assert not behind, behind
 
         async def registered() -> bool:
             redis = cluster.redis()
@@ -170,6 +200,10 @@ async def test_redis_restart_under_load(cluster: Cluster, people: list[Participa
         await asyncio.sleep(3)
     finally:
         await load.finish()
+    resyncs = tutor.received.events["resync"]
+    # One per recovery: the node's own resubscription, and at most one more for each other
+    # node that dropped messages (when its request came after the teacher's node was back).
+    assert 1 <= len(resyncs) <= len(cluster.local.nodes), resyncs
     await counted(tutor, room["id"], students)
     figures = await check_invariant(cluster.local.database_url, students)
     teacher_pushes = pushes(tutor, students)
@@ -182,7 +216,10 @@ async def test_redis_restart_under_load(cluster: Cluster, people: list[Participa
            acks_while_redis_down=during["acks"], while_down=during,
            overall=latency_figures(students, 0, float("inf")),
            registry_back_after_restart_s=round(registered_in, 2), relay_back_after_restart_s=round(relayed_in, 2),
-           presence_online_after_restart_s=round(presence_in, 2), teacher_pushes=teacher_pushes, nodes=ready)
+           presence_online_after_restart_s=round(presence_in, 2), teacher_pushes=teacher_pushes, nodes=ready,
+           resync_after_restart_s=round(resync_in, 2), resyncs=[r["reason"] for r in resyncs],
+           acked_while_down_counted_after_resync=acked_while_down,
+           pushes_lost_by_origin=lost_by_origin(tutor, students, {"node-1": 7, "node-2": 7, "node-3": 6}))
     assert teacher_pushes["duplicates"] == 0
     assert set(ready.values()) == {200}, ready
     assert await lease_holder(cluster, room["id"]) is not None

@@ -62,7 +62,7 @@ class Client:
 
 
 EVENTS = ("joined", "presence", "violation", "progress", "hand", "submitted", "control",
-          "announce", "deadline", "thumbnail", "rtc")
+          "announce", "deadline", "thumbnail", "rtc", "resync")
 
 
 class Live:

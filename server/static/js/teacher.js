@@ -60,6 +60,8 @@ function wireSocket() {
   socket = connect("/teacher", token);
   viewer = new LiveViewer(socket, config.ice_servers);
   socket.on("connect", watch);
+  // Live deltas were lost between nodes (Redis was away): re-read the roster and feed.
+  socket.on("resync", watch);
   socket.on("disconnect", () => setConn("Offline — reconnecting…", "bad"));
   socket.on("connect_error", (err) => {
     const code = err.data?.code;
