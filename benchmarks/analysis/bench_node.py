@@ -160,14 +160,7 @@ class Senders:
         return list(await asyncio.gather(*(loop.run_in_executor(None, recv, p) for p in self.pipes)))
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for p in self.ps:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return tg.cpu_seconds(self.ps)
 
     def close(self) -> None:
         for proc in self.procs:

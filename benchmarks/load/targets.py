@@ -227,19 +227,24 @@ def _pg_value(dsn: str, sql: str) -> Any:
     return asyncio.run(q())
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User + system CPU seconds of these processes; those already gone count 0."""
+    total = 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _tree_cpu(data_dir: Path) -> float | None:
     """CPU seconds of the postmaster and its live children (backends, walwriter, …)."""
     try:
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         root = psutil.Process(pid)
-        total = 0.0
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                t = proc.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return cpu_seconds([root, *root.children(recursive=True)])
     except (OSError, ValueError, psutil.Error):
         return None
 

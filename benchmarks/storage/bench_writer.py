@@ -34,6 +34,7 @@ from typing import Any
 import asyncpg
 import psutil
 
+from benchmarks.load.targets import cpu_seconds
 from rooms.event_writer import EventWriter, ViolationRecord
 from rooms.migrate import migrate
 from server.embedded_pg import EmbeddedPostgres, free_port
@@ -66,14 +67,7 @@ class Fixture:
                                kind="copy", severity=1.0, occurred_at=self.now, details={"bt": time.time()})
 
     def pg_cpu(self) -> float:
-        total = 0.0
-        for p in [self.pg_root, *self.pg_root.children(recursive=True)]:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return cpu_seconds([self.pg_root, *self.pg_root.children(recursive=True)])
 
 
 class Meter:
