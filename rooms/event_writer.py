@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from .errors import Unavailable
+from .tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -164,12 +165,7 @@ class EventWriter:
         try:
             await asyncio.wait_for(asyncio.shield(done), timeout)
         except TimeoutError:
-            for task in self._tasks:
-                task.cancel()
-            try:
-                await done
-            except asyncio.CancelledError:
-                pass
+            await stop_tasks(self._tasks)
         for item in self._pending:
             if not item.future.done():
                 item.future.set_exception(Unavailable("the server is shutting down; re-send", code="unavailable"))

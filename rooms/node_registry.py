@@ -23,6 +23,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from .tasks import stop_task
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
@@ -104,6 +106,7 @@ class NodeRegistry:
         self.beats = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def key(self, node_id: str) -> str:
         return f"{self.prefix}node:{node_id}"
@@ -123,6 +126,7 @@ class NodeRegistry:
         )
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="node-registry")
 
     def wake(self) -> None:
@@ -130,13 +134,12 @@ class NodeRegistry:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        # The flag ends the loop at its next turn even if a cancellation is swallowed
+        # inside a beat (rooms/tasks.py).
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        await stop_task(task)
 
     async def leave(self) -> None:
         """Forget this node at once (graceful exit): the others reap it at their next beat."""
@@ -147,7 +150,7 @@ class NodeRegistry:
 
     async def _run(self) -> None:
         backoff = self.interval
-        while True:
+        while not self._stopping:
             try:
                 await self.beat()
                 backoff = self.interval

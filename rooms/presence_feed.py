@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from .protocols import PresenceState
+from .tasks import stop_task
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,4 @@ class PresenceFeed:
             if asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)

@@ -36,6 +36,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
+from .tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -218,10 +219,7 @@ class RedisAnalysisRelay:
             logger.warning("analysis relay: not subscribed yet; offers from other nodes wait for it")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._listener, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks([t for t in (self._listener, *self._tasks) if t is not None])
         self._listener = None
         for future in self._waiting.values():
             if not future.done():

@@ -30,6 +30,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Histogram
 
+from rooms.tasks import stop_task
+
 from .keys import HUB, METRICS, SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -126,10 +128,5 @@ async def gc_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(task)
         gc.callbacks.remove(timer)

@@ -17,6 +17,7 @@ from rooms.catalog import Catalog
 from rooms.migrate import migrate
 from rooms.privacy import Revocations, StudentData
 from rooms.review import EvidenceStore, Review
+from rooms.tasks import stop_task
 
 from .embedded_pg import database_dsn
 from .keys import (
@@ -100,11 +101,7 @@ async def loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await stop_task(task)
 
 
 LAG_SAMPLES: web.AppKey[list[float]] = web.AppKey("lag_samples")

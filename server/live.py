@@ -22,6 +22,7 @@ from rooms.privacy import purge_expired_evidence
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
+from rooms.tasks import stop_tasks
 from signaling.guard import Admission, Limits
 from signaling.hub import Hub
 from signaling.rtc import RtcRouter
@@ -135,13 +136,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         placement.draining = True
         await hub.disconnect_all()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await stop_tasks(tasks)
         await writer.close(timeout=settings.drain_timeout_seconds)
         tracker.close()
         await feed.close()

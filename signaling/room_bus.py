@@ -43,6 +43,8 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from rooms.tasks import stop_tasks
+
 from .room_index import RoomIndex
 
 logger = logging.getLogger(__name__)
@@ -125,14 +127,7 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         deadline = asyncio.get_running_loop().time() + flush_timeout
         while self._queue and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
-        tasks = [*self._tasks, *self._resync_tasks]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await stop_tasks([*self._tasks, *self._resync_tasks])
         self._tasks = []
 
     def local_sessions(self) -> int:
