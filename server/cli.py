@@ -24,12 +24,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(**overrides)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings) -> int:
+    """Run a node until SIGINT/SIGTERM; the exit status says whether it stopped in time."""
     from aiohttp import web
 
     from .app import create_app
     from .keys import PLACEMENT, SETTINGS
     from .lifecycle import ensure_admin_token_file
+    from .shutdown import bounded, cleanup_generators
 
     app = create_app(settings)
     settings = app[SETTINGS]
@@ -57,7 +59,11 @@ async def _serve(settings: Settings) -> None:
     logger.info("shutting down")
     app[PLACEMENT].draining = True
     # Order (uvicorn's): stop accepting, tell clients, flush writers, then the cleanup contexts.
-    await runner.cleanup()
+    if not await bounded(runner.cleanup(), settings.shutdown_timeout_seconds, "the stop",
+                         generators=cleanup_generators(app)):
+        return 1
+    logger.info("stopped")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,10 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(_serve(settings))
-    else:
-        uvloop.run(_serve(settings))
-    return 0
+        return asyncio.run(_serve(settings))
+    return uvloop.run(_serve(settings))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -61,6 +61,9 @@ class Settings:
     log_level: str = "INFO"
     gc_tuning: bool = True
     drain_timeout_seconds: float = 30.0
+    # The whole stop after SIGTERM (drain included); past it the node logs what it waits
+    # for and exits with status 1 (server/shutdown.py).
+    shutdown_timeout_seconds: float = 60.0
     retention_interval_seconds: float = 3600.0
     # Admission: new Socket.IO connections per client address (an exam hall behind one NAT
     # reconnecting at once must fit in the burst).

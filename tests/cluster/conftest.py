@@ -33,6 +33,8 @@ CLUSTER_ENV = {
     "PROCTOR_RECONNECT_GRACE_SECONDS": "2",
     "PROCTOR_WRITER_FLUSH_MS": "5",
     "PROCTOR_DRAIN_TIMEOUT_SECONDS": "5",
+    # A stop that hangs logs its pending tasks before the tests' 15 s bound (server/shutdown.py).
+    "PROCTOR_SHUTDOWN_TIMEOUT_SECONDS": "8",
     "PROCTOR_GC_TUNING": "false",
 }
 
