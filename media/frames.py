@@ -20,6 +20,7 @@ import numpy.typing as npt
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .errors import MediaError
+from .priority import lower_decoder_threads
 
 BGRImage = npt.NDArray[np.uint8]
 
@@ -93,12 +94,17 @@ async def drain_track(track: MediaStreamTrack, slot: LatestFrame | None) -> None
     With `slot` None (audio, or anything we do not analyse) frames are discarded: they
     must still be received, or aiortc keeps them all.
     """
+    first = True
     while True:
         try:
             frame = await track.recv()
         except MediaStreamError:
             # The remote side stopped the track or the peer closed: a normal end.
             return
+        if first:
+            # The track's decoder thread exists now: it yields the cores to the loop.
+            first = False
+            lower_decoder_threads()
         if slot is not None and isinstance(frame, av.VideoFrame):
             slot.put(frame)
 

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import math
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from .analysis import AnalysisSink, AnalysisSource, AnalysisSources
 from .frames import BGRImage, FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
 from .lanes import DEFAULT_LANE_SIZE, Lanes
 from .loop_lag import LoopLagMonitor
+from .priority import lower_current_thread
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ DEFAULT_TICK = 0.1
 # Each worker thread runs its own onnxruntime call (one intra-op thread each); more threads
 # than cores would only make them take turns.
 MAX_DEFAULT_WORKERS = 2
-# The workers' CPU niceness (Linux schedules threads one by one): when the cores are
-# contended, the event loop's thread (nice 0) runs first and the detector waits, which
-# costs a late sample, never a late Socket.IO ack.
-WORKER_NICENESS = 10
 DEFAULT_STOP_TIMEOUT = 5.0
 
 
@@ -198,7 +194,7 @@ class AnalysisSampler:
         if self._loop_task is not None:
             return
         self._executor = ThreadPoolExecutor(
-            max_workers=self._workers, thread_name_prefix="analysis", initializer=_lower_priority
+            max_workers=self._workers, thread_name_prefix="analysis", initializer=lower_current_thread
         )
         self.loop_lag.start()
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sampler")
@@ -373,15 +369,6 @@ def _analyse(
         )
         for image, found, (_, want_thumbnail) in zip(images, faces, requests, strict=True)
     ]
-
-
-def _lower_priority() -> None:
-    """Run in each worker thread as it starts: make it yield the cores to the event loop."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
-    except (AttributeError, OSError):
-        # Not Linux, or not allowed: the workers run at the loop's priority, as before.
-        logger.debug("cannot lower the analysis workers' priority", exc_info=True)
 
 
 def _split(

@@ -19,7 +19,7 @@ import pytest
 from detection import Face, FaceDetector, RuleSettings, ScaledDetector
 from media import AnalysisSampler, AnalysisSettings, AnalysisSource, LatestFrame
 from media.lanes import Lanes
-from media.sampler import WORKER_NICENESS
+from media.priority import BACKGROUND_NICENESS as WORKER_NICENESS
 
 from tests.images import Frame
 

@@ -4,12 +4,15 @@ closing from either side, and offers that must be refused."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from detection import RuleSettings
 from media import AnalysisPeers, AnalysisSettings, MediaError
+from media.priority import BACKGROUND_NICENESS
 
 from .conftest import HEIGHT, WIDTH, Frame, SyntheticCamera, connect_student, wait_until
 
@@ -43,6 +46,12 @@ async def test_offer_is_answered_and_track_drained_into_one_frame_slot(
     assert image.shape == (HEIGHT, WIDTH, 3)
     # VP8 is lossy; the photograph must still be recognisably the one sent.
     assert float(abs(image.astype(int) - one_face.astype(int)).mean()) < 20
+    # The receiver's decoder thread yields the cores to the event loop (media/priority.py);
+    # the in-process client only sends, so every decoder thread here is the server's.
+    decoders = [t for t in threading.enumerate() if t.name == "video-decoder" and t.native_id is not None]
+    assert decoders, [t.name for t in threading.enumerate()]
+    assert all(os.getpriority(os.PRIO_PROCESS, t.native_id) >= BACKGROUND_NICENESS for t in decoders
+               if t.native_id is not None)
 
 
 @pytest.mark.asyncio
