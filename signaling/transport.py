@@ -45,6 +45,24 @@ _running: set[asyncio.Task[None]] = set()  # event tasks, referenced until done 
 _RAW_LENGTH: contextvars.ContextVar[int | None] = contextvars.ContextVar("raw_length", default=None)
 
 
+# A binary event's attachments arrive as separate Engine.IO messages, and python-socketio
+# keeps them per connection until the header's count is reached; the count may have 10
+# digits. Our protocol carries no binary data (the guard answers `invalid` to any), so a
+# small binary event is let through to that answer; a header announcing more than
+# MAX_ATTACHMENTS, or attachments adding up to more than Engine.IO's max_http_buffer_size
+# (the bound of one text message), close the connection before more is kept. A partial
+# packet is released when its connection ends.
+MAX_ATTACHMENTS = 32
+_BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT, BINARY_ACK
+
+
+def announced_attachments(encoded: str) -> int:
+    """The attachment count in a text Socket.IO packet's header (`51-/ns,[...]`), else 0."""
+    dash = encoded.find("-", 1, 13)
+    digits = encoded[1:dash] if dash > 1 else ""
+    return int(digits) if digits.isdigit() else 0
+
+
 def raw_length() -> int | None:
     """Characters of the text Socket.IO EVENT packet being handled, if known.
 
@@ -324,10 +342,31 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
             await self._send_packet(eio_sid, self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=args))
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        partial = self._binary_packet.get(eio_sid)
+        header = type(data) is str and partial is None
+        if header and data[:1] in _BINARY_TYPES and announced_attachments(data) > MAX_ATTACHMENTS:
+            logger.warning("closing a connection whose binary packet announces %d attachments (at most %d)",
+                           announced_attachments(data), MAX_ATTACHMENTS)
+            await self._drop(eio_sid)
+            return
+        if partial is not None and sum(map(len, partial.attachments)) + len(data) > self.eio.max_http_buffer_size:
+            logger.warning("closing a connection whose binary packet exceeds %d bytes", self.eio.max_http_buffer_size)
+            await self._drop(eio_sid)
+            return
         # Only a whole text EVENT packet bounds its payload; binary events arrive in parts.
-        known = type(data) is str and data[:1] == "2" and eio_sid not in self._binary_packet
-        _RAW_LENGTH.set(len(data) if known else None)
+        _RAW_LENGTH.set(len(data) if header and data[:1] == "2" else None)
         await super()._handle_eio_message(eio_sid, data)
+
+    async def _drop(self, eio_sid: str) -> None:
+        """Close one Engine.IO connection now: its Socket.IO sessions end (and with them any
+        partial binary packet), and its WebSocket is closed so nothing more is read."""
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is None:
+            return
+        await sock.close(wait=False, abort=True, reason=self.eio.reason.SERVER_DISCONNECT)
+        ws = getattr(sock, "_ws", None)
+        if ws is not None:
+            await ws.close()
 
 
 class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]

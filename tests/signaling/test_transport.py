@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -115,3 +116,77 @@ async def test_a_silent_client_is_closed(node: Node) -> None:
             break
         await asyncio.sleep(0.02)
     assert len(node.disconnected) == 1 and not node.sio.eio.sockets
+
+
+async def raw_socket(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(url.replace("http", "ws") + "socket.io/?EIO=4&transport=websocket")
+    opened = await ws.receive_str(timeout=5)
+    assert opened.startswith("0{")
+    await ws.send_str("40/t,")
+    assert (await ws.receive_str(timeout=5)).startswith("40/t,")
+    return ws
+
+
+async def until(check: Any, what: str) -> None:
+    for _ in range(250):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within 5 s: {what}")
+
+
+async def test_a_binary_packet_announcing_many_attachments_closes_the_connection(node: Node) -> None:
+    # Upstream would keep every attachment until a billion had arrived.
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_socket(http, node.url)
+        await ws.send_str('45999999999-/t,["burst",{"_placeholder":true,"num":0}]')
+        for _ in range(3):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_bytes(b"x" * 1000)
+        # Pings are answered, so only the server's refusal can end the connection.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    if msg.data == "2":
+                        await ws.send_str("3")
+        assert ws.closed, "the server kept a connection announcing a billion attachments"
+    await until(lambda: not node.sio.eio.sockets and len(node.disconnected) == 1, "the connection ended")
+    assert not node.sio._binary_packet
+
+
+async def test_an_incomplete_binary_packet_is_released_with_its_connection(node: Node) -> None:
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_socket(http, node.url)
+        other, _ = await client(node.url, ["websocket"])
+        try:
+            await ws.send_str('452-/t,["burst",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]')
+            await ws.send_bytes(b"first of two")
+            await until(lambda: len(node.sio._binary_packet) == 1, "the partial packet is held")
+            await ws.close()
+            await until(lambda: not node.sio._binary_packet and len(node.disconnected) == 1,
+                        "the partial packet is dropped with its connection")
+            # nobody else was affected
+            assert await other.call("burst", {"n": 1}, namespace="/t", timeout=5) == {"ok": True, "sent": 1}
+        finally:
+            await other.disconnect()
+
+
+async def test_binary_attachments_larger_than_a_message_close_the_connection(node: Node) -> None:
+    limit = node.sio.eio.max_http_buffer_size
+    async with aiohttp.ClientSession() as http:
+        ws = await raw_socket(http, node.url)
+        await ws.send_str('453-/t,["burst",' + ",".join('{"_placeholder":true,"num":%d}' % i for i in range(3)) + "]")
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_bytes(b"x" * (limit // 2 + 1))
+            await ws.send_bytes(b"x" * (limit // 2 + 1))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    if msg.data == "2":
+                        await ws.send_str("3")
+        assert ws.closed, f"the server kept more than {limit} bytes of attachments"
+    await until(lambda: not node.sio.eio.sockets and not node.sio._binary_packet, "the connection ended")
