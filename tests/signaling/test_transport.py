@@ -127,6 +127,19 @@ async def raw_socket(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWeb
     return ws
 
 
+async def closed_by_server(ws: aiohttp.ClientWebSocketResponse, seconds: float = 3.0) -> bool:
+    """Read until the server closes `ws` or `seconds` pass; pings are answered, so only
+    the server's refusal can end the connection."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                if msg.data == "2":
+                    await ws.send_str("3")
+    return ws.closed
+
+
 async def until(check: Any, what: str) -> None:
     for _ in range(250):
         if check():
@@ -143,15 +156,7 @@ async def test_a_binary_packet_announcing_many_attachments_closes_the_connection
         for _ in range(3):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_bytes(b"x" * 1000)
-        # Pings are answered, so only the server's refusal can end the connection.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(3):
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    if msg.data == "2":
-                        await ws.send_str("3")
-        assert ws.closed, "the server kept a connection announcing a billion attachments"
+        assert await closed_by_server(ws), "the server kept a connection announcing a billion attachments"
     await until(lambda: not node.sio.eio.sockets and len(node.disconnected) == 1, "the connection ended")
     assert not node.sio._binary_packet
 
@@ -181,12 +186,5 @@ async def test_binary_attachments_larger_than_a_message_close_the_connection(nod
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_bytes(b"x" * (limit // 2 + 1))
             await ws.send_bytes(b"x" * (limit // 2 + 1))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(3):
-                async for msg in ws:
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    if msg.data == "2":
-                        await ws.send_str("3")
-        assert ws.closed, f"the server kept more than {limit} bytes of attachments"
+        assert await closed_by_server(ws), f"the server kept more than {limit} bytes of attachments"
     await until(lambda: not node.sio.eio.sockets and not node.sio._binary_packet, "the connection ended")
