@@ -130,18 +130,21 @@ async def _sender(conn: Connection, base: str, clip: Clip) -> None:
             return
 
 
-def sender_main(conn: Connection, base: str, clip: Clip) -> None:
+def sender_main(conn: Connection, base: str, clip: Clip, nice: int = 0) -> None:
+    if nice:
+        # Stand-ins for remote browsers: on a real node they use none of its cores.
+        os.nice(nice)
     asyncio.run(_sender(conn, base, clip))
 
 
 class Senders:
-    def __init__(self, base: str, clip: Clip, procs: int) -> None:
+    def __init__(self, base: str, clip: Clip, procs: int, nice: int = 0) -> None:
         ctx = mp.get_context("spawn")
         self.pipes: list[Connection] = []
         self.procs: list[Any] = []
         for _ in range(procs):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=sender_main, args=(child, base, clip), daemon=True)
+            proc = ctx.Process(target=sender_main, args=(child, base, clip, nice), daemon=True)
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
@@ -364,7 +367,7 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
     gop_seconds = len(clip.packets) / len(clip.keyframes) / clip.fps
     queue = [(token, clip.keyframes[i % len(clip.keyframes)], (i * 0.37) % gop_seconds)
              for i, token in enumerate(t for room in rooms for t in room["tokens"])]
-    senders = Senders(target.base, clip, args.sender_procs)
+    senders = Senders(target.base, clip, args.sender_procs, args.sender_nice)
     teachers = Teachers()
     async with aiohttp.ClientSession() as http:
         node = Node(target, http)
@@ -436,6 +439,8 @@ def main() -> None:
     parser.add_argument("--rss-warmup", type=float, default=120.0,
                         help="RSS slope counts samples from this far into the window")
     parser.add_argument("--sender-procs", type=int, default=2)
+    parser.add_argument("--sender-nice", type=int, default=0,
+                        help="run the camera senders at this niceness (19: they take only cores the node leaves)")
     parser.add_argument("--sample-interval", type=float, default=1.0, help="the exam's sample_interval_seconds")
     parser.add_argument("--tag", default="sweep")
     parser.add_argument("--node-env", nargs="*", default=[], metavar="KEY=VALUE",
