@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from rooms.errors import RoomsError
+from rooms.errors import REDIS_TRANSIENT, RoomsError
 
 from .keys import SETTINGS
 
@@ -99,6 +99,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status, code, exc.reason, headers=_keep_headers(exc))
     except ValidationError as exc:  # a model built inside a handler from client data
         return error_response(400, "invalid", "invalid input", validation_fields(exc))
+    except REDIS_TRANSIENT as exc:
+        logger.warning("%s %s: Redis unavailable (%s)", request.method, request.path, exc)
+        return error_response(503, "unavailable", "the cluster's Redis is unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; it has been logged")

@@ -21,7 +21,7 @@ import socketio
 from pydantic import BaseModel, ValidationError
 
 from rooms.auth import Claims, Role, TokenService
-from rooms.errors import RoomsError, Unauthorized
+from rooms.errors import REDIS_TRANSIENT, RoomsError, Unauthorized
 from rooms.event_writer import TRANSIENT
 from rooms.storable import find_unstorable
 
@@ -261,6 +261,10 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # Postgres is unreachable for now: nothing was done, the client retries.
             logger.warning("%s %s: database unavailable (%s)", self.namespace, event, type(exc).__name__)
             return error("unavailable", "the server's database is unavailable; retry shortly", retry_after=1)
+        except REDIS_TRANSIENT as exc:
+            # The cluster's Redis is unreachable or just restarted: retrying gets a fresh connection.
+            logger.warning("%s %s: Redis unavailable (%s)", self.namespace, event, exc)
+            return error("unavailable", "the cluster's Redis is unavailable; retry shortly", retry_after=1)
         except Exception:
             logger.exception("%s %s failed", self.namespace, event)
             return error("internal", "internal error; it has been logged", retry_after=1)

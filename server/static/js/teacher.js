@@ -92,10 +92,19 @@ function wireSocket() {
     ` Announcement by ${a.by}: “${a.text}”`)));
 }
 
+// Errors that pass by themselves (a database or Redis restart, a full node): watch again.
+const RETRY_WATCH = new Set(["unavailable", "busy", "rate_limited", "timeout", "capacity"]);
+
 async function watch() {
   setConn("Online", "ok");
   const ack = await call(socket, "watch", { room_id: roomId });
   if (!ack.ok) {
+    if (RETRY_WATCH.has(ack.error?.code)) {
+      const wait = Math.max(0.5, Number(ack.error?.retry_after) || 2);
+      setConn(`Waiting for the server (${ack.error.code}); retrying in ${wait} s`, "warn");
+      setTimeout(() => { if (socket.connected) watch(); }, wait * 1000);
+      return;
+    }
     fatal(`Cannot watch this room: ${ack.error?.message || ack.error?.code}`);
     return;
   }
