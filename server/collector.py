@@ -58,9 +58,21 @@ class PauseTimer:
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        try:
+            self._record(phase, info)
+        except RecursionError:
+            # A collection starts wherever an object is allocated, and that can be at the
+            # bottom of a parse of hostile JSON nested thousands deep, with no stack left
+            # (seen in the REST fuzz test: "maximum recursion depth exceeded in comparison",
+            # reported as unraisable). That pause goes untimed; the next start resets.
+            self._started = 0.0
+
+    def _record(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
             return
+        if not self._started:
+            return  # its start was not recorded
         seconds = time.perf_counter() - self._started
         self._observe(info["generation"], seconds)
         if seconds > LONG_PAUSE_SECONDS:

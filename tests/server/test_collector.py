@@ -46,3 +46,29 @@ def test_sockets_that_left_do_not_count_towards_the_next_burst(monkeypatch: pyte
     sockets[0] = 320
     freezer.tick(now=6.0)
     assert freezer.tick(now=8.0) == 120
+
+
+def test_pause_timer_survives_a_collection_with_no_stack_left() -> None:
+    """A collection can start at the bottom of a hostile, deeply nested JSON parse; the
+    timer must not fail inside itself there (an unraisable RecursionError in the REST fuzz
+    test). Entering its frame may still fail at the very limit: nothing can catch that."""
+    timer = PauseTimer(lambda generation, seconds: None)
+    inside: list[str] = []
+
+    def down() -> None:
+        try:
+            down()
+        except RecursionError:
+            try:
+                timer("start", {"generation": 0})
+                timer("stop", {"generation": 0, "collected": 0})
+            except RecursionError as exc:
+                tb = exc.__traceback__
+                while tb is not None and tb.tb_next is not None:
+                    tb = tb.tb_next
+                if tb is not None and tb.tb_frame.f_code.co_name in ("__call__", "_record"):
+                    inside.append(tb.tb_frame.f_code.co_name)
+                raise
+
+    down()
+    assert inside == []
