@@ -5,7 +5,7 @@ down the task's await chain, and on Python 3.11 that happens: a timeout (`wait_f
 `asyncio.timeout`, a client library's read timeout) that expires in the same loop
 iteration as the cancel turns it into a `TimeoutError`, which a retry loop then catches.
 Seen here: a node's heartbeat task went on beating after `stop()` cancelled it, and the
-node never exited (the cluster drain test, 2 runs in 8 under load).
+node never exited (the cluster drain test, 3 runs in 17; docs/reliability.md).
 
 So a stop cancels again while the task runs on, and gives up after a bound, saying so.
 Loops should also check a flag of their own (set before the cancel) so that one swallowed

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
-from types import CoroutineType, FrameType, GeneratorType
+from types import FrameType
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -29,22 +29,14 @@ def await_chain(start: Any) -> list[str]:
     """
     lines: list[str] = []
     obj: Any = start.get_coro() if isinstance(start, asyncio.Task) else start
-    seen = 0
-    while obj is not None and seen < 64:
-        seen += 1
-        frame: FrameType | None = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) \
-            or getattr(obj, "ag_frame", None)
-        if frame is not None:
-            code = frame.f_code
-            lines.append(f"{code.co_filename}:{frame.f_lineno} in {code.co_name}")
-        if isinstance(obj, (CoroutineType, GeneratorType)) or hasattr(obj, "cr_await"):
-            obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
-        elif hasattr(obj, "ag_await"):
-            obj = obj.ag_await
-        else:
-            if obj is not None and not lines[-1:] == [repr(obj)]:
-                lines.append(f"awaiting {obj!r}"[:200])
+    while obj is not None and len(lines) < 64:
+        frame: FrameType | None = (getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+                                   or getattr(obj, "ag_frame", None))
+        if frame is None:  # a future, or an awaitable that names no frame: the chain ends here
+            lines.append(f"awaiting {obj!r}"[:200])
             break
+        lines.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
     return lines
 
 

@@ -344,18 +344,26 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         partial = self._binary_packet.get(eio_sid)
         header = type(data) is str and partial is None
-        if header and data[:1] in _BINARY_TYPES and announced_attachments(data) > MAX_ATTACHMENTS:
-            logger.warning("closing a connection whose binary packet announces %d attachments (at most %d)",
-                           announced_attachments(data), MAX_ATTACHMENTS)
-            await self._drop(eio_sid)
-            return
-        if partial is not None and sum(map(len, partial.attachments)) + len(data) > self.eio.max_http_buffer_size:
-            logger.warning("closing a connection whose binary packet exceeds %d bytes", self.eio.max_http_buffer_size)
+        refusal = self._binary_refusal(partial, data) if partial is not None or data[:1] in _BINARY_TYPES else None
+        if refusal is not None:
+            logger.warning("closing a connection whose binary packet %s", refusal)
             await self._drop(eio_sid)
             return
         # Only a whole text EVENT packet bounds its payload; binary events arrive in parts.
         _RAW_LENGTH.set(len(data) if header and data[:1] == "2" else None)
         await super()._handle_eio_message(eio_sid, data)
+
+    def _binary_refusal(self, partial: Any, data: Any) -> str | None:
+        """Why a binary packet's header or next attachment is refused, or None."""
+        if partial is None:
+            announced = announced_attachments(data) if type(data) is str else 0
+            if announced > MAX_ATTACHMENTS:
+                return f"announces {announced} attachments (at most {MAX_ATTACHMENTS})"
+            return None
+        limit = self.eio.max_http_buffer_size
+        if sum(map(len, partial.attachments)) + len(data) > limit:
+            return f"exceeds {limit} bytes"
+        return None
 
     async def _drop(self, eio_sid: str) -> None:
         """Close one Engine.IO connection now: its Socket.IO sessions end (and with them any
