@@ -117,7 +117,7 @@ def storage_batch(path: Path) -> Path:
     ax2.set_title("commit latency")
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend(fontsize=7)
-    fig.suptitle("Durable writer (rooms/event_writer.py) against embedded Postgres, fsync on")
+    fig.suptitle("Durable writer (rooms/store/event_writer.py) against embedded Postgres, fsync on")
     fig.tight_layout()
     out = IMG / "storage-batch.png"
     fig.savefig(out, dpi=110)

@@ -12,6 +12,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from core.tasks import stop_task
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 0.1
@@ -69,16 +71,7 @@ class LoopLagMonitor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            # Our own cancellation of the monitor; re-raise only if *we* are cancelled.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        await stop_task(task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -22,6 +22,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from core.tasks import stop_tasks
+
 from .analysis import AnalysisSettings, AnalysisSource
 from .errors import AnalysisUnavailable, InvalidOffer, MediaError
 from .frames import LatestFrame, drain_track
@@ -253,10 +255,7 @@ class AnalysisPeers:
             logger.exception("closing the analysis peer of attempt %s failed", peer.attempt_id)
         # The drain tasks end by themselves once the tracks stop; cancelling covers a
         # track aiortc failed to end.
-        for task in list(peer.tasks):
-            task.cancel()
-        if peer.tasks:
-            await asyncio.gather(*list(peer.tasks), return_exceptions=True)
+        await stop_tasks(list(peer.tasks))
         peer.slot.clear()
 
     def _spawn_for(self, peer: _Peer, coro: Coroutine[Any, Any, None], what: str) -> None:

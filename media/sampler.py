@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.tasks import stop_task
 from detection import Face, FrameStats, RuleSettings, StudentRules, frame_stats
 
 from .analysis import AnalysisSink, AnalysisSource, AnalysisSources
@@ -202,17 +203,14 @@ class AnalysisSampler:
     async def stop(self) -> None:
         """Stop ticking, let the running batch deliver (up to `stop_timeout`), release."""
         task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)
         batch, self._batch = self._batch, None
         if batch is not None and not batch.done():
             # The batch's violations are evidence we should not lose at shutdown; a
             # detector stuck for longer is abandoned (its thread cannot be interrupted).
             done, _ = await asyncio.wait({batch}, timeout=self._stop_timeout)
             if not done:
-                batch.cancel()
-                await asyncio.gather(batch, return_exceptions=True)
+                await stop_task(batch)
         await self.loop_lag.stop()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)

@@ -18,10 +18,10 @@ from typing import Any
 
 import asyncpg
 
-from .auth import Claims
-from .catalog import Catalog, Exam, Room, parse_uuid
+from .tokens import Claims
+from rooms.store.catalog import Catalog, Exam, Room, parse_uuid
 from .errors import Conflict, Forbidden, Invalid, NoCapacity, NotFound
-from .event_writer import AnswerRecord, EventWriter, ViolationRecord, WriteResult
+from rooms.store.event_writer import AnswerRecord, EventWriter, ViolationRecord, WriteResult
 from .protocols import Notifier
 
 logger = logging.getLogger(__name__)

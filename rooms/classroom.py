@@ -13,12 +13,12 @@ from typing import Any, Literal
 import asyncpg
 
 from .attempts import Attempt, AttemptService, attempt_from
-from .audit import AuditLog
-from .auth import Claims
-from .catalog import Catalog
+from rooms.store.audit import AuditLog
+from .tokens import Claims
+from rooms.store.catalog import Catalog
 from .errors import Conflict, Invalid
 from .protocols import Notifier, Presence
-from .review import attempt_summary
+from rooms.store.review import attempt_summary
 
 Action = Literal["warn", "message", "pause", "resume", "extend", "terminate"]
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from redis.exceptions import ConnectionError as _RedisConnectionError
-from redis.exceptions import TimeoutError as _RedisTimeoutError
 
 Category = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "unavailable",
@@ -68,9 +66,3 @@ class RateLimited(RoomsError):
 
 class TooLarge(RoomsError):
     category = "too_large"
-
-
-# Redis unreachable, or a pooled connection that a Redis restart left closed (its first
-# command fails, and the pool reconnects it): the command did nothing, the caller retries.
-# The edges answer `unavailable` with a retry hint, never `internal`.
-REDIS_TRANSIENT: tuple[type[BaseException], ...] = (_RedisConnectionError, _RedisTimeoutError)

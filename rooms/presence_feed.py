@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from .protocols import PresenceState
-from .tasks import stop_task
+from core.tasks import stop_task
 
 logger = logging.getLogger(__name__)
 

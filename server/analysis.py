@@ -23,9 +23,9 @@ from detection.errors import DetectionError
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
 from rooms.attempts import Attempt, AttemptService
 from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
-from rooms.event_writer import Evidence, ViolationRecord
+from rooms.store.event_writer import Evidence, ViolationRecord
 from rooms.protocols import Notifier
-from rooms.redis_analysis import RedisAnalysisRelay
+from signaling.analysis_relay import RedisAnalysisRelay
 
 from .keys import ATTEMPTS, BACKENDS, HUB, METRICS, SETTINGS
 
@@ -164,7 +164,7 @@ def _local_analysis(app: web.Application) -> tuple[AnalysisPeers, AnalysisSample
 
 async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     """This node's analysis and, in a cluster, the relay through which the room's host
-    node answers every offer (rooms/redis_analysis.py)."""
+    node answers every offer (signaling/analysis_relay.py)."""
     attempts = app[ATTEMPTS]
     hub = app[HUB]
     cluster = app[BACKENDS].cluster

@@ -9,11 +9,11 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rooms.auth import TokenService
+from rooms.tokens import TokenService
 
-from . import openapi
-from .api import ROUTES, add_routes
-from .http_errors import error_middleware
+from .http import openapi
+from server.http.api import ROUTES, add_routes
+from server.http.errors import error_middleware
 from .analysis import analysis_ctx
 from .backends import backends_ctx, create_backends
 from .collector import gc_ctx
@@ -22,7 +22,7 @@ from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import create_hub, live_ctx
 from .metrics import Metrics
-from .pages import add_pages
+from server.http.pages import add_pages
 from .settings import Settings
 
 logger = logging.getLogger(__name__)

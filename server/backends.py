@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from rooms.node_registry import NodeRegistry
+from rooms.cluster.registry import NodeRegistry
 from rooms.placement import LocalPlacement
 from rooms.presence import LocalPresence
 from rooms.protocols import Notifier, Placement, Presence, PresenceState
-from rooms.redis_analysis import LocalAnalysis, RedisAnalysisRelay
-from rooms.redis_placement import RedisPlacement
-from rooms.redis_presence import RedisPresence
+from signaling.analysis_relay import LocalAnalysis, RedisAnalysisRelay
+from rooms.cluster.placement import RedisPlacement
+from rooms.cluster.presence import RedisPresence
 from signaling.room_bus import Mode, RoomChannelManager
 
 from .keys import BACKENDS

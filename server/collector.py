@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Histogram
 
-from rooms.tasks import stop_task
+from core.tasks import stop_task
 
 from .keys import HUB, METRICS, SETTINGS
 

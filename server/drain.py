@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rooms.auth import Claims
+from rooms.tokens import Claims
 from rooms.errors import Unauthorized
 
 from .keys import BACKENDS, HUB, PLACEMENT, SETTINGS, TOKENS

@@ -9,15 +9,15 @@ from aiohttp import web
 if TYPE_CHECKING:
     import asyncpg
 
-    from rooms.audit import AuditLog
-    from rooms.auth import TokenService
-    from rooms.catalog import Catalog
-    from rooms.privacy import Revocations, StudentData
-    from rooms.review import EvidenceStore, Review
+    from rooms.store.audit import AuditLog
+    from rooms.tokens import TokenService
+    from rooms.store.catalog import Catalog
+    from rooms.store.privacy import Revocations, StudentData
+    from rooms.store.review import EvidenceStore, Review
 
     from rooms.attempts import AttemptService
     from rooms.classroom import Classroom
-    from rooms.event_writer import EventWriter
+    from rooms.store.event_writer import EventWriter
     from rooms.protocols import Placement
 
     from .backends import Backends

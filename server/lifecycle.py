@@ -12,16 +12,26 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from rooms.audit import AuditLog
-from rooms.catalog import Catalog
-from rooms.migrate import migrate
-from rooms.privacy import Revocations, StudentData
-from rooms.review import EvidenceStore, Review
-from rooms.tasks import stop_task
+from rooms.store.audit import AuditLog
+from rooms.store.catalog import Catalog
+from rooms.store.migrate import migrate
+from rooms.store.privacy import Revocations, StudentData
+from rooms.store.review import EvidenceStore, Review
+from core.tasks import stop_task
 
 from .embedded_pg import database_dsn
 from .keys import (
-    AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS, WRITER_POOL,
+    AUDIT,
+    CATALOG,
+    EVIDENCE,
+    METRICS,
+    POOL,
+    REVIEW,
+    REVOCATIONS,
+    SETTINGS,
+    STUDENT_DATA,
+    TOKENS,
+    WRITER_POOL,
 )
 
 logger = logging.getLogger(__name__)

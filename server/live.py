@@ -16,20 +16,32 @@ from aiohttp import web
 
 from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
-from rooms.event_writer import TRANSIENT, EventWriter
+from rooms.store.event_writer import TRANSIENT, EventWriter
 from rooms.placement import Occupancy
-from rooms.privacy import purge_expired_evidence
+from rooms.store.privacy import purge_expired_evidence
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
-from rooms.tasks import stop_tasks
+from core.tasks import stop_tasks
 from signaling.guard import Admission, Limits
 from signaling.hub import Hub
 from signaling.rtc import RtcRouter
 
 from .keys import (
-    ATTEMPTS, AUDIT, BACKENDS, CATALOG, CLASSROOM, HUB, METRICS, PLACEMENT, POOL, REVOCATIONS, SETTINGS,
-    TOKENS, WRITER, WRITER_POOL,
+    ATTEMPTS,
+    AUDIT,
+    BACKENDS,
+    CATALOG,
+    CLASSROOM,
+    HUB,
+    METRICS,
+    PLACEMENT,
+    POOL,
+    REVOCATIONS,
+    SETTINGS,
+    TOKENS,
+    WRITER,
+    WRITER_POOL,
 )
 
 logger = logging.getLogger(__name__)

@@ -20,9 +20,10 @@ from typing import Any
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from rooms.auth import Claims, Role, TokenService
-from rooms.errors import REDIS_TRANSIENT, RoomsError, Unauthorized
-from rooms.event_writer import TRANSIENT
+from rooms.tokens import Claims, Role, TokenService
+from rooms.cluster.errors import REDIS_TRANSIENT
+from rooms.errors import RoomsError, Unauthorized
+from rooms.store.event_writer import TRANSIENT
 from rooms.storable import find_unstorable
 
 from .transport import raw_length

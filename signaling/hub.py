@@ -11,7 +11,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from rooms.auth import TokenService
+from rooms.tokens import TokenService
 
 from .guard import Admission, Limits
 from .rtc import RtcRouter

@@ -43,7 +43,7 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from rooms.tasks import stop_tasks
+from core.tasks import stop_tasks
 
 from .room_index import RoomIndex
 

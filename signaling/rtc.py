@@ -1,7 +1,7 @@
 """WebRTC signaling: student ↔ the server's analysis peer, and teacher ↔ student live view.
 
 The analysis peer is reached through `AnalysisGateway` (server/analysis.py on one node;
-in a cluster rooms/redis_analysis.py, which has the room's host node answer; signaling
+in a cluster signaling/analysis_relay.py, which has the room's host node answer; signaling
 imports neither). Live view is peer-to-peer: the server only relays offer, answer
 and candidates between a teacher's socket and the student's attempt room, and only
 between a teacher who may see the room and that room's student; each view is audited.
@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import socketio
 
 from rooms.attempts import AttemptService
-from rooms.audit import AuditLog
-from rooms.catalog import Catalog
+from rooms.store.audit import AuditLog
+from rooms.store.catalog import Catalog
 from rooms.errors import Conflict, Forbidden, Invalid, NotFound
 
 from . import messages as m

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms.attempts import AttemptService
-from rooms.auth import Role
+from rooms.tokens import Role
 from rooms.errors import Conflict, RoomsError
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms.auth import Role
+from rooms.tokens import Role
 from rooms.classroom import Classroom
 from rooms.errors import Conflict, Forbidden, RoomsError
 from rooms.placement import Occupancy

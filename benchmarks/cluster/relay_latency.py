@@ -1,6 +1,6 @@
 """Cross-node event -> teacher latency, and Redis room-bus messages per node.
 
-For each configuration it starts a loopback cluster (server/cluster.py: Redis, Postgres,
+For each configuration it starts a loopback cluster (server/cli/cluster.py: Redis, Postgres,
 N `proctor serve` processes; Nginx too, but clients connect to the nodes directly so the
 placement of every client is chosen, not hashed): every room's teacher on node-1, its
 students on the other nodes (all on node-1 when N = 1, which runs without Redis, as
@@ -32,7 +32,7 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from server.cluster import LocalCluster, NodeProcess, http_json  # noqa: E402
+from server.cli.cluster import LocalCluster, NodeProcess, http_json  # noqa: E402
 
 EXAM = {
     "title": "Bench", "duration_minutes": 60,

@@ -299,7 +299,7 @@ def start(name: str, tmp: Path, cpu: int | None, env_extra: dict[str, str] | Non
            "PROCTOR_CONNECTS_PER_SECOND": "100000", "PROCTOR_CONNECT_BURST": "100000",
            **(env_extra or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(tmp / f"data-{name}")],
+        [sys.executable, "-m", "server.cli.main", "serve", "--port", str(port), "--data-dir", str(tmp / f"data-{name}")],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), preexec_fn=_pinned(cpu))
     target = Target(name, base, proc=proc, pg=pg, pg_url=pg.dsn, log=log, has_metrics=True)
     try:

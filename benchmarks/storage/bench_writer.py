@@ -1,5 +1,5 @@
 """Durable violations per second and commit latency vs batch size, with the real
-`rooms.event_writer.EventWriter` against an embedded Postgres (fsync on, synchronous
+`rooms.store.event_writer.EventWriter` against an embedded Postgres (fsync on, synchronous
 commit on, as `proctor serve` runs it), versus a single-row INSERT baseline and a COPY
 ceiling.
 
@@ -35,8 +35,8 @@ import asyncpg
 import psutil
 
 from benchmarks.load.targets import cpu_seconds
-from rooms.event_writer import EventWriter, ViolationRecord
-from rooms.migrate import migrate
+from rooms.store.event_writer import EventWriter, ViolationRecord
+from rooms.store.migrate import migrate
 from server.embedded_pg import EmbeddedPostgres, free_port
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"

@@ -23,7 +23,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis
 
-from server.cluster import ClusterError, LocalCluster, find_binary, http_json
+from server.cli.cluster import ClusterError, LocalCluster, find_binary, http_json
 from server.embedded_pg import free_port
 from tests.conftest import EXAM_BODY, PostgresServer
 from tests.signaling.conftest import EVENTS, Recorder, _forward

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from rooms.errors import Conflict, RoomsError, Unavailable
-from rooms.redis_analysis import RedisAnalysisRelay
+from signaling.analysis_relay import RedisAnalysisRelay
 
 pytestmark = pytest.mark.slow
 

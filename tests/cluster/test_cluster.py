@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.cluster import http_json
+from server.cli.cluster import http_json
 
 from .conftest import Cluster, Participant, eventually, lease_holder, student, teacher
 
@@ -265,7 +265,7 @@ async def test_drain_hands_rooms_over_and_moves_clients(cluster: Cluster, people
     node = cluster.local.node("node-2")
     env = {**os.environ, "PROCTOR_ADMIN_TOKEN": cluster.local.admin_token}
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "server.cli", "drain", "--node", node.address, "--wait",
+        subprocess.run, [sys.executable, "-m", "server.cli.main", "drain", "--node", node.address, "--wait",
                          "--timeout", "30"],
         env=env, capture_output=True, text=True, timeout=60,
     )

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from server.app import create_app
-from server.pages import node_modules
+from server.http.pages import node_modules
 from server.settings import Settings
 from tests.conftest import ADMIN, EXAM_BODY, bearer
 

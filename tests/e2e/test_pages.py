@@ -10,8 +10,8 @@ import pytest
 import socketio
 from playwright.async_api import expect
 
-from server import pages
-from server.pages import CSP
+from server.http import pages
+from server.http.pages import CSP
 from tests.conftest import ADMIN
 from tests.e2e.conftest import Browsers, Node, screenshot
 

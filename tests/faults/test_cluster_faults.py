@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.cluster import http_json
+from server.cli.cluster import http_json
 from tests.cluster.conftest import Cluster, Participant, eventually, lease_holder, student, teacher
 
 from .figures import ms, percentile, record

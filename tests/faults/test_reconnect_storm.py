@@ -31,7 +31,7 @@ import asyncpg
 import pytest
 
 from benchmarks.load.leanclient import ConnectRefused, LeanSocket, Stats
-from server.cluster import LocalCluster, http_json
+from server.cli.cluster import LocalCluster, http_json
 from server.settings import Settings
 from tests.conftest import ADMIN, PostgresServer
 from tests.signaling.conftest import Live, running_node

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from rooms.privacy import purge_expired_evidence
+from rooms.store.privacy import purge_expired_evidence
 from server.keys import POOL
 from tests.signaling.conftest import Live, live, live_settings  # noqa: F401
 
@@ -95,7 +95,7 @@ async def test_revoked_teacher_loses_access_within_seconds(live: Live) -> None:
 
 
 async def test_expired_token_session_is_closed(live: Live) -> None:
-    from rooms.auth import TokenService
+    from rooms.tokens import TokenService
     from tests.conftest import SECRET
 
     room = await live.room()

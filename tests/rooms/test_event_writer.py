@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from rooms.errors import RoomsError
-from rooms.event_writer import AnswerRecord, EventWriter, ViolationRecord
-from rooms.migrate import migrate
+from rooms.store.event_writer import AnswerRecord, EventWriter, ViolationRecord
+from rooms.store.migrate import migrate
 from tests.conftest import PostgresServer
 
 

@@ -7,12 +7,12 @@ import sys
 
 import asyncpg
 
-from rooms.migrate import available, migrate
+from rooms.store.migrate import available, migrate
 from tests.conftest import PostgresServer
 
 _CHILD = """
 import asyncio, sys, asyncpg
-from rooms.migrate import migrate
+from rooms.store.migrate import migrate
 async def main():
     conn = await asyncpg.connect(sys.argv[1])
     try:

@@ -1,4 +1,4 @@
-"""Stopping tasks that swallow a cancellation (rooms/tasks.py) and naming where a stuck
+"""Stopping tasks that swallow a cancellation (core/tasks.py) and naming where a stuck
 stop waits (server/shutdown.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from rooms.tasks import stop_task, stop_tasks
+from core.tasks import stop_task, stop_tasks
 from server.shutdown import await_chain, bounded
 
 
@@ -30,7 +30,7 @@ async def test_a_swallowed_cancellation_is_sent_again(caplog: pytest.LogCaptureF
     stopped: list[str] = []
     task = asyncio.create_task(swallows_first_cancel(stopped))
     await asyncio.sleep(0)
-    with caplog.at_level(logging.WARNING, logger="rooms.tasks"):
+    with caplog.at_level(logging.WARNING, logger="core.tasks"):
         assert await stop_task(task, timeout=2.0)
     assert task.cancelled() and stopped == ["cancelled"]
     # one cancellation was swallowed (the naive `cancel(); await task` waits for ever there)
@@ -51,7 +51,7 @@ async def test_a_task_that_never_ends_is_given_up_after_the_bound(caplog: pytest
     await asyncio.sleep(0)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    with caplog.at_level(logging.ERROR, logger="rooms.tasks"):
+    with caplog.at_level(logging.ERROR, logger="core.tasks"):
         assert await stop_task(task, timeout=0.6) is False
     assert 0.5 <= loop.time() - start < 2.0
     assert "immortal" in caplog.text
@@ -68,7 +68,7 @@ async def test_failed_tasks_are_logged_and_the_others_still_stopped(caplog: pyte
     failed = asyncio.create_task(fails(), name="fails")
     sleeper = asyncio.create_task(asyncio.sleep(3600), name="sleeper")
     await asyncio.sleep(0)
-    with caplog.at_level(logging.ERROR, logger="rooms.tasks"):
+    with caplog.at_level(logging.ERROR, logger="core.tasks"):
         assert await stop_tasks([failed, sleeper, asyncio.ensure_future(asyncio.sleep(0))])
     assert sleeper.cancelled()
     assert "boom" in caplog.text and "fails" in caplog.text

@@ -21,7 +21,7 @@ try:
 except ImportError as exc:  # fail loudly, never skip: the suite is part of the gate
     raise ImportError(f"tests/security needs hypothesis ({exc}); install the dev set-up: pip install -e '.[dev]'") from exc
 
-from rooms.auth import TokenService
+from rooms.tokens import TokenService
 from server.keys import POOL
 from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
 from tests.signaling.conftest import Client, Live, live, live_settings  # noqa: F401  (fixtures)

@@ -1,7 +1,7 @@
 """A generated access matrix: every role against every REST route and every Socket.IO event.
 
 The expected policy is written down here, once, as tables of who may do what. The tests
-iterate `server.api.ROUTES` and the namespaces' `handlers`, so a new route or event without
+iterate `server.http.api.ROUTES` and the namespaces' `handlers`, so a new route or event without
 a policy row fails until someone decides who may use it. Each check asserts both halves:
 no unauthorised success, and the authorised call succeeds.
 """
@@ -18,13 +18,20 @@ from typing import Any
 import pytest
 import socketio
 
-from server.api import ROUTES
+from server.http.api import ROUTES
 from server.keys import POOL
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 from tests.conftest import ADMIN, bearer
 from tests.security.conftest import (
-    FIGURES, ROLES, STUDENT_ROLES, TEACHER_ROLES, Client, Live, World, ack_shape_problem,
+    FIGURES,
+    ROLES,
+    STUDENT_ROLES,
+    TEACHER_ROLES,
+    Client,
+    Live,
+    World,
+    ack_shape_problem,
     error_shape_problem,
 )
 

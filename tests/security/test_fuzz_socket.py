@@ -19,7 +19,14 @@ from server.settings import Settings
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 from tests.security.conftest import (
-    DOCUMENTED_ACK_CODES, FIGURES, Client, LoopBridge, World, ack_shape_problem, fuzz_settings, our_errors,
+    DOCUMENTED_ACK_CODES,
+    FIGURES,
+    Client,
+    LoopBridge,
+    World,
+    ack_shape_problem,
+    fuzz_settings,
+    our_errors,
 )
 from tests.security.strategies import any_text, mutated, scalars
 

@@ -69,8 +69,8 @@ async def test_schemathesis_no_server_errors(world: World) -> None:
 
 def test_openapi_document_is_loadable() -> None:
     """The document Schemathesis reads is valid JSON with every route (also offline)."""
-    from server import openapi
-    from server.api import ROUTES
+    from server.http import openapi
+    from server.http.api import ROUTES
 
     document = openapi.build(ROUTES, "test")
     json.dumps(document)

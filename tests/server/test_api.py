@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from rooms.auth import TokenService
+from rooms.tokens import TokenService
 from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
 
 Client = TestClient[Any, Any]

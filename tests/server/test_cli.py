@@ -68,7 +68,7 @@ def test_bad_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
 
 
 def test_token_command_mints_a_verifiable_teacher_token(tmp_path: Path) -> None:
-    from rooms.auth import TokenService
+    from rooms.tokens import TokenService
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     out = subprocess.run(

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from server.api import ROUTES
+from server.http.api import ROUTES
 from tests.conftest import bearer
 from tests.server.test_api import make_exam, make_room
 

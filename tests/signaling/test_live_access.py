@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import socketio
 
-from rooms.auth import TokenService
+from rooms.tokens import TokenService
 from tests.conftest import SECRET
 from server.settings import Settings
 from tests.signaling.conftest import Live, running_node

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from rooms.auth import Claims, TokenService
+from rooms.tokens import Claims, TokenService
 from signaling import transport
 from signaling.guard import _ENCODED_PER_RAW_CHAR, Ack, GuardedNamespace, Limits, Session, ok
 

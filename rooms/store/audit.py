@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from .auth import Claims
+from rooms.tokens import Claims
 
 
 class AuditLog:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings, SettingsError
+from server.settings import Settings, SettingsError
 
 logger = logging.getLogger("proctor")
 
@@ -28,10 +28,10 @@ async def _serve(settings: Settings) -> int:
     """Run a node until SIGINT/SIGTERM; the exit status says whether it stopped in time."""
     from aiohttp import web
 
-    from .app import create_app
-    from .keys import PLACEMENT, SETTINGS
-    from .lifecycle import ensure_admin_token_file
-    from .shutdown import bounded, cleanup_generators
+    from server.app import create_app
+    from server.keys import PLACEMENT, SETTINGS
+    from server.lifecycle import ensure_admin_token_file
+    from server.shutdown import bounded, cleanup_generators
 
     app = create_app(settings)
     settings = app[SETTINGS]
@@ -47,7 +47,7 @@ async def _serve(settings: Settings) -> int:
         print("admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
     print(f"proctor node {settings.node_id} listening on http://{settings.host}:{settings.port}", flush=True)
     if settings.gc_tuning:
-        from .collector import tune_gc
+        from server.collector import tune_gc
 
         tune_gc()
 
@@ -82,9 +82,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncpg
 
-    from rooms.migrate import migrate
+    from rooms.store.migrate import migrate
 
-    from .embedded_pg import database_dsn
+    from server.embedded_pg import database_dsn
 
     settings = _settings(args)
 
@@ -102,7 +102,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from rooms.auth import TokenService
+    from rooms.tokens import TokenService
 
     settings = _settings(args).with_runtime_defaults()
     tokens = TokenService(settings.secret, admin_token=settings.admin_token)
@@ -225,12 +225,12 @@ def cmd_student(args: argparse.Namespace) -> int:
 
     import asyncpg
 
-    from rooms.audit import AuditLog
-    from rooms.auth import Claims
+    from rooms.store.audit import AuditLog
+    from rooms.tokens import Claims
     from rooms.errors import NotFound
-    from rooms.privacy import StudentData
+    from rooms.store.privacy import StudentData
 
-    from .embedded_pg import database_dsn
+    from server.embedded_pg import database_dsn
 
     settings = _settings(args)
     operator = Claims(role="admin", sub="cli")

@@ -29,7 +29,7 @@ class Migration:
 
 def available() -> list[Migration]:
     found: list[Migration] = []
-    for entry in resources.files("rooms").joinpath("migrations").iterdir():
+    for entry in resources.files("rooms.store").joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text()))

@@ -24,8 +24,8 @@ from typing import Any, cast, get_args
 
 from redis.asyncio import Redis
 
-from .node_registry import NodeRegistry, _text
-from .protocols import PresenceState, PresenceWrite
+from .registry import NodeRegistry, _text
+from rooms.protocols import PresenceState, PresenceWrite
 
 logger = logging.getLogger(__name__)
 

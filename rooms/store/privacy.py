@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from .auth import Claims
-from .errors import Conflict, NotFound
+from rooms.tokens import Claims
+from rooms.errors import Conflict, NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ class TokenService:
             raise ValueError("the signing secret must be at least 32 bytes (RFC 7518 §3.2)")
         self._secret = secret
         self._admin_token = admin_token
-        # Set by the app once the revocation list is loaded (rooms.privacy.Revocations).
+        # Set by the app once the revocation list is loaded (rooms.store.privacy.Revocations).
         self.is_revoked: Callable[[Claims], bool] | None = None
 
     def __repr__(self) -> str:

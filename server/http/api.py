@@ -1,7 +1,7 @@
 """The REST API under /api: thin handlers that parse, authorise, call rooms/, answer JSON.
 
 Every route is declared once in `ROUTES`, which both registers it and describes it in the
-OpenAPI document (server/openapi.py), so the two cannot drift apart.
+OpenAPI document (server/http/openapi.py), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
-from rooms.auth import Claims
+from rooms.tokens import Claims
 from rooms.errors import Invalid, NoCapacity, Unauthorized
 
-from .http_errors import parse_body
-from .keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from .errors import parse_body
+from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# The same shape invites accept for student ids (server/schemas.py).
+# The same shape invites accept for student ids (server/http/schemas.py).
 STUDENT_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
 
 

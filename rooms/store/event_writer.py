@@ -23,8 +23,8 @@ from typing import Any
 
 import asyncpg
 
-from .errors import Unavailable
-from .tasks import stop_tasks
+from rooms.errors import Unavailable
+from core.tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ class EventWriter:
         return results
 
     async def _write_one_by_one(self, batch: list[_Pending]) -> list[WriteResult | BaseException]:
-        from .errors import Invalid
+        from rooms.errors import Invalid
 
         results: list[WriteResult | BaseException] = []
         for item in batch:

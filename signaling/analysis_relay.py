@@ -1,7 +1,7 @@
 """Analysis peers answered by the room's host node, whichever node the student is on.
 
 A student's `rtc` offer to the server lands on the node Nginx sent their socket to. In a
-cluster the room's lease holder (rooms/redis_placement.py) answers it: `RedisAnalysisRelay`
+cluster the room's lease holder (rooms/cluster/placement.py) answers it: `RedisAnalysisRelay`
 is the signaling.rtc.AnalysisGateway every node uses. When this node holds the room it
 calls its own gateway (server/analysis.py); otherwise it sends the offer (or candidate)
 to the host over Redis and waits for the reply, which the student's ack then carries.
@@ -35,8 +35,8 @@ from typing import Any, Literal, Protocol, cast, get_args
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
-from .tasks import stop_tasks
+from rooms.errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
+from core.tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .keys import SETTINGS
+from server.keys import SETTINGS
 
 STATIC = Path(__file__).resolve().parent / "static"
 _REPO = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .tasks import stop_task
+from core.tasks import stop_task
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class NodeRegistry:
 
     async def stop(self) -> None:
         # The flag ends the loop at its next turn even if a cancellation is swallowed
-        # inside a beat (rooms/tasks.py).
+        # inside a beat (core/tasks.py).
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None

@@ -23,8 +23,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .errors import NoCapacity, Unavailable
-from .node_registry import Load, NodeRegistry, _text
+from rooms.errors import NoCapacity, Unavailable
+from .registry import Load, NodeRegistry, _text
 
 logger = logging.getLogger(__name__)
 

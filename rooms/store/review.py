@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from .auth import Claims
+from rooms.tokens import Claims
 from .catalog import Catalog, parse_uuid
-from .errors import Forbidden, NotFound
+from rooms.errors import Forbidden, NotFound
 
 _ATTEMPT_SUMMARY = """
 SELECT a.id, a.student_id, a.student_name, a.status, a.started_at, a.deadline,

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from rooms.errors import REDIS_TRANSIENT, RoomsError
+from rooms.cluster.errors import REDIS_TRANSIENT
+from rooms.errors import RoomsError
 
-from .keys import SETTINGS
+from server.keys import SETTINGS
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from .auth import Claims
-from .errors import Forbidden, NotFound
-from .exam import ExamSpec, Question, Rules
+from rooms.tokens import Claims
+from rooms.errors import Forbidden, NotFound
+from rooms.exam import ExamSpec, Question, Rules
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 from nginx.render import Balance, Node, render_site, render_standalone
 
-from .embedded_pg import EmbeddedPostgres, free_port
+from server.embedded_pg import EmbeddedPostgres, free_port
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The Postgres side of the domain: repositories, the durable event writer, migrations."""
