@@ -186,3 +186,26 @@ def test_the_page_check_finds_a_label_table() -> None:
     old_table = 'export const KIND_LABELS = {\n  tab_hidden: "Tab hidden", copy: "Copy", no_face: "No face",\n};'
     found = {text for _line, text in _js_mentions(old_table)}
     assert found == {"tab_hidden", "copy", "no_face", "Tab hidden", "Copy", "No face"}
+
+
+def _table_rows(markdown: str, header: str) -> list[list[str]]:
+    lines = markdown.splitlines()
+    start = lines.index(header) + 2  # skip the header and its |---| line
+    rows: list[list[str]] = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_docs_api_tables_match_the_vocabulary() -> None:
+    doc = (ROOT / "docs" / "api.md").read_text()
+    kinds = _table_rows(doc, "| kind | label | source | default weight | what happened |")
+    assert kinds == [
+        [f"`{k.id}`", k.label, k.source, f"{k.default_weight:g}", k.explanation] for k in SIGNAL_KINDS
+    ]
+    bounds = _table_rows(doc, "| setting | range | default | unit | what |")
+    assert bounds == [
+        [f"`{b.name}`", f"`{b.interval()}`", f"{b.default:g}", b.unit or "—", b.description] for b in ANALYSIS_BOUNDS
+    ]
