@@ -17,8 +17,9 @@ from aiohttp import web
 from core.vocabulary import app_vocabulary
 from server.keys import SETTINGS
 
-STATIC = Path(__file__).resolve().parent / "static"
-_REPO = Path(__file__).resolve().parent.parent
+# This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_REPO = Path(__file__).resolve().parents[2]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
