@@ -12,12 +12,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rooms.auth import TokenService
 
 from . import openapi
-from .api import ROUTES, add_routes
-from .http_errors import error_middleware
 from .analysis import analysis_ctx
+from .api import ROUTES, add_routes
 from .backends import backends_ctx, create_backends
 from .collector import gc_ctx
 from .drain import install_drain
+from .http_errors import error_middleware
 from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import create_hub, live_ctx
@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[TOKENS] = TokenService(settings.secret, admin_token=settings.admin_token)
+    app[TOKENS] = TokenService(settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value())
     app[METRICS] = Metrics()
     app[BACKENDS] = backends = create_backends(settings)
     app[PLACEMENT] = backends.placement

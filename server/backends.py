@@ -133,7 +133,7 @@ def redis_client(url: str) -> Redis:
 
 
 def redis_backends(settings: Settings) -> Backends:
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(settings.redis_url.get_secret_value())
     registry = NodeRegistry(redis, settings.node_id, f"{settings.host}:{settings.port}", settings.rooms_per_node)
     placement = RedisPlacement(redis, registry)
     presence = RedisPresence(redis, registry, grace_seconds=settings.reconnect_grace_seconds)
@@ -146,7 +146,7 @@ def redis_backends(settings: Settings) -> Backends:
 
 def create_backends(settings: Settings) -> Backends:
     """Build (not start) the backends; Redis ones when PROCTOR_REDIS_URL is set."""
-    if settings.redis_url:
+    if settings.redis_url.get_secret_value():
         return redis_backends(settings)
     return local_backends(settings)
 

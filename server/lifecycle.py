@@ -21,7 +21,17 @@ from rooms.tasks import stop_task
 
 from .embedded_pg import database_dsn
 from .keys import (
-    AUDIT, CATALOG, EVIDENCE, METRICS, POOL, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS, WRITER_POOL,
+    AUDIT,
+    CATALOG,
+    EVIDENCE,
+    METRICS,
+    POOL,
+    REVIEW,
+    REVOCATIONS,
+    SETTINGS,
+    STUDENT_DATA,
+    TOKENS,
+    WRITER_POOL,
 )
 
 logger = logging.getLogger(__name__)
@@ -34,7 +44,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+    async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
         conn = await asyncpg.connect(dsn, timeout=30)
         try:
             applied = await migrate(conn)
@@ -67,7 +77,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 def ensure_admin_token_file(app: web.Application) -> Path | None:
     """Mint a non-expiring admin token into the data dir on first start (unless one is set)."""
     settings = app[SETTINGS]
-    if settings.admin_token:
+    if settings.admin_token.get_secret_value():
         return None
     path = settings.data_dir / "admin-token"
     if not path.exists():

@@ -75,7 +75,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     notifier = hub.notifier
     attempts = AttemptService(pool, app[CATALOG], writer, notifier)
 
-    rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT], settings.secret)
+    rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT], settings.secret.get_secret_value())
     hub.bind_rtc(rtc)
 
     async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
