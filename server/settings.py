@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Self
 
 import platformdirs
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -101,6 +102,27 @@ class _GivenEnvironment(EnvSettingsSource):
         return {(name if self.case_sensitive else name.lower()): value for name, value in self._environ.items()}
 
 
+class _ProctorLines(PydanticBaseSettingsSource):
+    """The `.env` source minus lines that are not ours.
+
+    With `extra="forbid"` pydantic-settings refuses every unknown line of `.env`; another tool's
+    keys there are not our business, a misspelt `PROCTOR_*` key is (it would be silently unused).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._dotenv.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = PREFIX.lower()
+        fields = self.settings_cls.model_fields
+        return {name: value for name, value in self._dotenv().items()
+                if name in fields or name.lower().startswith(prefix)}
+
+
 def _settings_error(exc: ValidationError) -> SettingsError:
     """The first error as `PROCTOR_KEY: message`, never with a secret's value."""
     errors = exc.errors(include_url=False)
@@ -132,7 +154,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         frozen=True,
-        extra="forbid",  # a misspelt PROCTOR_* line in `.env` or keyword stops start-up
+        extra="forbid",  # a misspelt keyword or PROCTOR_* line in `.env` stops start-up
         allow_inf_nan=False,  # "nan" and "inf" are not rates or timeouts
         validate_default=True,
         hide_input_in_errors=True,
@@ -202,7 +224,7 @@ class Settings(BaseSettings):
         # Keywords (CLI flags) first, then the environment, then `.env`; no secrets directory.
         environ = _ENVIRON.get()
         env = env_settings if environ is None else _GivenEnvironment(settings_cls, environ)
-        return init_settings, env, dotenv_settings
+        return init_settings, env, _ProctorLines(settings_cls, dotenv_settings)
 
     @classmethod
     def load(

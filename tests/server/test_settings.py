@@ -128,6 +128,8 @@ def test_a_bad_value_or_an_unknown_key_in_env_file_names_the_key(clean_start: Pa
     with pytest.raises(SettingsError) as info:
         Settings.load()
     assert info.value.key == "EVENTS_PER_SECOND"
+    env_file.write_text("OTHER_TOOL_URL=http://x\nPROCTOR_EVENTS_PER_SECOND=5\n")
+    assert Settings.load().events_per_second == 5.0  # another tool's line is none of our business
     env_file.write_text("PROCTOR_EVENTS_PER_SECND=5\n")
     with pytest.raises(SettingsError) as info:
         Settings.load()
