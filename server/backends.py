@@ -115,7 +115,7 @@ class ClusterParts:
 
 def cluster_parts(settings: Settings, *, on_attempt_changed: Callable[[str], Awaitable[None]]) -> ClusterParts:
     """Redis and the room bus for a cluster (PROCTOR_REDIS_URL set); nothing connects yet."""
-    redis = redis_client(settings.redis_url)
+    redis = redis_client(settings.redis_url.get_secret_value())
     mode: Mode = "single" if settings.redis_channels == "single" else "room"
     manager = RoomChannelManager(redis, mode=mode, on_attempt_changed=on_attempt_changed)
     return ClusterParts(settings, redis, manager)

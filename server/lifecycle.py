@@ -31,7 +31,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Postgres (embedded or configured), migrated, and the node's two pools opened."""
     node = app[NODE]
     settings = node.settings
-    async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+    async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
         conn = await asyncpg.connect(dsn, timeout=30)
         try:
             applied = await migrate(conn)
@@ -58,7 +58,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 def ensure_admin_token_file(app: web.Application) -> Path | None:
     """Mint a non-expiring admin token into the data dir on first start (unless one is set)."""
     settings = app[SETTINGS]
-    if settings.admin_token:
+    if settings.admin_token.get_secret_value():
         return None
     path = settings.data_dir / "admin-token"
     if not path.exists():

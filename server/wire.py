@@ -85,7 +85,10 @@ def build_node(settings: Settings) -> Node:
     # The durable writer's own connections: a storm of joins must not queue acknowledgements.
     writer_database = Database("writer")
     revocations = Revocations(database)
-    tokens = TokenService(settings.secret, admin_token=settings.admin_token, is_revoked=revocations.is_revoked)
+    tokens = TokenService(
+        settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),
+        is_revoked=revocations.is_revoked,
+    )
     catalog = Catalog(database)
     review = Review(database, catalog)
     audit = AuditLog(database)
@@ -102,7 +105,7 @@ def build_node(settings: Settings) -> Node:
 
     attempt_closed: Signal[Attempt] = Signal("attempt-closed")
     changed_elsewhere: Signal[str] = Signal("attempt-changed-elsewhere")
-    parts = cluster_parts(settings, on_attempt_changed=changed_elsewhere.send) if settings.redis_url else None
+    parts = cluster_parts(settings, on_attempt_changed=changed_elsewhere.send) if settings.redis_url.get_secret_value() else None
     limits = Limits(settings.max_message_bytes, settings.events_per_second, settings.event_burst)
     sio = create_server(limits, settings.allowed_origins, parts.manager if parts is not None else None)
     notifier = SocketNotifier(sio)
@@ -131,7 +134,7 @@ def build_node(settings: Settings) -> Node:
     entry: AnalysisGateway | None = relay if relay is not None else analysis
     if entry is not None:
         _close_with_attempts(entry, attempt_closed)
-    rtc = RtcRouter(sio, attempts, catalog, audit, settings.secret, analysis=entry)
+    rtc = RtcRouter(sio, attempts, catalog, audit, settings.secret.get_secret_value(), analysis=entry)
 
     async def presence_changed(room_id: str, attempt_id: str, state: PresenceState) -> None:
         await teachers_told(room_id, attempt_id, state)
