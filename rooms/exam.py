@@ -25,7 +25,7 @@ def _constraints(bound: Bound) -> dict[str, Any]:
     return limits
 
 
-def bounded(name: str) -> Any:
+def _bounded(name: str) -> Any:
     """The pydantic field of analysis setting ``name``, its range and default from the vocabulary.
 
     Strict and finite, as `detection.settings` checks them: a JSON string or a bool is not a
@@ -42,7 +42,7 @@ def bounded(name: str) -> Any:
 Weight = Annotated[float, Field(**_constraints(WEIGHT))]
 ServerKind = Literal[SERVER_KINDS]  # type: ignore[valid-type]
 
-# The weights object as the OpenAPI document shows it: one optional property per kind, named
+# The weights object as the OpenAPI document shows it: one optional property per kind, titled
 # by its label, so a client sees every kind without reading the validator.
 _WEIGHTS_SCHEMA: dict[str, Any] = {
     "properties": {
@@ -105,14 +105,14 @@ class AnalysisRules(BaseModel):
     disabled: tuple[ServerKind, ...] = Field(
         default=(), max_length=len(SERVER_KINDS), description="server rules that never fire in this exam"
     )
-    sample_interval_seconds: float = bounded("sample_interval_seconds")
-    threshold: float = bounded("threshold")
-    no_face_seconds: float = bounded("no_face_seconds")
-    multiple_faces_seconds: float = bounded("multiple_faces_seconds")
-    looking_away_seconds: float = bounded("looking_away_seconds")
-    camera_blocked_seconds: float = bounded("camera_blocked_seconds")
-    dark_mean: float = bounded("dark_mean")
-    uniform_stddev: float = bounded("uniform_stddev")
+    sample_interval_seconds: float = _bounded("sample_interval_seconds")
+    threshold: float = _bounded("threshold")
+    no_face_seconds: float = _bounded("no_face_seconds")
+    multiple_faces_seconds: float = _bounded("multiple_faces_seconds")
+    looking_away_seconds: float = _bounded("looking_away_seconds")
+    camera_blocked_seconds: float = _bounded("camera_blocked_seconds")
+    dark_mean: float = _bounded("dark_mean")
+    uniform_stddev: float = _bounded("uniform_stddev")
 
 
 # A bound without a field (or a field the vocabulary lacks) would split the two validators.
