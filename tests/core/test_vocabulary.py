@@ -209,3 +209,15 @@ def test_docs_api_tables_match_the_vocabulary() -> None:
     assert bounds == [
         [f"`{b.name}`", f"`{b.interval()}`", f"{b.default:g}", b.unit or "—", b.description] for b in ANALYSIS_BOUNDS
     ]
+
+
+def test_the_socket_schema_takes_exactly_the_client_kinds() -> None:
+    from signaling.messages import ClientEvent
+
+    for kind in SIGNAL_KINDS:
+        event = {"seq": 1, "kind": kind.id, "occurred_at": "2026-01-01T10:00:00Z"}
+        if kind.source == "client":
+            assert ClientEvent.model_validate(event).kind == kind.id
+        else:  # the server raises these itself; a page may not claim one
+            with pytest.raises(ValidationError):
+                ClientEvent.model_validate(event)
