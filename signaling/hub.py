@@ -17,7 +17,7 @@ from .guard import Admission, Limits
 from .rtc import RtcRouter
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
-from .transport import DirectManager, ProctorServer
+from .transport import in_process_manager, socket_server
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ class Hub:
         admission: Admission | None = None,
     ) -> None:
         # A cluster's Redis manager keeps upstream's emit; alone, a node emits without a
-        # task per recipient (signaling/transport.py).
-        kwargs: dict[str, Any] = {"client_manager": client_manager if client_manager is not None else DirectManager()}
-        self.sio = ProctorServer(
+        # task per recipient (signaling/transport.py). Both server and manager are
+        # python-socketio's own outside the versions transport.py was checked against.
+        manager = client_manager if client_manager is not None else in_process_manager()
+        self.sio = socket_server(
             async_mode="aiohttp",
             # None: same origin only (python-engineio's default); a list: exactly those.
             cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
@@ -70,7 +71,7 @@ class Hub:
             ping_timeout=10,
             logger=False,
             engineio_logger=False,
-            **kwargs,
+            client_manager=manager,
         )
 
         def counter(namespace: str) -> Callable[[int], None] | None:

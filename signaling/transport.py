@@ -19,6 +19,10 @@ work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second sessio
   (`raw_length()`), so the guard can bound a payload's size without re-encoding it.
 
 Redis (cluster) managers keep upstream's `emit`; they deliver locally through it.
+
+All of it relies on upstream's private code, so it is used only with the versions it was
+checked against: `socket_server()` and `in_process_manager()` return upstream's own classes
+outside them (signaling/upstream.py, the gate and the hashes of the source we follow).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from engineio import json as engineio_json
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from . import upstream
 from .room_index import RoomIndex
 
 logger = logging.getLogger(__name__)
@@ -392,7 +397,8 @@ class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
         args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])]
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         for sid, eio_sid in list(self.get_participants(namespace, room)):
             if sid in skip:
                 continue
@@ -402,3 +408,18 @@ class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
                 except Exception:  # one recipient's failure must not stop the others (as upstream)
                     logger.exception("emit %s to %s failed", event, sid)
         return None
+
+
+def socket_server(**kwargs: Any) -> socketio.AsyncServer:
+    """The node's Socket.IO server: `ProctorServer` with the tested python-socketio and
+    python-engineio, their own `AsyncServer` (unpatched, one warning) with any other."""
+    if upstream.patched():
+        return ProctorServer(**kwargs)
+    return socketio.AsyncServer(**kwargs)
+
+
+def in_process_manager() -> socketio.AsyncManager:
+    """The manager of a node without Redis: `DirectManager`, or upstream's behind the gate."""
+    if upstream.patched():
+        return DirectManager()
+    return socketio.AsyncManager()
