@@ -8,7 +8,8 @@ work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second sessio
   queue read of the writer. Here the reader awaits the WebSocket directly under one
   `asyncio.Timeout` per socket that is pushed back only when half spent (so at most a few
   timer moves per socket per minute), and the writer awaits its queue without a timer (it
-  ends on the `None` the reader or `close()` puts there, as upstream's does).
+  ends on the `None` the reader or `close()` puts there, as upstream's does). An invalid
+  Engine.IO packet ends the connection, as in upstream's loop, with one log line.
 - `LeanEngineServer._service_task`: upstream's sweep over every socket, in slices of
   200 instead of a task and a timer per socket.
 - `DirectManager`: upstream's `emit` starts one task per recipient and `asyncio.wait`s for
@@ -179,6 +180,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         # deadline is kept between `limit` and 1.5 x `limit` ahead of the last message.
         loop = asyncio.get_running_loop()
         limit = server.ping_interval + server.ping_timeout
+        invalid: Exception | None = None
         try:
             async with asyncio.timeout_at(loop.time() + 1.5 * limit) as deadline:
                 while True:
@@ -195,7 +197,16 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                     if when is not None and when - now < limit:
                         deadline.reschedule(now + 1.5 * limit)
                     try:
-                        await self.receive(eio_packet.Packet(encoded_packet=p))
+                        pkt = eio_packet.Packet(encoded_packet=p)
+                        if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
+                            raise ValueError(f"unknown packet type {pkt.packet_type}")
+                    except Exception as exc:
+                        # Upstream's loop ends here too (the decode error escapes it); a
+                        # client sending garbage gets one log line, not one per frame.
+                        invalid = exc
+                        break
+                    try:
+                        await self.receive(pkt)
                     except exceptions.UnknownPacketError:
                         pass
                     except exceptions.SocketIsClosedError:
@@ -207,6 +218,11 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # below, as upstream does.
             pass
 
+        reason = server.reason.TRANSPORT_CLOSE
+        if invalid is not None:
+            logger.warning("closing Engine.IO connection %s: invalid packet (%s: %.80s)",
+                           self.sid, type(invalid).__name__, invalid)
+            reason = server.reason.TRANSPORT_ERROR
         self._ws = None  # from now on packets take the queue (and end with the writer)
         self.queue.put_nowait(None)  # unlock the writer so it can exit (the queue is unbounded)
         try:
@@ -216,7 +232,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # once the read above already saw the close (upstream's reader, a separate task,
             # always takes it inside its wait_for). The disconnect must still be handled.
             pass
-        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+        await self.close(wait=False, abort=True, reason=reason)
 
 
 class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from signaling.transport import DirectManager, LeanSocket, ProctorServer
+from tests.signaling.conftest import Live
 
 
 class Node:
@@ -23,9 +25,10 @@ class Node:
         self.disconnected: list[str] = []
 
 
-@pytest.fixture
-async def node() -> AsyncIterator[Node]:
-    sio = ProctorServer(async_mode="aiohttp", client_manager=DirectManager(), ping_interval=0.3, ping_timeout=0.3)
+@contextlib.asynccontextmanager
+async def start_node(ping_interval: float, ping_timeout: float) -> AsyncIterator[Node]:
+    sio = ProctorServer(async_mode="aiohttp", client_manager=DirectManager(), ping_interval=ping_interval,
+                        ping_timeout=ping_timeout)
     app = web.Application()
     sio.attach(app)
     server = TestServer(app)
@@ -50,6 +53,12 @@ async def node() -> AsyncIterator[Node]:
         yield n
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[Node]:
+    async with start_node(ping_interval=0.3, ping_timeout=0.3) as n:
+        yield n
 
 
 async def client(url: str, transports: list[str]) -> tuple[socketio.AsyncClient, list[Any]]:
@@ -182,9 +191,54 @@ async def test_binary_attachments_larger_than_a_message_close_the_connection(nod
     limit = node.sio.eio.max_http_buffer_size
     async with aiohttp.ClientSession() as http:
         ws = await raw_socket(http, node.url)
-        await ws.send_str('453-/t,["burst",' + ",".join('{"_placeholder":true,"num":%d}' % i for i in range(3)) + "]")
+        await ws.send_str('453-/t,["burst",' + ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(3)) + "]")
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_bytes(b"x" * (limit // 2 + 1))
             await ws.send_bytes(b"x" * (limit // 2 + 1))
         assert await closed_by_server(ws), f"the server kept more than {limit} bytes of attachments"
     await until(lambda: not node.sio.eio.sockets and not node.sio._binary_packet, "the connection ended")
+
+
+async def engineio_socket(http: aiohttp.ClientSession, live: Live) -> aiohttp.ClientWebSocketResponse:
+    """A raw Engine.IO WebSocket on the real node, past the Engine.IO handshake."""
+    ws = await http.ws_connect(live.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket")
+    opened = await ws.receive_str(timeout=5)
+    assert opened.startswith("0{"), opened
+    return ws
+
+
+async def send_quietly(ws: aiohttp.ClientWebSocketResponse, frame: str) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):  # the server may be gone already
+        await ws.send_str(frame)
+
+
+@pytest.mark.parametrize("frame", ["abc", "", "9"], ids=["garbage", "empty", "unknown-type"])
+async def test_an_invalid_engineio_packet_closes_the_connection(
+        live: Live, caplog: pytest.LogCaptureFixture, frame: str) -> None:
+    caplog.set_level(logging.INFO)
+    async with aiohttp.ClientSession() as http:
+        ws = await engineio_socket(http, live)
+        caplog.clear()
+        await send_quietly(ws, frame)
+        assert await closed_by_server(ws), f"the server kept a connection that sent {frame!r}"
+    with_traceback = [r.getMessage() for r in caplog.records if r.exc_info]
+    assert not with_traceback, f"tracebacks logged for one invalid packet: {with_traceback}"
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1, [r.getMessage() for r in warned]
+
+
+async def test_many_invalid_frames_log_at_most_one_line_per_connection(
+        live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    connections, frames = 4, 200
+    async with aiohttp.ClientSession() as http:
+        sockets = [await engineio_socket(http, live) for _ in range(connections)]
+        caplog.clear()
+        for ws in sockets:
+            for i in range(frames):
+                await send_quietly(ws, "" if i % 2 else "abc")
+        closed = await asyncio.gather(*(closed_by_server(ws) for ws in sockets))
+    assert all(closed), f"{closed.count(False)} of {connections} connections survived {frames} invalid frames"
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged for an invalid frame"
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) <= connections, f"{len(lines)} lines for {connections} connections: {lines[:3]}"
