@@ -5,11 +5,12 @@ work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second sessio
 
 - `LeanSocket` (Engine.IO WebSocket transport): upstream starts a task and a `wait_for`
   (another task and a timer) for every message it reads, and a `wait_for` around every
-  queue read of the writer. Here the reader awaits the WebSocket directly under one
-  `asyncio.Timeout` per socket that is pushed back only when half spent (so at most a few
-  timer moves per socket per minute), and the writer awaits its queue without a timer (it
-  ends on the `None` the reader or `close()` puts there, as upstream's does). An invalid
-  Engine.IO packet ends the connection, as in upstream's loop, with one log line.
+  queue read of the writer. Here the reader awaits the WebSocket directly, watched by one
+  timer per socket that re-arms itself about once per ping interval and ends the socket
+  after ping_interval + ping_timeout of silence, as upstream's `wait_for` does; the writer
+  awaits its queue without a timer (it ends on the `None` the reader or `close()` puts
+  there, as upstream's does). An invalid Engine.IO packet ends the connection (as in
+  upstream's loop) with one log line.
 - `LeanEngineServer._service_task`: upstream's sweep over every socket, in slices of
   200 instead of a task and a timer per socket.
 - `DirectManager`: upstream's `emit` starts one task per recipient and `asyncio.wait`s for
@@ -175,47 +176,73 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         writer_task = asyncio.ensure_future(writer())
         self._ws = ws
 
-        # A live client answers every ping (ping_interval) well within ping_timeout; silence
-        # longer than both ends the socket, as upstream's per-message wait_for does. The
-        # deadline is kept between `limit` and 1.5 x `limit` ahead of the last message.
+        # A live client answers every ping (ping_interval) well within ping_timeout, so silence
+        # for both ends the socket, as upstream's wait_for around each read does. Here one
+        # watchdog timer per socket looks at when the reader started waiting: while messages
+        # flow it only re-arms itself (about once per ping_interval), and once the reader has
+        # waited `limit` it cancels that read (through `expiry`, which turns it into a
+        # TimeoutError). It never cancels the handling of a message.
         loop = asyncio.get_running_loop()
         limit = server.ping_interval + server.ping_timeout
+        waiting_since = loop.time()
+        reading = False
+        expiring = False
         invalid: Exception | None = None
+        watch: asyncio.TimerHandle
+
+        def watchdog() -> None:
+            nonlocal watch, expiring
+            now = loop.time()
+            if reading and (now - waiting_since >= limit or self.closed):
+                # A socket the service task closed (ping unanswered) while its client kept
+                # sending ends here too, as upstream's writer ends it at its next poll timeout.
+                expiring = True
+                expiry.reschedule(now)
+            else:
+                watch = loop.call_at((waiting_since if reading else now) + limit, watchdog)
+
+        watch = loop.call_at(waiting_since + limit, watchdog)
         try:
-            async with asyncio.timeout_at(loop.time() + 1.5 * limit) as deadline:
-                while True:
-                    try:
-                        p = await websocket_wait()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        break
-                    if p is None:  # closed by the client
-                        break
-                    now = loop.time()
-                    when = deadline.when()
-                    if when is not None and when - now < limit:
-                        deadline.reschedule(now + 1.5 * limit)
-                    try:
-                        pkt = eio_packet.Packet(encoded_packet=p)
-                        if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
-                            raise ValueError(f"unknown packet type {pkt.packet_type}")
-                    except Exception as exc:
-                        # Upstream's loop ends here too (the decode error escapes it); a
-                        # client sending garbage gets one log line, not one per frame.
-                        invalid = exc
-                        break
-                    try:
-                        await self.receive(pkt)
-                    except exceptions.UnknownPacketError:
-                        pass
-                    except exceptions.SocketIsClosedError:
-                        break
-                    except Exception:
-                        logger.exception("Engine.IO receive error")
+            async with asyncio.timeout(None) as expiry:
+                try:
+                    while True:
+                        waiting_since = loop.time()
+                        reading = True
+                        try:
+                            p = await websocket_wait()
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            break
+                        reading = False
+                        if expiring:  # the message beat the expiry by one turn of the loop
+                            expiring = False
+                            expiry.reschedule(None)
+                            watch = loop.call_at(loop.time() + limit, watchdog)
+                        if p is None:  # closed by the client
+                            break
+                        try:
+                            pkt = eio_packet.Packet(encoded_packet=p)
+                            if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
+                                raise ValueError(f"unknown packet type {pkt.packet_type}")
+                        except Exception as exc:
+                            # Upstream's loop ends here too (the decode error escapes it); a
+                            # client sending garbage gets one log line, not one per frame.
+                            invalid = exc
+                            break
+                        try:
+                            await self.receive(pkt)
+                        except exceptions.UnknownPacketError:
+                            pass
+                        except exceptions.SocketIsClosedError:
+                            break
+                        except Exception:
+                            logger.exception("Engine.IO receive error")
+                finally:
+                    watch.cancel()
         except (TimeoutError, asyncio.CancelledError):
-            # Silence past the deadline, or the request handler was cancelled: clean up
-            # below, as upstream does.
+            # Silence past the limit, or the request handler was cancelled: clean up below,
+            # as upstream does.
             pass
 
         reason = server.reason.TRANSPORT_CLOSE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -197,6 +198,27 @@ async def test_binary_attachments_larger_than_a_message_close_the_connection(nod
             await ws.send_bytes(b"x" * (limit // 2 + 1))
         assert await closed_by_server(ws), f"the server kept more than {limit} bytes of attachments"
     await until(lambda: not node.sio.eio.sockets and not node.sio._binary_packet, "the connection ended")
+
+
+async def test_silence_for_ping_interval_plus_timeout_ends_the_socket() -> None:
+    # The documented rule (hub.py: 20 s + 10 s): a client silent for ping_interval +
+    # ping_timeout is gone. Here 1 s + 1 s: the socket must end ~2 s after the client's last
+    # message, not at 1.5 x that (3 s) as it once did. The bounds leave 0.5 s either side of
+    # 2 s and stay clear of 3 s.
+    async with start_node(ping_interval=1, ping_timeout=1) as n, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(n.url.replace("http", "ws") + "socket.io/?EIO=4&transport=websocket")
+        assert (await ws.receive_str(timeout=5)).startswith("0{")
+        await ws.send_str("40/t,")
+        last_sent = time.monotonic()
+        assert (await ws.receive_str(timeout=5)).startswith("40/t,")
+        async with asyncio.timeout(6):
+            async for msg in ws:  # pings arrive and go unanswered
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+        silent = time.monotonic() - last_sent
+        assert ws.closed
+        assert 1.5 < silent < 2.8, f"the server closed a silent client after {silent:.2f} s, not ~2 s"
+        await until(lambda: len(n.disconnected) == 1 and not n.sio.eio.sockets, "the disconnect was handled")
 
 
 async def engineio_socket(http: aiohttp.ClientSession, live: Live) -> aiohttp.ClientWebSocketResponse:
