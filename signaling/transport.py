@@ -16,7 +16,9 @@ work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second sessio
 - `DirectManager`: upstream's `emit` starts one task per recipient and `asyncio.wait`s for
   them; sending to an Engine.IO socket only puts the packet on its queue, so here the
   recipients get it in a plain loop.
-- `FastPacket`: encodes a packet's JSON once, without upstream's walk for binary data.
+- `FastPacket` (signaling/fast_packet.py): encodes a packet's JSON once, and raises one
+  `InvalidPacket` for anything a client sends that does not decode, so `ProctorServer` ends
+  that connection with one log line.
 - `ProctorServer`: remembers the length of the raw Socket.IO packet an event arrived in
   (`raw_length()`), so the guard can bound a payload's size without re-encoding it.
 
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import time
 from typing import Any
@@ -39,11 +40,11 @@ from typing import Any
 import engineio
 import socketio
 from engineio import async_socket, exceptions
-from engineio import json as engineio_json
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from . import upstream
+from .fast_packet import FastPacket, InvalidPacket
 from .room_index import RoomIndex
 
 logger = logging.getLogger(__name__)
@@ -315,47 +316,6 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return super()._trigger_event(event, *args, **kwargs)
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode  # what upstream's json.dumps call produces
-
-
-class FastPacket(sio_packet.Packet):  # type: ignore[misc]
-    """Socket.IO packet that encodes its JSON once, with one encoder, and skips the walk for
-    binary data when the JSON encoding already proves there is none (bytes do not encode).
-
-    Upstream walks every outgoing payload for bytes (`data_is_binary`, in Python) and then
-    builds a new `JSONEncoder` for each `json.dumps(..., separators=...)`; together ~5 % of
-    the node's CPU at 2,000 events/s. Anything that does not encode (binary attachments)
-    takes upstream's path unchanged, and the text is the same upstream's would be.
-    """
-
-    _text: str | None = None
-    _encoded_data: Any = None
-
-    def __init__(self, packet_type: int = sio_packet.EVENT, data: Any = None, namespace: str | None = None,
-                 id: Any = None, binary: Any = None, encoded_packet: Any = None) -> None:
-        if binary is None and encoded_packet is None and data is not None and self.json is engineio_json:
-            try:
-                text = _encode_json(data)
-            except (TypeError, ValueError, RecursionError):
-                pass  # bytes (a binary packet) or not JSON: upstream decides and raises
-            else:
-                super().__init__(packet_type, data, namespace, id, binary=False)
-                self._text, self._encoded_data = text, data
-                return
-        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
-
-    def encode(self) -> Any:
-        text = self._text
-        if text is None or self.data is not self._encoded_data:
-            return super().encode()
-        head = str(self.packet_type)
-        if self.namespace is not None and self.namespace != "/":
-            head += self.namespace + ","
-        if self.id is not None:
-            head += str(self.id)
-        return head + text
-
-
 class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", FastPacket)
@@ -391,15 +351,26 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         partial = self._binary_packet.get(eio_sid)
+        if partial is None and not data:  # an Engine.IO message without data: upstream does not decode it
+            await self._refuse(eio_sid, "invalid packet (empty)")
+            return
         header = type(data) is str and partial is None
         refusal = self._binary_refusal(partial, data) if partial is not None or data[:1] in _BINARY_TYPES else None
         if refusal is not None:
-            logger.warning("closing a connection whose binary packet %s", refusal)
-            await self._drop(eio_sid)
+            await self._refuse(eio_sid, f"binary packet {refusal}")
             return
         # Only a whole text EVENT packet bounds its payload; binary events arrive in parts.
         _RAW_LENGTH.set(len(data) if header and data[:1] == "2" else None)
-        await super()._handle_eio_message(eio_sid, data)
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except InvalidPacket as exc:
+            # Upstream logs a traceback per invalid packet and keeps the connection: one
+            # client could fill the log. One line, and the connection ends.
+            await self._refuse(eio_sid, f"invalid packet ({exc!s:.80})")
+
+    async def _refuse(self, eio_sid: str, why: str) -> None:
+        logger.warning("closing Socket.IO connection %s: %s", eio_sid, why)
+        await self._drop(eio_sid)
 
     def _binary_refusal(self, partial: Any, data: Any) -> str | None:
         """Why a binary packet's header or next attachment is refused, or None."""

@@ -1,6 +1,6 @@
 """The version gate for signaling/transport.py's changes to python-engineio / python-socketio.
 
-`transport.py` copies and overrides private parts of both libraries (the Engine.IO WebSocket
+`transport.py` (and `fast_packet.py`) copy and override private parts of both libraries (the Engine.IO WebSocket
 loop, the service task, the event dispatch, the in-process manager's emit, the packet
 encoder). They are used only with the versions they were checked against (`TESTED`, the
 same range as pyproject.toml's dependencies); with any other version the node runs
@@ -86,10 +86,12 @@ PINNED: tuple[Pinned, ...] = (
            "472e8b723a12d507ce3ee3eb8e1643cd326bdd9cc669392e6a636ec7aafdb366"),
     Pinned("socketio.async_server:AsyncServer._handle_eio_message", f"{_T} ProctorServer._handle_eio_message",
            "bef50fc0e1635921c922995dba721d05d1c5ccc95d6a6b7647a1db75c4e6032e"),
-    Pinned("socketio.packet:Packet.__init__", f"{_T} FastPacket.__init__",
+    Pinned("socketio.packet:Packet.__init__", "signaling/fast_packet.py FastPacket.__init__",
            "5fe2fa797e082c1dcecce5ef96b84380ef8267559aa649c0792df016afc08a21"),
-    Pinned("socketio.packet:Packet.encode", f"{_T} FastPacket.encode",
+    Pinned("socketio.packet:Packet.encode", "signaling/fast_packet.py FastPacket.encode",
            "513c45be75181da2e2b99a71f0876080a515f8dc0dfd99fd691ea2879637e8ea"),
+    Pinned("socketio.packet:Packet.decode", "signaling/fast_packet.py FastPacket.decode",
+           "61ad7904b539f4728d84d0db1a2051a762676a85ab5bacfaf83f3b3465190a8a"),
     # Socket.IO in-process manager (DirectManager = RoomIndex + AsyncManager).
     Pinned("socketio.async_manager:AsyncManager.emit", f"{_T} DirectManager.emit",
            "01ccd5b82b4f955e4f2e4d07b5fbf09cacef868e9f61bc2abe56d92118a5f3ac"),

@@ -229,14 +229,26 @@ async def engineio_socket(http: aiohttp.ClientSession, live: Live) -> aiohttp.Cl
     return ws
 
 
-async def send_quietly(ws: aiohttp.ClientWebSocketResponse, frame: str) -> None:
+async def send_quietly(ws: aiohttp.ClientWebSocketResponse, frame: str | bytes) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):  # the server may be gone already
-        await ws.send_str(frame)
+        if isinstance(frame, bytes):
+            await ws.send_bytes(frame)
+        else:
+            await ws.send_str(frame)
 
 
-@pytest.mark.parametrize("frame", ["abc", "", "9"], ids=["garbage", "empty", "unknown-type"])
-async def test_an_invalid_engineio_packet_closes_the_connection(
-        live: Live, caplog: pytest.LogCaptureFixture, frame: str) -> None:
+# Engine.IO: not a packet, empty, an unknown type. Socket.IO (inside an Engine.IO MESSAGE):
+# not a packet, empty, truncated JSON, CONNECT_ERROR (server to client only), an empty
+# binary message, events and acks whose data upstream's handlers cannot index.
+INVALID: list[str | bytes] = ["abc", "", "9", "4abc", "4", '42["x",', "44", b"", "42", "42{}", "42[[1]]", '43"x"']
+INVALID_IDS = ["eio-garbage", "eio-empty", "eio-unknown-type", "sio-garbage", "sio-empty", "sio-bad-json",
+               "sio-connect-error", "sio-empty-binary", "sio-no-event", "sio-event-not-a-list", "sio-event-no-name",
+               "sio-ack-not-a-list"]
+
+
+@pytest.mark.parametrize("frame", INVALID, ids=INVALID_IDS)
+async def test_an_invalid_packet_closes_the_connection(
+        live: Live, caplog: pytest.LogCaptureFixture, frame: str | bytes) -> None:
     caplog.set_level(logging.INFO)
     async with aiohttp.ClientSession() as http:
         ws = await engineio_socket(http, live)
@@ -256,9 +268,9 @@ async def test_many_invalid_frames_log_at_most_one_line_per_connection(
     async with aiohttp.ClientSession() as http:
         sockets = [await engineio_socket(http, live) for _ in range(connections)]
         caplog.clear()
-        for ws in sockets:
+        for k, ws in enumerate(sockets):  # each connection starts with another kind (both layers)
             for i in range(frames):
-                await send_quietly(ws, "" if i % 2 else "abc")
+                await send_quietly(ws, INVALID[(i + 3 * k) % len(INVALID)])
         closed = await asyncio.gather(*(closed_by_server(ws) for ws in sockets))
     assert all(closed), f"{closed.count(False)} of {connections} connections survived {frames} invalid frames"
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged for an invalid frame"

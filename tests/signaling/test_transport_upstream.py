@@ -19,6 +19,7 @@ from engineio.async_socket import AsyncSocket
 from server.keys import HUB
 from server.settings import Settings
 from signaling import transport, upstream
+from signaling.fast_packet import FastPacket
 from tests.signaling.conftest import Live, running_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_inside_the_range_the_patched_classes_are_used() -> None:
     assert type(sio) is transport.ProctorServer
     assert type(sio.eio) is transport.LeanEngineServer
     assert type(sio.manager) is transport.DirectManager
-    assert sio.packet_class is transport.FastPacket
+    assert sio.packet_class is FastPacket
 
 
 @pytest.fixture
