@@ -95,6 +95,10 @@ PINNED: tuple[Pinned, ...] = (
     # Socket.IO in-process manager (DirectManager = RoomIndex + AsyncManager).
     Pinned("socketio.async_manager:AsyncManager.emit", f"{_T} DirectManager.emit",
            "01ccd5b82b4f955e4f2e4d07b5fbf09cacef868e9f61bc2abe56d92118a5f3ac"),
+    Pinned("socketio.base_manager:BaseManager.__init__", "signaling/room_index.py RoomIndex (its attributes)",
+           "bfee992d912fe9a4c1ba65094bb011c65a7721abd345a60ff1cc99df127c5a94"),
+    Pinned("socketio.base_manager:BaseManager.get_participants", f"{_T} DirectManager.emit",
+           "7d78ad681c95de5be0c4c9062fbaf5b668b0bb54e4b7bfc184bf2766f5d11b2d"),
     Pinned("socketio.base_manager:BaseManager.basic_enter_room", "signaling/room_index.py RoomIndex",
            "3f509586d2d7f47ec92cc5113a80f5302ca1d82fb3689ee530edd3aa9ad6a1a3"),
     Pinned("socketio.base_manager:BaseManager.basic_leave_room", "signaling/room_index.py RoomIndex",
