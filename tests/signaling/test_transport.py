@@ -246,6 +246,14 @@ INVALID_IDS = ["eio-garbage", "eio-empty", "eio-unknown-type", "sio-garbage", "s
                "sio-ack-not-a-list"]
 
 
+def connection_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Warnings and errors of the layers a connection passes through (not, say, a GC pause
+    that a loaded machine may log meanwhile)."""
+    layers = ("signaling", "engineio", "socketio", "aiohttp")
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name.split(".")[0] in layers]
+
+
 @pytest.mark.parametrize("frame", INVALID, ids=INVALID_IDS)
 async def test_an_invalid_packet_closes_the_connection(
         live: Live, caplog: pytest.LogCaptureFixture, frame: str | bytes) -> None:
@@ -257,8 +265,8 @@ async def test_an_invalid_packet_closes_the_connection(
         assert await closed_by_server(ws), f"the server kept a connection that sent {frame!r}"
     with_traceback = [r.getMessage() for r in caplog.records if r.exc_info]
     assert not with_traceback, f"tracebacks logged for one invalid packet: {with_traceback}"
-    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warned) == 1, [r.getMessage() for r in warned]
+    warned = connection_lines(caplog)
+    assert len(warned) == 1, warned
 
 
 async def test_many_invalid_frames_log_at_most_one_line_per_connection(
@@ -274,5 +282,5 @@ async def test_many_invalid_frames_log_at_most_one_line_per_connection(
         closed = await asyncio.gather(*(closed_by_server(ws) for ws in sockets))
     assert all(closed), f"{closed.count(False)} of {connections} connections survived {frames} invalid frames"
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged for an invalid frame"
-    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    lines = connection_lines(caplog)
     assert len(lines) <= connections, f"{len(lines)} lines for {connections} connections: {lines[:3]}"
