@@ -17,7 +17,7 @@ from rooms.attempts import Attempt
 from .guard import Limits
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
-from .transport import DirectManager, ProctorServer
+from .transport import in_process_manager, socket_server
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,14 @@ class SocketNotifier:
         await self._sio.emit(event, data, room=students_room(room_id), namespace="/student")
 
 
-def create_server(limits: Limits, allowed_origins: tuple[str, ...], client_manager: Any = None) -> ProctorServer:
+def create_server(limits: Limits, allowed_origins: tuple[str, ...], client_manager: Any = None) -> socketio.AsyncServer:
     """The Socket.IO server (namespaces are registered by `Hub`)."""
     # A cluster's Redis manager keeps upstream's emit; alone, a node emits without a
-    # task per recipient (signaling/transport.py).
-    return ProctorServer(
+    # task per recipient (signaling/transport.py). Both server and manager are
+    # python-socketio's own outside the versions transport.py was checked against.
+    manager = client_manager if client_manager is not None else in_process_manager()
+    server: socketio.AsyncServer = socket_server(
         async_mode="aiohttp",
-        client_manager=client_manager if client_manager is not None else DirectManager(),
         # None: same origin only (python-engineio's default); a list: exactly those.
         cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
         max_http_buffer_size=limits.max_message_bytes * _ENGINE_BUFFER_FACTOR,
@@ -60,7 +61,9 @@ def create_server(limits: Limits, allowed_origins: tuple[str, ...], client_manag
         ping_timeout=10,
         logger=False,
         engineio_logger=False,
+        client_manager=manager,
     )
+    return server
 
 
 class Hub:
