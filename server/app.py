@@ -14,6 +14,7 @@ from rooms.tokens import TokenService
 from .http import openapi
 from server.http.api import ROUTES, add_routes
 from server.http.errors import error_middleware
+from server.http.observability import observability_middleware
 from .analysis import analysis_ctx
 from .backends import backends_ctx, create_backends
 from .collector import gc_ctx
@@ -58,7 +59,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
+        observability_middleware, error_middleware])
     app[SETTINGS] = settings
     app[TOKENS] = TokenService(settings.secret, admin_token=settings.admin_token)
     app[METRICS] = Metrics()

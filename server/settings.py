@@ -76,6 +76,9 @@ class Settings:
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"
+    # step 9: logs — "text" (a line per record for people) or "json" (one object per line
+    # for a log shipper; server/logs.py).
+    log_format: str = "text"
 
     @property
     def base_url(self) -> str:
@@ -124,6 +127,8 @@ class Settings:
             raise SettingsError("REDIS_CHANNELS", "must be room or single")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+        if self.log_format not in ("text", "json"):  # step 9: logs
+            raise SettingsError("LOG_FORMAT", "must be text or json")
 
     def with_runtime_defaults(self) -> Settings:
         """Fill what depends on the data dir or the host: node id, secret (persisted)."""

@@ -68,11 +68,10 @@ def running_node(tmp_path: Path, database_url: str, env: Mapping[str, str] | Non
     full_env = {**base, "PROCTOR_DATABASE_URL": database_url, "PROCTOR_SECRET": SECRET,
                 "PROCTOR_ADMIN_TOKEN": ADMIN, "PROCTOR_NODE_ID": f"node-{port}", **(env or {})}
     stderr_path, stdout_path = tmp_path / f"node-{port}.stderr", tmp_path / f"node-{port}.stdout"
+    data_dir = tmp_path / f"d{port}"
     with stderr_path.open("wb") as err, stdout_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / f"d{port}")],
-            env=full_env, stdout=out, stderr=err, cwd=tmp_path,
-        )
+        cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+        proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=err, cwd=tmp_path)
     node = NodeProcess(port, proc, stderr_path, stdout_path)
     try:
         _wait_ready(node, timeout)
