@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import signal
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,12 @@ def test_a_node_logs_json_lines_with_its_id_and_the_request_id(postgres: Postgre
         assert made != "bad id with spaces" and len(made) == 32
         status, headers, _ = node.get("/nowhere", {"X-Request-Id": "x" * 65})  # too long: replaced
         assert status == 404 and headers["X-Request-Id"] != "x" * 65
+        # `systemctl reload` (ExecReload=kill -HUP) must not end the node.
+        node.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "SIGHUP" not in node.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert node.get("/healthz")[0] == 200 and node.proc.poll() is None
         # The drain runs in a task the request started; its lines carry the request's id,
         # and it ends the process (a whole life in the log).
         req = urllib.request.Request(node.url + "/admin/drain", method="POST", data=b"",
@@ -62,6 +70,7 @@ def test_a_node_logs_json_lines_with_its_id_and_the_request_id(postgres: Postgre
         assert entry["time"].endswith("Z") and "T" in entry["time"]
     drained = [e for e in lines if e["message"].startswith(("drain:", "drained"))]
     assert drained and all(e.get("request_id") == "req-42.a_b" for e in drained), drained
+    assert any(e["message"].startswith("SIGHUP: nothing to reload") for e in lines)
     stop = [e for e in lines if e["message"] in ("shutting down", "stopped")]
     assert len(stop) == 2 and all("request_id" not in e for e in stop)  # the main task is no request
     everything = text + node.stdout_path.read_text()
