@@ -12,6 +12,9 @@ import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import server
+from server.embedded_pg import free_port
 from tests.cluster.conftest import RedisServer
 from tests.conftest import PostgresServer
 from tests.server.node_process import running_node
@@ -165,6 +169,18 @@ def test_dashboard_is_grafana_36_plus_on_a_datasource_variable() -> None:
         assert panel["targets"], panel["title"]
 
 
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    """promtool parses each panel's query as a recording rule (Grafana's `$instance` becomes
+    the regex it stands for), so a typo in a panel fails here, not on an operator's screen."""
+    rules = [{"record": f"proctor_dashboard:panel_{i}", "expr": e.replace("$instance", ".*")}
+             for i, e in enumerate(dashboard_exprs())]
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    proc = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{len(rules)} rules found" in proc.stdout
+
+
 # -- names against real nodes ------------------------------------------------------------------
 
 
@@ -222,3 +238,60 @@ def test_a_rule_on_a_metric_no_node_exports_is_caught(scrapes: dict[str, str], t
     assert proc.returncode == 0, proc.stdout + proc.stderr  # valid PromQL: only our check can tell
     exported = exported_names(scrapes["single"]) | exported_names(scrapes["cluster"])
     assert used_names(rule_exprs(bad)) - exported == {"proctor_commit_latency_bucket", "proctor_no_such_metric"}
+
+
+# -- a real Prometheus ---------------------------------------------------------------------------
+
+
+def _prometheus_api(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.slow
+def test_a_real_prometheus_scrapes_a_node_and_evaluates_rules_and_panels(
+        postgres: PostgresServer, tmp_path: Path) -> None:
+    """The operator's set-up end to end: job `proctor` scraping a node, the shipped rules
+    loaded and evaluated without error, every panel's query answered."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is missing: apt-get install prometheus (./install.sh test does)")
+    database = asyncio.run(postgres.create_database())
+    with running_node(tmp_path, database) as node:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ALERTS)],
+            "scrape_configs": [{"job_name": "proctor", "static_configs": [{"targets": [f"127.0.0.1:{node.port}"]}]}],
+        }))
+        with (tmp_path / "prometheus.log").open("wb") as log:
+            prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                     f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            ready: list[Any] = []
+            while time.monotonic() < deadline and not ready:
+                try:
+                    ready = _prometheus_api(port, "/api/v1/query?query=proctor_ready")["data"]["result"]
+                except OSError:
+                    pass
+                time.sleep(0.3)
+            assert ready, (tmp_path / "prometheus.log").read_text()[-3000:]
+            assert ready[0]["metric"]["job"] == "proctor" and ready[0]["value"][1] == "1"
+            time.sleep(2.5)  # a few rule evaluations
+            groups = _prometheus_api(port, "/api/v1/rules")["data"]["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            assert len(rules) == len(rule_exprs(ALERTS))
+            for rule in rules:
+                assert rule["health"] == "ok", rule
+            # A ready node: no "not ready" even pending (the lag rules depend on this machine's load).
+            states = {r["name"]: r["state"] for r in rules}
+            assert states["ProctorNotReady"] == states["ProctorNodeDown"] == "inactive", states
+            for expr in dashboard_exprs():
+                query = urllib.parse.quote(expr.replace("$instance", ".*"))
+                answer = _prometheus_api(port, f"/api/v1/query?query={query}")
+                assert answer["status"] == "success", (expr, answer)
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
