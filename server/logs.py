@@ -19,10 +19,12 @@ import json
 import logging
 import re
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -149,7 +151,27 @@ def configure_logging(settings: Settings) -> logging.Handler:
     handler = build_handler(settings)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # What Python would print to stderr itself goes through the handler too, so it is
+    # redacted and, in JSON mode, still one object per line.
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+    sys.unraisablehook = _log_unraisable
     return handler
+
+
+def _log_uncaught(exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None) -> None:
+    if exc is None:
+        return
+    logging.getLogger("proctor").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    logging.getLogger("proctor").error(
+        "%s: %r", unraisable.err_msg or "Exception ignored in", unraisable.object,
+        exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback)
+        if unraisable.exc_value is not None else None,
+    )
 
 
 def redact_also(*values: str) -> None:

@@ -6,7 +6,10 @@ import asyncio
 import io
 import json
 import logging
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from typing import Any
 import jwt
 import pytest
 
+from server.embedded_pg import free_port
 from server.http.observability import request_id_of
 from server.logs import REDACTED, REQUEST_ID, Redactor, build_handler
 from server.settings import Settings, SettingsError
@@ -160,3 +164,19 @@ def test_text_is_the_default_and_other_formats_are_refused() -> None:
     assert Settings.load(environ={}, env_file=None).log_format == "text"
     with pytest.raises(SettingsError, match="LOG_FORMAT"):
         Settings.load(environ={"PROCTOR_LOG_FORMAT": "xml"}, env_file=None)
+
+
+def test_a_crash_at_start_up_is_one_json_line_without_the_password(tmp_path: Path) -> None:
+    """What Python would print itself (an uncaught traceback) goes through the handler too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
+    env.update(PROCTOR_LOG_FORMAT="json", PROCTOR_SECRET=SECRET, PROCTOR_NODE_ID="node-crash",
+               PROCTOR_DATABASE_URL=f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/db")
+    proc = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "d")], env=env, capture_output=True, text=True,
+                          timeout=90, cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = _lines(proc.stderr)
+    crash = [e for e in lines if e["level"] == "CRITICAL"]
+    assert len(crash) == 1 and "ConnectionRefusedError" in crash[0]["exception"], lines
+    assert crash[0]["node"] == "node-crash"
+    assert DB_PASSWORD not in proc.stderr + proc.stdout
