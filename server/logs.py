@@ -75,8 +75,9 @@ def url_password(url: str) -> str:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    return [settings.secret, settings.admin_token, settings.database_url, settings.redis_url,
-            url_password(settings.database_url), url_password(settings.redis_url)]
+    values = [s.get_secret_value() for s in (settings.secret, settings.admin_token, settings.database_url,
+                                             settings.redis_url)]
+    return [*values, url_password(values[2]), url_password(values[3])]
 
 
 class RedactFilter(logging.Filter):

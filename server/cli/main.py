@@ -100,7 +100,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> list[str]:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             conn = await asyncpg.connect(dsn)
             try:
                 return await migrate(conn)
@@ -116,7 +116,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from rooms.tokens import TokenService
 
     settings = _settings(args).with_runtime_defaults()
-    tokens = TokenService(settings.secret, admin_token=settings.admin_token)
+    tokens = TokenService(settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value())
     ttl = None if args.ttl_hours <= 0 else args.ttl_hours * 3600
     rooms = tuple(r for r in (args.room or []) if r)
     if args.role == "teacher" and not args.sub:
@@ -247,7 +247,7 @@ def cmd_student(args: argparse.Namespace) -> int:
     operator = Claims(role="admin", sub="cli")
 
     async def run() -> object:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
             try:
                 data = StudentData(pool)
