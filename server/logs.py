@@ -48,17 +48,17 @@ class Redactor:
     """Replaces known secret values and secret-shaped text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._literals: set[str] = set()
+        self._literals: list[str] = []
         self.add(*secrets)
 
     def add(self, *values: str) -> None:
-        for value in values:
-            if value and len(value) >= _MIN_SECRET_LENGTH:
-                self._literals.add(value)
+        known = set(self._literals)
+        known.update(v for v in values if v and len(v) >= _MIN_SECRET_LENGTH)
+        # Longest first: a secret that contains another (a URL and its password) must go whole.
+        self._literals = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        # Longest first: a secret that contains another must go whole.
-        for value in sorted(self._literals, key=len, reverse=True):
+        for value in self._literals:
             if value in text:
                 text = text.replace(value, REDACTED)
         text = _JWT.sub(REDACTED, text)
