@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .http import openapi
 from server.http.api import ROUTES, add_routes
 from server.http.errors import error_middleware
+from server.http.observability import observability_middleware
 from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
 from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
@@ -60,7 +61,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
     node = build_node(settings)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
+        observability_middleware, error_middleware])
     app[NODE] = node
     # What the HTTP handlers read (each key next to the type it holds, in server/keys.py).
     app[SETTINGS] = settings

@@ -154,3 +154,6 @@ def _export_metrics(app: web.Application, cluster: Cluster) -> None:
           registry=registry).set_function(manager.subscriptions)
     Gauge("proctor_cluster_nodes", "Live nodes in the registry",
           registry=registry).set_function(lambda: len(cluster.registry.nodes))
+    # step 9 (ops): 0 while the bus cannot listen on or publish to Redis (alert ProctorRedisBusDown).
+    Gauge("proctor_redis_bus_up", "1 while the room bus listens on and publishes to Redis",
+          registry=registry).set_function(lambda: 0 if manager._pubsub is None or manager._unpublished else 1)

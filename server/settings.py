@@ -204,6 +204,9 @@ class Settings(BaseSettings):
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: Literal["room", "single"] = "room"
+    # step 9: logs — "text" (a line per record for people) or "json" (one object per line
+    # for a log shipper; server/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.

@@ -47,6 +47,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "connects_per_second": ["0"],
     "connect_burst": ["0"],
     "redis_channels": ["both", "ROOM"],
+    "log_format": ["xml", "JSON"],
 }
 SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token")
 
