@@ -216,10 +216,22 @@ class LocalCluster:
 
     def stop_postgres(self) -> None:
         if self._postgres is not None:
+            pid = self.pids().get("postgres")
             try:
                 self._postgres.stop(mode="fast")
             except Exception:
                 logger.exception("cluster: stopping Postgres failed")
+            if pid is not None and _still_running(pid):
+                # pg_ctl said it was not running, or gave up: the postmaster's own fast
+                # shutdown (SIGINT) still stops it cleanly, and no Postgres outlives us.
+                logger.warning("cluster: Postgres (pid %d) still runs after pg_ctl stop; sending SIGINT", pid)
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + 30
+                while _still_running(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
             self._postgres = None
 
     def pids(self) -> dict[str, int]:
@@ -398,6 +410,14 @@ class LocalCluster:
             [find_binary("nginx", "nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-s", "reload"],
             check=True, capture_output=True, timeout=10,
         )
+
+
+def _still_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:

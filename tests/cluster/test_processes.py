@@ -117,6 +117,8 @@ def service(tmp_path: Path) -> Iterator[Service]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for pid in using(svc.data_dir):  # after a failed test: leave nothing running
+            os.kill(pid, signal.SIGKILL)
 
 
 def _processes() -> dict[int, tuple[int, str]]:
