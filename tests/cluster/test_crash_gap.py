@@ -102,6 +102,7 @@ async def test_a_sigkilled_node_is_one_network_gap_and_the_teacher_sees_reconnec
     assert killed - 1.5 <= started <= killed + 0.1, (gap, killed)
     assert killed <= ended <= back + 0.1, (gap, killed, back)
     assert 0 < gap["seconds"] < back - killed + 1.5, gap
+    print(f"[crash gap] SIGKILL to rejoined on the other node {back - killed:.2f} s; gap recorded {gap['seconds']} s")
 
     async def seen_back() -> list[str] | None:
         states = presence_of(tutor, attempt_id)
