@@ -296,3 +296,30 @@ async def test_serve_processes_spreads_students_restarts_a_killed_node_and_stops
 
 async def _gone(person: Participant) -> bool:
     return person.gone.is_set()
+
+
+@pytest.mark.parametrize("problem", ["count", "taken_port", "no_redis"])
+def test_serve_processes_refuses_what_it_cannot_run_with_a_clear_message(tmp_path: Path, problem: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
+    args = ["--processes", "0"] if problem == "count" else ["--processes", "2", "--node-ports", "0"]
+    if problem == "no_redis":
+        args = ["--processes", "2"]
+        env["PATH"] = str(tmp_path)  # redis-server is in /usr/bin, which is not searched then
+    with socket.socket() as taken:
+        if problem == "taken_port":
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            args[-1] = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(tmp_path / "d"),
+             "--port", str(free_port()), *args],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )
+    assert done.returncode == 1, done
+    expected = {
+        "count": "--processes must be at least 1",
+        "taken_port": "is not free",
+        "no_redis": "redis-server not found: install it (Debian/Ubuntu: apt-get install -y redis-server)",
+    }[problem]
+    assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "d" / "cluster.json").exists()
