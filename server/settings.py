@@ -76,10 +76,17 @@ class Settings:
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
     redis_channels: str = "room"
+    # step 9: TLS — PEM paths; both set: `proctor serve` speaks HTTPS (server/tls.py).
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        return self.public_url or f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -124,6 +131,12 @@ class Settings:
             raise SettingsError("REDIS_CHANNELS", "must be room or single")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            # Invite links and the pages' CSP origin are built from it.
+            raise SettingsError("PUBLIC_URL", f"must start with http:// or https://, got {self.public_url!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing = "TLS_KEY" if self.tls_cert else "TLS_CERT"
+            raise SettingsError(missing, "set both PROCTOR_TLS_CERT and PROCTOR_TLS_KEY, or neither")
 
     def with_runtime_defaults(self) -> Settings:
         """Fill what depends on the data dir or the host: node id, secret (persisted)."""
