@@ -12,13 +12,15 @@ from typing import Any, Literal
 
 import asyncpg
 
-from .attempts import Attempt, AttemptService, attempt_from
 from rooms.store.audit import AuditLog
-from .tokens import Claims
 from rooms.store.catalog import Catalog
+from rooms.store.review import attempt_summary
+
+from .attempts import Attempt, AttemptService, attempt_from
 from .errors import Conflict, Invalid
 from .protocols import Notifier, Presence
-from rooms.store.review import attempt_summary
+from .store.database import Pool
+from .tokens import Claims
 
 Action = Literal["warn", "message", "pause", "resume", "extend", "terminate"]
 
@@ -82,7 +84,7 @@ _STATE_CHANGES: dict[str, tuple[str, str]] = {
 class Classroom:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: Pool,
         catalog: Catalog,
         attempts: AttemptService,
         presence: Presence,

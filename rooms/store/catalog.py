@@ -10,9 +10,11 @@ from typing import Any
 
 import asyncpg
 
-from rooms.tokens import Claims
 from rooms.errors import Forbidden, NotFound
 from rooms.exam import ExamSpec, Question, Rules
+from rooms.tokens import Claims
+
+from .database import Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,7 @@ def _room(row: asyncpg.Record) -> Room:
 class Catalog:
     """Reads and writes exams and rooms; every read by a caller is scope-checked here."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def create_exam(self, spec: ExamSpec, created_by: str) -> Exam:

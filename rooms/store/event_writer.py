@@ -23,8 +23,10 @@ from typing import Any
 
 import asyncpg
 
-from rooms.errors import Unavailable
 from core.tasks import stop_tasks
+from rooms.errors import Unavailable
+
+from .database import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ WHERE answers.seq < excluded.seq
 class EventWriter:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: Pool,
         *,
         flush_ms: float = 20.0,
         batch_size: int = 500,

@@ -12,9 +12,11 @@ from typing import Any
 
 import asyncpg
 
-from rooms.tokens import Claims
-from .catalog import Catalog, parse_uuid
 from rooms.errors import Forbidden, NotFound
+from rooms.tokens import Claims
+
+from .catalog import Catalog, parse_uuid
+from .database import Pool
 
 _ATTEMPT_SUMMARY = """
 SELECT a.id, a.student_id, a.student_name, a.status, a.started_at, a.deadline,
@@ -52,7 +54,7 @@ def attempt_summary(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class Review:
-    def __init__(self, pool: asyncpg.Pool, catalog: Catalog) -> None:
+    def __init__(self, pool: Pool, catalog: Catalog) -> None:
         self._pool = pool
         self._catalog = catalog
 
@@ -156,7 +158,7 @@ def render_csv(rows: Iterable[dict[str, Any]]) -> str:
 class EvidenceStore:
     """Evidence JPEGs: readable by the room's teachers and admins until they expire."""
 
-    def __init__(self, pool: asyncpg.Pool, review: Review) -> None:
+    def __init__(self, pool: Pool, review: Review) -> None:
         self._pool = pool
         self._review = review
 

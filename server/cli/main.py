@@ -79,7 +79,7 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from server.tls import ServerTLS
@@ -102,7 +102,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> list[str]:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             conn = await asyncpg.connect(dsn)
             try:
                 return await migrate(conn)
@@ -118,7 +118,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from rooms.tokens import TokenService
 
     settings = _settings(args).with_runtime_defaults()
-    tokens = TokenService(settings.secret, admin_token=settings.admin_token)
+    tokens = TokenService(settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value())
     ttl = None if args.ttl_hours <= 0 else args.ttl_hours * 3600
     rooms = tuple(r for r in (args.room or []) if r)
     if args.role == "teacher" and not args.sub:
@@ -282,7 +282,7 @@ def cmd_student(args: argparse.Namespace) -> int:
     operator = Claims(role="admin", sub="cli")
 
     async def run() -> object:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
             try:
                 data = StudentData(pool)

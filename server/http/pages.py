@@ -19,8 +19,9 @@ from aiohttp import web
 from server.keys import SETTINGS
 from server.settings import Settings
 
-STATIC = Path(__file__).resolve().parent / "static"
-_REPO = Path(__file__).resolve().parent.parent
+# server/static and the source tree's root: this module is one level down, in server/http/.
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_REPO = Path(__file__).resolve().parents[2]
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

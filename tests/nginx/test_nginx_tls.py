@@ -3,7 +3,10 @@ real node: HTTP redirects to HTTPS, HSTS, TLS 1.2+ with HTTP/2, REST and Socket.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +85,6 @@ def proxy(upstream: int, ports: tuple[int, int], tmp_path: Path) -> Iterator[Pro
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        import socket
-        import time
-
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -121,8 +121,7 @@ async def test_nginx_terminates_tls_for_rest_and_socketio(proxy: Proxy) -> None:
 
         # TLS 1.2+ only; HTTP/2 offered to browsers; the test's certificate is the one served.
         assert await handshake_error(proxy.tls_port, old_tls_client(proxy.ca)) is not None
-        assert await handshake_error(proxy.tls_port, old_tls_client(proxy.ca, __import__("ssl").TLSVersion.TLSv1_2)) \
-            is None
+        assert await handshake_error(proxy.tls_port, old_tls_client(proxy.ca, ssl.TLSVersion.TLSv1_2)) is None
         alpn = proxy.ca.client_context()
         alpn.set_alpn_protocols(["h2", "http/1.1"])
         negotiated = await handshake(proxy.tls_port, alpn)
