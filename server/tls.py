@@ -22,10 +22,12 @@ import asyncio
 import logging
 import signal
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -160,6 +162,23 @@ class ServerTLS:
         return True
 
 
+@web.middleware
+async def socketio_sees_https(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Tell Socket.IO that a request came over TLS.
+
+    python-engineio's aiohttp driver takes the scheme only from X-Forwarded-Proto (never from
+    the socket), so its same-origin check compared a browser's `https://node:port` Origin with
+    `http://node:port` and refused every WebSocket of a node serving HTTPS itself (400). Over
+    TLS the header is set to what the socket says, whatever the client sent."""
+    if request.secure and request.path.startswith("/socket.io/"):
+        headers = request.headers.copy()
+        headers["X-Forwarded-Proto"] = "https"
+        request = request.clone(headers=headers)
+    return await handler(request)
+
+
 def reload_on_sighup(loop: asyncio.AbstractEventLoop, tls: ServerTLS | None) -> None:
     """SIGHUP reloads the certificate; without TLS it is logged and ignored, because its
     default action would end the node (and `systemctl reload` or a renewal hook sends it)."""
@@ -173,4 +192,4 @@ def reload_on_sighup(loop: asyncio.AbstractEventLoop, tls: ServerTLS | None) -> 
     loop.add_signal_handler(signal.SIGHUP, on_hup)
 
 
-__all__ = ["CertificateInfo", "ServerTLS", "check_pair", "reload_on_sighup", "server_context"]
+__all__ = ["CertificateInfo", "ServerTLS", "check_pair", "reload_on_sighup", "server_context", "socketio_sees_https"]

@@ -35,10 +35,12 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     from server.keys import PLACEMENT, SETTINGS
     from server.lifecycle import ensure_admin_token_file
     from server.shutdown import bounded, cleanup_generators
-    from server.tls import reload_on_sighup
+    from server.tls import reload_on_sighup, socketio_sees_https
 
     app = create_app(settings)
     settings = app[SETTINGS]
+    if tls is not None:
+        app.middlewares.append(socketio_sees_https)
     # Clients were told to go before this (drain): a socket still open after 3 s is a dead peer.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3)
     await runner.setup()

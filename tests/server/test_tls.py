@@ -76,12 +76,18 @@ async def test_node_serves_https_and_wss_and_reloads_its_certificate_on_sighup(
             assert first.version == "TLSv1.3" and first.compression is None and first.alpn == "http/1.1", first
             assert (await served_certificate(node.port, trust)).serial_number == 1001
 
-            # Socket.IO over wss: a student joins on a WebSocket that stays open across the reload.
+            # Socket.IO over wss, with the Origin a browser on the https page sends (another
+            # site's is refused): a student joins on a WebSocket that stays open across the reload.
+            foreign = socketio.AsyncClient(reconnection=False, http_session=http)
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await foreign.connect(node.url, namespaces=["/student"], auth={"token": student["token"]},
+                                      headers={"Origin": "https://evil.example"}, transports=["websocket"],
+                                      wait_timeout=10)
             disconnected = asyncio.Event()
             sio = socketio.AsyncClient(reconnection=False, http_session=http)
             sio.on("disconnect", lambda *a: disconnected.set(), namespace="/student")
             await sio.connect(node.url, namespaces=["/student"], auth={"token": student["token"]},
-                              transports=["websocket"], wait_timeout=10)
+                              headers={"Origin": node.url}, transports=["websocket"], wait_timeout=10)
             assert sio.transport() == "websocket"
             joined = await sio.call("join", {}, namespace="/student", timeout=10)
             assert joined["ok"], joined
