@@ -183,12 +183,13 @@ class HttpsNode:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        scheme = "https" if self.env["PROCTOR_TLS_CERT"] else "http"  # env={"PROCTOR_TLS_CERT": ""}: plain
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def start(self, context: ssl.SSLContext, timeout: float = 60) -> None:
+    def start(self, context: ssl.SSLContext | None, timeout: float = 60) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=self.env,
                                          stdout=log, stderr=subprocess.STDOUT, cwd=self.root)

@@ -90,7 +90,7 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
                 await expect(start).to_be_enabled(timeout=15_000)
             except AssertionError:
                 checks = await page.locator("#check-list").inner_text()
-                raise AssertionError(f"system check failed:\n{checks}\nconsole: {console}\nsockets: {sockets}") from None
+                raise AssertionError(f"system check failed:\n{checks}\nconsole: {console}") from None
             # getUserMedia gave a live video track (the y4m file), shown in the preview.
             tracks = await page.evaluate("""() => {
                 const stream = document.querySelector('#preview').srcObject;

@@ -62,6 +62,11 @@ async def test_node_serves_https_and_wss_and_reloads_its_certificate_on_sighup(
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http:
             async with http.get(node.url + "/healthz") as resp:
                 assert resp.status == 200 and (await resp.json())["node"] == "tls-node"
+            # The pages may connect to this node's own origin only, by https and wss.
+            async with http.get(node.url + "/exam/") as resp:
+                assert resp.status == 200
+                csp = dict(d.strip().split(" ", 1) for d in resp.headers["Content-Security-Policy"].split(";"))
+                assert csp["connect-src"] == f"'self' https://127.0.0.1:{node.port} wss://127.0.0.1:{node.port}"
             # The public URL follows the scheme: invite links are https:// without PROCTOR_PUBLIC_URL.
             student = await invite(http, node.url)
             assert student["url"].startswith(f"https://127.0.0.1:{node.port}/exam/#token="), student["url"]
@@ -121,6 +126,22 @@ async def test_node_serves_https_and_wss_and_reloads_its_certificate_on_sighup(
     finally:
         if sio is not None and sio.connected:
             await sio.disconnect()
+        code = node.stop()
+    assert code == 0, node.output()
+
+
+async def test_sighup_without_tls_is_logged_and_the_node_serves_on(postgres: PostgresServer, tmp_path: Path) -> None:
+    # SIGHUP's default action ends a process; a renewal hook or `systemctl reload` must not.
+    node = HttpsNode(tmp_path, await postgres.create_database(), Path(), Path(),
+                     env={"PROCTOR_TLS_CERT": "", "PROCTOR_TLS_KEY": ""})
+    node.start(None)
+    try:
+        assert f"listening on http://127.0.0.1:{node.port}" in node.output()
+        node.hang_up()
+        await wait_for_log(node, "SIGHUP: no TLS certificate to reload")
+        async with aiohttp.ClientSession() as http, http.get(node.url + "/healthz") as resp:
+            assert resp.status == 200
+    finally:
         code = node.stop()
     assert code == 0, node.output()
 
