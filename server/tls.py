@@ -154,8 +154,11 @@ class ServerTLS:
             return False
         try:
             self._load(self.context)
-        except SettingsError as exc:  # the files changed again since the trial load
-            logger.error("TLS reload failed half-way, reload again once the files are complete: %s", exc)
+        except SettingsError as exc:
+            # The files changed again between the trial and this load (a SIGHUP in the middle
+            # of a copy): OpenSSL may now hold the new certificate without its key.
+            logger.error("TLS reload failed half-way: new connections may fail until the files are whole "
+                         "and the node gets SIGHUP again: %s", exc)
             return False
         self.certificate = info
         logger.info("TLS certificate reloaded: %s", info)

@@ -3,6 +3,8 @@
 The browser trusts the test's certificate by its public key only
 (`--ignore-certificate-errors-spki-list`, never a blanket --ignore-certificate-errors), so the
 page is a secure context for the reason a student's is: a certificate the browser accepts.
+The node is reached by a name (exam.test, mapped to 127.0.0.1 in Chromium's resolver), not
+as 127.0.0.1, because a loopback address is a secure context even over plain http.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from tests.https import HttpsNode, LocalCA, ServerCert
 
 pytestmark = pytest.mark.slow
 
+HOST = "exam.test"
+
 
 @pytest.fixture
 async def https_node(postgres: PostgresServer, tmp_path: Path, vendor_ready: None,
                      ) -> AsyncIterator[tuple[HttpsNode, LocalCA, ServerCert, str]]:
     ca = LocalCA()
-    served = ca.issue(serial=4242)
+    served = ca.issue(serial=4242, names=(HOST, "localhost"))
     served.write(tmp_path / "cert.pem", tmp_path / "key.pem")
     database = await postgres.create_database()
     node = HttpsNode(tmp_path, database, tmp_path / "cert.pem", tmp_path / "key.pem")
+    node.env["PROCTOR_PUBLIC_URL"] = f"https://{HOST}:{node.port}"
     node.start(ca.client_context())
     try:
         yield node, ca, served, database
@@ -54,8 +59,8 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
         room = await rest(f"/api/exams/{exam['id']}/rooms", {"name": "Hall A", "seats": 5})
         invite = (await rest(f"/api/rooms/{room['id']}/invites", {"students": [{"id": "s-1", "name": "Ada"}]}))[
             "invites"][0]
-    # No PROCTOR_PUBLIC_URL: the invite link follows the node's scheme.
-    assert invite["url"].startswith(f"https://127.0.0.1:{node.port}/exam/#token="), invite["url"]
+    origin = f"https://{HOST}:{node.port}"
+    assert invite["url"].startswith(f"{origin}/exam/#token="), invite["url"]
 
     try:
         from playwright.async_api import async_playwright
@@ -65,11 +70,12 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
             *CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={face_video}",
             f"--ignore-certificate-errors-spki-list={served.spki_sha256}",
+            f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
         ])
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 720})
             context.set_default_timeout(10_000)
-            await context.grant_permissions(["camera"], origin=node.url)
+            await context.grant_permissions(["camera"], origin=origin)
             page = await context.new_page()
             errors: list[str] = []
             console: list[str] = []
@@ -109,7 +115,7 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
 
             assert errors == [], errors
             # The CSP names this origin: the socket went to wss:// here and nothing was refused.
-            assert any(url.startswith(f"wss://127.0.0.1:{node.port}/socket.io/") for url in sockets), sockets
+            assert any(url.startswith(f"wss://{HOST}:{node.port}/socket.io/") for url in sockets), sockets
             refused = [line for line in console if "Content Security Policy" in line or "Refused to" in line]
             assert refused == [], refused
         finally:
