@@ -93,6 +93,12 @@ class Hub:
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
 
+    async def resync_teachers(self, reason: str) -> None:
+        """Tell this node's teachers that live deltas may have been lost: they `watch` again.
+        Local only (`ignore_queue`): each node tells its own. A cluster's room bus does the
+        same by itself after a Redis outage (signaling/room_bus.py)."""
+        await self.sio.emit("resync", {"reason": reason}, namespace="/teacher", ignore_queue=True)
+
     async def disconnect_attempt(self, attempt_id: str) -> None:
         for sid, session in list(self.students.sessions.items()):
             if session.attempt_id == attempt_id:
