@@ -12,9 +12,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from server.analysis import PEERS
 from server.keys import POOL
-from tests.conftest import EXAM_BODY
-from tests.media.conftest import Frame, SyntheticCamera, blank, one_face, two_faces  # noqa: F401
-from tests.signaling.conftest import Client, Live, live, live_settings  # noqa: F401
+from tests.support.images import Frame
+from tests.support.live import Client, Live
+from tests.support.media import SyntheticCamera
+from tests.support.node import EXAM_BODY
 
 ANALYSED_EXAM: dict[str, Any] = {
     **EXAM_BODY,

@@ -17,8 +17,7 @@ import asyncpg
 import pytest
 
 from server.cli.cluster import http_json
-
-from .conftest import Cluster, Participant, eventually, lease_holder, student, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student, teacher
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +177,7 @@ async def test_placement_respects_the_per_node_cap(cluster: Cluster, people: lis
 
 
 def _exam() -> dict[str, Any]:
-    from tests.conftest import EXAM_BODY
+    from tests.support.node import EXAM_BODY
 
     return dict(EXAM_BODY)
 

@@ -19,10 +19,10 @@ import asyncpg
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from tests.conftest import EXAM_BODY
-from tests.media.conftest import Frame, SyntheticCamera, one_face  # noqa: F401
-
-from .conftest import Cluster, Participant, eventually, lease_holder, student_on, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student_on, teacher
+from tests.support.images import Frame
+from tests.support.media import SyntheticCamera
+from tests.support.node import EXAM_BODY
 
 pytestmark = pytest.mark.slow
 

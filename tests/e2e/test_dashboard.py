@@ -11,8 +11,8 @@ import pytest
 import socketio
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Browsers, Node, screenshot
 from tests.e2e.test_exam_flow import open_student, open_teacher, pass_consent_and_check
+from tests.support.browser import Browsers, Node, screenshot
 
 pytestmark = pytest.mark.slow
 

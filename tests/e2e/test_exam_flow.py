@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Browsers, Node, screenshot
+from tests.support.browser import Browsers, Node, screenshot
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.cluster.conftest import Cluster, Participant
+from tests.support.cluster import Cluster, Participant
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import socketio
 
-from tests.signaling.conftest import Client
+from tests.support.live import Client
 
 # Codes after which the page re-sends the same event (docs/protocol.md "Acks").
 RETRY = frozenset({"rate_limited", "unavailable", "busy", "internal"})

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from server.cli.cluster import http_json
-from tests.cluster.conftest import Cluster, Participant, eventually, lease_holder, student, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student, teacher
 
 from .figures import ms, percentile, record
 from .load import Load, LoadedStudent, check_invariant, loaded_students, pushes

@@ -11,7 +11,7 @@ import pytest
 
 from server.keys import POOL
 from server.settings import Settings
-from tests.signaling.conftest import running_node
+from tests.support.live import running_node
 
 from .figures import record
 from .resend import ResendingStudent, check_exactly_once, stored_rows

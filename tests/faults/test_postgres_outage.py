@@ -13,7 +13,7 @@ import pytest
 
 from server.embedded_pg import EmbeddedPostgres, free_port
 from server.settings import Settings
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
 
 from .figures import ms, percentile, record
 from .resend import ResendingStudent, check_exactly_once, stored_rows

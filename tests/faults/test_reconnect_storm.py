@@ -33,8 +33,9 @@ import pytest
 from benchmarks.load.leanclient import ConnectRefused, LeanSocket, Stats
 from server.cli.cluster import LocalCluster, http_json
 from server.settings import Settings
-from tests.conftest import ADMIN, PostgresServer
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
+from tests.support.node import ADMIN
+from tests.support.postgres import PostgresServer
 
 from .figures import ms, percentile, record
 

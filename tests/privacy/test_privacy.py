@@ -10,7 +10,7 @@ import asyncpg
 
 from rooms.store.privacy import purge_expired_evidence
 from server.keys import POOL
-from tests.signaling.conftest import Live, live, live_settings  # noqa: F401
+from tests.support.live import Live
 
 
 async def evidence_for(pool: asyncpg.Pool, attempt_id: str, expires_at: datetime) -> str:
@@ -87,8 +87,8 @@ async def test_revoked_teacher_loses_access_within_seconds(live: Live) -> None:
     assert asyncio.get_running_loop().time() - started < 5
     resp = await live.http.get(f"{live.url}/api/rooms/{room['id']}/attempts", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_revoked"
-    import socketio
     import pytest
+    import socketio
 
     with pytest.raises(socketio.exceptions.ConnectionError):
         await live.connect("/teacher", token)
@@ -96,7 +96,7 @@ async def test_revoked_teacher_loses_access_within_seconds(live: Live) -> None:
 
 async def test_expired_token_session_is_closed(live: Live) -> None:
     from rooms.tokens import TokenService
-    from tests.conftest import SECRET
+    from tests.support.node import SECRET
 
     room = await live.room()
     short = TokenService(SECRET).mint("teacher", "t-short", rooms=[room["id"]], ttl_seconds=1)

@@ -13,7 +13,7 @@ import pytest
 from rooms.errors import RoomsError
 from rooms.store.event_writer import AnswerRecord, EventWriter, ViolationRecord
 from rooms.store.migrate import migrate
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture

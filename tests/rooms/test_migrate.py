@@ -8,7 +8,7 @@ import sys
 import asyncpg
 
 from rooms.store.migrate import available, migrate
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 _CHILD = """
 import asyncio, sys, asyncpg

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,18 +21,17 @@ from server.http.api import ROUTES
 from server.keys import POOL
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
-from tests.conftest import ADMIN, bearer
-from tests.security.conftest import (
+from tests.support.access import (
     FIGURES,
     ROLES,
     STUDENT_ROLES,
     TEACHER_ROLES,
-    Client,
-    Live,
     World,
     ack_shape_problem,
     error_shape_problem,
 )
+from tests.support.live import Client, Live
+from tests.support.node import ADMIN, bearer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -230,10 +228,10 @@ async def connect_outcome(live: Live, namespace: str, token: str | None) -> tupl
 
     sio.on("connect_error", on_error, namespace=namespace)
     client = Client(sio, namespace)
-    from tests.signaling.conftest import EVENTS, _forward
+    from tests.support.live import EVENTS, forward
 
     for event in EVENTS:
-        sio.on(event, _forward(client.received, event), namespace=namespace)
+        sio.on(event, forward(client.received, event), namespace=namespace)
     auth = {"token": token} if token is not None else None
     try:
         await sio.connect(live.url, namespaces=[namespace], auth=auth, transports=["websocket"])

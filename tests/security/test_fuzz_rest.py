@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.http.api import ROUTES, Route
-from tests.conftest import ADMIN, bearer
-from tests.security.conftest import FIGURES, LoopBridge, World, error_shape_problem, fuzz_settings
 from tests.security.strategies import RAW_BODIES, any_text, json_values, mutated, raw_bodies, to_json_bytes
+from tests.support.access import FIGURES, LoopBridge, World, error_shape_problem, fuzz_settings
+from tests.support.node import ADMIN, bearer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -18,17 +18,17 @@ from hypothesis import strategies as st
 from server.settings import Settings
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
-from tests.security.conftest import (
+from tests.security.strategies import any_text, mutated, scalars
+from tests.support.access import (
     DOCUMENTED_ACK_CODES,
     FIGURES,
-    Client,
     LoopBridge,
     World,
     ack_shape_problem,
     fuzz_settings,
     our_errors,
 )
-from tests.security.strategies import any_text, mutated, scalars
+from tests.support.live import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN
-from tests.security.conftest import FIGURES, World, error_shape_problem, fuzz_settings, require
+from tests.support.access import FIGURES, World, error_shape_problem, fuzz_settings, require
+from tests.support.node import ADMIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from rooms.tokens import TokenService
-from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
+from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
 
 Client = TestClient[Any, Any]
 

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from server.http.api import ROUTES
-from tests.conftest import bearer
 from tests.server.test_api import make_exam, make_room
+from tests.support.node import bearer
 
 Client = TestClient[Any, Any]
 

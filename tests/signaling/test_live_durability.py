@@ -12,7 +12,7 @@ import asyncpg
 from server.embedded_pg import EmbeddedPostgres, free_port
 from server.keys import POOL
 from server.settings import Settings
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
 
 
 def now_iso() -> str:

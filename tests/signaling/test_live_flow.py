@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.signaling.conftest import Live
+from tests.support.live import Live
 
 
 def now_iso() -> str:

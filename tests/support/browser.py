@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.http.pages import node_modules
 from server.settings import Settings
-from tests.conftest import ADMIN, EXAM_BODY, bearer
+from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
