@@ -161,7 +161,7 @@ async def test_the_dashboard_reads_the_roster_again_on_resync(browsers: Browsers
         async def lost(room_id: str, event: str, data: dict[str, Any]) -> None:
             pass
 
-        hub.notifier.teachers = lost  # type: ignore[method-assign]
+        hub.notifier.teachers = lost
         try:
             for seq, kind in ((1, "paste"), (2, "copy")):
                 ack = await sio.call("event", {"seq": seq, "kind": kind, "occurred_at": "2026-01-01T10:00:00Z"},
