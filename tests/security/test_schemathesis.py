@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import sys
 from typing import Any
 
 import pytest
@@ -18,7 +20,8 @@ from tests.support.node import ADMIN
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MAX_EXAMPLES = 40
-INSTALL = "/work/venv/bin/pip install 'schemathesis>=4' (it belongs in the `dev` extra)"
+# Into the interpreter running the tests, whichever checkout or venv that is.
+INSTALL = f"{shlex.quote(sys.executable)} -m pip install 'schemathesis>=4' (it belongs in the `dev` extra)"
 
 
 def run_schemathesis(url: str, ids: dict[str, str]) -> tuple[int, list[str]]:
