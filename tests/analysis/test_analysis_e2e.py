@@ -48,7 +48,7 @@ async def test_faces_become_violations_with_audited_evidence(
     teacher, _ = await live.teacher(await live.teacher_token([room["id"]]), room["id"])
     students = {}
     pcs = []
-    for name, token, image in zip(("one", "two", "blank"), tokens, (one_face, two_faces, blank)):
+    for name, token, image in zip(("one", "two", "blank"), tokens, (one_face, two_faces, blank), strict=True):
         client, joined = await live.student(token)
         assert joined["analysis"]["enabled"] is True
         students[name] = joined["attempt"]["attempt_id"]

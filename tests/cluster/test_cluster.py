@@ -123,7 +123,8 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     assert ack["ok"], ack
     offer = await alice.received.wait_for("rtc", lambda d: d["type"] == "offer")
     assert offer["session"] == ack["session"] and offer["sdp"] == "v=0 offer"
-    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"], "sdp": "v=0 answer"})
+    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"],
+                                      "sdp": "v=0 answer"})
     assert answer["ok"], answer
     got = await tutor.received.wait_for("rtc", lambda d: d["type"] == "answer")
     assert got["sdp"] == "v=0 answer" and got["attempt_id"] == a_id

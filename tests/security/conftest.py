@@ -11,7 +11,9 @@ from typing import Any
 try:
     import hypothesis  # noqa: F401
 except ImportError as exc:  # fail loudly, never skip: the suite is part of the gate
-    raise ImportError(f"tests/security needs hypothesis ({exc}); install the dev set-up: pip install -e '.[dev]'") from exc
+    raise ImportError(
+        f"tests/security needs hypothesis ({exc}); install the dev set-up: pip install -e '.[dev]'"
+    ) from exc
 
 from tests.support.access import FIGURES
 

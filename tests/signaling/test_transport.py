@@ -182,7 +182,7 @@ async def test_binary_attachments_larger_than_a_message_close_the_connection(nod
     limit = node.sio.eio.max_http_buffer_size
     async with aiohttp.ClientSession() as http:
         ws = await raw_socket(http, node.url)
-        await ws.send_str('453-/t,["burst",' + ",".join('{"_placeholder":true,"num":%d}' % i for i in range(3)) + "]")
+        await ws.send_str('453-/t,["burst",' + ",".join(f'{{"_placeholder":true,"num":{i}}}' for i in range(3)) + "]")
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_bytes(b"x" * (limit // 2 + 1))
             await ws.send_bytes(b"x" * (limit // 2 + 1))

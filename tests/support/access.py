@@ -188,9 +188,10 @@ async def world(live: Live) -> World:
 def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     found = []
     for record in caplog.records:
-        if record.levelno >= logging.ERROR and record.name.split(".")[0] in OUR_LOGGERS + ("engineio", "socketio"):
+        if record.levelno >= logging.ERROR and record.name.split(".")[0] in (*OUR_LOGGERS, "engineio", "socketio"):
+            cause = record.exc_info[1] if record.exc_info else None
             found.append(f"{record.name}: {record.getMessage()}"
-                         + (f" [{record.exc_info[0].__name__}: {record.exc_info[1]}]" if record.exc_info and record.exc_info[1] else ""))
+                         + (f" [{type(cause).__name__}: {cause}]" if cause is not None else ""))
     return found
 
 

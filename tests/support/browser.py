@@ -106,7 +106,8 @@ class Node:
         return list(data["invites"])
 
     async def teacher_token(self, rooms: list[str]) -> str:
-        data = await self.rest("POST", "/api/tokens", {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms})
+        data = await self.rest("POST", "/api/tokens",
+                               {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms})
         return str(data["token"])
 
 
