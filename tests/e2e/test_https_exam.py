@@ -19,9 +19,10 @@ import asyncpg
 import pytest
 from playwright.async_api import expect
 
-from tests.conftest import ADMIN, EXAM_BODY, PostgresServer, bearer
-from tests.e2e.conftest import CHROMIUM_ARGS, screenshot
-from tests.https import HttpsNode, LocalCA, ServerCert
+from tests.support.browser import CHROMIUM_ARGS, screenshot
+from tests.support.https import HttpsNode, LocalCA, ServerCert
+from tests.support.node import ADMIN, EXAM_BODY, bearer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 

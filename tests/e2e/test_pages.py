@@ -12,8 +12,8 @@ import socketio
 from playwright.async_api import expect
 
 from server.http import pages
-from tests.conftest import ADMIN
-from tests.e2e.conftest import Browsers, Node, screenshot
+from tests.support.browser import Browsers, Node, screenshot
+from tests.support.node import ADMIN
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,8 @@ from server.app import create_app
 from server.cli.cluster import ClusterError, find_binary
 from server.embedded_pg import free_port
 from server.settings import Settings
-from tests.conftest import ADMIN, EXAM_BODY, bearer
-from tests.https import LocalCA, handshake, handshake_error, old_tls_client
+from tests.support.https import LocalCA, handshake, handshake_error, old_tls_client
+from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from core.vocabulary import ANALYSIS_BOUNDS, SIGNAL_KINDS, WEIGHT
 from server.http.pages import content_security_policy
-from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
+from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
 
 Client = TestClient[Any, Any]
 

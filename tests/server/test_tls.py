@@ -19,8 +19,17 @@ from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from server.tls import ServerTLS
-from tests.conftest import ADMIN, EXAM_BODY, PostgresServer, bearer
-from tests.https import HttpsNode, LocalCA, handshake, handshake_error, old_tls_client, served_certificate, wait_for_log
+from tests.support.https import (
+    HttpsNode,
+    LocalCA,
+    handshake,
+    handshake_error,
+    old_tls_client,
+    served_certificate,
+    wait_for_log,
+)
+from tests.support.node import ADMIN, EXAM_BODY, bearer
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 

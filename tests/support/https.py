@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from server.embedded_pg import free_port
-from tests.conftest import ADMIN, SECRET
+from tests.support.node import ADMIN, SECRET
 
 
 def _name(common: str) -> x509.Name:
