@@ -25,7 +25,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plain_rendering_is_byte_identical_to_before_tls() -> None:
-    # site-plain.conf was rendered by the code before TLS support existed.
+    # site-plain.conf was rendered by the code before TLS support existed, then once more when
+    # the locations got their own proxy headers (test_nginx_plain.py shows why).
     nodes = [Node.parse(n) for n in NODES]
     site = render_site(nodes, listen="443", server_name="exam.example.org", balance="hash", max_fails=2,
                        fail_timeout=7)
