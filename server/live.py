@@ -16,6 +16,8 @@ from aiohttp import web
 
 from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
+from rooms.store.attempts import AttemptStore
+from rooms.store.classroom import ClassroomStore
 from rooms.store.event_writer import TRANSIENT, EventWriter
 from rooms.placement import Occupancy
 from rooms.store.privacy import purge_expired_evidence
@@ -85,7 +87,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.writer_queue.set_function(lambda: writer.depth)
     metrics.live_rooms.set_function(lambda: len(placement.hosted()))
     notifier = hub.notifier
-    attempts = AttemptService(pool, app[CATALOG], writer, notifier)
+    attempts = AttemptService(AttemptStore(pool), app[CATALOG], writer, notifier)
 
     rtc = RtcRouter(hub.sio, attempts, app[CATALOG], app[AUDIT], settings.secret)
     hub.bind_rtc(rtc)
@@ -100,7 +102,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     feed = PresenceFeed(presence_changed)
     tracker = PresenceTracker(store, settings.reconnect_grace_seconds, feed.changed, attempts.record_gap)
     occupancy = Occupancy(placement, linger=settings.reconnect_grace_seconds)
-    classroom = Classroom(pool, app[CATALOG], attempts, store, notifier, app[AUDIT])
+    classroom = Classroom(ClassroomStore(pool), app[CATALOG], attempts, store, notifier, app[AUDIT])
     hub.students.bind(attempts, tracker, occupancy, notifier)
     hub.teachers.bind(classroom, occupancy)
     # cluster: cross-node cache invalidation, lost nodes, re-reads after a Redis outage
