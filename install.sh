@@ -38,6 +38,11 @@ if [ "$mode" = test ]; then
   apt_need redis-server redis-server
   apt_need nginx nginx
   apt_need chromium chromium
+  # promtool checks and unit-tests the shipped alert rules (Debian ships it only inside
+  # `prometheus`; on a host run by systemd that also enables prometheus.service on :9090:
+  # `systemctl disable --now prometheus` if unwanted); systemd-analyze verifies the units.
+  apt_need promtool prometheus
+  apt_need systemd-analyze systemd
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

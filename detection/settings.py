@@ -2,41 +2,33 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from core.vocabulary import BOUNDS, SERVER_KINDS, finite_number
 from detection.errors import InvalidRules
 
+# The kinds the rules raise, by name (detection/rules.py emits them); the list itself and the
+# bounds of every number below come from core/vocabulary.py, which rooms/exam.py reads too.
 NO_FACE = "no_face"
 MULTIPLE_FACES = "multiple_faces"
 LOOKING_AWAY = "looking_away"
 CAMERA_BLOCKED = "camera_blocked"
-KINDS = frozenset({NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED})
-
-# name -> (lowest, highest, lowest allowed is exclusive)
-_BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "threshold": (0.0, 1.0, True),
-    "no_face_seconds": (0.0, math.inf, False),
-    "multiple_faces_seconds": (0.0, math.inf, False),
-    "looking_away_seconds": (0.0, math.inf, False),
-    "camera_blocked_seconds": (0.0, math.inf, False),
-    "dark_mean": (0.0, 255.0, False),
-    "uniform_stddev": (0.0, 255.0, False),
-}
+KINDS = frozenset(SERVER_KINDS)
+if KINDS != {NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED}:
+    raise RuntimeError(f"detection/rules.py raises {NO_FACE}, {MULTIPLE_FACES}, {LOOKING_AWAY}, {CAMERA_BLOCKED};"
+                       f" core.vocabulary declares the server kinds {sorted(KINDS)}")
 
 
 def _number(name: str, value: object) -> float:
-    lowest, highest, exclusive = _BOUNDS[name]
+    bound = BOUNDS[name]
     # bool is an int subclass; `"no_face_seconds": true` is a mistake, not 1 second.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not finite_number(value):
         raise InvalidRules(f"analysis.{name} must be a finite number, got {value!r}")
-    too_low = value <= lowest if exclusive else value < lowest
-    if too_low or value > highest:
-        low = "(" if exclusive else "["
-        high = "inf)" if highest == math.inf else f"{highest:g}]"
-        raise InvalidRules(f"analysis.{name} must be in {low}{lowest:g}, {high}, got {value!r}")
+    refusal = bound.refusal(value)
+    if refusal is not None:
+        raise InvalidRules(f"analysis.{name} {refusal}, got {value!r}")
     return float(value)
 
 
@@ -57,19 +49,19 @@ def _kinds(name: str, value: object) -> frozenset[str]:
 class RuleSettings:
     """Thresholds and hold times of the analysis rules; validated on construction."""
 
-    threshold: float = 0.5  # face confidence
-    no_face_seconds: float = 3.0
-    multiple_faces_seconds: float = 2.0
-    looking_away_seconds: float = 5.0
-    camera_blocked_seconds: float = 2.0
-    dark_mean: float = 25.0  # mean luminance below this: dark frame
-    uniform_stddev: float = 8.0  # luminance std-dev below this: uniform frame
+    threshold: float = BOUNDS["threshold"].default  # face confidence
+    no_face_seconds: float = BOUNDS["no_face_seconds"].default
+    multiple_faces_seconds: float = BOUNDS["multiple_faces_seconds"].default
+    looking_away_seconds: float = BOUNDS["looking_away_seconds"].default
+    camera_blocked_seconds: float = BOUNDS["camera_blocked_seconds"].default
+    dark_mean: float = BOUNDS["dark_mean"].default  # mean luminance below this: dark frame
+    uniform_stddev: float = BOUNDS["uniform_stddev"].default  # luminance std-dev below this: uniform frame
     disabled: frozenset[str] = frozenset()  # rule kinds that never fire
 
     def __post_init__(self) -> None:
         # Coerce in place (ints from JSON become floats, lists become frozensets) so the
         # annotations hold whatever the caller passed.
-        for name in _BOUNDS:
+        for name in _NUMBERS:
             object.__setattr__(self, name, _number(name, getattr(self, name)))
         object.__setattr__(self, "disabled", _kinds("disabled", self.disabled))
 
@@ -95,9 +87,20 @@ class RuleSettings:
         if not isinstance(analysis, Mapping):
             raise InvalidRules(f"rules.analysis must be an object, got {type(analysis).__name__}")
         known = {field.name for field in fields(cls)}
+        # Every bounded setting is checked, also those other packages read (the sample
+        # interval), so this accepts exactly what the exam's pydantic model accepts.
+        for name in BOUNDS.keys() - known:
+            if name in analysis:
+                _number(name, analysis[name])
         values = {name: value for name, value in analysis.items() if name in known}
         disabled = _kinds("disabled", values.pop("disabled", ()))
         if isinstance(accommodations, str | bytes):
             raise InvalidRules(f"accommodations must be a list of names, got {accommodations!r}")
         accommodated = {name for name in accommodations if isinstance(name, str) and name in KINDS}
         return cls(**values, disabled=disabled | accommodated)
+
+
+# The numeric fields; each must have a bound in the vocabulary (checked at import).
+_NUMBERS = tuple(field.name for field in fields(RuleSettings) if field.name != "disabled")
+if not set(_NUMBERS) <= BOUNDS.keys():
+    raise RuntimeError(f"RuleSettings fields without a bound in core.vocabulary: {set(_NUMBERS) - BOUNDS.keys()}")

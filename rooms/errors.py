@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-
 Category = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict", "unavailable",
     "capacity", "rate_limited", "too_large",

@@ -9,22 +9,52 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-CLIENT_SIGNALS: tuple[str, ...] = (
-    "tab_hidden", "window_blur", "fullscreen_exit", "copy", "paste", "cut",
-    "context_menu", "devtools", "screen_extended", "print_screen", "multiple_tabs",
-)
-SERVER_SIGNALS: tuple[str, ...] = ("no_face", "multiple_faces", "looking_away", "camera_blocked")
+from core.vocabulary import BOUNDS, CLIENT_KINDS, DEFAULT_WEIGHTS, KINDS, SERVER_KINDS, SIGNAL_KINDS, WEIGHT, Bound
 
-# Severity weights: how much one occurrence adds to the attempt's suspicion score.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "tab_hidden": 3.0, "window_blur": 1.0, "fullscreen_exit": 2.0, "copy": 2.0,
-    "paste": 3.0, "cut": 2.0, "context_menu": 0.5, "devtools": 5.0,
-    "screen_extended": 5.0, "print_screen": 3.0, "multiple_tabs": 3.0,
-    "no_face": 3.0, "multiple_faces": 5.0, "looking_away": 1.0, "camera_blocked": 4.0,
-}
+# Read from the one vocabulary (core/vocabulary.py); kept under these names for importers.
+CLIENT_SIGNALS: tuple[str, ...] = CLIENT_KINDS
+SERVER_SIGNALS: tuple[str, ...] = SERVER_KINDS
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-Weight = Annotated[float, Field(ge=0, le=100)]
+
+
+def _constraints(bound: Bound) -> dict[str, Any]:
+    limits: dict[str, Any] = {"gt" if bound.min_exclusive else "ge": bound.minimum}
+    if bound.maximum is not None:
+        limits["lt" if bound.max_exclusive else "le"] = bound.maximum
+    return limits
+
+
+def _bounded(name: str) -> Any:
+    """The pydantic field of analysis setting ``name``, its range and default from the vocabulary.
+
+    Strict and finite, as `detection.settings` checks them: a JSON string or a bool is not a
+    number here, and NaN/inf are refused even where there is no upper bound.
+    """
+    bound = BOUNDS[name]
+    unit = f" ({bound.unit})" if bound.unit else ""
+    return Field(
+        default=bound.default, description=bound.description + unit, strict=True, allow_inf_nan=False,
+        **_constraints(bound),
+    )
+
+
+Weight = Annotated[float, Field(**_constraints(WEIGHT))]
+ServerKind = Literal[SERVER_KINDS]  # type: ignore[valid-type]
+
+# The weights object as the OpenAPI document shows it: one optional property per kind, titled
+# by its label, so a client sees every kind without reading the validator.
+_WEIGHTS_SCHEMA: dict[str, Any] = {
+    "properties": {
+        kind.id: {
+            "type": "number", "minimum": WEIGHT.minimum, "maximum": WEIGHT.maximum,
+            "title": kind.label, "description": f"{kind.source} signal: {kind.explanation}",
+            "default": kind.default_weight,
+        }
+        for kind in SIGNAL_KINDS
+    },
+    "additionalProperties": False,
+}
 
 
 class Question(BaseModel):
@@ -67,15 +97,28 @@ class Question(BaseModel):
 
 
 class AnalysisRules(BaseModel):
+    """An exam's ``rules.analysis``; `detection.settings.RuleSettings` reads the same section."""
+
     model_config = _FROZEN
 
     enabled: bool = False
-    sample_interval_seconds: float = Field(default=1.0, ge=0.2, le=30)
-    threshold: float = Field(default=0.5, gt=0, lt=1)
-    no_face_seconds: float = Field(default=3.0, ge=0, le=600)
-    multiple_faces_seconds: float = Field(default=2.0, ge=0, le=600)
-    looking_away_seconds: float = Field(default=5.0, ge=0, le=600)
-    camera_blocked_seconds: float = Field(default=2.0, ge=0, le=600)
+    disabled: tuple[ServerKind, ...] = Field(
+        default=(), max_length=len(SERVER_KINDS), description="server rules that never fire in this exam"
+    )
+    sample_interval_seconds: float = _bounded("sample_interval_seconds")
+    threshold: float = _bounded("threshold")
+    no_face_seconds: float = _bounded("no_face_seconds")
+    multiple_faces_seconds: float = _bounded("multiple_faces_seconds")
+    looking_away_seconds: float = _bounded("looking_away_seconds")
+    camera_blocked_seconds: float = _bounded("camera_blocked_seconds")
+    dark_mean: float = _bounded("dark_mean")
+    uniform_stddev: float = _bounded("uniform_stddev")
+
+
+# A bound without a field (or a field the vocabulary lacks) would split the two validators.
+_numeric = {name for name in AnalysisRules.model_fields if name not in ("enabled", "disabled")}
+if _numeric != set(BOUNDS):
+    raise RuntimeError(f"AnalysisRules and core.vocabulary.ANALYSIS_BOUNDS differ: {sorted(_numeric ^ set(BOUNDS))}")
 
 
 class Rules(BaseModel):
@@ -84,13 +127,14 @@ class Rules(BaseModel):
     weights: dict[str, Weight] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS),
         description="signal kind -> severity weight; a kind absent here is recorded with weight 0",
+        json_schema_extra=_WEIGHTS_SCHEMA,
     )
     analysis: AnalysisRules = Field(default_factory=AnalysisRules)
     evidence_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _known_kinds(self) -> Rules:
-        unknown = set(self.weights) - set(CLIENT_SIGNALS) - set(SERVER_SIGNALS)
+        unknown = set(self.weights) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown signal kinds: {', '.join(sorted(unknown))}")
         return self

@@ -16,8 +16,9 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from .protocols import PresenceState
 from core.tasks import stop_task
+
+from .protocols import PresenceState
 
 logger = logging.getLogger(__name__)
 

@@ -138,6 +138,10 @@ class AttemptRepository(Protocol):
         """A neutral timeline entry (join, resume, submit, network gap)."""
         ...
 
+    async def terminated_in(self, room_ids: set[str]) -> set[str]:
+        """Ids of the attempts of these rooms that a teacher terminated (on any node)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ControlRecord:

@@ -57,13 +57,15 @@ ADMIN_STATIC = Claims(role="admin", sub="admin", name="admin")
 class TokenService:
     """Mints and verifies tokens with one secret; a static admin token may be configured."""
 
-    def __init__(self, secret: str, *, admin_token: str = "") -> None:
+    def __init__(
+        self, secret: str, *, admin_token: str = "", is_revoked: Callable[[Claims], bool] | None = None
+    ) -> None:
         if len(secret.encode()) < 32:
             raise ValueError("the signing secret must be at least 32 bytes (RFC 7518 §3.2)")
         self._secret = secret
         self._admin_token = admin_token
-        # Set by the app once the revocation list is loaded (rooms.store.privacy.Revocations).
-        self.is_revoked: Callable[[Claims], bool] | None = None
+        # The revocation list (rooms.store.privacy.Revocations, loaded at start-up); None: none.
+        self.is_revoked = is_revoked
 
     def __repr__(self) -> str:
         return "TokenService(<secret>)"

@@ -21,18 +21,18 @@ from aiohttp import web
 from detection import FaceDetector, RuleViolation, ScaledDetector
 from detection.errors import DetectionError
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
-from rooms.attempts import Attempt, AttemptService
+from rooms.attempts import AttemptService
 from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
 from rooms.store.event_writer import Evidence, ViolationRecord
 from rooms.protocols import Notifier
 from signaling.analysis_relay import RedisAnalysisRelay
 
-from .keys import ATTEMPTS, BACKENDS, HUB, METRICS, SETTINGS
+from .keys import METRICS
+from .metrics import Metrics
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
-PEERS: web.AppKey[AnalysisPeers] = web.AppKey("analysis_peers")
-SAMPLER: web.AppKey[AnalysisSampler] = web.AppKey("analysis_sampler")
 
 
 class ViolationSink:
@@ -78,12 +78,12 @@ class ViolationSink:
         await self._notifier.teachers(attempt.room_id, "thumbnail", {"attempt_id": attempt_id, "jpeg": data})
 
 
-class AnalysisGateway:
-    """signaling.rtc.AnalysisGateway over media.AnalysisPeers, with the exam's rules."""
+class LocalAnalysis:
+    """signaling.rtc.AnalysisGateway over this node's media.AnalysisPeers, with the exam's rules."""
 
     def __init__(self, peers: AnalysisPeers, sampler: AnalysisSampler, attempts: AttemptService) -> None:
-        self._peers = peers
-        self._sampler = sampler
+        self.peers = peers
+        self.sampler = sampler
         self._attempts = attempts
 
     async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]:
@@ -99,7 +99,7 @@ class AnalysisGateway:
                 rules.model_dump(mode="json"), attempt.accommodations,
                 sample_interval=rules.analysis.sample_interval_seconds,
             )
-            answer: tuple[str, str] = await self._peers.accept_offer(attempt_id, sdp, type_, settings)
+            answer: tuple[str, str] = await self.peers.accept_offer(attempt_id, sdp, type_, settings)
             return answer
         except MediaError as exc:
             raise _translate(exc) from None
@@ -113,13 +113,13 @@ class AnalysisGateway:
         ):
             raise Invalid("a candidate is {candidate, sdpMid, sdpMLineIndex}", fields={"candidate": "malformed"})
         try:
-            await self._peers.add_ice_candidate(attempt_id, text, mid, index)
+            await self.peers.add_ice_candidate(attempt_id, text, mid, index)
         except MediaError as exc:
             raise _translate(exc) from None
 
     async def close(self, attempt_id: str) -> None:
-        await self._peers.close(attempt_id)
-        self._sampler.forget(attempt_id)
+        await self.peers.close(attempt_id)
+        self.sampler.forget(attempt_id)
 
 
 def _translate(exc: MediaError) -> RoomsError:
@@ -131,14 +131,10 @@ def _translate(exc: MediaError) -> RoomsError:
     return Unavailable(str(exc), code="unavailable", retry_after=5)
 
 
-GATEWAY: web.AppKey[AnalysisGateway] = web.AppKey("analysis_gateway")
-
-
-def _local_analysis(app: web.Application) -> tuple[AnalysisPeers, AnalysisSampler, AnalysisGateway] | None:
+def local_analysis(
+    settings: Settings, metrics: Metrics, attempts: AttemptService, notifier: Notifier
+) -> LocalAnalysis | None:
     """The ONNX detector, this node's peers and sampler; None when the model is missing."""
-    settings = app[SETTINGS]
-    metrics = app[METRICS]
-    attempts = app[ATTEMPTS]
     try:
         model = FaceDetector(settings.face_model or None)
     except DetectionError as exc:
@@ -150,54 +146,36 @@ def _local_analysis(app: web.Application) -> tuple[AnalysisPeers, AnalysisSample
         ScaledDetector(model, settings.analysis_detect_width) if settings.analysis_detect_width else model
     )
     peers = AnalysisPeers(settings.ice_servers)
-    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, app[HUB].notifier),
-                              on_loop_lag=metrics.loop_lag.observe)
-    gateway = AnalysisGateway(peers, sampler, attempts)
-    app[PEERS] = peers
-    app[SAMPLER] = sampler
-    app[GATEWAY] = gateway
+    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, notifier))
     metrics.live_peers.set_function(lambda: peers.live_count)
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
     metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
-    return peers, sampler, gateway
+    return LocalAnalysis(peers, sampler, attempts)
 
 
 async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
     """This node's analysis and, in a cluster, the relay through which the room's host
     node answers every offer (signaling/analysis_relay.py)."""
-    attempts = app[ATTEMPTS]
-    hub = app[HUB]
-    cluster = app[BACKENDS].cluster
-    assert hub.rtc is not None, "live_ctx binds the RTC router before analysis starts"
-    local = _local_analysis(app)
-    gateway = local[2] if local is not None else None
-    relay = app[BACKENDS].analysis_relay(gateway, attempts)
-    entry: AnalysisGateway | RedisAnalysisRelay | None = relay or gateway
-    if entry is None:
-        yield
-        return
-    hub.rtc.attach_analysis(entry)
-    close = entry.close
-
-    async def attempt_ended(attempt: Attempt) -> None:
-        await close(attempt.id)
-
-    attempts.closed_listeners.append(attempt_ended)
+    local = app[ANALYSIS]
+    relay = app[RELAY]
     if local is not None:
-        await local[1].start()
-    if relay is not None and cluster is not None:
+        await local.sampler.start()
+    if relay is not None:
         await relay.start()
-        cluster.registry.on_tick.append(relay.sweep)  # after placement renewed the leases
         _export_relay_metrics(app, relay)
     try:
         yield
     finally:
-        if relay is not None and cluster is not None:
-            cluster.registry.on_tick.remove(relay.sweep)
+        if relay is not None:
             await relay.stop()
         if local is not None:
-            await local[0].close_all()
-            await local[1].stop()
+            await local.peers.close_all()
+            await local.sampler.stop()
+
+
+ANALYSIS: web.AppKey[LocalAnalysis | None] = web.AppKey("analysis")
+PEERS: web.AppKey[AnalysisPeers] = web.AppKey("analysis_peers")
+RELAY: web.AppKey[RedisAnalysisRelay | None] = web.AppKey("analysis_relay")
 
 
 def _export_relay_metrics(app: web.Application, relay: RedisAnalysisRelay) -> None:

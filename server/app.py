@@ -9,21 +9,23 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rooms.tokens import TokenService
-
 from .http import openapi
 from server.http.api import ROUTES, add_routes
 from server.http.errors import error_middleware
-from .analysis import analysis_ctx
-from .backends import backends_ctx, create_backends
+from server.http.observability import observability_middleware
+from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
+from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
 from .drain import install_drain
-from .keys import BACKENDS, HUB, METRICS, PLACEMENT, POOL, SETTINGS, TOKENS
+from .keys import (
+    ATTEMPTS, AUDIT, CATALOG, CLASSROOM, EVIDENCE, HUB, METRICS, PLACEMENT, POOL, REVIEW, REVOCATIONS, SETTINGS,
+    STUDENT_DATA, TOKENS, WRITER, WRITER_POOL,
+)
 from .lifecycle import database_ctx, loop_lag_ctx
-from .live import create_hub, live_ctx
-from .metrics import Metrics
+from .live import live_ctx
 from server.http.pages import add_pages
 from .settings import Settings
+from .wire import NODE, build_node
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +60,33 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    node = build_node(settings)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
+        observability_middleware, error_middleware])
+    app[NODE] = node
+    # What the HTTP handlers read (each key next to the type it holds, in server/keys.py).
     app[SETTINGS] = settings
-    app[TOKENS] = TokenService(settings.secret, admin_token=settings.admin_token)
-    app[METRICS] = Metrics()
-    app[BACKENDS] = backends = create_backends(settings)
-    app[PLACEMENT] = backends.placement
-    app[HUB] = create_hub(app)
+    app[METRICS] = node.metrics
+    app[TOKENS] = node.tokens
+    app[POOL] = node.database
+    app[WRITER_POOL] = node.writer_database
+    app[CATALOG] = node.catalog
+    app[REVIEW] = node.review
+    app[EVIDENCE] = node.evidence
+    app[STUDENT_DATA] = node.student_data
+    app[REVOCATIONS] = node.revocations
+    app[AUDIT] = node.audit
+    app[BACKENDS] = node.backends
+    app[PLACEMENT] = node.backends.placement
+    app[HUB] = node.hub
+    app[WRITER] = node.writer
+    app[ATTEMPTS] = node.attempts
+    app[CLASSROOM] = node.classroom
+    app[ANALYSIS] = node.analysis
+    app[RELAY] = node.relay
+    if node.analysis is not None:
+        app[PEERS] = node.analysis.peers
+    node.hub.attach(app)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -75,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
     install_drain(app)  # POST /admin/drain, SIGTERM drain (docs/cluster.md)
     add_pages(app)
 
+    # Started in this order, stopped in the reverse (aiohttp cleanup contexts).
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(loop_lag_ctx)
     app.cleanup_ctx.append(backends_ctx)

@@ -14,25 +14,21 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from rooms.cluster.registry import NodeRegistry
+from rooms.cluster.placement import Placed, RedisPlacement
+from rooms.cluster.presence import Lost, RedisPresence
+from rooms.cluster.registry import Load, NodeRegistry
 from rooms.placement import LocalPlacement
 from rooms.presence import LocalPresence
-from rooms.protocols import Notifier, Placement, Presence, PresenceState
-from signaling.analysis_relay import LocalAnalysis, RedisAnalysisRelay
-from rooms.cluster.placement import RedisPlacement
-from rooms.cluster.presence import RedisPresence
+from rooms.protocols import Placement, Presence
 from signaling.room_bus import Mode, RoomChannelManager
 
-from .keys import BACKENDS
+from .keys import METRICS
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from rooms.attempts import AttemptService
 
 logger = logging.getLogger(__name__)
 
@@ -76,46 +72,6 @@ class Backends:
     client_manager: Any = None
     cluster: Cluster | None = field(default=None)
 
-    def bind(self, attempts: AttemptService, notifier: Notifier,
-             resync: Callable[[str], Awaitable[None]] | None = None) -> None:
-        """Connect the live services to the cluster (nothing to do on a single node).
-        `resync(reason)` tells this node's teachers to re-read after pub/sub lost messages."""
-        cluster = self.cluster
-        if cluster is None:
-            return
-        cluster.manager.on_resync = resync
-        # A control on another node changed the attempt: drop our cached copy.
-        cluster.manager.on_attempt_changed = attempts.forget
-        attempts.on_change = cluster.manager.attempt_changed
-
-        async def lost(room_id: str, attempt_id: str, state: PresenceState) -> None:
-            await notifier.teachers(room_id, "presence", {"attempt_id": attempt_id, "presence": state})
-
-        cluster.presence.on_lost = lost
-
-        async def placed(room_id: str, host: str) -> None:
-            # The room moved (or is new): analysis peers on its old host are closed there
-            # (RedisAnalysisRelay.sweep), so its students offer again, to the new host.
-            await notifier.room_students(room_id, "rtc", {"target": "server", "type": "bye", "reason": "host_changed"})
-
-        cluster.placement.on_placed.append(placed)
-
-    def analysis_relay(self, local: LocalAnalysis | None, attempts: AttemptService) -> RedisAnalysisRelay | None:
-        """The room's host answers analysis offers (a cluster), or None: this node does."""
-        cluster = self.cluster
-        if cluster is None:
-            return None
-        placement = cluster.placement
-
-        async def room_of(attempt_id: str) -> str:
-            return (await attempts.attempt(attempt_id)).room_id
-
-        return RedisAnalysisRelay(
-            cluster.redis, placement.node_id, local=local, room_of=room_of,
-            host_of=placement.current_host, holder_of=placement.holder,
-            accepting=lambda: not placement.draining, prefix=placement.prefix,
-        )
-
 
 def local_backends(settings: Settings) -> Backends:
     return Backends(
@@ -132,23 +88,40 @@ def redis_client(url: str) -> Redis:
     return Redis(connection_pool=pool)
 
 
-def redis_backends(settings: Settings) -> Backends:
-    redis = redis_client(settings.redis_url)
-    registry = NodeRegistry(redis, settings.node_id, f"{settings.host}:{settings.port}", settings.rooms_per_node)
-    placement = RedisPlacement(redis, registry)
-    presence = RedisPresence(redis, registry, grace_seconds=settings.reconnect_grace_seconds)
+@dataclass
+class ClusterParts:
+    """The first half of a cluster's backends: what the Socket.IO server needs (its Redis
+    manager). `finish` builds the rest once the notifier they report to exists."""
+
+    settings: Settings
+    redis: Redis
+    manager: RoomChannelManager
+
+    def finish(self, *, on_lost: Lost, on_placed: Placed) -> Backends:
+        settings, redis, manager = self.settings, self.redis, self.manager
+
+        def load() -> Load:
+            # Asked at each heartbeat; `placement` is built on the next line.
+            return placement.load(manager.local_sessions())
+
+        registry = NodeRegistry(
+            redis, settings.node_id, f"{settings.host}:{settings.port}", settings.rooms_per_node, load=load
+        )
+        placement = RedisPlacement(redis, registry, on_placed=[on_placed])
+        presence = RedisPresence(redis, registry, grace_seconds=settings.reconnect_grace_seconds, on_lost=on_lost)
+        cluster = Cluster(redis, registry, placement, presence, manager)
+        return Backends(presence=presence, placement=placement, client_manager=manager, cluster=cluster)
+
+
+def cluster_parts(settings: Settings, *, on_attempt_changed: Callable[[str], Awaitable[None]]) -> ClusterParts:
+    """Redis and the room bus for a cluster (PROCTOR_REDIS_URL set); nothing connects yet."""
+    redis = redis_client(settings.redis_url.get_secret_value())
     mode: Mode = "single" if settings.redis_channels == "single" else "room"
-    manager = RoomChannelManager(redis, mode=mode)
-    registry.load = lambda: placement.load(manager.local_sessions())
-    cluster = Cluster(redis, registry, placement, presence, manager)
-    return Backends(presence=presence, placement=placement, client_manager=manager, cluster=cluster)
+    manager = RoomChannelManager(redis, mode=mode, on_attempt_changed=on_attempt_changed)
+    return ClusterParts(settings, redis, manager)
 
 
-def create_backends(settings: Settings) -> Backends:
-    """Build (not start) the backends; Redis ones when PROCTOR_REDIS_URL is set."""
-    if settings.redis_url:
-        return redis_backends(settings)
-    return local_backends(settings)
+BACKENDS: web.AppKey[Backends] = web.AppKey("backends")
 
 
 async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -168,8 +141,6 @@ async def backends_ctx(app: web.Application) -> AsyncIterator[None]:
 def _export_metrics(app: web.Application, cluster: Cluster) -> None:
     from prometheus_client import Gauge
 
-    from .keys import METRICS
-
     registry = app[METRICS].registry
     manager = cluster.manager
     messages = Gauge("proctor_redis_messages", "Room-bus messages since start, by direction",
@@ -183,3 +154,6 @@ def _export_metrics(app: web.Application, cluster: Cluster) -> None:
           registry=registry).set_function(manager.subscriptions)
     Gauge("proctor_cluster_nodes", "Live nodes in the registry",
           registry=registry).set_function(lambda: len(cluster.registry.nodes))
+    # step 9 (ops): 0 while the bus cannot listen on or publish to Redis (alert ProctorRedisBusDown).
+    Gauge("proctor_redis_bus_up", "1 while the room bus listens on and publishes to Redis",
+          registry=registry).set_function(lambda: 0 if manager._pubsub is None or manager._unpublished else 1)

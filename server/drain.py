@@ -22,7 +22,8 @@ from aiohttp import web
 from rooms.tokens import Claims
 from rooms.errors import Unauthorized
 
-from .keys import BACKENDS, HUB, PLACEMENT, SETTINGS, TOKENS
+from .backends import BACKENDS
+from .keys import HUB, PLACEMENT, SETTINGS, TOKENS
 
 logger = logging.getLogger(__name__)
 

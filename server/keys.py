@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from rooms.store.audit import AuditLog
+    from rooms.store.database import Database
     from rooms.tokens import TokenService
     from rooms.store.catalog import Catalog
     from rooms.store.privacy import Revocations, StudentData
@@ -20,15 +19,14 @@ if TYPE_CHECKING:
     from rooms.store.event_writer import EventWriter
     from rooms.protocols import Placement
 
-    from .backends import Backends
     from signaling.hub import Hub
     from .metrics import Metrics
     from .settings import Settings
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
-POOL: web.AppKey["asyncpg.Pool"] = web.AppKey("pool")
+POOL: web.AppKey["Database"] = web.AppKey("pool")
 # The durable writer's own connections: a storm of joins must not queue acknowledgements.
-WRITER_POOL: web.AppKey["asyncpg.Pool"] = web.AppKey("writer_pool")
+WRITER_POOL: web.AppKey["Database"] = web.AppKey("writer_pool")
 TOKENS: web.AppKey["TokenService"] = web.AppKey("tokens")
 CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
 REVIEW: web.AppKey["Review"] = web.AppKey("review")
@@ -38,7 +36,6 @@ REVOCATIONS: web.AppKey["Revocations"] = web.AppKey("revocations")
 AUDIT: web.AppKey["AuditLog"] = web.AppKey("audit")
 METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
 PLACEMENT: web.AppKey["Placement"] = web.AppKey("placement")
-BACKENDS: web.AppKey["Backends"] = web.AppKey("backends")
 HUB: web.AppKey["Hub"] = web.AppKey("hub")
 WRITER: web.AppKey["EventWriter"] = web.AppKey("writer")
 ATTEMPTS: web.AppKey["AttemptService"] = web.AppKey("attempts")

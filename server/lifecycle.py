@@ -12,27 +12,12 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
-from rooms.store.audit import AuditLog
-from rooms.store.catalog import Catalog
-from rooms.store.migrate import migrate
-from rooms.store.privacy import Revocations, StudentData
-from rooms.store.review import EvidenceStore, Review
 from core.tasks import stop_task
+from rooms.store.migrate import migrate
 
 from .embedded_pg import database_dsn
-from .keys import (
-    AUDIT,
-    CATALOG,
-    EVIDENCE,
-    METRICS,
-    POOL,
-    REVIEW,
-    REVOCATIONS,
-    SETTINGS,
-    STUDENT_DATA,
-    TOKENS,
-    WRITER_POOL,
-)
+from .keys import METRICS, SETTINGS, TOKENS
+from .wire import NODE
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +28,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+    """Postgres (embedded or configured), migrated, and the node's two pools opened."""
+    node = app[NODE]
+    settings = node.settings
+    async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
         conn = await asyncpg.connect(dsn, timeout=30)
         try:
             applied = await migrate(conn)
@@ -52,32 +39,26 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
                 logger.info("migrations applied: %s", ", ".join(applied))
         finally:
             await conn.close()
-        pool = await asyncpg.create_pool(
+        node.database.open(await asyncpg.create_pool(
             dsn, min_size=2, max_size=20, init=_init_connection, command_timeout=30
-        )
-        app[POOL] = pool
-        app[WRITER_POOL] = writer_pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=3, init=_init_connection, command_timeout=30
-        )
-        app[CATALOG] = catalog = Catalog(pool)
-        app[REVIEW] = review = Review(pool, catalog)
-        app[EVIDENCE] = EvidenceStore(pool, review)
-        app[STUDENT_DATA] = StudentData(pool)
-        app[REVOCATIONS] = revocations = Revocations(pool)
-        await revocations.refresh()
-        app[TOKENS].is_revoked = revocations.is_revoked
-        app[AUDIT] = AuditLog(pool)
+        ))
         try:
-            yield
+            node.writer_database.open(await asyncpg.create_pool(
+                dsn, min_size=1, max_size=3, init=_init_connection, command_timeout=30
+            ))
+            try:
+                await node.revocations.refresh()
+                yield
+            finally:
+                await node.writer_database.close()
         finally:
-            await writer_pool.close()
-            await pool.close()
+            await node.database.close()
 
 
 def ensure_admin_token_file(app: web.Application) -> Path | None:
     """Mint a non-expiring admin token into the data dir on first start (unless one is set)."""
     settings = app[SETTINGS]
-    if settings.admin_token:
+    if settings.admin_token.get_secret_value():
         return None
     path = settings.data_dir / "admin-token"
     if not path.exists():

@@ -43,3 +43,5 @@ class Metrics:
         self.loop_lag_recent_max = Gauge(
             "proctor_event_loop_lag_recent_max_seconds", "Worst event-loop lag of the last 30 s", registry=r
         )
+        # step 9: refreshed by the /readyz check on every scrape (server/http/observability.py).
+        self.ready = Gauge("proctor_ready", "1 when /readyz would answer 200 (checked at each scrape)", registry=r)

@@ -1,23 +1,37 @@
-"""One frozen, typed configuration read from the environment, then `.env`, then defaults.
+"""One frozen, typed configuration: the environment (`PROCTOR_*`), then `.env`, then defaults.
 
-A missing or invalid value stops start-up with the key's name (`SettingsError`).
-Secrets never appear in `repr()`.
+Built on pydantic-settings. Every key is typed and bounded; a missing or invalid value stops
+start-up with the key's name (`SettingsError`, "PROCTOR_KEY: message"). The four secrets are
+`SecretStr`: they never appear in `repr()`, `str()` or a dump, and a use site reads one with
+`.get_secret_value()`, so every place a secret leaves this object is visible in a grep.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import socket
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 
 import platformdirs
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 PREFIX = "PROCTOR_"
+SECRET_FIELDS = frozenset({"database_url", "redis_url", "secret", "admin_token"})
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class SettingsError(ValueError):
@@ -28,61 +42,192 @@ class SettingsError(ValueError):
         self.key = key
 
 
-def _secret_field() -> Any:
-    return field(default="", repr=False)
+# -- bounds shared by several keys --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+def _split_commas(value: object) -> object:
+    # The environment gives "a, b,,c"; code and tests may pass a tuple or list.
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _origin(value: str) -> str:
+    if value == "*":
+        return value
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise ValueError(f"{value!r} is not an origin (http[s]://host[:port], or *)")
+    return value
+
+
+def _ice_server(value: str) -> str:
+    if urllib.parse.urlsplit(value).scheme not in ("stun", "stuns", "turn", "turns"):
+        raise ValueError(f"{value!r} is not a STUN/TURN URL (stun:host:port, turn:…, turns:…)")
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=1)]  # bursts, capacities, batch sizes
+Rate = Annotated[float, Field(gt=0)]  # per second
+Seconds = Annotated[float, Field(gt=0)]
+Origins = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], NoDecode, BeforeValidator(_split_commas)]
+IceServers = Annotated[
+    tuple[Annotated[str, AfterValidator(_ice_server)], ...], NoDecode, BeforeValidator(_split_commas)
+]
+
+
+def _url_with_scheme(value: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
+    """An empty URL means "not configured"; otherwise it must start with one of `schemes`."""
+    text = value.get_secret_value()
+    if text and not text.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        # The URL itself is not repeated: it may carry a password.
+        raise ValueError("must start with " + " or ".join(f"{scheme}://" for scheme in schemes))
+    return value
+
+
+# -- reading an explicit environment (tests, `Settings.load(environ=…)`) -----------------------
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("proctor_settings_environ", default=None)
+
+
+class _GivenEnvironment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ  # read by the parent's __init__
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {(name if self.case_sensitive else name.lower()): value for name, value in self._environ.items()}
+
+
+class _ProctorLines(PydanticBaseSettingsSource):
+    """The `.env` source minus lines that are not ours.
+
+    With `extra="forbid"` pydantic-settings refuses every unknown line of `.env`; another tool's
+    keys there are not our business, a misspelt `PROCTOR_*` key is (it would be silently unused).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._dotenv.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = PREFIX.lower()
+        fields = self.settings_cls.model_fields
+        return {name: value for name, value in self._dotenv().items()
+                if name in fields or name.lower().startswith(prefix)}
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    """The first error as `PROCTOR_KEY: message`, never with a secret's value."""
+    errors = exc.errors(include_url=False)
+    key, message = _describe(errors[0])
+    others = sorted({_describe(error)[0] for error in errors[1:]} - {key})
+    if others:
+        message += " (also invalid: " + ", ".join(PREFIX + other for other in others) + ")"
+    return SettingsError(key, message)
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    key = name.upper()
+    if key.startswith(PREFIX):  # an unknown PROCTOR_* line in `.env` keeps its prefix
+        key = key[len(PREFIX) :]
+    if error["type"] == "extra_forbidden":
+        return key, "not a setting (misspelt?)"
+    message = error["msg"].removeprefix("Value error, ")
+    if name not in SECRET_FIELDS and error["type"] != "value_error" and isinstance(error["input"], str | int | float):
+        message += f", got {str(error['input'])[:80]!r}"
+    return key, message
+
+
+class Settings(BaseSettings):
+    """Every key of the node; README.md "Configuration" lists them with their bounds."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        frozen=True,
+        extra="forbid",  # a misspelt keyword or PROCTOR_* line in `.env` stops start-up
+        allow_inf_nan=False,  # "nan" and "inf" are not rates or timeouts
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: Port = 8080
     data_dir: Path = Path(platformdirs.user_data_dir("proctor"))
-    database_url: str = _secret_field()
-    redis_url: str = _secret_field()
-    secret: str = _secret_field()
-    admin_token: str = _secret_field()
+    database_url: SecretStr = SecretStr("")
+    redis_url: SecretStr = SecretStr("")
+    secret: SecretStr = SecretStr("")
+    admin_token: SecretStr = SecretStr("")
     node_id: str = ""
-    rooms_per_node: int = 50
+    rooms_per_node: Count = 50
     public_url: str = ""
-    allowed_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1 << 20
-    max_message_bytes: int = 16 << 10
-    events_per_second: float = 20.0
-    event_burst: int = 60
-    max_connections: int = 20000
-    reconnect_grace_seconds: float = 15.0
-    writer_flush_ms: float = 2.0
-    writer_batch_size: int = 500
-    writer_max_pending: int = 50000
-    ice_servers: tuple[str, ...] = ()
+    allowed_origins: Origins = ()
+    # Below 1 KiB no exam or Socket.IO message of ours fits.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1 << 20
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 16 << 10
+    events_per_second: Rate = 20.0
+    event_burst: Count = 60
+    max_connections: Count = 20000
+    reconnect_grace_seconds: Seconds = 15.0
+    # How long the first event of a batch waits for company; past a second acks would lag.
+    writer_flush_ms: Annotated[float, Field(gt=0, le=1000)] = 2.0
+    writer_batch_size: Count = 500
+    writer_max_pending: Count = 50000
+    ice_servers: IceServers = ()
     face_model: str = ""
     # Width frames are scaled to for face detection (0: as received). Evidence stays full size.
-    analysis_detect_width: int = 160
-    log_level: str = "INFO"
+    analysis_detect_width: Annotated[int, Field(ge=0)] = 160
+    log_level: LogLevel = "INFO"
     gc_tuning: bool = True
-    drain_timeout_seconds: float = 30.0
+    drain_timeout_seconds: Seconds = 30.0
     # The whole stop after SIGTERM (drain included); past it the node logs what it waits
     # for and exits with status 1 (server/shutdown.py).
-    shutdown_timeout_seconds: float = 60.0
-    retention_interval_seconds: float = 3600.0
+    shutdown_timeout_seconds: Seconds = 60.0
+    retention_interval_seconds: Seconds = 3600.0
     # Admission: new Socket.IO connections per client address (an exam hall behind one NAT
     # reconnecting at once must fit in the burst).
-    connects_per_ip_per_second: float = 10.0
-    connect_burst_per_ip: int = 500
+    connects_per_ip_per_second: Rate = 10.0
+    connect_burst_per_ip: Count = 500
     # Node-wide pacing of new connections (see signaling/guard.py Admission): beyond the
     # burst, connects queue for their turn at this rate (refused past 10 s of queue).
-    connects_per_second: float = 100.0
-    connect_burst: int = 50
+    connects_per_second: Rate = 100.0
+    connect_burst: Count = 50
     # Cluster (with REDIS_URL): "room" = one Redis channel per Socket.IO room, "single" =
     # python-socketio's one channel for everything (kept for comparison; docs/cluster.md).
-    redis_channels: str = "room"
+    redis_channels: Literal["room", "single"] = "room"
+    # step 9: logs — "text" (a line per record for people) or "json" (one object per line
+    # for a log shipper; server/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
-    @property
-    def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+    def __init__(self, **values: Any) -> None:
+        # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _settings_error(exc) from None
 
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keywords (CLI flags) first, then the environment, then `.env`; no secrets directory.
+        environ = _ENVIRON.get()
+        env = env_settings if environ is None else _GivenEnvironment(settings_cls, environ)
+        return init_settings, env, _ProctorLines(settings_cls, dotenv_settings)
 
     @classmethod
     def load(
@@ -91,46 +236,125 @@ class Settings:
         env_file: Path | None = Path(".env"),
         **overrides: Any,
     ) -> Settings:
-        """Environment first, then `.env`, then defaults; `overrides` (CLI flags) win."""
-        env = dict(environ if environ is not None else os.environ)
-        file_values = _read_env_file(env_file) if env_file is not None else {}
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            key = f.name.upper()
-            raw = env.get(PREFIX + key, file_values.get(PREFIX + key))
-            if raw is None:
-                continue
-            values[f.name] = _convert(key, raw, f.type)
-        for name, value in overrides.items():
-            if value is not None:
-                values[name] = value
-        settings = cls(**values)
-        settings._validate()
-        return settings
+        """Environment first, then `.env`, then defaults; `overrides` (CLI flags) win, None skipped.
 
-    def _validate(self) -> None:
-        if not 0 < self.port < 65536:
-            raise SettingsError("PORT", f"must be 1..65535, got {self.port}")
-        if self.rooms_per_node < 1:
-            raise SettingsError("ROOMS_PER_NODE", "must be at least 1")
-        for key in ("max_body_bytes", "max_message_bytes", "writer_batch_size", "writer_max_pending"):
-            if getattr(self, key) < 1:
-                raise SettingsError(key.upper(), "must be positive")
-        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
-            raise SettingsError("DATABASE_URL", "must start with postgresql://")
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
-        if self.redis_channels not in ("room", "single"):
-            raise SettingsError("REDIS_CHANNELS", "must be room or single")
-        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+        `environ` replaces the process environment (tests pass `{}`); `env_file=None` reads no file.
+        """
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return cls._from_sources(environ, env_file, given)
 
-    def with_runtime_defaults(self) -> Settings:
+    @classmethod
+    def _from_sources(cls, environ: Mapping[str, str] | None, env_file: Path | None, values: dict[str, Any]) -> Self:
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(_env_file=env_file, **values)
+        finally:
+            _ENVIRON.reset(token)
+
+    # -- bounds that need code ----------------------------------------------------------------
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or any(ch.isspace() for ch in value):
+            raise ValueError("must be an address or host name, without spaces")
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("must be a directory path")
+            return Path(value).expanduser()
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("postgresql", "postgres"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("redis", "rediss", "unix"))
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        # HS256 keys shorter than the hash are weak (RFC 7518 §3.2); empty means "generate one".
+        if value.get_secret_value() and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if text and (len(text) < 16 or any(ch.isspace() for ch in text)):
+            raise ValueError("must be at least 16 characters, without spaces")
+        return value
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, value: str) -> str:
+        # Part of Redis keys and channel names; empty means hostname-port.
+        if len(value) > 128 or not all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in value):
+            raise ValueError("must be at most 128 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("face_model")
+    @classmethod
+    def _face_model(cls, value: str) -> str:
+        # Checked here so a typo stops start-up instead of silently running without analysis.
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"no such file: {value}")
+        return str(Path(value).expanduser()) if value else value
+
+    @field_validator("analysis_detect_width")
+    @classmethod
+    def _analysis_detect_width(cls, value: int) -> int:
+        if 0 < value < 32:  # detection/scaled.py refuses narrower
+            raise ValueError("must be 0 (as received) or at least 32 pixels")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    # -- derived values and copies ----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with `update`, validated like a fresh Settings (pydantic's own skips that)."""
+        if not update:
+            return super().model_copy(deep=deep)
+        # A fresh Settings from exactly these values (pydantic-settings' model_validate would read
+        # the environment and `.env` again): bounded like any other, errors as SettingsError.
+        return self._from_sources({}, None, {**dict(self), **update})
+
+    def replace(self, **changes: Any) -> Self:
+        """`dataclasses.replace` for Settings: a validated copy with `changes`."""
+        return self.model_copy(update=changes)
+
+    def with_runtime_defaults(self) -> Self:
         """Fill what depends on the data dir or the host: node id, secret (persisted)."""
         changes: dict[str, Any] = {}
         if not self.node_id:
             changes["node_id"] = f"{socket.gethostname()}-{self.port}"
-        if not self.secret:
+        if not self.secret.get_secret_value():
             changes["secret"] = _persisted_secret(self.data_dir / "secret")
         return self.replace(**changes) if changes else self
 
@@ -145,47 +369,3 @@ def _persisted_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
-
-
-def _convert(key: str, raw: str, type_: Any) -> Any:
-    type_name = type_ if isinstance(type_, str) else getattr(type_, "__name__", str(type_))
-    raw = raw.strip()
-    try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "float":
-            return float(raw)
-        if type_name == "bool":
-            low = raw.lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"not a boolean: {raw!r}")
-        if type_name == "Path":
-            return Path(raw).expanduser()
-        if type_name.startswith("tuple"):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-    except ValueError as exc:
-        raise SettingsError(key, f"invalid value: {exc}") from None
-    return raw
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :]
-        name, sep, value = line.partition("=")
-        if not sep:
-            raise SettingsError(name or "?", f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values

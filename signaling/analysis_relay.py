@@ -38,6 +38,8 @@ from redis.exceptions import RedisError
 from rooms.errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
 from core.tasks import stop_tasks
 
+from .rtc import AnalysisGateway
+
 logger = logging.getLogger(__name__)
 
 # Longer than a loaded host needs to answer (aiortc gathers host candidates in
@@ -50,16 +52,6 @@ _ERRORS: dict[str, type[RoomsError]] = {
     "invalid": Invalid, "forbidden": Forbidden, "not_found": NotFound, "conflict": Conflict,
     "unavailable": Unavailable,
 }
-
-
-class LocalAnalysis(Protocol):
-    """This node's own analysis (server.analysis.AnalysisGateway)."""
-
-    async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]: ...
-
-    async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None: ...
-
-    async def close(self, attempt_id: str) -> None: ...
 
 
 class BadMessage(ValueError):
@@ -175,18 +167,22 @@ class RedisAnalysisRelay:
         redis: Redis,
         node_id: str,
         *,
-        local: LocalAnalysis | None,
+        local: AnalysisGateway | None,
         room_of: Callable[[str], Awaitable[str]],
         host_of: HostOf,
         holder_of: HostOf,
         accepting: Callable[[], bool],
         prefix: str = "proctor:",
         timeout: float = ANSWER_TIMEOUT,
+        ticks: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.redis = redis
         self.node_id = node_id
         self.prefix = prefix
         self.timeout = timeout
+        # The node registry's heartbeat ticks: while running, sweep after each one (after
+        # placement renewed the leases, which subscribed first).
+        self._ticks = ticks
         self._local = local
         self._room_of = room_of
         self._host_of = host_of
@@ -211,6 +207,8 @@ class RedisAnalysisRelay:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, wait: float = 2.0) -> None:
+        if self._ticks is not None:
+            self._ticks.append(self.sweep)
         self._listener = asyncio.create_task(self._listen(), name="analysis-relay")
         try:
             async with asyncio.timeout(wait):
@@ -219,6 +217,8 @@ class RedisAnalysisRelay:
             logger.warning("analysis relay: not subscribed yet; offers from other nodes wait for it")
 
     async def stop(self) -> None:
+        if self._ticks is not None and self.sweep in self._ticks:
+            self._ticks.remove(self.sweep)
         await stop_tasks([t for t in (self._listener, *self._tasks) if t is not None])
         self._listener = None
         for future in self._waiting.values():
@@ -267,7 +267,7 @@ class RedisAnalysisRelay:
             raise Unavailable("the exam room has no host node right now", code="unavailable", retry_after=2)
         return host
 
-    def _here(self) -> LocalAnalysis:
+    def _here(self) -> AnalysisGateway:
         if self._local is None:
             raise Conflict("server analysis is not available on the room's host node", code="rtc_unavailable")
         return self._local

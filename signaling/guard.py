@@ -189,7 +189,6 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # hand events straight to it (signaling/transport.py ProctorServer._handle_event).
     handles_all_events = True
     handlers: Mapping[str, tuple[type[BaseModel], str]] = {}
-    admission: Admission | None = None
 
     def __init__(
         self,
@@ -199,12 +198,14 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         *,
         on_refused: Refused | None = None,
         on_count: Callable[[int], None] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         super().__init__(namespace)
         self._tokens = tokens
         self._limits = limits
         self._on_refused = on_refused
         self._on_count = on_count
+        self.admission = admission
         self.sessions: dict[str, Session] = {}
 
     async def trigger_event(self, event: str, *args: Any) -> Any:

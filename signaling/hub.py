@@ -11,13 +11,13 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from rooms.tokens import TokenService
+from core.signals import Signal
+from rooms.attempts import Attempt
 
-from .guard import Admission, Limits
-from .rtc import RtcRouter
+from .guard import Limits
 from .student import StudentNamespace, attempt_room, students_room
 from .teacher import TeacherNamespace, teachers_room
-from .transport import DirectManager, ProctorServer
+from .transport import in_process_manager, socket_server
 
 logger = logging.getLogger(__name__)
 
@@ -43,64 +43,63 @@ class SocketNotifier:
         await self._sio.emit(event, data, room=students_room(room_id), namespace="/student")
 
 
+def create_server(limits: Limits, allowed_origins: tuple[str, ...], client_manager: Any = None) -> socketio.AsyncServer:
+    """The Socket.IO server (namespaces are registered by `Hub`)."""
+    # A cluster's Redis manager keeps upstream's emit; alone, a node emits without a
+    # task per recipient (signaling/transport.py). Both server and manager are
+    # python-socketio's own outside the versions transport.py was checked against.
+    manager = client_manager if client_manager is not None else in_process_manager()
+    server: socketio.AsyncServer = socket_server(
+        async_mode="aiohttp",
+        # None: same origin only (python-engineio's default); a list: exactly those.
+        cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
+        max_http_buffer_size=limits.max_message_bytes * _ENGINE_BUFFER_FACTOR,
+        # Every ping wakes every socket: at 15,000 idle sockets a 10 s interval cost 0.29
+        # of a core (docs/benchmarks.md). 20 s + 10 s still notices a vanished client
+        # within 30 s; a closing tab tells us at once anyway.
+        ping_interval=20,
+        ping_timeout=10,
+        logger=False,
+        engineio_logger=False,
+        client_manager=manager,
+    )
+    return server
+
+
 class Hub:
+    """The Socket.IO server with its two namespaces: who is connected here, and closing them."""
+
     def __init__(
         self,
+        sio: socketio.AsyncServer,
+        students: StudentNamespace,
+        teachers: TeacherNamespace,
+        notifier: SocketNotifier,
         *,
-        tokens: TokenService,
-        limits: Limits,
-        allowed_origins: tuple[str, ...],
-        client_manager: Any = None,
-        on_refused: Callable[[str], None] | None = None,
-        on_count: Callable[[str, int], None] | None = None,
-        admission: Admission | None = None,
+        attempt_closed: Signal[Attempt] | None = None,
     ) -> None:
-        # A cluster's Redis manager keeps upstream's emit; alone, a node emits without a
-        # task per recipient (signaling/transport.py).
-        kwargs: dict[str, Any] = {"client_manager": client_manager if client_manager is not None else DirectManager()}
-        self.sio = ProctorServer(
-            async_mode="aiohttp",
-            # None: same origin only (python-engineio's default); a list: exactly those.
-            cors_allowed_origins=list(allowed_origins) if allowed_origins else None,
-            max_http_buffer_size=limits.max_message_bytes * _ENGINE_BUFFER_FACTOR,
-            # Every ping wakes every socket: at 15,000 idle sockets a 10 s interval cost 0.29
-            # of a core (docs/benchmarks.md). 20 s + 10 s still notices a vanished client
-            # within 30 s; a closing tab tells us at once anyway.
-            ping_interval=20,
-            ping_timeout=10,
-            logger=False,
-            engineio_logger=False,
-            **kwargs,
-        )
+        self.sio = sio
+        self.students = students
+        self.teachers = teachers
+        self.notifier = notifier
+        sio.register_namespace(students)
+        sio.register_namespace(teachers)
+        if attempt_closed is not None:
+            attempt_closed.connect(self._attempt_closed)
 
-        def counter(namespace: str) -> Callable[[int], None] | None:
-            if on_count is None:
-                return None
-            return lambda delta: on_count(namespace, delta)
-
-        self.students = StudentNamespace(
-            "/student", tokens, limits, on_refused=on_refused, on_count=counter("/student")
-        )
-        self.teachers = TeacherNamespace(
-            "/teacher", tokens, limits, on_refused=on_refused, on_count=counter("/teacher")
-        )
-        self.students.admission = self.teachers.admission = admission
-        self.sio.register_namespace(self.students)
-        self.sio.register_namespace(self.teachers)
-        self.notifier = SocketNotifier(self.sio)
-        self.rtc: RtcRouter | None = None
-
-    def bind_rtc(self, router: RtcRouter) -> None:
-        self.rtc = router
-        self.students.rtc_handler = router.from_student
-        self.teachers.rtc_handler = router.from_teacher
+    async def _attempt_closed(self, attempt: Attempt) -> None:
+        # Access ends with the attempt: the student's sockets are closed; a reconnect
+        # finds the attempt terminated and can do nothing but read that.
+        if attempt.status == "terminated":
+            await self.disconnect_attempt(attempt.id)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
 
     async def resync_teachers(self, reason: str) -> None:
         """Tell this node's teachers that live deltas may have been lost: they `watch` again.
-        Local only (`ignore_queue`): each node tells its own, and Redis may be the reason."""
+        Local only (`ignore_queue`): each node tells its own. A cluster's room bus does the
+        same by itself after a Redis outage (signaling/room_bus.py)."""
         await self.sio.emit("resync", {"reason": reason}, namespace="/teacher", ignore_queue=True)
 
     async def disconnect_attempt(self, attempt_id: str) -> None:

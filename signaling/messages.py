@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rooms.exam import CLIENT_SIGNALS
+from core.vocabulary import CLIENT_KINDS
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 Seq = Annotated[int, Field(ge=1, le=2**62)]
@@ -36,7 +36,7 @@ class ClientEvent(BaseModel):
     model_config = _FROZEN
 
     seq: Seq
-    kind: Literal[CLIENT_SIGNALS]  # type: ignore[valid-type]
+    kind: Literal[CLIENT_KINDS]  # type: ignore[valid-type]
     occurred_at: datetime
     details: dict[str, Any] = Field(default_factory=dict)
 

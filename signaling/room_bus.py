@@ -79,15 +79,28 @@ def attempt_channel_room(attempt_id: str) -> str:
 class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
     name = "proctor-redis"
 
-    def __init__(self, redis: Redis, *, prefix: str = "proctor:sio:", mode: Mode = "room") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "proctor:sio:",
+        mode: Mode = "room",
+        on_attempt_changed: Callable[[str], Awaitable[None]] | None = None,
+        resync_namespace: str | None = "/teacher",
+    ) -> None:
         super().__init__(channel=f"{prefix}all")
         self._shared = f"{prefix}all"
         self.redis = redis
         self.prefix = prefix
         self.mode: Mode = mode
-        self.on_attempt_changed: Callable[[str], None] | None = None
-        # Called (on this node only) after pub/sub messages may have been lost, with why.
-        self.on_resync: Callable[[str], Awaitable[None]] | None = None
+        # Another node changed an attempt: drop this node's cached copy.
+        self.on_attempt_changed = on_attempt_changed
+        # Run (on this node only) after pub/sub messages may have been lost, with why; by
+        # default this node's clients of `resync_namespace` are told to read again.
+        self.on_resync: Callable[[str], Awaitable[None]] | None = (
+            self._tell_resync if resync_namespace is not None else None
+        )
+        self._resync_namespace = resync_namespace
         self.resyncs = 0
         self.published = 0
         self.received = 0
@@ -361,7 +374,7 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         elif method == "attempt_changed":
             change = AttemptChanged.parse(data)
             if self.on_attempt_changed is not None:
-                self.on_attempt_changed(change.attempt_id)
+                await self.on_attempt_changed(change.attempt_id)
         elif method == "resync":
             self.request_resync("peer_dropped")
         elif method == "disconnect":
@@ -374,6 +387,11 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
             await self._handle_close_room(data)
 
     # -- making up for lost messages ---------------------------------------------------------------
+
+    async def _tell_resync(self, reason: str) -> None:
+        """Tell this node's clients that live deltas may have been lost: they read again.
+        Local only (`ignore_queue`): each node tells its own, and Redis may be the reason."""
+        await self.server.emit("resync", {"reason": reason}, namespace=self._resync_namespace, ignore_queue=True)
 
     def request_resync(self, reason: str) -> None:
         """Run `on_resync(reason)` soon, once for every request that arrives meanwhile."""

@@ -29,6 +29,9 @@ from .student import attempt_room
 
 
 class AnalysisGateway(Protocol):
+    """Where analysis offers go: this node's peers (server/analysis.py LocalAnalysis) or, in a
+    cluster, the relay to the room's host node (signaling/analysis_relay.py)."""
+
     async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]: ...
 
     async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None: ...
@@ -60,9 +63,6 @@ class RtcRouter:
         self._catalog = catalog
         self._audit = audit
         self._analysis = analysis
-
-    def attach_analysis(self, gateway: AnalysisGateway) -> None:
-        self._analysis = gateway
 
     async def attempt_gone(self, attempt_id: str) -> None:
         """The student is offline or finished: close the analysis peer."""

@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms.attempts import AttemptService
-from rooms.tokens import Role
+from rooms.tokens import Role, TokenService
 from rooms.errors import Conflict, RoomsError
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.protocols import Notifier
 
 from . import messages as m
-from .guard import Ack, GuardedNamespace, Session, ok, refuse
+from .guard import Ack, GuardedNamespace, Limits, Session, ok, refuse
 
 RtcHandler = Callable[[Session, m.Rtc], Awaitable[Ack]]
 
@@ -28,7 +28,6 @@ def students_room(room_id: str) -> str:
 
 class StudentNamespace(GuardedNamespace):
     role: Role = "student"
-    rtc_handler: RtcHandler | None = None
     handlers = {
         "join": (m.Join, "join"),
         "answer": (m.Answer, "answer"),
@@ -38,17 +37,25 @@ class StudentNamespace(GuardedNamespace):
         "rtc": (m.Rtc, "rtc"),
     }
 
-    def bind(
+    def __init__(
         self,
+        namespace: str,
+        tokens: TokenService,
+        limits: Limits,
+        *,
         attempts: AttemptService,
         presence: PresenceTracker,
         occupancy: Occupancy,
         notifier: Notifier,
+        rtc_handler: RtcHandler | None = None,
+        **guard: Any,
     ) -> None:
+        super().__init__(namespace, tokens, limits, **guard)
         self.attempts = attempts
         self.presence = presence
         self.occupancy = occupancy
         self.notifier = notifier
+        self.rtc_handler = rtc_handler
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rooms.tokens import Role
+from rooms.tokens import Role, TokenService
 from rooms.classroom import Classroom
 from rooms.errors import Conflict, Forbidden, RoomsError
 from rooms.placement import Occupancy
 
 from . import messages as m
-from .guard import Ack, GuardedNamespace, Session, ok, refuse
+from .guard import Ack, GuardedNamespace, Limits, Session, ok, refuse
 
 RtcHandler = Callable[[Session, m.Rtc], Awaitable[Ack]]
 ReviewHandler = Callable[[Session, m.Review], Awaitable[Ack]]
@@ -23,7 +23,6 @@ def teachers_room(room_id: str) -> str:
 
 class TeacherNamespace(GuardedNamespace):
     role: Role = "teacher"
-    rtc_handler: RtcHandler | None = None
     handlers = {
         "watch": (m.Watch, "watch"),
         "unwatch": (m.Watch, "unwatch"),
@@ -32,9 +31,21 @@ class TeacherNamespace(GuardedNamespace):
         "rtc": (m.Rtc, "rtc"),
     }
 
-    def bind(self, classroom: Classroom, occupancy: Occupancy) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        tokens: TokenService,
+        limits: Limits,
+        *,
+        classroom: Classroom,
+        occupancy: Occupancy,
+        rtc_handler: RtcHandler | None = None,
+        **guard: Any,
+    ) -> None:
+        super().__init__(namespace, tokens, limits, **guard)
         self.classroom = classroom
         self.occupancy = occupancy
+        self.rtc_handler = rtc_handler
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:

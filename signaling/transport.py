@@ -5,27 +5,34 @@ work that showed in py-spy at 2,000 events/s (docs/benchmarks.md, "second sessio
 
 - `LeanSocket` (Engine.IO WebSocket transport): upstream starts a task and a `wait_for`
   (another task and a timer) for every message it reads, and a `wait_for` around every
-  queue read of the writer. Here the reader awaits the WebSocket directly under one
-  `asyncio.Timeout` per socket that is pushed back only when half spent (so at most a few
-  timer moves per socket per minute), and the writer awaits its queue without a timer (it
-  ends on the `None` the reader or `close()` puts there, as upstream's does).
+  queue read of the writer. Here the reader awaits the WebSocket directly, watched by one
+  timer per socket that re-arms itself about once per ping interval and ends the socket
+  after ping_interval + ping_timeout of silence, as upstream's `wait_for` does; the writer
+  awaits its queue without a timer (it ends on the `None` the reader or `close()` puts
+  there, as upstream's does). An invalid Engine.IO packet ends the connection (as in
+  upstream's loop) with one log line.
 - `LeanEngineServer._service_task`: upstream's sweep over every socket, in slices of
   200 instead of a task and a timer per socket.
 - `DirectManager`: upstream's `emit` starts one task per recipient and `asyncio.wait`s for
   them; sending to an Engine.IO socket only puts the packet on its queue, so here the
   recipients get it in a plain loop.
-- `FastPacket`: encodes a packet's JSON once, without upstream's walk for binary data.
+- `FastPacket` (signaling/fast_packet.py): encodes a packet's JSON once, and raises one
+  `InvalidPacket` for anything a client sends that does not decode, so `ProctorServer` ends
+  that connection with one log line.
 - `ProctorServer`: remembers the length of the raw Socket.IO packet an event arrived in
   (`raw_length()`), so the guard can bound a payload's size without re-encoding it.
 
 Redis (cluster) managers keep upstream's `emit`; they deliver locally through it.
+
+All of it relies on upstream's private code, so it is used only with the versions it was
+checked against: `socket_server()` and `in_process_manager()` return upstream's own classes
+outside them (signaling/upstream.py, the gate and the hashes of the source we follow).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import time
 from typing import Any
@@ -33,10 +40,11 @@ from typing import Any
 import engineio
 import socketio
 from engineio import async_socket, exceptions
-from engineio import json as engineio_json
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from . import upstream
+from .fast_packet import FastPacket, InvalidPacket
 from .room_index import RoomIndex
 
 logger = logging.getLogger(__name__)
@@ -169,39 +177,80 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         writer_task = asyncio.ensure_future(writer())
         self._ws = ws
 
-        # A live client answers every ping (ping_interval) well within ping_timeout; silence
-        # longer than both ends the socket, as upstream's per-message wait_for does. The
-        # deadline is kept between `limit` and 1.5 x `limit` ahead of the last message.
+        # A live client answers every ping (ping_interval) well within ping_timeout, so silence
+        # for both ends the socket, as upstream's wait_for around each read does. Here one
+        # watchdog timer per socket looks at when the reader started waiting: while messages
+        # flow it only re-arms itself (about once per ping_interval), and once the reader has
+        # waited `limit` it cancels that read (through `expiry`, which turns it into a
+        # TimeoutError). It never cancels the handling of a message.
         loop = asyncio.get_running_loop()
         limit = server.ping_interval + server.ping_timeout
+        waiting_since = loop.time()
+        reading = False
+        expiring = False
+        invalid: Exception | None = None
+        watch: asyncio.TimerHandle
+
+        def watchdog() -> None:
+            nonlocal watch, expiring
+            now = loop.time()
+            if reading and (now - waiting_since >= limit or self.closed):
+                # A socket the service task closed (ping unanswered) while its client kept
+                # sending ends here too, as upstream's writer ends it at its next poll timeout.
+                expiring = True
+                expiry.reschedule(now)
+            else:
+                watch = loop.call_at((waiting_since if reading else now) + limit, watchdog)
+
+        watch = loop.call_at(waiting_since + limit, watchdog)
         try:
-            async with asyncio.timeout_at(loop.time() + 1.5 * limit) as deadline:
-                while True:
-                    try:
-                        p = await websocket_wait()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        break
-                    if p is None:  # closed by the client
-                        break
-                    now = loop.time()
-                    when = deadline.when()
-                    if when is not None and when - now < limit:
-                        deadline.reschedule(now + 1.5 * limit)
-                    try:
-                        await self.receive(eio_packet.Packet(encoded_packet=p))
-                    except exceptions.UnknownPacketError:
-                        pass
-                    except exceptions.SocketIsClosedError:
-                        break
-                    except Exception:
-                        logger.exception("Engine.IO receive error")
+            async with asyncio.timeout(None) as expiry:
+                try:
+                    while True:
+                        waiting_since = loop.time()
+                        reading = True
+                        try:
+                            p = await websocket_wait()
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception:
+                            break
+                        reading = False
+                        if expiring:  # the message beat the expiry by one turn of the loop
+                            expiring = False
+                            expiry.reschedule(None)
+                            watch = loop.call_at(loop.time() + limit, watchdog)
+                        if p is None:  # closed by the client
+                            break
+                        try:
+                            pkt = eio_packet.Packet(encoded_packet=p)
+                            if not 0 <= pkt.packet_type < len(eio_packet.packet_names):
+                                raise ValueError(f"unknown packet type {pkt.packet_type}")
+                        except Exception as exc:
+                            # Upstream's loop ends here too (the decode error escapes it); a
+                            # client sending garbage gets one log line, not one per frame.
+                            invalid = exc
+                            break
+                        try:
+                            await self.receive(pkt)
+                        except exceptions.UnknownPacketError:
+                            pass
+                        except exceptions.SocketIsClosedError:
+                            break
+                        except Exception:
+                            logger.exception("Engine.IO receive error")
+                finally:
+                    watch.cancel()
         except (TimeoutError, asyncio.CancelledError):
-            # Silence past the deadline, or the request handler was cancelled: clean up
-            # below, as upstream does.
+            # Silence past the limit, or the request handler was cancelled: clean up below,
+            # as upstream does.
             pass
 
+        reason = server.reason.TRANSPORT_CLOSE
+        if invalid is not None:
+            logger.warning("closing Engine.IO connection %s: invalid packet (%s: %.80s)",
+                           self.sid, type(invalid).__name__, invalid)
+            reason = server.reason.TRANSPORT_ERROR
         self._ws = None  # from now on packets take the queue (and end with the writer)
         self.queue.put_nowait(None)  # unlock the writer so it can exit (the queue is unbounded)
         try:
@@ -211,7 +260,7 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
             # once the read above already saw the close (upstream's reader, a separate task,
             # always takes it inside its wait_for). The disconnect must still be handled.
             pass
-        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+        await self.close(wait=False, abort=True, reason=reason)
 
 
 class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -267,47 +316,6 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         return super()._trigger_event(event, *args, **kwargs)
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode  # what upstream's json.dumps call produces
-
-
-class FastPacket(sio_packet.Packet):  # type: ignore[misc]
-    """Socket.IO packet that encodes its JSON once, with one encoder, and skips the walk for
-    binary data when the JSON encoding already proves there is none (bytes do not encode).
-
-    Upstream walks every outgoing payload for bytes (`data_is_binary`, in Python) and then
-    builds a new `JSONEncoder` for each `json.dumps(..., separators=...)`; together ~5 % of
-    the node's CPU at 2,000 events/s. Anything that does not encode (binary attachments)
-    takes upstream's path unchanged, and the text is the same upstream's would be.
-    """
-
-    _text: str | None = None
-    _encoded_data: Any = None
-
-    def __init__(self, packet_type: int = sio_packet.EVENT, data: Any = None, namespace: str | None = None,
-                 id: Any = None, binary: Any = None, encoded_packet: Any = None) -> None:
-        if binary is None and encoded_packet is None and data is not None and self.json is engineio_json:
-            try:
-                text = _encode_json(data)
-            except (TypeError, ValueError, RecursionError):
-                pass  # bytes (a binary packet) or not JSON: upstream decides and raises
-            else:
-                super().__init__(packet_type, data, namespace, id, binary=False)
-                self._text, self._encoded_data = text, data
-                return
-        super().__init__(packet_type, data, namespace, id, binary, encoded_packet)
-
-    def encode(self) -> Any:
-        text = self._text
-        if text is None or self.data is not self._encoded_data:
-            return super().encode()
-        head = str(self.packet_type)
-        if self.namespace is not None and self.namespace != "/":
-            head += self.namespace + ","
-        if self.id is not None:
-            head += str(self.id)
-        return head + text
-
-
 class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("serializer", FastPacket)
@@ -343,15 +351,26 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         partial = self._binary_packet.get(eio_sid)
+        if partial is None and not data:  # an Engine.IO message without data: upstream does not decode it
+            await self._refuse(eio_sid, "invalid packet (empty)")
+            return
         header = type(data) is str and partial is None
         refusal = self._binary_refusal(partial, data) if partial is not None or data[:1] in _BINARY_TYPES else None
         if refusal is not None:
-            logger.warning("closing a connection whose binary packet %s", refusal)
-            await self._drop(eio_sid)
+            await self._refuse(eio_sid, f"binary packet {refusal}")
             return
         # Only a whole text EVENT packet bounds its payload; binary events arrive in parts.
         _RAW_LENGTH.set(len(data) if header and data[:1] == "2" else None)
-        await super()._handle_eio_message(eio_sid, data)
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except InvalidPacket as exc:
+            # Upstream logs a traceback per invalid packet and keeps the connection: one
+            # client could fill the log. One line, and the connection ends.
+            await self._refuse(eio_sid, f"invalid packet ({exc!s:.80})")
+
+    async def _refuse(self, eio_sid: str, why: str) -> None:
+        logger.warning("closing Socket.IO connection %s: %s", eio_sid, why)
+        await self._drop(eio_sid)
 
     def _binary_refusal(self, partial: Any, data: Any) -> str | None:
         """Why a binary packet's header or next attachment is refused, or None."""
@@ -392,7 +411,8 @@ class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
         args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])]
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         for sid, eio_sid in list(self.get_participants(namespace, room)):
             if sid in skip:
                 continue
@@ -402,3 +422,18 @@ class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
                 except Exception:  # one recipient's failure must not stop the others (as upstream)
                     logger.exception("emit %s to %s failed", event, sid)
         return None
+
+
+def socket_server(**kwargs: Any) -> socketio.AsyncServer:
+    """The node's Socket.IO server: `ProctorServer` with the tested python-socketio and
+    python-engineio, their own `AsyncServer` (unpatched, one warning) with any other."""
+    if upstream.patched():
+        return ProctorServer(**kwargs)
+    return socketio.AsyncServer(**kwargs)
+
+
+def in_process_manager() -> socketio.AsyncManager:
+    """The manager of a node without Redis: `DirectManager`, or upstream's behind the gate."""
+    if upstream.patched():
+        return DirectManager()
+    return socketio.AsyncManager()

@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from rooms.errors import NoCapacity, Unavailable
+
 from .registry import Load, NodeRegistry, _text
 
 logger = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class RedisPlacement:
         *,
         lease_seconds: float = LEASE_SECONDS,
         retry_after: float = 30,
+        on_placed: Sequence[Placed] = (),
     ) -> None:
         self.redis = redis
         self.registry = registry
@@ -169,7 +171,7 @@ class RedisPlacement:
         self.placed = 0
         # Told (room, new host) when this node places a room on another host than the one
         # it knew: a new room, or one that moved (its host died, drained or lost the lease).
-        self.on_placed: list[Placed] = []
+        self.on_placed: list[Placed] = list(on_placed)
         registry.on_tick.append(self.tick)
         registry.on_resync.append(self.resync)
         registry.on_lost.append(self._node_lost)

@@ -24,8 +24,9 @@ from typing import Any, cast, get_args
 
 from redis.asyncio import Redis
 
-from .registry import NodeRegistry, _text
 from rooms.protocols import PresenceState, PresenceWrite
+
+from .registry import NodeRegistry, _text
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,16 @@ Lost = Callable[[str, str, PresenceState], Awaitable[None]]
 class RedisPresence:
     """rooms.protocols.Presence for a cluster."""
 
-    def __init__(self, redis: Redis, registry: NodeRegistry, *, grace_seconds: float) -> None:
+    def __init__(
+        self, redis: Redis, registry: NodeRegistry, *, grace_seconds: float, on_lost: Lost | None = None
+    ) -> None:
         self.redis = redis
         self.registry = registry
         self.node_id = registry.node_id
         self.prefix = registry.prefix
         self.grace = grace_seconds
-        self.on_lost: Lost | None = None
+        # Teachers are told of students a lost node left behind (reconnecting, then offline).
+        self.on_lost = on_lost
         self._set = redis.register_script(_SET)
         self._reap = redis.register_script(_REAP)
         # What this node holds, to write again if Redis loses it (restart).

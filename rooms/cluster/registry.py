@@ -89,6 +89,7 @@ class NodeRegistry:
         prefix: str = "proctor:",
         interval: float = HEARTBEAT_SECONDS,
         ttl: float = NODE_TTL_SECONDS,
+        load: Callable[[], Load] | None = None,
     ) -> None:
         self.redis = redis
         self.node_id = node_id
@@ -97,7 +98,8 @@ class NodeRegistry:
         self.prefix = prefix
         self.interval = interval
         self.ttl = ttl
-        self.load: Callable[[], Load] = lambda: Load(0, 0, False)
+        # What this node reports with each heartbeat (rooms hosted, sessions, draining).
+        self.load: Callable[[], Load] = load if load is not None else (lambda: Load(0, 0, False))
         self.on_tick: list[Tick] = []
         self.on_resync: list[Tick] = []
         self.on_lost: list[NodeLost] = []

@@ -9,9 +9,11 @@ import asyncpg
 
 from rooms.tokens import Claims
 
+from .database import Pool
+
 
 class AuditLog:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def record(

@@ -12,6 +12,8 @@ from rooms.errors import Forbidden, NotFound
 from rooms.exam import ExamSpec, Question, Rules
 from rooms.tokens import Claims
 
+from .database import Pool
+
 # Exam, Room and parse_uuid are the domain's (rooms/catalog.py); importers of this module keep them.
 __all__ = ["Catalog", "Exam", "Room", "parse_uuid"]
 
@@ -39,7 +41,7 @@ def _room(row: asyncpg.Record) -> Room:
 class Catalog:
     """Reads and writes exams and rooms; every read by a caller is scope-checked here."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def create_exam(self, spec: ExamSpec, created_by: str) -> Exam:

@@ -13,6 +13,7 @@ from rooms.protocols import ControlRecord
 from rooms.timer import Attempt, Change
 
 from .attempts import change_locked
+from .database import Pool
 from .review import attempt_summary
 
 _ROSTER = """
@@ -60,7 +61,7 @@ def _violation_json(row: asyncpg.Record) -> dict[str, Any]:
 class ClassroomStore:
     """The `ClassroomRepository` of rooms/protocols.py, in Postgres."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def roster(self, room_id: str) -> list[dict[str, Any]]:

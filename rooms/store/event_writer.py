@@ -25,6 +25,8 @@ from core.tasks import stop_tasks
 from rooms.errors import Unavailable
 from rooms.events import AnswerRecord, Evidence, Record, ViolationRecord, WriteResult
 
+from .database import Pool
+
 # The records are the domain's (rooms/events.py); importers of this module keep them.
 __all__ = ["TRANSIENT", "AnswerRecord", "EventWriter", "Evidence", "Record", "ViolationRecord", "WriteResult"]
 
@@ -76,7 +78,7 @@ WHERE answers.seq < excluded.seq
 class EventWriter:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: Pool,
         *,
         flush_ms: float = 20.0,
         batch_size: int = 500,

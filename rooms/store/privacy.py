@@ -11,13 +11,15 @@ from typing import Any
 
 import asyncpg
 
-from rooms.tokens import Claims
 from rooms.errors import Conflict, NotFound
+from rooms.tokens import Claims
+
+from .database import Pool
 
 logger = logging.getLogger(__name__)
 
 
-async def purge_expired_evidence(pool: asyncpg.Pool, now: datetime | None = None) -> int:
+async def purge_expired_evidence(pool: Pool, now: datetime | None = None) -> int:
     """Delete evidence past its retention deadline; the violation rows stay (without image)."""
     now = now or datetime.now(UTC)
     result: str = await pool.execute("DELETE FROM evidence WHERE expires_at <= $1", now)
@@ -50,7 +52,7 @@ def _rows(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
 class StudentData:
     """Everything stored about one student: exported as JSON, or erased. Both are audited."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     async def export(self, student_id: str) -> dict[str, Any]:
@@ -100,7 +102,7 @@ class StudentData:
 class Revocations:
     """Revoked token ids, cached and refreshed so every node sees a revocation within seconds."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._revoked: frozenset[str] = frozenset()
 

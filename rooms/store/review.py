@@ -13,6 +13,7 @@ from rooms.errors import Forbidden, NotFound
 from rooms.tokens import Claims
 
 from .catalog import Catalog, parse_uuid
+from .database import Pool
 
 _ATTEMPT_SUMMARY = """
 SELECT a.id, a.student_id, a.student_name, a.status, a.started_at, a.deadline,
@@ -50,7 +51,7 @@ def attempt_summary(row: asyncpg.Record) -> dict[str, Any]:
 
 
 class Review:
-    def __init__(self, pool: asyncpg.Pool, catalog: Catalog) -> None:
+    def __init__(self, pool: Pool, catalog: Catalog) -> None:
         self._pool = pool
         self._catalog = catalog
 
@@ -133,7 +134,7 @@ class Review:
 class EvidenceStore:
     """Evidence JPEGs: readable by the room's teachers and admins until they expire."""
 
-    def __init__(self, pool: asyncpg.Pool, review: Review) -> None:
+    def __init__(self, pool: Pool, review: Review) -> None:
         self._pool = pool
         self._review = review
 

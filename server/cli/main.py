@@ -21,7 +21,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = Path(value) if name == "data_dir" else value
-    return Settings.load(**overrides)
+    settings = Settings.load(**overrides)
+    instance = getattr(args, "instance", None)
+    if instance:  # process i of a machine's units (server/cli/systemd.py) listens on port + i
+        settings = Settings.load(**{**overrides, "port": settings.port + instance})
+    return settings
 
 
 async def _serve(settings: Settings) -> int:
@@ -42,6 +46,9 @@ async def _serve(settings: Settings) -> int:
     await site.start()
     token_path = ensure_admin_token_file(app)
     if token_path is not None:
+        from server.logs import redact_also
+
+        redact_also(token_path.read_text().strip())
         print(f"admin token: {token_path}", flush=True)
     else:
         print("admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
@@ -55,6 +62,9 @@ async def _serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # `systemctl reload` sends SIGHUP, whose default action would end the node (and systemd
+    # counts that a clean exit: no restart). Settings are read at start; nothing reloads yet.
+    loop.add_signal_handler(signal.SIGHUP, lambda: logger.info("SIGHUP: nothing to reload; restart to apply settings"))
     await stop.wait()
     logger.info("shutting down")
     app[PLACEMENT].draining = True
@@ -67,11 +77,12 @@ async def _serve(settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from server.logs import configure_logging
+
+    # Runtime defaults first: the log lines name the node, and the secret read from its
+    # file is redacted from them.
+    settings = _settings(args).with_runtime_defaults()
+    configure_logging(settings)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
@@ -89,7 +100,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> list[str]:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             conn = await asyncpg.connect(dsn)
             try:
                 return await migrate(conn)
@@ -105,7 +116,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     from rooms.tokens import TokenService
 
     settings = _settings(args).with_runtime_defaults()
-    tokens = TokenService(settings.secret, admin_token=settings.admin_token)
+    tokens = TokenService(settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value())
     ttl = None if args.ttl_hours <= 0 else args.ttl_hours * 3600
     rooms = tuple(r for r in (args.room or []) if r)
     if args.role == "teacher" and not args.sub:
@@ -236,7 +247,7 @@ def cmd_student(args: argparse.Namespace) -> int:
     operator = Claims(role="admin", sub="cli")
 
     async def run() -> object:
-        async with database_dsn(settings.database_url, settings.data_dir) as dsn:
+        async with database_dsn(settings.database_url.get_secret_value(), settings.data_dir) as dsn:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
             try:
                 data = StudentData(pool)
@@ -269,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (PROCTOR_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (PROCTOR_PORT, default 8080)")
     serve.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
+    serve.add_argument("--instance", type=int, help="process index on this machine: listen on the port + this")
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
@@ -290,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     stu.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
     stu.set_defaults(func=cmd_student)
     add_cluster_commands(sub)
+
+    from .systemd import add_systemd_command
+
+    add_systemd_command(sub)
     return parser
 
 

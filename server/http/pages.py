@@ -14,10 +14,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.vocabulary import app_vocabulary
 from server.keys import SETTINGS
 
-STATIC = Path(__file__).resolve().parent / "static"
-_REPO = Path(__file__).resolve().parent.parent
+# This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
+STATIC = Path(__file__).resolve().parents[1] / "static"
+_REPO = Path(__file__).resolve().parents[2]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -107,13 +109,23 @@ async def vendor_file(request: web.Request) -> web.StreamResponse:
 
 
 async def app_config(request: web.Request) -> web.Response:
-    """What the pages need to know about this node: ICE servers for WebRTC."""
+    """What the pages need to know: ICE servers for WebRTC, the consent version, and the
+    vocabulary (signal kinds with their labels and weights, analysis bounds).
+
+    Public (the student page reads it before it has a token) and free of secrets: ICE server
+    URLs only, TURN credentials are minted per attempt elsewhere. Cacheable for a minute: it
+    changes only when the node restarts with other settings or code.
+    """
     settings = request.app[SETTINGS]
     ice = [{"urls": list(settings.ice_servers)}] if settings.ice_servers else []
-    response = web.json_response({"ice_servers": ice, "consent_version": CONSENT_VERSION})
-    response.headers["Cache-Control"] = "no-store"
+    body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary()}
+    response = web.json_response(body)
+    response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
     secure(response)
     return response
+
+
+APP_CONFIG_MAX_AGE = 60
 
 
 # Bump when the consent text in static/exam/index.html changes: joins record this version.
@@ -140,4 +152,4 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/app-config.json", app_config)
 
 
-__all__ = ["add_pages", "CSP", "SECURITY_HEADERS", "CONSENT_VERSION"]
+__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "CSP", "SECURITY_HEADERS", "add_pages"]

@@ -72,6 +72,9 @@ class FakeStore:
     async def log(self, attempt_id: str, kind: str, details: dict[str, Any]) -> None:
         pass
 
+    async def terminated_in(self, room_ids: set[str]) -> set[str]:
+        return {a.id for a in self.attempts.values() if a.room_id in room_ids and a.status == "terminated"}
+
 
 class FakeCatalog:
     def __init__(self, exam: Exam, room: Room) -> None:

@@ -170,3 +170,14 @@ async def test_a_control_is_recorded_only_with_its_change(pool: asyncpg.Pool) ->
     assert [(r["action"], r["params"]) for r in rows] == [("pause", "{}"), ("warn", '{"text": "eyes on the screen"}')]
     [entry] = await classroom.roster(room)
     assert entry["id"] == a.id and entry["status"] == "paused" and entry["last_violation_kind"] is None
+
+
+async def test_terminated_attempts_are_found_by_room(pool: asyncpg.Pool) -> None:
+    store = AttemptStore(pool)
+    exam, room = await a_room(pool)
+    _, other_room = await a_room(pool)
+    ended = await joined(store, exam, room, "s1")
+    await joined(store, exam, room, "s2")
+    await store.change(ended.id, timer.terminate)
+    assert await store.terminated_in({room}) == {ended.id}
+    assert await store.terminated_in({other_room}) == set()

@@ -139,16 +139,19 @@ export function formatTime(iso) {
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-export const KIND_LABELS = {
-  tab_hidden: "Tab hidden", window_blur: "Left the window", fullscreen_exit: "Left full screen",
-  copy: "Copy", paste: "Paste", cut: "Cut", context_menu: "Context menu", devtools: "Developer tools",
-  screen_extended: "Second screen", print_screen: "Print screen", multiple_tabs: "Several tabs",
-  no_face: "No face", multiple_faces: "Several faces", looking_away: "Looking away",
-  camera_blocked: "Camera blocked",
-};
+// Signal kinds by id, filled by appConfig(): the labels, default weights and explanations are
+// declared once on the server (core/vocabulary.py) and served in /app-config.json.
+let kindsById = new Map();
 
+// The label a teacher reads for a signal kind; the id itself until appConfig() has resolved
+// (pages await it before they render any kind) or for a kind this server does not know.
 export function kindLabel(kind) {
-  return KIND_LABELS[kind] || kind;
+  return kindsById.get(kind)?.label || kind;
+}
+
+// Every signal kind ({id, label, source, default_weight, explanation}), in the server's order.
+export function signalKinds() {
+  return [...kindsById.values()];
 }
 
 // A modal confirmation built on <dialog>: resolves true when the user confirms.
@@ -168,13 +171,28 @@ export function confirmDialog(message, confirmLabel = "Confirm") {
   });
 }
 
-export async function appConfig() {
-  try {
-    const resp = await fetch("/app-config.json");
-    return await resp.json();
-  } catch {
-    return { ice_servers: [] };
+// What the server tells every page (/app-config.json): ICE servers, the consent version, the
+// signal kinds and the analysis bounds. Fetched once per page and shared by every caller; a
+// failed fetch is not cached (the next call tries again) and yields no ICE servers and no kinds.
+let configPromise = null;
+
+export function appConfig() {
+  if (!configPromise) {
+    configPromise = fetch("/app-config.json")
+      .then((resp) => {
+        if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+        return resp.json();
+      })
+      .then((config) => {
+        kindsById = new Map((config.kinds || []).map((kind) => [kind.id, kind]));
+        return config;
+      })
+      .catch(() => {
+        configPromise = null;
+        return { ice_servers: [], kinds: [], analysis_bounds: [] };
+      });
   }
+  return configPromise;
 }
 
 // Resolve when ICE gathering finished (non-trickle signaling: one offer, one answer).

@@ -1,13 +1,9 @@
 // The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
-import { $, api, claimsOf, el, kindLabel, KIND_LABELS, saveFile, show, takeToken, showLogin } from "./common.js";
+import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, takeToken, showLogin } from "./common.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = takeToken(TOKEN_KEY);
 const claims = token ? claimsOf(token) : null;
-const DEFAULT_WEIGHTS = {
-  tab_hidden: 3, window_blur: 1, fullscreen_exit: 2, copy: 2, paste: 3, cut: 2, context_menu: 0.5, devtools: 5,
-  screen_extended: 5, print_screen: 3, multiple_tabs: 3, no_face: 3, multiple_faces: 5, looking_away: 1, camera_blocked: 4,
-};
 let questionCount = 0;
 let lastInvites = [];
 
@@ -164,17 +160,27 @@ async function createToken(e) {
   }
 }
 
-function main() {
+// One number input per signal kind, labelled, bounded and preset from the server's vocabulary.
+function weightInputs(config) {
+  const weight = config.weight || { minimum: 0, maximum: 100 };
+  return signalKinds().map((kind) => el("label", { title: kind.explanation }, kind.label,
+    el("input", {
+      type: "number", name: kind.id, min: weight.minimum, max: weight.maximum, step: "0.5",
+      value: String(kind.default_weight),
+    })));
+}
+
+async function main() {
   if (!token) {
     showLogin(TOKEN_KEY);
     return;
   }
+  const config = await appConfig(); // before the forms show: they need the signal kinds
   // A static admin token (PROCTOR_ADMIN_TOKEN) is not a JWT: nothing to read, the server decides.
   $("#who").textContent = claims ? `${claims.name || claims.sub} (${claims.role})` : "signed in with a static token";
   for (const id of ["#exam-card", "#room-card", "#invite-card"]) show($(id));
   show($("#token-card"), !claims || claims.role === "admin");
-  $("#weights").replaceChildren(...Object.keys(KIND_LABELS).map((kind) => el("label", {}, kindLabel(kind),
-    el("input", { type: "number", name: kind, min: 0, max: 100, step: "0.5", value: String(DEFAULT_WEIGHTS[kind] ?? 0) }))));
+  $("#weights").replaceChildren(...weightInputs(config));
   for (const button of document.querySelectorAll("[data-add]")) button.addEventListener("click", () => addQuestion(button.dataset.add));
   addQuestion("single");
   $("#exam-form").addEventListener("submit", createExam);

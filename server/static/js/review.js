@@ -1,6 +1,6 @@
 // After the exam: a room's attempts with the report download, and one attempt's timeline
 // with evidence and (when the server offers it) confirm / dismiss of each flag.
-import { $, api, download, el, formatTime, show, takeToken, showLogin } from "./common.js";
+import { $, api, appConfig, download, el, formatTime, show, takeToken, showLogin } from "./common.js";
 import { postReview, renderTimeline, reviewAvailable } from "./timeline.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
@@ -57,7 +57,7 @@ async function showAttempt() {
   }
 }
 
-function main() {
+async function main() {
   if (!token) {
     showLogin(TOKEN_KEY);
     return;
@@ -73,6 +73,7 @@ function main() {
     });
     return;
   }
+  await appConfig(); // the timeline names each flag by its label
   if (roomId) showRoom();
   if (attemptId) showAttempt();
 }
