@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's only set-up script.
 #   ./install.sh serve [proctor serve flags]   create .venv, install, start a node
+#                                              (with --processes: also redis-server and nginx)
 #   ./install.sh test  [pytest args]           also install what the tests need, run them all
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -33,6 +34,12 @@ apt_need() {  # apt_need PROGRAM PACKAGE...: install the packages when PROGRAM i
 apt_need python3 python3 python3-venv
 python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
 
+if [ "$mode" = serve ]; then
+  # `proctor serve --processes N` runs the system's redis-server and nginx (server/cli/service.py).
+  case " $* " in
+    *" --processes"*) apt_need redis-server redis-server; apt_need nginx nginx ;;
+  esac
+fi
 if [ "$mode" = test ]; then
   # Integration tests start real servers and a real browser themselves.
   apt_need redis-server redis-server

@@ -75,6 +75,10 @@ class PresenceTracker:
         # cluster the student may have left another node): that is a reconnect, and the
         # gap is a neutral timeline entry, never a violation.
         write = await self._store.set(seat.room_id, attempt_id, "online")
+        if write.unseen and write.applied:
+            # The node that held the student died without a word (SIGKILL): teachers saw no
+            # absence. They hear `reconnecting` now, then `online`, as after any network blip.
+            await self._on_change(seat.room_id, attempt_id, "reconnecting")
         if write.away_since is not None:
             await self._on_gap(attempt_id, write.away_since, max(write.away_since, time.time()))
         if write.applied:

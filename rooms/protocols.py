@@ -30,10 +30,13 @@ class PresenceWrite:
     """What a presence write did. `applied` is False when it lost to a newer state from
     another node (no change). `away_since` (epoch seconds) is set when an `online` write
     ended an absence (the attempt was reconnecting or offline): when the absence began,
-    on whichever node it was noticed. It is where a network gap starts."""
+    on whichever node it was noticed. It is where a network gap starts. `unseen`: nobody
+    noticed that absence (the process holding the student died), so teachers were never
+    told the student was away."""
 
     applied: bool
     away_since: float | None = None
+    unseen: bool = False
 
 
 class Presence(Protocol):

@@ -7,6 +7,11 @@ node that registered: a member whose key has expired is a lost node, and the one
 it. The heartbeat is `SET ... GET`: when the old value is missing, Redis lost our state
 (restart, flush, or we were silent too long) and the `on_resync` callbacks write it again.
 
+Each process also draws a random `incarnation`, written in its record: a node id that beats
+with a new incarnation was restarted, and the previous process died without leaving (the
+`on_restarted` callbacks get its last record). Presence uses it to tell a dead holder of a
+student from a live one (rooms/cluster/presence.py).
+
 Placement and presence hang their periodic work on the same loop (`on_tick`), so a node
 makes one batch of Redis calls per interval, whatever the number of rooms.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -47,6 +53,7 @@ class NodeInfo:
     load: int
     draining: bool
     seen_at: float
+    incarnation: str = ""  # empty in records of nodes older than this field
 
     @property
     def free_slots(self) -> int:
@@ -62,13 +69,16 @@ class NodeInfo:
             info = cls(
                 id=str(data["id"]), address=str(data["address"]), capacity=int(data["capacity"]),
                 hosted=int(data["hosted"]), load=int(data["load"]), draining=bool(data["draining"]),
-                seen_at=float(data["seen_at"]),
+                seen_at=float(data["seen_at"]), incarnation=str(data.get("incarnation", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BadNodeInfo(f"bad node record: {exc}") from None
         if not info.id or info.capacity < 0:
             raise BadNodeInfo("bad node record: empty id or negative capacity")
         return info
+
+
+Restarted = Callable[[NodeInfo], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +113,11 @@ class NodeRegistry:
         self.on_tick: list[Tick] = []
         self.on_resync: list[Tick] = []
         self.on_lost: list[NodeLost] = []
+        self.on_restarted: list[Restarted] = []
+        self.incarnation = secrets.token_hex(8)
         self.nodes: dict[str, NodeInfo] = {}
+        # The last record seen of each node reaped by this one, for as long as its clean-up runs.
+        self.departed: dict[str, NodeInfo] = {}
         self.healthy = False
         self.beats = 0
         self._task: asyncio.Task[None] | None = None
@@ -124,7 +138,7 @@ class NodeRegistry:
         load = self.load()
         return NodeInfo(
             id=self.node_id, address=self.address, capacity=self.capacity, hosted=load.hosted,
-            load=load.load, draining=load.draining, seen_at=time.time(),
+            load=load.load, draining=load.draining, seen_at=time.time(), incarnation=self.incarnation,
         )
 
     def start(self) -> None:
@@ -184,7 +198,7 @@ class NodeRegistry:
         raw = await self.redis.mget([self.key(i) for i in ids]) if ids else []
         nodes: dict[str, NodeInfo] = {}
         missing: list[str] = []
-        for node_id, value in zip(ids, raw):
+        for node_id, value in zip(ids, raw, strict=True):
             if value is None:
                 missing.append(node_id)
                 continue
@@ -192,6 +206,7 @@ class NodeRegistry:
                 nodes[node_id] = NodeInfo.from_json(value)
             except BadNodeInfo as exc:
                 logger.warning("registry: ignoring node %s: %s", node_id, exc)
+        departed = {i: self.nodes[i] for i in missing if i in self.nodes}
         self.nodes = nodes
         was_healthy, self.healthy = self.healthy, True
         if not was_healthy and self.beats:
@@ -201,9 +216,13 @@ class NodeRegistry:
             # Redis does not know us (first beat, Redis restarted, or we were too slow):
             # everything we own in Redis must be written again.
             await self._call_all(self.on_resync, "resync")
+        else:
+            await self._restarted(previous)
         for node_id in missing:
             if node_id != self.node_id and await self.redis.srem(self.nodes_key, node_id):
                 logger.warning("registry: node %s is gone; its rooms and students move", node_id)
+                if node_id in departed:
+                    self.departed[node_id] = departed[node_id]
                 for lost in self.on_lost:
                     try:
                         await lost(node_id)
@@ -211,7 +230,27 @@ class NodeRegistry:
                         raise
                     except Exception:
                         logger.exception("registry: clean-up after %s failed", node_id)
+                self.departed.pop(node_id, None)
         await self._call_all(self.on_tick, "tick")
+
+    async def _restarted(self, previous: Any) -> None:
+        """Our id's record was there but another process wrote it: that process died (a
+        supervisor restarted us faster than its record expired), and nobody will reap it."""
+        try:
+            before = NodeInfo.from_json(previous)
+        except BadNodeInfo:
+            return
+        if not before.incarnation or before.incarnation == self.incarnation:
+            return
+        logger.warning("registry: %s restarted; the previous process (last beat %.1fs ago) died unseen",
+                       self.node_id, time.time() - before.seen_at)
+        for call in self.on_restarted:
+            try:
+                await call(before)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("registry: clean-up after the previous %s failed", self.node_id)
 
     async def _call_all(self, calls: list[Tick], what: str) -> None:
         for call in calls:

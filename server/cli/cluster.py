@@ -7,11 +7,14 @@ system's, on a free port, no persistence), the embedded Postgres (unless
 and node ids, and Nginx with the rendered config (nginx/). `cluster.json` in the directory
 records how to reach them, so `proctor cluster --add-node DIR` can start one more node and
 reload Nginx. The tests (tests/cluster) and benchmarks (benchmarks/cluster) drive the same
-`LocalCluster` class.
+`LocalCluster` class, and so does `proctor serve --processes N` (server/cli/service.py), which
+runs it as a supervised service: persisted secret, fixed ports, children in their own
+session that die with the supervisor.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -30,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from nginx.render import Balance, Node, render_site, render_standalone
-
 from server.embedded_pg import EmbeddedPostgres, free_port
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,12 @@ class NodeProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), so
+    a SIGKILLed supervisor leaves no nodes, Redis or Nginx behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 @dataclass
 class LocalCluster:
     root: Path
@@ -116,17 +124,45 @@ class LocalCluster:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     nodes: list[NodeProcess] = field(default_factory=list)
     redis_port: int = 0
+    # What `proctor serve --processes` sets (server/cli/service.py); the defaults are the dev cluster's.
+    listen_host: str = "127.0.0.1"  # Nginx's listen address
+    node_host: str = "127.0.0.1"    # the nodes' listen address
+    node_prefix: str = "node"       # node ids are {prefix}-{n}
+    node_port_base: int = 0         # node n listens on base + n - 1 (0: any free port)
+    front: bool = True              # False: the operator runs Nginx (`--front none`)
+    public_url: str = ""
+    redis_url_given: str = ""       # use this Redis instead of starting one
+    supervised: bool = False        # children in their own session, dying with this process
+    node_stop_timeout: float = 15
+    node_cwd: Path | None = None    # where nodes run (and read `.env`); default their data dir
     _redis: subprocess.Popen[bytes] | None = None
     _postgres: EmbeddedPostgres | None = None
     _nginx: subprocess.Popen[bytes] | None = None
 
     @property
+    def front_host(self) -> str:
+        """Where this machine reaches Nginx (its listen address, or loopback for a wildcard)."""
+        return "127.0.0.1" if self.listen_host in ("", "0.0.0.0", "::") else self.listen_host
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.nginx_port}"
+        host = f"[{self.front_host}]" if ":" in self.front_host else self.front_host
+        return f"http://{host}:{self.nginx_port}"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return self.redis_url_given or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def _popen(self, args: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+        out = open(log, "ab")
+        try:
+            if self.supervised:
+                # Own session: a Ctrl-C in the terminal reaches only the supervisor, which
+                # stops everything in order (nodes first, while Redis and Postgres still run).
+                kwargs.update(start_new_session=True, preexec_fn=_die_with_parent)
+            return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **kwargs)
+        finally:
+            out.close()
 
     @property
     def nginx_prefix(self) -> Path:
@@ -136,47 +172,87 @@ class LocalCluster:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        find_binary("redis-server", "redis-server")
-        find_binary("nginx", "nginx")
+        if self.use_redis and not self.redis_url_given:
+            find_binary("redis-server", "redis-server")
+        if self.front:
+            find_binary("nginx", "nginx")
         try:
-            if self.use_redis:
+            if self.use_redis and not self.redis_url_given:
                 self.start_redis()
             if not self.database_url:
-                self._postgres = EmbeddedPostgres(self.root / "postgres", port=free_port())
-                self._postgres.start()
-                self.database_url = self._postgres.dsn
+                self.start_postgres()
             for _ in range(self.node_count):
                 self.add_node(wait=False)
             for node in self.nodes:
                 self.wait_ready(node)
-            self.start_nginx()
+            if self.front:
+                self.start_nginx()
             self.save()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        if self._nginx is not None:
-            _terminate(self._nginx, signal.SIGQUIT, 5)
-            self._nginx = None
+        """Nodes first (they drain while Redis and Postgres still answer), then Nginx, Redis
+        and Postgres."""
         running = [n.proc for n in self.nodes if n.proc is not None and n.proc.poll() is None]
         for proc in running:
             proc.send_signal(signal.SIGTERM)  # all at once: each drains in parallel
         for proc in running:
-            _terminate(proc, signal.SIGTERM, 15)
+            _terminate(proc, signal.SIGTERM, self.node_stop_timeout)
+        self.stop_nginx()
+        self.stop_redis()
+        self.stop_postgres()
+
+    def start_postgres(self) -> None:
+        if self._postgres is None:
+            self._postgres = EmbeddedPostgres(self.root / "postgres", port=free_port())
+        self._postgres.start()
+        self.database_url = self._postgres.dsn
+
+    def postgres_alive(self) -> bool:
+        """True unless the embedded Postgres we started is down (a given one is not ours)."""
+        return self._postgres is None or self._postgres.is_running()
+
+    def stop_postgres(self) -> None:
         if self._postgres is not None:
+            pid = self.pids().get("postgres")
             try:
                 self._postgres.stop(mode="fast")
             except Exception:
                 logger.exception("cluster: stopping Postgres failed")
+            if pid is not None and _still_running(pid):
+                # pg_ctl said it was not running, or gave up: the postmaster's own fast
+                # shutdown (SIGINT) still stops it cleanly, and no Postgres outlives us.
+                logger.warning("cluster: Postgres (pid %d) still runs after pg_ctl stop; sending SIGINT", pid)
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + 30
+                while _still_running(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
             self._postgres = None
-        self.stop_redis()
+
+    def pids(self) -> dict[str, int]:
+        """Every process this cluster started and that still runs, by name."""
+        found = {n.node_id: n.proc.pid for n in self.nodes if n.proc is not None and n.proc.poll() is None}
+        for name, proc in (("redis", self._redis), ("nginx", self._nginx)):
+            if proc is not None and proc.poll() is None:
+                found[name] = proc.pid
+        if self._postgres is not None:
+            pid_file = self._postgres.data_dir / "postmaster.pid"
+            try:
+                found["postgres"] = int(pid_file.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return found
 
     def save(self) -> None:
         state = {
             "url": self.url, "redis_url": self.redis_url, "database_url": self.database_url,
             "secret": self.secret, "admin_token": self.admin_token, "nginx_port": self.nginx_port,
-            "balance": self.balance, "env": self.env,
+            "balance": self.balance, "env": self.env, "pids": self.pids(),
             "nodes": [{"node_id": n.node_id, "port": n.port} for n in self.nodes],
         }
         path = self.root / "cluster.json"
@@ -207,20 +283,22 @@ class LocalCluster:
             self.redis_port = free_port()
         directory = self.root / "redis"
         directory.mkdir(parents=True, exist_ok=True)
-        log = open(directory / "redis.log", "ab")
-        self._redis = subprocess.Popen(
+        self._redis = self._popen(
             [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
              "--maxclients", "10000"],
-            stdout=log, stderr=subprocess.STDOUT,
+            directory / "redis.log",
         )
-        log.close()
         _wait_port("127.0.0.1", self.redis_port, 10, self._redis)
 
     def stop_redis(self) -> None:
         if self._redis is not None:
             _terminate(self._redis, signal.SIGTERM, 5)
             self._redis = None
+
+    def redis_alive(self) -> bool:
+        """True unless the Redis we started has exited."""
+        return self._redis is None or self._redis.poll() is None
 
     # -- nodes ---------------------------------------------------------------------------------
 
@@ -232,10 +310,10 @@ class LocalCluster:
             "PROCTOR_SECRET": self.secret,
             "PROCTOR_ADMIN_TOKEN": self.admin_token,
             "PROCTOR_NODE_ID": node.node_id,
-            "PROCTOR_HOST": "127.0.0.1",
+            "PROCTOR_HOST": self.node_host,
             "PROCTOR_PORT": str(node.port),
             "PROCTOR_DATA_DIR": str(node.data_dir),
-            "PROCTOR_PUBLIC_URL": self.url if self.nginx_port else "",
+            "PROCTOR_PUBLIC_URL": self.public_url or (self.url if self.nginx_port else ""),
         })
         env.update(self.env)
         return env
@@ -243,24 +321,23 @@ class LocalCluster:
     def add_node(self, *, wait: bool = True, port: int = 0) -> NodeProcess:
         taken = {n.node_id for n in self.nodes}
         number = len(self.nodes) + 1
-        while f"node-{number}" in taken:
+        while f"{self.node_prefix}-{number}" in taken:
             number += 1
-        node_id = f"node-{number}"
+        node_id = f"{self.node_prefix}-{number}"
         data_dir = self.root / node_id
         data_dir.mkdir(parents=True, exist_ok=True)
-        node = NodeProcess(node_id, port or free_port(), data_dir, data_dir / "node.log")
+        if not port:
+            port = self.node_port_base + number - 1 if self.node_port_base else free_port()
+        node = NodeProcess(node_id, port, data_dir, data_dir / "node.log")
         self.nodes.append(node)
         self.start_node(node, wait=wait)
         return node
 
     def start_node(self, node: NodeProcess, *, wait: bool = True) -> None:
-        log = open(node.log, "ab")
-        node.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"],
-            env=self.node_env(node), stdout=log, stderr=subprocess.STDOUT,
-            cwd=node.data_dir,
+        node.proc = self._popen(
+            [sys.executable, "-m", "server.cli", "serve"], node.log, env=self.node_env(node),
+            cwd=self.node_cwd or node.data_dir,
         )
-        log.close()
         if wait:
             self.wait_ready(node)
 
@@ -292,11 +369,16 @@ class LocalCluster:
     # -- Nginx ---------------------------------------------------------------------------------
 
     def nginx_conf(self) -> str:
-        site = render_site(
-            [Node("127.0.0.1", n.port) for n in self.nodes],
-            listen=f"127.0.0.1:{self.nginx_port}", balance=self.balance, fail_timeout=5,
+        return render_standalone(self.nginx_prefix, self.nginx_site())
+
+    def nginx_site(self) -> str:
+        """The `upstream` and `server` blocks (what `--front none` prints for the operator)."""
+        host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        return render_site(
+            [Node(self.node_host, n.port) for n in self.nodes],
+            listen=f"{host}:{self.nginx_port}" if host else str(self.nginx_port),
+            balance=self.balance, fail_timeout=5,
         )
-        return render_standalone(self.nginx_prefix, site)
 
     def start_nginx(self) -> None:
         binary = find_binary("nginx", "nginx")
@@ -305,13 +387,20 @@ class LocalCluster:
         prefix = self.nginx_prefix
         prefix.mkdir(parents=True, exist_ok=True)
         (prefix / "nginx.conf").write_text(self.nginx_conf())
-        log = open(prefix / "nginx.out", "ab")
-        self._nginx = subprocess.Popen(
+        self._nginx = self._popen(
             [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-            stdout=log, stderr=subprocess.STDOUT,
+            prefix / "nginx.out",
         )
-        log.close()
-        _wait_port("127.0.0.1", self.nginx_port, 10, self._nginx)
+        _wait_port(self.front_host, self.nginx_port, 10, self._nginx)
+
+    def stop_nginx(self) -> None:
+        if self._nginx is not None:
+            _terminate(self._nginx, signal.SIGQUIT, 5)
+            self._nginx = None
+
+    def nginx_alive(self) -> bool:
+        """True unless the Nginx we started has exited."""
+        return self._nginx is None or self._nginx.poll() is None
 
     def reload_nginx(self) -> None:
         """Write the config for the current nodes and `nginx -s reload` it."""
@@ -321,6 +410,14 @@ class LocalCluster:
             [find_binary("nginx", "nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-s", "reload"],
             check=True, capture_output=True, timeout=10,
         )
+
+
+def _still_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:

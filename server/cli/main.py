@@ -79,9 +79,22 @@ async def _serve(settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from server.logs import configure_logging
 
+    settings = _settings(args)
+    if args.processes is not None:
+        from .cluster import ClusterError
+        from .service import run_service
+
+        # The supervisor's own lines; each node it starts configures its own logging.
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            return run_service(settings, processes=args.processes, front=args.front, balance=args.balance,
+                               node_ports=args.node_ports, node_host=args.node_host)
+        except ClusterError as exc:
+            print(f"serve: {exc}", file=sys.stderr)
+            return 1
     # Runtime defaults first: the log lines name the node, and the secret read from its
     # file is redacted from them.
-    settings = _settings(args).with_runtime_defaults()
+    settings = settings.with_runtime_defaults()
     configure_logging(settings)
     try:
         import uvloop
@@ -94,7 +107,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     import asyncpg
 
     from rooms.store.migrate import migrate
-
     from server.embedded_pg import database_dsn
 
     settings = _settings(args)
@@ -236,11 +248,10 @@ def cmd_student(args: argparse.Namespace) -> int:
 
     import asyncpg
 
-    from rooms.store.audit import AuditLog
-    from rooms.tokens import Claims
     from rooms.errors import NotFound
+    from rooms.store.audit import AuditLog
     from rooms.store.privacy import StudentData
-
+    from rooms.tokens import Claims
     from server.embedded_pg import database_dsn
 
     settings = _settings(args)
@@ -281,6 +292,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (PROCTOR_PORT, default 8080)")
     serve.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
     serve.add_argument("--instance", type=int, help="process index on this machine: listen on the port + this")
+    # One machine, every core (server/cli/service.py, docs/operations.md).
+    serve.add_argument("--processes", metavar="N|auto",
+                       help="run N node processes behind Nginx on --host/--port as one service "
+                            "(auto: one per core); needs redis-server and nginx")
+    serve.add_argument("--front", choices=["nginx", "none"], default="nginx",
+                       help="with --processes: start Nginx (default) or print its config for yours")
+    serve.add_argument("--balance", choices=["hash", "ip_hash"], default="hash",
+                       help="with --processes: hash $remote_addr consistent (default) or ip_hash")
+    serve.add_argument("--node-ports", type=int, metavar="FIRST",
+                       help="with --processes: the nodes listen on FIRST, FIRST+1, ... (default --port + 1)")
+    serve.add_argument("--node-host", default="127.0.0.1",
+                       help="with --processes: the nodes' listen address (default 127.0.0.1)")
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
