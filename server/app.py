@@ -25,6 +25,7 @@ from .lifecycle import database_ctx, loop_lag_ctx
 from .live import live_ctx
 from server.http.pages import add_pages
 from .settings import Settings
+from .tls import socketio_sees_https
 from .wire import NODE, build_node
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,11 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
     node = build_node(settings)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        observability_middleware, error_middleware])
+    middlewares = [observability_middleware, error_middleware]
+    if settings.tls_cert:
+        # python-engineio learns the scheme only from X-Forwarded-Proto (server/tls.py).
+        middlewares.append(socketio_sees_https)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[NODE] = node
     # What the HTTP handlers read (each key next to the type it holds, in server/keys.py).
     app[SETTINGS] = settings

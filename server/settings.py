@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     # step 9: logs — "text" (a line per record for people) or "json" (one object per line
     # for a log shipper; server/logs.py).
     log_format: Literal["text", "json"] = "text"
+    # step 9: TLS — PEM paths; both set: `proctor serve` speaks HTTPS (server/tls.py checks the files).
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.
@@ -214,6 +217,10 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise _settings_error(exc) from None
+        if bool(self.tls_cert) != bool(self.tls_key):
+            # Named after the one missing: half a pair would silently serve plain HTTP.
+            missing = "TLS_KEY" if self.tls_cert else "TLS_CERT"
+            raise SettingsError(missing, "set both PROCTOR_TLS_CERT and PROCTOR_TLS_KEY, or neither")
 
     @classmethod
     def settings_customise_sources(
@@ -319,6 +326,15 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return str(Path(value).expanduser()) if value else value
 
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _tls_file(cls, value: str) -> str:
+        # Only the shape here: server/tls.py reads and checks the files when `serve` starts
+        # (and on SIGHUP), because `proctor cert` must run before they exist.
+        if value and not value.strip():
+            raise ValueError("must be the path of a PEM file")
+        return str(Path(value).expanduser()) if value else value
+
     @field_validator("analysis_detect_width")
     @classmethod
     def _analysis_detect_width(cls, value: int) -> int:
@@ -334,8 +350,12 @@ class Settings(BaseSettings):
     # -- derived values and copies ----------------------------------------------------------
 
     @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
+
+    @property
     def base_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        return self.public_url or f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; with `update`, validated like a fresh Settings (pydantic's own skips that)."""

@@ -1,4 +1,4 @@
-"""The `proctor` command: serve, migrate, token."""
+"""The `proctor` command: serve, migrate, token, cert, and the cluster commands."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from server.tls import ServerTLS
 
 logger = logging.getLogger("proctor")
 
@@ -28,7 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     """Run a node until SIGINT/SIGTERM; the exit status says whether it stopped in time."""
     from aiohttp import web
 
@@ -36,13 +39,15 @@ async def _serve(settings: Settings) -> int:
     from server.keys import PLACEMENT, SETTINGS
     from server.lifecycle import ensure_admin_token_file
     from server.shutdown import bounded, cleanup_generators
+    from server.tls import reload_on_sighup
 
     app = create_app(settings)
     settings = app[SETTINGS]
     # Clients were told to go before this (drain): a socket still open after 3 s is a dead peer.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)
+    ssl_context = tls.context if tls is not None else None
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=2048, ssl_context=ssl_context)
     await site.start()
     token_path = ensure_admin_token_file(app)
     if token_path is not None:
@@ -52,7 +57,11 @@ async def _serve(settings: Settings) -> int:
         print(f"admin token: {token_path}", flush=True)
     else:
         print("admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
-    print(f"proctor node {settings.node_id} listening on http://{settings.host}:{settings.port}", flush=True)
+    scheme = "https" if tls is not None else "http"
+    print(f"proctor node {settings.node_id} listening on {scheme}://{settings.host}:{settings.port}", flush=True)
+    if tls is not None:
+        print(f"TLS certificate: {tls.certificate} (SIGHUP reloads it)", flush=True)
+    print(f"public URL (invite links): {settings.base_url}", flush=True)
     if settings.gc_tuning:
         from server.collector import tune_gc
 
@@ -62,9 +71,7 @@ async def _serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # `systemctl reload` sends SIGHUP, whose default action would end the node (and systemd
-    # counts that a clean exit: no restart). Settings are read at start; nothing reloads yet.
-    loop.add_signal_handler(signal.SIGHUP, lambda: logger.info("SIGHUP: nothing to reload; restart to apply settings"))
+    reload_on_sighup(loop, tls)
     await stop.wait()
     logger.info("shutting down")
     app[PLACEMENT].draining = True
@@ -96,11 +103,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # file is redacted from them.
     settings = settings.with_runtime_defaults()
     configure_logging(settings)
+    from server.tls import ServerTLS
+
+    # Before anything starts: a bad certificate stops start-up with the setting's name.
+    tls = ServerTLS.from_settings(settings)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        return asyncio.run(_serve(settings))
-    return uvloop.run(_serve(settings))
+        return asyncio.run(_serve(settings, tls))
+    return uvloop.run(_serve(settings, tls))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -138,17 +149,44 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cert(args: argparse.Namespace) -> int:
+    from .certs import CertError, Subjects, instructions, issue
+
+    if not args.self_signed:
+        print("cert: only --self-signed is supported (a local CA for a hall without a domain name); for a public "
+              "name use ACME (certbot), see docs/operations.md, HTTPS", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    directory = Path(args.out) if args.out else settings.data_dir / "tls"
+    try:
+        issued = issue(directory, Subjects.parse(args.name or [], args.ip or []), days=args.days)
+    except (CertError, OSError) as exc:
+        print(f"cert: {exc}", file=sys.stderr)
+        return 2
+    print(instructions(issued, settings.port), end="")
+    return 0
+
+
 # -- many nodes (docs/cluster.md) ------------------------------------------------------------
 
 
 def cmd_nginx_conf(args: argparse.Namespace) -> int:
-    from nginx.render import ConfigError, Node, render_site, render_standalone
+    from nginx.render import ConfigError, Node, SiteTLS, render_site, render_standalone
 
     try:
         nodes = [Node.parse(n) for n in args.node]
+        tls = None
+        if args.tls_cert or args.tls_key:
+            tls = SiteTLS(cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
+                          key=str(Path(args.tls_key).absolute()) if args.tls_key else "",
+                          http_listen=args.http_listen, ocsp_stapling=args.ocsp_stapling,
+                          resolver=args.resolver or "")
+        elif args.ocsp_stapling or args.http_listen != "80":
+            raise ConfigError("--ocsp-stapling and --http-listen go with --tls-cert/--tls-key")
+        listen = args.listen or ("443" if tls is not None else "80")
         site = render_site(
-            nodes, listen=args.listen, server_name=args.server_name, balance=args.balance,
-            max_fails=args.max_fails, fail_timeout=args.fail_timeout,
+            nodes, listen=listen, server_name=args.server_name, balance=args.balance,
+            max_fails=args.max_fails, fail_timeout=args.fail_timeout, tls=tls,
         )
         text = render_standalone(Path(args.standalone), site) if args.standalone else site
     except ConfigError as exc:
@@ -215,12 +253,19 @@ def cmd_drain(args: argparse.Namespace) -> int:
 def add_cluster_commands(sub: Any) -> None:
     conf = sub.add_parser("nginx-conf", help="render the Nginx config for a set of nodes")
     conf.add_argument("--node", action="append", required=True, metavar="HOST:PORT", help="a node (repeat)")
-    conf.add_argument("--listen", default="80", help="Nginx listen address/port (default 80)")
+    conf.add_argument("--listen", help="Nginx listen address/port (default 80, or 443 with --tls-cert)")
     conf.add_argument("--server-name", default="_", help="server_name (default _)")
     conf.add_argument("--balance", choices=["ip_hash", "hash"], default="ip_hash",
                       help="ip_hash (first three IPv4 octets) or hash $remote_addr consistent")
     conf.add_argument("--max-fails", type=int, default=1)
     conf.add_argument("--fail-timeout", type=int, default=10, help="seconds")
+    conf.add_argument("--tls-cert", metavar="PEM", help="terminate TLS: certificate (full chain), e.g. "
+                      "/etc/letsencrypt/live/HOST/fullchain.pem; adds an HTTP->HTTPS redirect and HSTS")
+    conf.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (with --tls-cert)")
+    conf.add_argument("--http-listen", default="80",
+                      help="with TLS: the plain-HTTP redirect server's listen (default 80; off: none)")
+    conf.add_argument("--ocsp-stapling", action="store_true", help="with TLS: staple OCSP answers (needs --resolver)")
+    conf.add_argument("--resolver", metavar="ADDR", help="DNS server(s) for OCSP stapling, e.g. 127.0.0.53")
     conf.add_argument("--standalone", metavar="DIR", help="a whole nginx.conf with every path under DIR")
     conf.add_argument("-o", "--output", help="write here instead of stdout")
     conf.set_defaults(func=cmd_nginx_conf)
@@ -318,6 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl-hours", type=float, default=12, help="lifetime; 0 means no expiry")
     tok.add_argument("--data-dir", help="data directory holding the signing secret")
     tok.set_defaults(func=cmd_token)
+
+    cert = sub.add_parser("cert", help="make a local CA and a TLS certificate for a hall without a domain name")
+    cert.add_argument("--self-signed", action="store_true", help="issue from a local CA kept in --out (reused)")
+    cert.add_argument("--name", action="append", metavar="HOST", help="a host name students type (repeat)")
+    cert.add_argument("--ip", action="append", metavar="ADDR", help="an address students type (repeat)")
+    cert.add_argument("--out", metavar="DIR", help="where the files go (default DATA_DIR/tls)")
+    cert.add_argument("--days", type=int, default=365, help="server certificate lifetime (default 365, max 825)")
+    cert.add_argument("--port", type=int, help="the node's port, for the URL printed (PROCTOR_PORT)")
+    cert.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
+    cert.set_defaults(func=cmd_cert)
 
     stu = sub.add_parser("student", help="export or erase everything stored about one student")
     stu.add_argument("action", choices=["export", "erase"])

@@ -9,6 +9,8 @@ Content-Security-Policy allows no inline script or style, so pages keep all code
 
 from __future__ import annotations
 
+import functools
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,23 +18,40 @@ from aiohttp import web
 
 from core.vocabulary import app_vocabulary
 from server.keys import SETTINGS
+from server.settings import Settings
 
 # This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
 STATIC = Path(__file__).resolve().parents[1] / "static"
 _REPO = Path(__file__).resolve().parents[2]
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'self'"
-)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(self), microphone=()",
 }
+
+
+@functools.lru_cache(maxsize=8)
+def content_security_policy(public_url: str) -> str:
+    """The pages' CSP: scripts, styles and connections only to this node.
+
+    `connect-src` names the node's own origin from the public URL (https: and wss:, or
+    http: and ws:) rather than any ws:/wss: host, so an injected script could not open a
+    socket elsewhere; 'self' stays for the address the browser actually used (CSP 3 lets
+    it match the same host's ws:/wss: too)."""
+    url = urllib.parse.urlsplit(public_url)
+    netloc = url.netloc.rpartition("@")[2].lower()
+    connect = "'self'"
+    if url.scheme in ("http", "https") and netloc:
+        socket_scheme = "wss" if url.scheme == "https" else "ws"
+        connect += f" {url.scheme}://{netloc} {socket_scheme}://{netloc}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"media-src 'self' blob:; connect-src {connect}; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    )
+
 
 # url path -> HTML file under static/
 PAGES = {
@@ -65,26 +84,28 @@ def node_modules() -> Path | None:
     return None
 
 
-def secure(response: web.StreamResponse) -> web.StreamResponse:
+def secure(response: web.StreamResponse, settings: Settings) -> web.StreamResponse:
     response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = content_security_policy(settings.base_url)
     return response
 
 
-def _file(path: Path, *, cache: str = "no-cache") -> web.StreamResponse:
+def _file(request: web.Request, path: Path, *, cache: str = "no-cache") -> web.StreamResponse:
     content_type = _TYPES.get(path.suffix, "application/octet-stream")
     response = web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": cache})
-    return secure(response)
+    return secure(response, request.app[SETTINGS])
 
 
-def _missing_vendor() -> web.StreamResponse:
-    return secure(web.Response(status=503, text=MISSING_VENDOR, content_type="text/plain"))
+def _missing_vendor(request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=503, text=MISSING_VENDOR, content_type="text/plain")
+    return secure(response, request.app[SETTINGS])
 
 
 def _page(relative: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if node_modules() is None:
-            return _missing_vendor()
-        return _file(STATIC / relative)
+            return _missing_vendor(request)
+        return _file(request, STATIC / relative)
 
     return handler
 
@@ -95,7 +116,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     # Only files inside static/, and never a path that climbs out of it.
     if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
         raise web.HTTPNotFound()
-    return _file(path)
+    return _file(request, path)
 
 
 async def vendor_file(request: web.Request) -> web.StreamResponse:
@@ -104,8 +125,8 @@ async def vendor_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     modules = node_modules()
     if modules is None:
-        return _missing_vendor()
-    return _file(modules / VENDOR[name], cache="public, max-age=3600")
+        return _missing_vendor(request)
+    return _file(request, modules / VENDOR[name], cache="public, max-age=3600")
 
 
 async def app_config(request: web.Request) -> web.Response:
@@ -121,7 +142,7 @@ async def app_config(request: web.Request) -> web.Response:
     body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary()}
     response = web.json_response(body)
     response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
-    secure(response)
+    secure(response, settings)
     return response
 
 
@@ -152,4 +173,4 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/app-config.json", app_config)
 
 
-__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "CSP", "SECURITY_HEADERS", "add_pages"]
+__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "SECURITY_HEADERS", "add_pages", "content_security_policy"]

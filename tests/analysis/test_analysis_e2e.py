@@ -12,9 +12,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from server.analysis import PEERS
 from server.keys import POOL
-from tests.conftest import EXAM_BODY
-from tests.media.conftest import Frame, SyntheticCamera, blank, one_face, two_faces  # noqa: F401
-from tests.signaling.conftest import Client, Live, live, live_settings  # noqa: F401
+from tests.support.images import Frame
+from tests.support.live import Client, Live
+from tests.support.media import SyntheticCamera
+from tests.support.node import EXAM_BODY
 
 ANALYSED_EXAM: dict[str, Any] = {
     **EXAM_BODY,
@@ -47,7 +48,7 @@ async def test_faces_become_violations_with_audited_evidence(
     teacher, _ = await live.teacher(await live.teacher_token([room["id"]]), room["id"])
     students = {}
     pcs = []
-    for name, token, image in zip(("one", "two", "blank"), tokens, (one_face, two_faces, blank)):
+    for name, token, image in zip(("one", "two", "blank"), tokens, (one_face, two_faces, blank), strict=True):
         client, joined = await live.student(token)
         assert joined["analysis"]["enabled"] is True
         students[name] = joined["attempt"]["attempt_id"]

@@ -17,8 +17,7 @@ import asyncpg
 import pytest
 
 from server.cli.cluster import http_json
-
-from .conftest import Cluster, Participant, eventually, lease_holder, student, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student, teacher
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +123,8 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     assert ack["ok"], ack
     offer = await alice.received.wait_for("rtc", lambda d: d["type"] == "offer")
     assert offer["session"] == ack["session"] and offer["sdp"] == "v=0 offer"
-    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"], "sdp": "v=0 answer"})
+    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"],
+                                      "sdp": "v=0 answer"})
     assert answer["ok"], answer
     got = await tutor.received.wait_for("rtc", lambda d: d["type"] == "answer")
     assert got["sdp"] == "v=0 answer" and got["attempt_id"] == a_id
@@ -178,7 +178,7 @@ async def test_placement_respects_the_per_node_cap(cluster: Cluster, people: lis
 
 
 def _exam() -> dict[str, Any]:
-    from tests.conftest import EXAM_BODY
+    from tests.support.node import EXAM_BODY
 
     return dict(EXAM_BODY)
 

@@ -21,9 +21,8 @@ import asyncpg
 import pytest
 
 from server.cli.cluster import LocalCluster
-from tests.conftest import PostgresServer
-
-from .conftest import CLUSTER_ENV, Cluster, Participant, eventually, require, student_on
+from tests.support.cluster import CLUSTER_ENV, Cluster, Participant, eventually, require, student_on
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,10 @@ import asyncpg
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from tests.conftest import EXAM_BODY
-from tests.media.conftest import Frame, SyntheticCamera, one_face  # noqa: F401
-
-from .conftest import Cluster, Participant, eventually, lease_holder, student_on, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student_on, teacher
+from tests.support.images import Frame
+from tests.support.media import SyntheticCamera
+from tests.support.node import EXAM_BODY
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +97,7 @@ async def test_a_rooms_analysis_offer_is_answered_by_its_host_node(
 async def test_a_reconnect_on_another_node_records_one_network_gap(
     cluster: Cluster, people: list[Participant]
 ) -> None:
-    room, host, tutor = await hosted_room(cluster, people)
+    room, _host, tutor = await hosted_room(cluster, people)
     first, second = [n.node_id for n in cluster.local.nodes][1:3]
     [token] = cluster.invites(room["id"], 1, "g")
     bob = await student_on(cluster, people, token, first)

@@ -9,10 +9,10 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from rooms.errors import NoCapacity
-from rooms.cluster.registry import NodeRegistry
 from rooms.cluster.placement import RedisPlacement
 from rooms.cluster.presence import RedisPresence
+from rooms.cluster.registry import NodeRegistry
+from rooms.errors import NoCapacity
 from rooms.protocols import PresenceState
 
 pytestmark = pytest.mark.slow

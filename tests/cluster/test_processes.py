@@ -29,8 +29,7 @@ import pytest
 
 from server.cli.cluster import LocalCluster, http_json
 from server.embedded_pg import free_port
-
-from .conftest import CLUSTER_ENV, Cluster, Participant, eventually, require, student, teacher
+from tests.support.cluster import CLUSTER_ENV, Cluster, Participant, eventually, require, student, teacher
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from signaling.room_bus import RoomChannelManager
-from tests.cluster.conftest import RedisServer, eventually
+from tests.support.cluster import RedisServer, eventually
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ def test_shipped_model_gets_free_dims_and_constant_weights(detector: FaceDetecto
     # Only the image is an input any more: the weights listed as inputs became constants.
     assert [i.name for i in session.get_inputs()] == [INPUT_NAME]
     assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
-    assert [o.shape for o in session.get_outputs()][0] == ["batch", 1, "map_height", "map_width"]
+    assert session.get_outputs()[0].shape == ["batch", 1, "map_height", "map_width"]
 
 
 def test_unknown_name_is_an_error(detector: FaceDetector) -> None:

@@ -11,8 +11,8 @@ import pytest
 import socketio
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Browsers, Node, screenshot
 from tests.e2e.test_exam_flow import open_student, open_teacher, pass_consent_and_check
+from tests.support.browser import Browsers, Node, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +43,20 @@ async def test_dashboard_shows_forty_students_at_1280x720(browsers: Browsers, no
         for n, sio in enumerate(clients[:12]):
             await sio.call("answer", {"question_id": "q1", "value": 1, "seq": 1}, namespace="/student")
             if n % 3 == 0:
-                await sio.call("event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student")
+                await sio.call("event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"},
+                               namespace="/student")
         await clients[39].disconnect()
 
         teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
         await expect(teacher.locator(".tile")).to_have_count(40, timeout=5_000)
-        await teacher.locator(".tile", has_text="Student 39").locator(".presence", has_text=re.compile("reconnecting|offline")).wait_for(timeout=5_000)
+        tile = teacher.locator(".tile", has_text="Student 39")
+        await tile.locator(".presence", has_text=re.compile("reconnecting|offline")).wait_for(timeout=5_000)
         await screenshot(teacher, "teacher-dashboard-40")
         # Every tile is on screen at 1280x720, none needs scrolling to be seen.
         boxes = [await t.bounding_box() for t in await teacher.locator(".tile").all()]
-        assert all(b is not None and b["y"] + b["height"] <= 720 for b in boxes), max(b["y"] + b["height"] for b in boxes if b)
+        assert all(b is not None and b["y"] + b["height"] <= 720 for b in boxes), max(
+            b["y"] + b["height"] for b in boxes if b
+        )
 
         # Filters: flagged shows the four students with a paste.
         await teacher.get_by_label("Flagged").check()
@@ -161,7 +165,7 @@ async def test_the_dashboard_reads_the_roster_again_on_resync(browsers: Browsers
         async def lost(room_id: str, event: str, data: dict[str, Any]) -> None:
             pass
 
-        hub.notifier.teachers = lost  # type: ignore[method-assign]
+        hub.notifier.teachers = lost
         try:
             for seq, kind in ((1, "paste"), (2, "copy")):
                 ack = await sio.call("event", {"seq": seq, "kind": kind, "occurred_at": "2026-01-01T10:00:00Z"},

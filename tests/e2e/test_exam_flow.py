@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Browsers, Node, screenshot
+from tests.support.browser import Browsers, Node, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,9 @@ async def pass_consent_and_check(page: Any, shots: bool = False) -> None:
         await screenshot(page, "student-check")
     assert await page.locator("#check-list li.fail").count() == 0
     # The preview plays the camera file, capped at 320x240.
-    size = await page.evaluate("[document.querySelector('#preview').videoWidth, document.querySelector('#preview').videoHeight]")
+    size = await page.evaluate(
+        "[document.querySelector('#preview').videoWidth, document.querySelector('#preview').videoHeight]"
+    )
     assert size[0] <= 320 and size[1] <= 240, size
     await start.click()
     await page.locator("#questions fieldset").first.wait_for()

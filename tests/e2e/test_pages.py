@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -11,13 +12,18 @@ import socketio
 from playwright.async_api import expect
 
 from server.http import pages
-from server.http.pages import CSP
-from tests.conftest import ADMIN
-from tests.e2e.conftest import Browsers, Node, screenshot
+from tests.support.browser import Browsers, Node, screenshot
+from tests.support.node import ADMIN
 
 pytestmark = pytest.mark.slow
 
 PAGES = ("/exam/", "/teacher/", "/teacher/editor.html", "/teacher/review.html")
+# The settings fixture's public URL is http://proctor.test: connections go to it and nowhere else.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' http://proctor.test ws://proctor.test; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
 
 
 async def test_pages_carry_security_headers(node: Node) -> None:
@@ -77,7 +83,7 @@ async def test_editor_creates_exam_room_invites_and_tokens(browsers: Browsers, n
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Download links as CSV").click()
     download = await info.value
-    rows = list(csv.reader(io.StringIO(Path(await download.path()).read_text())))
+    rows = list(csv.reader(io.StringIO(await asyncio.to_thread(Path(await download.path()).read_text))))
     assert rows[0] == ["student_id", "name", "url", "expires_at"]
     assert rows[1][1] == "Marie Curie" and rows[2][1] == "'=cmd()"  # no spreadsheet formula
 
@@ -91,7 +97,8 @@ async def test_editor_creates_exam_room_invites_and_tokens(browsers: Browsers, n
     assert attempts == {"attempts": []}
 
 
-async def test_review_page_shows_timeline_report_and_reviews_flags(browsers: Browsers, node: Node, face_video: Path) -> None:
+async def test_review_page_shows_timeline_report_and_reviews_flags(browsers: Browsers, node: Node,
+                                                                   face_video: Path) -> None:
     room = await node.room()
     invite = (await node.invites(room["id"], ["Emmy Noether"]))[0]
     sio = socketio.AsyncClient(reconnection=False)
@@ -99,7 +106,8 @@ async def test_review_page_shows_timeline_report_and_reviews_flags(browsers: Bro
     try:
         join = await sio.call("join", {}, namespace="/student")
         await sio.call("answer", {"question_id": "q1", "value": 1, "seq": 1}, namespace="/student")
-        await sio.call("event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student")
+        paste = {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}
+        await sio.call("event", paste, namespace="/student")
     finally:
         await sio.disconnect()
     attempt_id = join["attempt"]["attempt_id"]
@@ -121,6 +129,6 @@ async def test_review_page_shows_timeline_report_and_reviews_flags(browsers: Bro
 
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Download room report (CSV)").click()
-    report = Path(await (await info.value).path()).read_text()
+    report = await asyncio.to_thread(Path(await (await info.value).path()).read_text)
     assert "Emmy Noether" in report
     await screenshot(page, "teacher-review")

@@ -1,5 +1,5 @@
-"""Fault tests: the cluster fixtures of tests/cluster (a real 3-node cluster behind Nginx,
-its own per module) and a summary of what each fault measured."""
+"""tests/faults only: a summary of what each fault measured (the cluster fixtures, a real
+3-node cluster behind Nginx per module, come from tests.support.cluster like everywhere)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import os
 from typing import Any
 
-from tests.cluster.conftest import cluster, people  # noqa: F401  (fixtures for test_cluster_faults)
-
-from .figures import FIGURES
+from tests.faults.figures import FIGURES
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

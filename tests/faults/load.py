@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.cluster.conftest import Cluster, Participant
+from tests.support.cluster import Cluster, Participant
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +143,8 @@ async def check_invariant(database_url: str, students: list[LoadedStudent]) -> d
             rows = await conn.fetch(
                 "SELECT seq, severity FROM violations WHERE attempt_id = $1 AND source = 'client' ORDER BY seq",
                 uuid.UUID(attempt_id))
-            score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
+            score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
+                                        uuid.UUID(attempt_id))
             seqs = [r["seq"] for r in rows]
             assert seqs == list(range(1, s.seq + 1)), (attempt_id, len(seqs), s.seq, sorted(s.pending))
             assert s.acked <= set(seqs)

@@ -9,6 +9,7 @@ nodes and a running Redis before they end.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections import Counter
@@ -19,7 +20,7 @@ import asyncpg
 import pytest
 
 from server.cli.cluster import http_json
-from tests.cluster.conftest import Cluster, Participant, eventually, lease_holder, student, teacher
+from tests.support.cluster import Cluster, Participant, eventually, lease_holder, student, teacher
 
 from .figures import ms, percentile, record
 from .load import Load, LoadedStudent, check_invariant, loaded_students, pushes
@@ -74,7 +75,8 @@ async def all_online(tutor: Participant, room_id: str, students: list[LoadedStud
 async def counted(tutor: Participant, room_id: str, students: list[LoadedStudent]) -> None:
     """The roster counts every stored event of every student once."""
     entries = await roster(tutor, room_id)
-    got = {s.joined["attempt"]["attempt_id"]: entries[s.joined["attempt"]["attempt_id"]]["violations"] for s in students}
+    got = {s.joined["attempt"]["attempt_id"]: entries[s.joined["attempt"]["attempt_id"]]["violations"]
+           for s in students}
     assert got == {s.joined["attempt"]["attempt_id"]: s.seq for s in students}, got
 
 
@@ -84,7 +86,7 @@ def latency_figures(students: list[LoadedStudent], start: float, end: float) -> 
     stalls = []
     for s in students:
         times = sorted(t.sent + t.latency for t in s.timed if t.ok)
-        stalls.append(max((b - a for a, b in zip(times, times[1:])), default=0.0))
+        stalls.append(max((b - a for a, b in itertools.pairwise(times)), default=0.0))
     return {"acks": len(inside), "ack_p50_ms": ms(percentile(inside, 50)), "ack_p99_ms": ms(percentile(inside, 99)),
             "ack_max_ms": ms(max(inside, default=0.0)), "longest_stall_s": round(max(stalls, default=0.0), 2)}
 
@@ -118,7 +120,8 @@ async def test_same_event_replayed_three_times_through_two_nodes(
     try:
         rows = await conn.fetch("SELECT seq, kind, severity FROM violations WHERE attempt_id = $1 ORDER BY seq",
                                 uuid.UUID(attempt_id))
-        score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
+        score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
+                                    uuid.UUID(attempt_id))
     finally:
         await conn.close()
     pushed = Counter(v["seq"] for v in tutor.received.events["violation"] if v["attempt_id"] == attempt_id)

@@ -11,7 +11,7 @@ import pytest
 
 from server.keys import POOL
 from server.settings import Settings
-from tests.signaling.conftest import running_node
+from tests.support.live import running_node
 
 from .figures import record
 from .resend import ResendingStudent, check_exactly_once, stored_rows
@@ -68,7 +68,8 @@ async def test_client_offline_for_two_minutes_resumes_and_resends(settings: Sett
             return [d["presence"] for d in teacher.received.events["presence"]
                     if d["attempt_id"] == attempt_id].count("online") >= 2
 
-        while not online_again() and loop.time() - back_at < 10:
+        # Polls what the teacher received (a Recorder), measuring how long the return took.
+        while not online_again() and loop.time() - back_at < 10:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         online_in = loop.time() - back_at
         rows = await stored_rows(pool, attempt_id)

@@ -13,7 +13,7 @@ import pytest
 
 from server.embedded_pg import EmbeddedPostgres, free_port
 from server.settings import Settings
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
 
 from .figures import ms, percentile, record
 from .resend import ResendingStudent, check_exactly_once, stored_rows
@@ -134,7 +134,8 @@ async def test_postgres_stopped_for_10s_mid_exam(
         backlog_acked_after_restart_s=round(max((a.acked_at for s in students for a in s.acks if a.ok
                                                  and stop_began <= s.first_sent[a.seq] < restart_began),
                                                 default=restarted) - restarted, 2),
-        outage_event_wait_p50_s=round(percentile(waited, 50), 2), outage_event_wait_max_s=round(max(waited, default=0), 2),
+        outage_event_wait_p50_s=round(percentile(waited, 50), 2),
+        outage_event_wait_max_s=round(max(waited, default=0), 2),
         teacher_violations=sum(pushed.values()), error_log_entries=len(errors_logged),
         error_log_sources=dict(Counter(f"{r.name}: {r.getMessage()[:50]}" for r in errors_logged)),
     )

@@ -13,8 +13,8 @@ import pytest
 
 from detection import RuleSettings
 from media import AnalysisSettings, LatestFrame, LoopLagMonitor, MediaError, evidence_jpeg, thumbnail_jpeg
-
-from .conftest import HEIGHT, WIDTH, Frame
+from tests.support.images import Frame
+from tests.support.media import HEIGHT, WIDTH
 
 
 def test_latest_frame_keeps_only_the_newest(one_face: Frame, blank: Frame) -> None:

@@ -20,10 +20,8 @@ from detection import Face, FaceDetector, RuleSettings, ScaledDetector
 from media import AnalysisSampler, AnalysisSettings, AnalysisSource, LatestFrame
 from media.lanes import Lanes
 from media.priority import BACKGROUND_NICENESS as WORKER_NICENESS
-
-from tests.images import Frame
-
-from .conftest import RecordingSink, wait_until
+from tests.support.images import Frame
+from tests.support.media import RecordingSink, wait_until
 
 SETTINGS = AnalysisSettings(rule_settings=RuleSettings(), sample_interval=1.0, thumbnail_interval=5.0)
 

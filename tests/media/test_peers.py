@@ -13,8 +13,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from detection import RuleSettings
 from media import AnalysisPeers, AnalysisSettings, MediaError
 from media.priority import BACKGROUND_NICENESS
-
-from .conftest import HEIGHT, WIDTH, Frame, SyntheticCamera, connect_student, wait_until
+from tests.support.images import Frame
+from tests.support.media import HEIGHT, WIDTH, SyntheticCamera, connect_student, wait_until
 
 SETTINGS = AnalysisSettings(rule_settings=RuleSettings())
 

@@ -15,8 +15,8 @@ from aiortc import RTCPeerConnection
 
 from detection import Face, FaceDetector, RuleSettings, RuleViolation
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings
-
-from .conftest import HEIGHT, WIDTH, Frame, RecordingSink, connect_student, wait_until
+from tests.support.images import Frame
+from tests.support.media import HEIGHT, WIDTH, RecordingSink, connect_student, wait_until
 
 FAST_RULES = RuleSettings(
     no_face_seconds=0.6,
@@ -195,7 +195,7 @@ def _receive_backlog(peers: AnalysisPeers, attempt_id: str) -> int:
     Reaches into aiortc's RemoteStreamTrack queue and our registry on purpose: this is
     exactly the unbounded buffer the drain loop exists to keep empty.
     """
-    peer = peers._peers[attempt_id]  # noqa: SLF001
+    peer = peers._peers[attempt_id]
     backlog = 0
     for receiver in peer.pc.getReceivers():
         queue = getattr(receiver.track, "_queue", None)

@@ -13,7 +13,7 @@ import pytest
 from rooms.errors import RoomsError
 from rooms.store.event_writer import AnswerRecord, EventWriter, ViolationRecord
 from rooms.store.migrate import migrate
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -75,7 +75,8 @@ async def test_a_poisonous_row_fails_alone(pool: asyncpg.Pool) -> None:
         await writer.close()
     assert [type(r).__name__ for r in results] == ["WriteResult", "Invalid", "Invalid", "WriteResult"]
     assert all(isinstance(r, RoomsError) and r.code == "rejected" for r in results[1:3])
-    seqs = [r["seq"] for r in await pool.fetch("SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", attempt)]
+    rows = await pool.fetch("SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", attempt)
+    seqs = [r["seq"] for r in rows]
     assert seqs == [1, 3]
 
 

@@ -8,7 +8,7 @@ import sys
 import asyncpg
 
 from rooms.store.migrate import available, migrate
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 _CHILD = """
 import asyncio, sys, asyncpg
@@ -46,7 +46,7 @@ async def test_concurrent_migrations_from_two_processes(postgres: PostgresServer
         for _ in range(2)
     ]
     outputs = [await p.communicate() for p in procs]
-    for proc, (_, err) in zip(procs, outputs):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
     applied = [out.decode().strip() for out, _ in outputs]
     # Exactly one process applied everything; the other found it done.

@@ -49,10 +49,10 @@ def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix]
     if isinstance(value, dict):
         for key, item in value.items():
-            found += paths(item, prefix + (key,))
+            found += paths(item, (*prefix, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += paths(item, prefix + (index,))
+            found += paths(item, (*prefix, index))
     return found
 
 

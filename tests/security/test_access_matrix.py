@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,18 +21,17 @@ from server.http.api import ROUTES
 from server.keys import POOL
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
-from tests.conftest import ADMIN, bearer
-from tests.security.conftest import (
+from tests.support.access import (
     FIGURES,
     ROLES,
     STUDENT_ROLES,
     TEACHER_ROLES,
-    Client,
-    Live,
     World,
     ack_shape_problem,
     error_shape_problem,
 )
+from tests.support.live import Client, Live
+from tests.support.node import ADMIN, bearer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -230,17 +228,18 @@ async def connect_outcome(live: Live, namespace: str, token: str | None) -> tupl
 
     sio.on("connect_error", on_error, namespace=namespace)
     client = Client(sio, namespace)
-    from tests.signaling.conftest import EVENTS, _forward
+    from tests.support.live import EVENTS, forward
 
     for event in EVENTS:
-        sio.on(event, _forward(client.received, event), namespace=namespace)
+        sio.on(event, forward(client.received, event), namespace=namespace)
     auth = {"token": token} if token is not None else None
     try:
         await sio.connect(live.url, namespaces=[namespace], auth=auth, transports=["websocket"])
     except socketio.exceptions.ConnectionError:
         await sio.disconnect()
         data = reasons[0] if reasons else None
-        code = data.get("data", {}).get("code") if isinstance(data, dict) and isinstance(data.get("data"), dict) else None
+        code = (data.get("data", {}).get("code")
+                if isinstance(data, dict) and isinstance(data.get("data"), dict) else None)
         return str(code or f"refused without a code: {data!r}"), None
     live.clients.append(client)
     return "connected", client
@@ -260,7 +259,8 @@ async def connect_matrix(world: World) -> tuple[dict[str, Client], int, list[str
                 failures.append(f"UNAUTHORISED CONNECT: {role} {namespace}")
                 await client.close()
             elif not may:
-                want = {"anonymous": "unauthorized", "forged": "invalid_token", "expired": "token_expired"}.get(role, "wrong_role")
+                want = {"anonymous": "unauthorized", "forged": "invalid_token",
+                        "expired": "token_expired"}.get(role, "wrong_role")
                 if outcome != want:
                     failures.append(f"WRONG CONNECT REFUSAL: {role} {namespace}: {outcome} (want {want})")
             if client is not None:
@@ -280,7 +280,9 @@ class SocketPass:
         self.views: dict[str, str] = {}  # teacher role -> live view session on attempt A
         self.seq: dict[str, int] = {}
 
-    def judge(self, role: str, label: str, allowed: frozenset[str], ack: Any, ok_codes: set[str] = set()) -> None:
+    def judge(
+        self, role: str, label: str, allowed: frozenset[str], ack: Any, ok_codes: frozenset[str] = frozenset()
+    ) -> None:
         self.checks += 1
         where = f"{role:10} {label}"
         problem = ack_shape_problem(ack)
@@ -432,7 +434,7 @@ async def socket_round(world: World, *, final: bool) -> tuple[int, list[str]]:
     clients, checks, failures = await connect_matrix(world)
     missing = [r for r in STUDENT_ROLES + TEACHER_ROLES if r not in clients]
     if missing:
-        return checks, failures + [f"cannot run the event pass: {missing} could not connect"]
+        return checks, [*failures, f"cannot run the event pass: {missing} could not connect"]
     # Students join before the teachers act, so live-view relays have someone to reach.
     for role in STUDENT_ROLES:
         ack = await clients[role].call("join")
@@ -463,7 +465,8 @@ async def test_live_view_needs_target_peer_and_attempt(world: World) -> None:
         ({"target": "server", "type": "offer", "attempt_id": world.attempts["student_a"], "sdp": "v=0"}, {"invalid"}),
         ({"target": "peer", "type": "offer", "attempt_id": str(uuid.uuid4()), "sdp": "v=0"}, {"not_found"}),
         ({"target": "peer", "type": "offer", "attempt_id": world.attempts["student_c"], "sdp": "v=0"}, {"forbidden"}),
-        ({"target": "peer", "type": "answer", "attempt_id": world.attempts["student_a"], "session": "guess"}, {"not_found"}),
+        ({"target": "peer", "type": "answer", "attempt_id": world.attempts["student_a"], "session": "guess"},
+         {"not_found"}),
     ]
     failures = []
     for payload, codes in cases:

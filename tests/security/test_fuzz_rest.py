@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.http.api import ROUTES, Route
-from tests.conftest import ADMIN, bearer
-from tests.security.conftest import FIGURES, LoopBridge, World, error_shape_problem, fuzz_settings
 from tests.security.strategies import RAW_BODIES, any_text, json_values, mutated, raw_bodies, to_json_bytes
+from tests.support.access import FIGURES, LoopBridge, World, error_shape_problem, fuzz_settings
+from tests.support.node import ADMIN, bearer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -55,7 +55,9 @@ def build_path(route: Route, ids: dict[str, str], garbage: dict[str, str] | None
     return re.sub(r"{(\w+)}", sub, route.path)
 
 
-async def send(world: World, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, str, bytes]:
+async def send(
+    world: World, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, str, bytes]:
     async with world.live.http.request(method, world.live.url + path, data=body, headers=headers) as resp:
         return resp.status, resp.content_type, await resp.read()
 
@@ -157,9 +159,9 @@ def string_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ..
     if isinstance(value, str):
         return [prefix]
     if isinstance(value, dict):
-        return [p for k, v in value.items() for p in string_paths(v, prefix + (k,))]
+        return [p for k, v in value.items() for p in string_paths(v, (*prefix, k))]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in string_paths(v, prefix + (i,))]
+        return [p for i, v in enumerate(value) for p in string_paths(v, (*prefix, i))]
     return []
 
 
@@ -188,7 +190,9 @@ STRING_CASES = [
     ("route", "where", "bad"), STRING_CASES,
     ids=[f"{r.method} {r.path} {'.'.join(map(str, p))} {_kind(b)}" for r, p, b in STRING_CASES],
 )
-async def test_unstorable_strings_are_refused_not_500(world: World, route: Route, where: tuple[Any, ...], bad: str) -> None:
+async def test_unstorable_strings_are_refused_not_500(
+    world: World, route: Route, where: tuple[Any, ...], bad: str
+) -> None:
     body = with_value(example(route), where, bad)
     if route.path == "/api/tokens/revoke":
         body = {"token_id": bad}

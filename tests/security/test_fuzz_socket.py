@@ -18,17 +18,17 @@ from hypothesis import strategies as st
 from server.settings import Settings
 from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
-from tests.security.conftest import (
+from tests.security.strategies import any_text, mutated, scalars
+from tests.support.access import (
     DOCUMENTED_ACK_CODES,
     FIGURES,
-    Client,
     LoopBridge,
     World,
     ack_shape_problem,
     fuzz_settings,
     our_errors,
 )
-from tests.security.strategies import any_text, mutated, scalars
+from tests.support.live import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -123,8 +123,8 @@ async def bystander_still_works(bystander: Client, seq: int) -> None:
     assert ack == {"ok": True, "seq": seq, "stored": True}, ack
 
 
-@pytest.mark.parametrize(("namespace", "event"), EVENTS + [("/student", "no_such_event"), ("/teacher", "no_such_event")],
-                         ids=lambda v: v)
+@pytest.mark.parametrize(("namespace", "event"),
+                         [*EVENTS, ("/student", "no_such_event"), ("/teacher", "no_such_event")], ids=lambda v: v)
 async def test_fuzz_event(world: World, bridge: LoopBridge, caplog: pytest.LogCaptureFixture,
                           namespace: str, event: str) -> None:
     fuzzer, bystander, teacher, attempt_id = await fuzz_world(world)
@@ -180,7 +180,9 @@ async def test_unstorable_strings(world: World, caplog: pytest.LogCaptureFixture
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["NaN", "Infinity"])
-async def test_non_finite_numbers_in_event_details(world: World, caplog: pytest.LogCaptureFixture, value: float) -> None:
+async def test_non_finite_numbers_in_event_details(
+    world: World, caplog: pytest.LogCaptureFixture, value: float
+) -> None:
     """JSON from a hostile client may carry NaN/Infinity; jsonb cannot store them."""
     fuzzer, bystander, _, attempt_id = await fuzz_world(world)
     payload = {**valid_payloads(world, attempt_id)[("/student", "event")], "details": {"x": value}}
@@ -189,7 +191,9 @@ async def test_non_finite_numbers_in_event_details(world: World, caplog: pytest.
     await bystander_still_works(bystander, 1)
     errors = our_errors(caplog)
     assert ack_shape_problem(ack) is None
-    assert (ack["ok"] or ack["error"]["code"] == "invalid") and not errors, f"details={{'x': {value}}}: {ack}; logged {errors[:2]}"
+    assert (ack["ok"] or ack["error"]["code"] == "invalid") and not errors, (
+        f"details={{'x': {value}}}: {ack}; logged {errors[:2]}"
+    )
 
 
 # Deterministic regressions: ids a teacher names that are not ids at all.
@@ -199,7 +203,9 @@ ID_FIELDS = [("control", "attempt_id"), ("rtc", "attempt_id"), ("watch", "room_i
 
 
 @pytest.mark.parametrize(("event", "field"), ID_FIELDS, ids=lambda v: v)
-async def test_garbage_ids_from_teachers(world: World, caplog: pytest.LogCaptureFixture, event: str, field: str) -> None:
+async def test_garbage_ids_from_teachers(
+    world: World, caplog: pytest.LogCaptureFixture, event: str, field: str
+) -> None:
     _, bystander, teacher, attempt_id = await fuzz_world(world)
     failures = []
     for garbage in GARBAGE_IDS:
@@ -216,7 +222,7 @@ async def test_garbage_ids_from_teachers(world: World, caplog: pytest.LogCapture
 async def test_deeply_nested_packet(world: World, caplog: pytest.LogCaptureFixture) -> None:
     """A packet nested deeper than any JSON encoder allows, sent on a raw Engine.IO socket."""
     live = world.live
-    fuzzer, bystander, _, _ = await fuzz_world(world)
+    _fuzzer, bystander, _, _ = await fuzz_world(world)
     [token] = await live.invites(world.room_x["id"], 1, prefix="raw")
     url = live.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
     depth = 50_000

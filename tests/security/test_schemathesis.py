@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ADMIN
-from tests.security.conftest import FIGURES, World, error_shape_problem, fuzz_settings, require
+from tests.support.access import FIGURES, World, error_shape_problem, fuzz_settings, require
+from tests.support.node import ADMIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 MAX_EXAMPLES = 40
-INSTALL = "/work/venv/bin/pip install 'schemathesis>=4' (it belongs in the `dev` extra)"
+# Into the interpreter running the tests, whichever checkout or venv that is.
+INSTALL = f"{shlex.quote(sys.executable)} -m pip install 'schemathesis>=4' (it belongs in the `dev` extra)"
 
 
 def run_schemathesis(url: str, ids: dict[str, str]) -> tuple[int, list[str]]:
@@ -35,12 +38,13 @@ def run_schemathesis(url: str, ids: dict[str, str]) -> tuple[int, list[str]]:
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
+            # check() runs right below, within this iteration, so `operation` is the current one.
             @settings(**fuzz_settings(MAX_EXAMPLES))
             @given(case=operation.as_strategy(generation_mode=mode), real_ids=st.booleans())
             def check(case: Any, real_ids: bool) -> None:
                 nonlocal cases
                 cases += 1
-                if real_ids and case.path_parameters and operation.method.upper() != "DELETE":
+                if real_ids and case.path_parameters and operation.method.upper() != "DELETE":  # noqa: B023
                     # Real ids let the body reach the handler instead of stopping at 404.
                     case.path_parameters = {k: ids.get(k, v) for k, v in case.path_parameters.items()}
                 response = case.call(base_url=url, headers=headers, timeout=30)
@@ -50,7 +54,7 @@ def run_schemathesis(url: str, ids: dict[str, str]) -> tuple[int, list[str]]:
                         problem = error_shape_problem(response.json())
                     except ValueError:
                         problem = f"not JSON: {response.text[:200]!r}"
-                    assert problem is None, f"{operation.label} {response.status_code}: {problem}"
+                    assert problem is None, f"{operation.label} {response.status_code}: {problem}"  # noqa: B023
 
             try:
                 check()

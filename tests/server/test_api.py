@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from rooms.tokens import TokenService
-from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
+from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
 
 Client = TestClient[Any, Any]
 
@@ -180,7 +180,7 @@ async def test_invites_are_student_tokens(client: Client) -> None:
 async def test_attempts_timeline_and_report(client: Client) -> None:
     exam = await make_exam(client)
     room = await make_room(client, exam["id"])
-    app = client.server.app
+    app = client.app
     from server.keys import POOL
 
     pool = app[POOL]
@@ -224,7 +224,7 @@ async def test_attempts_timeline_and_report(client: Client) -> None:
 async def test_room_creation_refused_when_node_full(client: Client) -> None:
     from server.keys import PLACEMENT
 
-    placement = client.server.app[PLACEMENT]
+    placement = client.app[PLACEMENT]
     for i in range(placement.capacity):
         await placement.acquire(f"r{i}")
     exam = await make_exam(client)

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from core.vocabulary import ANALYSIS_BOUNDS, SIGNAL_KINDS, WEIGHT
-from server.http.pages import CSP
-from tests.conftest import ADMIN, EXAM_BODY, SECRET, bearer
+from server.http.pages import content_security_policy
+from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
 
 Client = TestClient[Any, Any]
 
@@ -18,7 +18,8 @@ async def _config(client: Client) -> dict[str, Any]:
     resp = await client.get("/app-config.json")
     assert resp.status == 200
     assert resp.headers["Cache-Control"] == "public, max-age=60"
-    assert resp.headers["Content-Security-Policy"] == CSP
+    # The settings fixture's public URL.
+    assert resp.headers["Content-Security-Policy"] == content_security_policy("http://proctor.test")
     text = await resp.text()
     assert SECRET not in text and ADMIN not in text
     return dict(await resp.json())

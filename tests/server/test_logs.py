@@ -23,8 +23,9 @@ from server.embedded_pg import free_port
 from server.http.observability import request_id_of
 from server.logs import REDACTED, REQUEST_ID, Redactor, build_handler
 from server.settings import Settings, SettingsError
-from tests.conftest import ADMIN, SECRET, PostgresServer
-from tests.server.node_process import running_node
+from tests.support.node import ADMIN, SECRET
+from tests.support.node_process import running_node
+from tests.support.postgres import PostgresServer
 
 DB_PASSWORD = "pg-pass-w0rd-42"  # accepted and ignored: the test Postgres trusts loopback
 

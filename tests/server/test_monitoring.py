@@ -25,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import server
 from server.embedded_pg import free_port
-from tests.cluster.conftest import RedisServer
-from tests.conftest import PostgresServer
-from tests.server.node_process import running_node
+from tests.support.cluster import RedisServer
+from tests.support.node_process import running_node
+from tests.support.postgres import PostgresServer
 
 MONITORING = Path(server.__file__).parent / "monitoring"
 ALERTS = MONITORING / "alerts.yml"

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from server.http.api import ROUTES
-from tests.conftest import bearer
 from tests.server.test_api import make_exam, make_room
+from tests.support.node import bearer
 
 Client = TestClient[Any, Any]
 
@@ -22,7 +22,7 @@ async def test_document_is_valid_and_complete(client: Client) -> None:
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     registered = {
         (r.method, r.resource.canonical)
-        for r in client.server.app.router.routes()
+        for r in client.app.router.routes()
         if r.resource is not None and r.resource.canonical.startswith("/api") and r.method != "HEAD"
         and r.resource.canonical != "/api/openapi.json"
     }
@@ -35,7 +35,7 @@ async def test_every_example_is_accepted(client: Client) -> None:
     room = await make_room(client, exam["id"])
     from server.keys import POOL
 
-    pool = client.server.app[POOL]
+    pool = client.app[POOL]
     violation_id = await pool.fetchval(
         "WITH a AS (INSERT INTO attempts (id, exam_id, room_id, student_id, deadline)"
         " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi', now()) RETURNING id)"

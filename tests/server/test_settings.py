@@ -48,6 +48,9 @@ BAD_VALUES: dict[str, list[str]] = {
     "connect_burst": ["0"],
     "redis_channels": ["both", "ROOM"],
     "log_format": ["xml", "JSON"],
+    # Alone each is refused too (naming the other), and bad files at serve time (tests/server/test_tls.py).
+    "tls_cert": [" ", "\t"],
+    "tls_key": [" "],
 }
 SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token")
 
@@ -201,3 +204,15 @@ def test_proctor_serve_refuses_a_bad_value_naming_the_key(clean_start: Path) -> 
     assert proc.returncode != 0
     assert "PROCTOR_EVENTS_PER_SECOND" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_tls_is_both_files_or_neither_and_makes_the_default_public_url_https() -> None:
+    for given, missing in (("tls_cert", "TLS_KEY"), ("tls_key", "TLS_CERT")):
+        with pytest.raises(SettingsError) as info:
+            Settings.load(environ={}, env_file=None, **{given: "/etc/proctor/tls.pem"})
+        assert info.value.key == missing and "set both" in str(info.value)
+    plain = Settings.load(environ={}, env_file=None, port=8443)
+    assert not plain.tls and plain.base_url == "http://127.0.0.1:8443"
+    tls = Settings.load(environ={"PROCTOR_TLS_CERT": "~/c.pem", "PROCTOR_TLS_KEY": "/k.pem"}, env_file=None, port=8443)
+    assert tls.tls and tls.base_url == "https://127.0.0.1:8443" and tls.tls_cert == str(Path("~/c.pem").expanduser())
+    assert tls.replace(public_url="https://exam.example").base_url == "https://exam.example"

@@ -9,9 +9,9 @@ import pytest
 import socketio
 
 from rooms.tokens import TokenService
-from tests.conftest import SECRET
 from server.settings import Settings
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
+from tests.support.node import SECRET
 
 
 def now_iso() -> str:

@@ -12,7 +12,7 @@ import asyncpg
 from server.embedded_pg import EmbeddedPostgres, free_port
 from server.keys import POOL
 from server.settings import Settings
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
 
 
 def now_iso() -> str:
@@ -44,7 +44,8 @@ async def test_disconnect_with_unacknowledged_events_then_resend(live: Live) -> 
         "SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", uuid.UUID(attempt_id)
     )
     assert [r["seq"] for r in rows] == list(range(1, 31))
-    score = await pool.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
+    score = await pool.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
+                                uuid.UUID(attempt_id))
     assert score == 30 * 2.0  # copy weighs 2; counted once per stored event
     await asyncio.sleep(0.3)
     seen = [v["seq"] for v in teacher.received.events["violation"]]
@@ -98,7 +99,8 @@ async def test_pause_resume_extend_and_deadline(live: Live) -> None:
     rejoin = await student.call("join")
     assert abs(rejoin["attempt"]["remaining_seconds"] - remaining) < 0.05
     resumed = await teacher.call("control", {"attempt_id": attempt_id, "action": "resume"})
-    pushed = datetime.fromisoformat(resumed["attempt"]["deadline"]) - datetime.fromisoformat(paused["attempt"]["deadline"])
+    pushed = (datetime.fromisoformat(resumed["attempt"]["deadline"])
+              - datetime.fromisoformat(paused["attempt"]["deadline"]))
     assert 1.1 < pushed.total_seconds() < 3
     wrong = await teacher.call("control", {"attempt_id": attempt_id, "action": "resume"})
     assert wrong["error"]["code"] == "invalid_state"
@@ -106,7 +108,8 @@ async def test_pause_resume_extend_and_deadline(live: Live) -> None:
     # Auto-submit at the deadline, with the student gone.
     await student.close()
     pool = live.app[POOL]  # type: ignore[attr-defined]
-    await pool.execute("UPDATE attempts SET deadline = now() + interval '1 second' WHERE id = $1", uuid.UUID(attempt_id))
+    await pool.execute("UPDATE attempts SET deadline = now() + interval '1 second' WHERE id = $1",
+                       uuid.UUID(attempt_id))
     submitted = await teacher.received.wait_for("submitted", lambda d: d["attempt_id"] == attempt_id, timeout=6)
     assert submitted["reason"] == "deadline"
     _, after = await live.student(token)

@@ -14,7 +14,6 @@ from signaling.room_index import RoomIndex
 from signaling.transport import DirectManager
 
 
-
 class IndexedManager(RoomIndex, AsyncManager):  # type: ignore[misc]
     pass
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from signaling.transport import DirectManager, LeanSocket, ProctorServer
-from tests.signaling.conftest import Live
+from tests.support.live import Live
 
 
 class Node:

@@ -20,7 +20,7 @@ from server.keys import HUB
 from server.settings import Settings
 from signaling import transport, upstream
 from signaling.fast_packet import FastPacket
-from tests.signaling.conftest import Live, running_node
+from tests.support.live import Live, running_node
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 import av
 import cv2
 import numpy as np
-import numpy.typing as npt
 import pytest
 import pytest_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from detection import FaceDetector, ModelNotFound, RuleViolation
 from media import AnalysisPeers, AnalysisSettings
+from tests.support.images import Frame, astronaut_bgr
 
-from tests.images import Frame, astronaut_bgr, skimage_data  # noqa: F401
 WIDTH, HEIGHT = 320, 240
 FPS = 5
 VIDEO_CLOCK = 90_000

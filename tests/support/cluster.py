@@ -25,8 +25,9 @@ from redis.asyncio import Redis
 
 from server.cli.cluster import ClusterError, LocalCluster, find_binary, http_json
 from server.embedded_pg import free_port
-from tests.conftest import EXAM_BODY, PostgresServer
-from tests.signaling.conftest import EVENTS, Recorder, _forward
+from tests.support.live import EVENTS, Recorder, forward
+from tests.support.node import EXAM_BODY
+from tests.support.postgres import PostgresServer
 
 CLUSTER_ENV = {
     "PROCTOR_ROOMS_PER_NODE": "3",
@@ -213,7 +214,7 @@ class Participant:
         self.http = aiohttp.ClientSession(connector=connector)
         sio = socketio.AsyncClient(reconnection=False, http_session=self.http)
         for event in EVENTS:
-            sio.on(event, _forward(self.received, event), namespace=self.namespace)
+            sio.on(event, forward(self.received, event), namespace=self.namespace)
         self.gone = asyncio.Event()
         gone = self.gone
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from server.app import create_app
 from server.settings import Settings
-from tests.conftest import ADMIN, EXAM_BODY, bearer
+from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 
 class Recorder:
@@ -96,7 +96,7 @@ class Live:
         sio = socketio.AsyncClient(reconnection=False)
         client = Client(sio, namespace)
         for event in EVENTS:
-            sio.on(event, _forward(client.received, event), namespace=namespace)
+            sio.on(event, forward(client.received, event), namespace=namespace)
         auth = {"token": token} if token is not None else None
         try:
             await sio.connect(self.url, namespaces=[namespace], auth=auth, transports=["websocket"], **kwargs)
@@ -123,7 +123,7 @@ class Live:
         return client, ack
 
 
-def _forward(recorder: Recorder, event: str) -> Any:
+def forward(recorder: Recorder, event: str) -> Any:
     async def handler(data: Any = None) -> None:
         await recorder.push(event, data)
 

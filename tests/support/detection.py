@@ -5,14 +5,11 @@ A missing model or scikit-image fails the tests (never skips them) and says what
 
 from __future__ import annotations
 
-
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from detection import FaceDetector, ModelNotFound
-
-from tests.images import Frame, astronaut_bgr, skimage_data  # noqa: F401
+from tests.support.images import Frame, astronaut_bgr, skimage_data
 
 
 @pytest.fixture(scope="session")

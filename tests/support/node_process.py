@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.embedded_pg import free_port
-from tests.conftest import ADMIN, SECRET
+from tests.support.node import ADMIN, SECRET
 
 
 @dataclass

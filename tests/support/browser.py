@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.http.pages import node_modules
 from server.settings import Settings
-from tests.conftest import ADMIN, EXAM_BODY, bearer
+from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -106,7 +106,8 @@ class Node:
         return list(data["invites"])
 
     async def teacher_token(self, rooms: list[str]) -> str:
-        data = await self.rest("POST", "/api/tokens", {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms})
+        data = await self.rest("POST", "/api/tokens",
+                               {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms})
         return str(data["token"])
 
 
