@@ -18,7 +18,7 @@ from rooms.protocols import ControlRecord
 from rooms.store.attempts import AttemptStore, attempt_from, write_changed
 from rooms.store.classroom import ClassroomStore
 from rooms.store.migrate import migrate
-from tests.conftest import PostgresServer
+from tests.support.postgres import PostgresServer
 
 DURATION = 2700.0
 
