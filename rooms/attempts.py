@@ -1,106 +1,34 @@
-"""Attempts: join or resume, autosave, client signals, submit, and the server's clock.
+"""Attempts: join or resume, autosave, client signals, submit, and the deadline sweeper.
 
-The deadline is the server's. Pause freezes the clock (resume pushes the deadline by the
-paused time), extend moves it, and a sweeper submits attempts whose deadline has passed,
-whether or not the student is connected.
+The clock's rules are in rooms/timer.py; storage is an `AttemptRepository`
+(rooms/protocols.py; Postgres in rooms/store/attempts.py) that applies them. A sweeper
+submits attempts whose deadline has passed, whether or not the student is connected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
-from rooms.store.catalog import Catalog, Exam, Room, parse_uuid
-from rooms.store.event_writer import AnswerRecord, EventWriter, ViolationRecord, WriteResult
-
-from .errors import Conflict, Forbidden, Invalid, NoCapacity, NotFound
-from .protocols import Notifier
 from core.signals import Signal
 
-from .store.database import Pool
+from .catalog import Exam, Room, parse_uuid
+from .errors import Forbidden, Invalid, NoCapacity, NotFound
+from .events import AnswerRecord, ViolationRecord, WriteResult
+from .protocols import AttemptRepository, EventSink, ExamCatalog, Notifier
+from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
 from .tokens import Claims
 
+# The clock's names, read by the edges from here as before the rules moved to rooms/timer.py.
+__all__ = ["LATE_ANSWER_GRACE", "Attempt", "AttemptService", "JoinResult", "utcnow", "with_status"]
+
 logger = logging.getLogger(__name__)
-
-# Answers a little after the deadline still count: they were typed before it, in flight.
-LATE_ANSWER_GRACE = timedelta(seconds=2)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    id: str
-    exam_id: str
-    room_id: str
-    student_id: str
-    student_name: str
-    status: str
-    started_at: datetime
-    deadline: datetime
-    paused_at: datetime | None
-    extension_seconds: int
-    end_reason: str | None
-    accommodations: tuple[str, ...] = ()
-
-    @property
-    def closed(self) -> bool:
-        return self.status in ("submitted", "terminated")
-
-    def remaining_seconds(self, now: datetime) -> float:
-        reference = self.paused_at if self.paused_at is not None else now
-        return max(0.0, (self.deadline - reference).total_seconds())
-
-    def clock(self, now: datetime | None = None) -> dict[str, Any]:
-        now = now or utcnow()
-        return {
-            "attempt_id": self.id,
-            "status": self.status,
-            "deadline": self.deadline.isoformat(),
-            "server_now": now.isoformat(),
-            "remaining_seconds": round(self.remaining_seconds(now), 3),
-            "paused": self.status == "paused",
-        }
-
-
-# Everything a join returns, and its two records (consent once per notice version, the
-# join/resume timeline entry), in one round trip.
-_JOIN_STATE = """
-WITH consent AS (
-    INSERT INTO consents (attempt_id, exam_id, room_id, student_id, notice_version)
-    SELECT $1, $2, $3, $4, $5::text
-    WHERE $5::text IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM consents WHERE attempt_id = $1 AND notice_version = $5::text)
-), entry AS (
-    INSERT INTO attempt_log (attempt_id, kind, details) VALUES ($1, $6, '{}')
-)
-SELECT
-    (SELECT coalesce(json_object_agg(question_id, value), '{}') FROM answers WHERE attempt_id = $1) AS answers,
-    greatest((SELECT max(seq) FROM violations WHERE attempt_id = $1 AND source = 'client'),
-             (SELECT max(seq) FROM answers WHERE attempt_id = $1)) AS last_seq,
-    (SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1) AS score
-"""
-
-
-def attempt_from(row: asyncpg.Record) -> Attempt:
-    return Attempt(
-        id=str(row["id"]), exam_id=str(row["exam_id"]), room_id=str(row["room_id"]),
-        student_id=row["student_id"], student_name=row["student_name"], status=row["status"],
-        started_at=row["started_at"], deadline=row["deadline"], paused_at=row["paused_at"],
-        extension_seconds=row["extension_seconds"],
-        end_reason=row["end_reason"],
-        accommodations=tuple(json.loads(row["accommodations"])),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +43,16 @@ class JoinResult:
 class AttemptService:
     def __init__(
         self,
-        pool: Pool,
-        catalog: Catalog,
-        writer: EventWriter,
+        store: AttemptRepository,
+        catalog: ExamCatalog,
+        writer: EventSink,
         notifier: Notifier,
         *,
         on_change: Callable[[str], None] | None = None,
         closed: Signal[Attempt] | None = None,
         changed_elsewhere: Signal[str] | None = None,
     ) -> None:
-        self._pool = pool
+        self._store = store
         self._catalog = catalog
         self._writer = writer
         self._notifier = notifier
@@ -155,10 +83,10 @@ class AttemptService:
         cached = self._attempts.get(attempt_id)
         if cached is not None and not fresh:
             return cached
-        row = await self._pool.fetchrow("SELECT * FROM attempts WHERE id = $1", parse_uuid(attempt_id, "attempt"))
-        if row is None:
+        found = await self._store.get(str(parse_uuid(attempt_id, "attempt")))
+        if found is None:
             raise NotFound(f"no attempt {attempt_id}")
-        attempt = self._attempts[attempt_id] = attempt_from(row)
+        attempt = self._attempts[attempt_id] = found
         return attempt
 
     def forget(self, attempt_id: str) -> None:
@@ -181,28 +109,15 @@ class AttemptService:
         if room.exam_id != claims.exam_id:
             raise Forbidden("the invite's room does not belong to its exam")
         exam = await self.exam(room.exam_id)
-        async with self._pool.acquire() as conn:
-            # A resume (most joins, and all of a reconnect storm) needs no lock: two round trips.
-            row = await conn.fetchrow(
-                "SELECT * FROM attempts WHERE room_id = $1 AND student_id = $2", uuid.UUID(room.id), claims.sub
-            )
-            resumed = row is not None
-            if row is None:
-                row = await self._create(conn, room, exam, claims)
-            attempt = attempt_from(row)
-            state = await conn.fetchrow(
-                _JOIN_STATE, uuid.UUID(attempt.id), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub,
-                consent_version, "resume" if resumed else "join",
-            )
-        assert state is not None
+        opening = functools.partial(opened, exam.id, room.id, claims.sub, claims.name, float(exam.duration_seconds))
+        joined = await self._store.join(room.id, claims.sub, room.seats, opening, consent_version)
+        if joined is None:
+            raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
+        attempt = joined.attempt
         self._attempts[attempt.id] = attempt
-        self._scores[attempt.id] = float(state["score"])
+        self._scores[attempt.id] = joined.score
         return JoinResult(
-            attempt=attempt,
-            exam=exam,
-            answers=json.loads(state["answers"]),
-            last_seq=int(state["last_seq"] or 0),
-            resumed=resumed,
+            attempt=attempt, exam=exam, answers=joined.answers, last_seq=joined.last_seq, resumed=joined.resumed,
         )
 
     async def _room(self, room_id: str) -> Room:
@@ -212,35 +127,8 @@ class AttemptService:
             room = self._rooms[room_id] = await self._catalog.room(room_id)
         return room
 
-    async def _create(self, conn: asyncpg.Connection, room: Room, exam: Exam, claims: Claims) -> asyncpg.Record:
-        async with conn.transaction():
-            # Serialise first joins to one room so the seat count cannot be exceeded by a race.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", room.id)
-            row = await conn.fetchrow(
-                "SELECT * FROM attempts WHERE room_id = $1 AND student_id = $2", uuid.UUID(room.id), claims.sub
-            )
-            if row is not None:  # the same student's other tab won the race
-                return row
-            taken = await conn.fetchval("SELECT count(*) FROM attempts WHERE room_id = $1", uuid.UUID(room.id))
-            if taken >= room.seats:
-                raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
-            row = await conn.fetchrow(
-                "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, deadline)"
-                " VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING *",
-                uuid.uuid4(), uuid.UUID(exam.id), uuid.UUID(room.id), claims.sub,
-                claims.name, float(exam.duration_seconds),
-            )
-            assert row is not None
-            return row
-
     def _check_open(self, attempt: Attempt, *, answering: bool) -> None:
-        if attempt.closed:
-            raise Conflict(f"the attempt is {attempt.status}", code="attempt_closed")
-        if answering:
-            if attempt.status == "paused":
-                raise Conflict("the exam is paused by the teacher", code="paused")
-            if utcnow() > attempt.deadline + LATE_ANSWER_GRACE:
-                raise Conflict("the time is up", code="attempt_closed")
+        check_open(attempt, utcnow(), answering=answering)
 
     async def save_answer(self, attempt_id: str, question_id: str, value: Any, seq: int) -> WriteResult:
         attempt = await self.attempt(attempt_id)
@@ -253,9 +141,7 @@ class AttemptService:
         if problem:
             raise Invalid(f"invalid answer to {question_id}: {problem}", fields={"value": problem})
         result = await self._writer.submit(AnswerRecord(uuid.UUID(attempt_id), question_id, value, seq))
-        answered = await self._pool.fetchval(
-            "SELECT count(*) FROM answers WHERE attempt_id = $1", uuid.UUID(attempt_id)
-        )
+        answered = await self._store.answered(attempt_id)
         await self._notifier.teachers(
             attempt.room_id, "progress",
             {"attempt_id": attempt_id, "answered": answered, "total": len(exam.questions)},
@@ -267,9 +153,7 @@ class AttemptService:
         score = self._scores.get(attempt_id)
         if score is None:
             # The sum already holds the row just stored.
-            total = await self._pool.fetchval(
-                "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id))
-            score = self._scores[attempt_id] = float(total)
+            score = self._scores[attempt_id] = await self._store.score(attempt_id)
         else:
             score = self._scores[attempt_id] = score + severity
         return score
@@ -290,8 +174,8 @@ class AttemptService:
             await self._notifier.teachers(attempt.room_id, "violation", {
                 "attempt_id": attempt_id, "student_id": attempt.student_id, "id": result.violation_id,
                 "seq": seq, "source": "client", "kind": kind, "severity": weight,
-                "score": await self._score_after(attempt_id, weight), "occurred_at": occurred_at.isoformat(), "details": details,
-                "evidence_id": None,
+                "score": await self._score_after(attempt_id, weight), "occurred_at": occurred_at.isoformat(),
+                "details": details, "evidence_id": None,
                 "reason": f"{kind} reported by the browser adds {weight:g} to the score",
             })
         return result
@@ -312,18 +196,20 @@ class AttemptService:
         return result
 
     async def submit(self, attempt_id: str, reason: str = "student") -> Attempt:
-        row = await self._pool.fetchrow(
-            "UPDATE attempts SET status = 'submitted', submitted_at = now(), end_reason = $2,"
-            " paused_at = NULL WHERE id = $1 AND status IN ('active', 'paused') RETURNING *",
-            uuid.UUID(attempt_id), reason,
-        )
-        if row is None:
-            return await self.attempt(attempt_id, fresh=True)
-        attempt = self._attempts[attempt_id] = attempt_from(row)
+        attempt, applied = await self._apply(attempt_id, submit(reason))
+        if not applied:  # already closed: the stored state, now cached
+            return attempt
         self._changed(attempt_id)
         await self.log(attempt_id, "submit", {"reason": reason})
         await self._announce_end(attempt)
         return attempt
+
+    async def _apply(self, attempt_id: str, change: Change) -> tuple[Attempt, bool]:
+        result = await self._store.change(str(parse_uuid(attempt_id, "attempt")), change)
+        if result is None:
+            raise NotFound(f"no attempt {attempt_id}")
+        self._attempts[attempt_id] = result[0]
+        return result
 
     async def _announce_end(self, attempt: Attempt) -> None:
         data = {"attempt_id": attempt.id, "status": attempt.status, "reason": attempt.end_reason}
@@ -335,10 +221,7 @@ class AttemptService:
         await self._ended.send(attempt)
 
     async def log(self, attempt_id: str, kind: str, details: dict[str, Any]) -> None:
-        await self._pool.execute(
-            "INSERT INTO attempt_log (attempt_id, kind, details) VALUES ($1, $2, $3::jsonb)",
-            uuid.UUID(attempt_id), kind, json.dumps(details),
-        )
+        await self._store.log(attempt_id, kind, details)
 
     async def record_gap(self, attempt_id: str, started: float, ended: float) -> None:
         await self.log(attempt_id, "network_gap", {
@@ -359,17 +242,11 @@ class AttemptService:
         """Attempts of these rooms that a teacher terminated (possibly on another node)."""
         # By room, not by attempt: at 10,000 students the list of attempt ids cost ~2 % of
         # the node's CPU to encode every 2 s (py-spy); (room_id, student_id) is indexed.
-        rows = await self._pool.fetch(
-            "SELECT id::text FROM attempts WHERE room_id = ANY($1::uuid[]) AND status = 'terminated'", list(room_ids))
-        return {r["id"] for r in rows}
+        return await self._store.terminated_in(room_ids)
 
     async def expire_due(self) -> list[Attempt]:
         """Submit every running attempt whose deadline has passed; return them."""
-        rows = await self._pool.fetch(
-            "UPDATE attempts SET status = 'submitted', submitted_at = deadline, end_reason = 'deadline'"
-            " WHERE status = 'active' AND deadline <= now() RETURNING *"
-        )
-        expired = [attempt_from(r) for r in rows]
+        expired = await self._store.expire_due(expire)
         for attempt in expired:
             self._attempts[attempt.id] = attempt
             self._changed(attempt.id)

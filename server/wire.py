@@ -30,8 +30,10 @@ from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
+from rooms.store.attempts import AttemptStore
 from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
+from rooms.store.classroom import ClassroomStore
 from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
 from rooms.store.privacy import Revocations, StudentData
@@ -111,7 +113,7 @@ def build_node(settings: Settings) -> Node:
     notifier = SocketNotifier(sio)
 
     attempts = AttemptService(
-        database, catalog, writer, notifier,
+        AttemptStore(database), catalog, writer, notifier,
         on_change=parts.manager.attempt_changed if parts is not None else None,
         closed=attempt_closed, changed_elsewhere=changed_elsewhere,
     )
@@ -145,7 +147,7 @@ def build_node(settings: Settings) -> Node:
     feed = PresenceFeed(presence_changed)
     tracker = PresenceTracker(backends.presence, settings.reconnect_grace_seconds, feed.changed, attempts.record_gap)
     occupancy = Occupancy(placement, linger=settings.reconnect_grace_seconds)
-    classroom = Classroom(database, catalog, attempts, backends.presence, notifier, audit)
+    classroom = Classroom(ClassroomStore(database), catalog, attempts, backends.presence, notifier, audit)
 
     guard: dict[str, Any] = {
         "on_refused": lambda code: metrics.acks_refused.labels(code).inc(),

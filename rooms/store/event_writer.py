@@ -15,18 +15,20 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from core.tasks import stop_tasks
 from rooms.errors import Unavailable
+from rooms.events import AnswerRecord, Evidence, Record, ViolationRecord, WriteResult
 
 from .database import Pool
+
+# The records are the domain's (rooms/events.py); importers of this module keep them.
+__all__ = ["TRANSIENT", "AnswerRecord", "EventWriter", "Evidence", "Record", "ViolationRecord", "WriteResult"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,54 +40,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    id: uuid.UUID
-    data: bytes
-    taken_at: datetime
-    expires_at: datetime
-    content_type: str = "image/jpeg"
-
-
-@dataclass(frozen=True, slots=True)
-class ViolationRecord:
-    attempt_id: uuid.UUID
-    seq: int
-    source: str  # "client" | "server"
-    kind: str
-    severity: float
-    occurred_at: datetime
-    details: dict[str, Any]
-    evidence: Evidence | None = None
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        return ("v", self.attempt_id, self.source, self.seq)
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerRecord:
-    attempt_id: uuid.UUID
-    question_id: str
-    value: Any
-    seq: int
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        return ("a", self.attempt_id, self.question_id)
-
-
-Record = ViolationRecord | AnswerRecord
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """`stored` False means an earlier write already holds this event (a re-send)."""
-
-    stored: bool
-    violation_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -238,7 +192,7 @@ class EventWriter:
             backoff = 0.05
             now = time.monotonic()
             kinds: dict[str, int] = {}
-            for item, result in zip(batch, results):
+            for item, result in zip(batch, results, strict=True):
                 if isinstance(result, BaseException):
                     if not item.future.done():
                         item.future.set_exception(result)

@@ -1,12 +1,9 @@
-"""After-the-fact views: a room's attempts, one attempt's timeline, the room report."""
+"""After-the-fact views: a room's attempts (the rows of the room report), one attempt's timeline."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -132,27 +129,6 @@ class Review:
             })
         entries.sort(key=lambda e: e["at"] or "")
         return {"attempt": attempt_summary(attempt), "entries": entries}
-
-    async def report_csv(self, claims: Claims, room_id: str) -> str:
-        attempts = await self.attempts(claims, room_id)
-        return render_csv(attempts)
-
-
-REPORT_COLUMNS = (
-    "id", "student_id", "student_name", "status", "started_at", "deadline", "submitted_at",
-    "end_reason", "answered", "violations", "score", "extension_seconds", "last_violation_at",
-)
-
-
-def render_csv(rows: Iterable[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        # Spreadsheet formula injection: a name starting with = + - @ would be evaluated.
-        safe = {k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()}
-        writer.writerow(safe)
-    return out.getvalue()
 
 
 class EvidenceStore:

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
-from rooms.tokens import Claims
 from rooms.errors import Invalid, NoCapacity, Unauthorized
+from rooms.tokens import Claims
+from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 
 from .errors import parse_body
-from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from .reports import render_csv
 from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,7 +128,7 @@ async def room_report(request: web.Request) -> web.Response:
     claims = claims_of(request)
     claims.require_role("admin", "teacher")
     room_id = request.match_info["room_id"]
-    text = await request.app[REVIEW].report_csv(claims, room_id)
+    text = render_csv(await request.app[REVIEW].attempts(claims, room_id))
     await request.app[AUDIT].record(claims, "report.download", "room", room_id)
     return web.Response(
         text=text,
