@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     stu.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
     stu.set_defaults(func=cmd_student)
     add_cluster_commands(sub)
+    from .backup import add_backup_commands
+
+    add_backup_commands(sub, _settings)
     return parser
 
 
