@@ -61,6 +61,22 @@ class Database:
         return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
 
 
+def _postmaster_alive(pgdata: Path) -> bool:
+    # Checked here rather than with `pg_ctl status`: that runs as the unprivileged Postgres
+    # account (as root), which may not reach a data dir whose parents' modes changed since.
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # alive, and another account's
+    except OSError:
+        return False  # a stale file: Postgres died without removing it
+    return True
+
+
 def _running_dsn(pgdata: Path) -> str | None:
     """The DSN of the embedded Postgres a running node started, from its postmaster.pid."""
     pid_file = pgdata / "postmaster.pid"
@@ -92,7 +108,7 @@ async def node_database(settings: Settings, *, restoring: bool) -> AsyncIterator
         return
     pgdata = settings.data_dir / "postgres"
     embedded = EmbeddedPostgres(pgdata)
-    if await asyncio.to_thread(embedded.is_running):
+    if await asyncio.to_thread(_postmaster_alive, pgdata):
         if restoring:
             raise BackupError(f"the node using {settings.data_dir} is running (its Postgres is up): stop it first")
         dsn = _running_dsn(pgdata)
