@@ -38,6 +38,8 @@ if [ "$mode" = test ]; then
   apt_need redis-server redis-server
   apt_need nginx nginx
   apt_need chromium chromium
+  # TLS to Postgres (tests/server/test_backing_tls.py): pgserver's build has no TLS.
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -158,6 +158,9 @@ class Tools:
         done = await asyncio.to_thread(call)
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+            if "SSL support is not compiled in" in tail:
+                tail += (f"\n{self.bin_dir} has no TLS (pgserver's build): give --pg-bin with your"
+                         " distribution's programs, e.g. /usr/lib/postgresql/<major>/bin")
             raise BackupError(f"{program} failed (exit {done.returncode}): {tail}")
         return done.stdout
 
