@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from detection.rules import RuleViolation
+from rooms.store.migrate import available
 from server.analysis import ViolationSink
 from server.cli import archive
 from server.cli.backup import backup, restore
@@ -99,7 +100,7 @@ async def test_round_trip_keeps_every_row_and_every_token(tmp_path: Path) -> Non
         manifest = await backup(source, file)  # the node is running: a dump of one snapshot
     assert file.stat().st_mode & 0o777 == 0o600
     assert manifest.node_id == "node-backup" and manifest.database["source"] == "embedded"
-    assert [m["name"] for m in manifest.migrations][-1] == "0005_erasures.sql"
+    assert [m["name"] for m in manifest.migrations] == [m.name for m in available()]
     assert {"data/secret", "data/admin-token", archive.DUMP} <= set(manifest.files)
 
     report = await restore(target, file)
@@ -196,3 +197,21 @@ def test_truncated_or_corrupt_archives_are_refused_with_a_clear_error(tmp_path: 
         assert last.startswith("restore: ") and words in last, done.stderr
     # Nothing was started or written for a refused archive.
     assert not target.exists()
+
+
+def test_the_commands_on_a_stopped_node(tmp_path: Path) -> None:
+    data, copy, file = tmp_path / "d", tmp_path / "copy", tmp_path / "b.tar.gz"
+    nothing = _cli("backup", str(file), "--data-dir", str(tmp_path / "empty"), cwd=tmp_path)
+    assert nothing.returncode == 1 and "holds no database" in nothing.stderr.strip().splitlines()[-1]
+    assert _cli("migrate", "--data-dir", str(data), cwd=tmp_path).returncode == 0
+    assert _cli("token", "--data-dir", str(data), cwd=tmp_path).returncode == 0  # writes the secret
+    # Its Postgres is stopped: the backup starts it, dumps, and stops it again.
+    made = _cli("backup", str(file), "--data-dir", str(data), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f"schema {available()[-1].version}" in made.stdout and "files: secret" in made.stdout
+    assert not (data / "postgres" / "postmaster.pid").exists()
+    done = _cli("restore", str(file), "--data-dir", str(copy), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "restored the backup of node" in done.stdout
+    assert (copy / "secret").read_bytes() == (data / "secret").read_bytes()
+    assert (copy / "secret").stat().st_mode & 0o777 == 0o600
