@@ -122,8 +122,11 @@ async def test_round_trip_keeps_every_row_and_every_token(tmp_path: Path) -> Non
         # The restored sequences go on from where they were: a new event is stored, not refused.
         assert (await again.call("event", {**paste, "seq": 4}))["ok"]
         assert await pool.fetchval("SELECT count(*) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id)) == 3
+        # Not under a running node: its caches would not know.
+        with pytest.raises(BackupError, match="is running"):
+            await restore(target, file, force=True)
 
-    # The target now holds an exam: a second restore is refused and changes nothing.
+    # The target now holds an exam: a second restore is refused before it touches anything.
     with pytest.raises(BackupError, match="not empty"):
         await restore(target, file)
 
