@@ -206,6 +206,10 @@ def _write_data_files(work: Path, data_dir: Path, manifest: Manifest) -> list[st
             out.write((work / name).read_bytes())
         os.replace(tmp, dest)
         written.append(rel)
+    stale = data_dir / "admin-token"
+    if "data/secret" in manifest.files and "data/admin-token" not in manifest.files and stale.exists():
+        # Signed with the secret just replaced, it verifies no more; the next start mints one.
+        stale.unlink()
     return written
 
 

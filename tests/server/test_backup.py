@@ -213,8 +213,12 @@ def test_the_commands_on_a_stopped_node(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert f"schema {available()[-1].version}" in made.stdout and "files: secret" in made.stdout
     assert not (data / "postgres" / "postmaster.pid").exists()
+    # The target had started once: its admin token is signed with a secret the restore replaces.
+    copy.mkdir()
+    (copy / "admin-token").write_text("signed-with-the-old-secret\n")
     done = _cli("restore", str(file), "--data-dir", str(copy), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert not (copy / "admin-token").exists(), "the next start mints one with the restored secret"
     assert "restored the backup of node" in done.stdout
     assert (copy / "secret").read_bytes() == (data / "secret").read_bytes()
     assert (copy / "secret").stat().st_mode & 0o777 == 0o600
