@@ -50,6 +50,8 @@ if [ "$mode" = test ]; then
   # `systemctl disable --now prometheus` if unwanted); systemd-analyze verifies the units.
   apt_need promtool prometheus
   apt_need systemd-analyze systemd
+  # TLS to Postgres (tests/server/test_backing_tls.py): pgserver's build has no TLS.
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

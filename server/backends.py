@@ -85,7 +85,9 @@ def redis_client(url: str) -> Redis:
         url, max_connections=_REDIS_POOL_SIZE, timeout=5, socket_timeout=5,
         socket_connect_timeout=2, health_check_interval=10,
     )
-    return Redis(connection_pool=pool)
+    # The client owns its pool, so closing it at stop closes the connections too (a pool given
+    # to Redis() is left to the garbage collector, which warns about each open TLS transport).
+    return Redis.from_pool(pool)
 
 
 @dataclass

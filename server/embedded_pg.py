@@ -160,3 +160,8 @@ async def database_dsn(database_url: str, data_dir: Path) -> AsyncIterator[str]:
         yield embedded.dsn
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+def tools_dir() -> Path:
+    """Where pgserver's client programs are (pg_dump, pg_restore, psql: the server's major)."""
+    return _bin_dir()

@@ -14,6 +14,7 @@ import asyncpg
 from rooms.errors import Conflict, NotFound
 from rooms.tokens import Claims
 
+from . import erasures
 from .database import Pool
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,10 @@ class StudentData:
             consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
             # answers, violations, evidence, controls and timeline rows go with the attempts (ON DELETE CASCADE)
             attempts = await conn.execute("DELETE FROM attempts WHERE id = ANY($1)", ids)
-        counts = {"attempts": int(attempts.split()[-1]), "consents": int(consents.split()[-1])}
+            counts = {"attempts": int(attempts.split()[-1]), "consents": int(consents.split()[-1])}
+            if any(counts.values()):
+                # With the deletes, so a restore of an older backup erases them again.
+                await erasures.record(conn, student_id)
         if not any(counts.values()):
             raise NotFound(f"nothing is stored about student {student_id!r}")
         return counts

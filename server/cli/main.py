@@ -384,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .systemd import add_systemd_command
 
     add_systemd_command(sub)
+
+    from .backup import add_backup_commands
+
+    add_backup_commands(sub, _settings)
     return parser
 
 
