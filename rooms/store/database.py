@@ -59,6 +59,9 @@ class Database:
     def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
         return self.pool.acquire(timeout=timeout)
 
+    async def release(self, connection: asyncpg.Connection, *, timeout: float | None = None) -> None:
+        await self.pool.release(connection, timeout=timeout)
+
 
 # What a repository queries through: the node's handle, or a pool a test or tool opened.
 Pool = asyncpg.Pool | Database

@@ -15,7 +15,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,7 +232,7 @@ class EventWriter:
         stored: dict[tuple[Any, ...], int] = {}
         evidence = [v.evidence for v in violations if v.evidence is not None]
         statements = bool(evidence) + bool(violations) + bool(answers)
-        async with self._pool.acquire() as conn, _maybe_transaction(conn, statements > 1):
+        async with _connection(self._pool) as conn, _maybe_transaction(conn, statements > 1):
             if evidence:
                 await conn.execute(
                     _INSERT_EVIDENCE,
@@ -298,6 +299,27 @@ class _NoTransaction:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+@asynccontextmanager
+async def _connection(pool: Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection whose release cannot fail the batch it carried.
+
+    By the time the connection goes back the batch has committed (one statement, or the
+    transaction closed) or its own error is on its way. Postgres shutting down can make the
+    pool's reset on release fail ("another operation is in progress"); the pool then discards
+    the connection, and raising that would report a committed batch as failed, so its rows
+    would be written again one by one and acknowledged `stored: false` — a student's first
+    acknowledgement of an event that *was* stored (seen in the Postgres-outage fault test).
+    """
+    conn = await pool.acquire()
+    try:
+        yield conn
+    finally:
+        try:
+            await pool.release(conn)
+        except Exception as exc:
+            logger.warning("event writer: a connection failed its release (%s); the pool discards it", exc)
 
 
 def _maybe_transaction(conn: asyncpg.Connection, needed: bool) -> Any:

@@ -104,3 +104,40 @@ async def test_close_fails_what_it_could_not_write(pool: asyncpg.Pool) -> None:
     await writer.close()
     with pytest.raises(RoomsError):
         await writer.submit(violation(attempt, 1))
+
+
+class _ResetFails(asyncpg.Connection):  # type: ignore[misc]
+    """A real connection whose reset, when the pool takes it back, fails as it does while
+    Postgres shuts down ("another operation is in progress") — after the batch committed."""
+
+    armed = False
+    failures = 0
+
+    async def reset(self, *, timeout: float | None = None) -> None:
+        await super().reset(timeout=timeout)
+        if not type(self).armed:
+            return
+        type(self).failures += 1
+        raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+
+
+async def test_a_release_failing_after_the_commit_still_acknowledges_stored(postgres: PostgresServer) -> None:
+    dsn = await postgres.create_database()
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=2, connection_class=_ResetFails) as pool:
+        attempt = await an_attempt(pool)
+        _ResetFails.armed, _ResetFails.failures = True, 0
+        writer = EventWriter(pool, flush_ms=1)
+        writer.start()
+        try:
+            record = ViolationRecord(attempt_id=attempt, seq=1, source="client", kind="paste", severity=1.0,
+                                     occurred_at=datetime.now(UTC), details={})
+            result = await asyncio.wait_for(writer.submit(record), timeout=10)
+        finally:
+            await writer.close(timeout=5)
+            _ResetFails.armed = False
+        assert _ResetFails.failures >= 1
+        assert result.stored, "a committed event must be acknowledged as stored, not re-written as a duplicate"
+        assert await pool.fetchval("SELECT count(*) FROM violations WHERE attempt_id = $1", attempt) == 1
