@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .http import openapi
 from server.http.api import ROUTES, add_routes
 from server.http.errors import error_middleware
-from server.http.observability import observability_middleware
+from server.http.observability import observability_middleware, readiness
 from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
 from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
@@ -43,15 +43,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    placement = request.app[PLACEMENT]
-    if placement.draining:
-        return web.json_response({"status": "draining"}, status=503)
-    try:
-        pool = request.app[POOL]
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2)
-    except Exception as exc:  # any failure means "not ready"; the reason helps the operator
-        return web.json_response({"status": "database unreachable", "reason": type(exc).__name__}, status=503)
-    return web.json_response({"status": "ready", "node": placement.node_id})
+    reason = await readiness(request.app)
+    if reason is not None:
+        return web.json_response({"status": reason.split(" (")[0], "reason": reason}, status=503)
+    return web.json_response({"status": "ready", "node": request.app[PLACEMENT].node_id})
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

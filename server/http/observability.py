@@ -20,6 +20,7 @@ import uuid
 
 from aiohttp import web
 
+from server.backends import BACKENDS
 from server.keys import METRICS, PLACEMENT, POOL
 from server.logs import REQUEST_ID
 
@@ -38,8 +39,8 @@ def request_id_of(request: web.Request) -> str:
 
 
 async def readiness(app: web.Application) -> str | None:
-    """None when the node is ready; else why not (the `/readyz` rule: not draining, and
-    Postgres answers `SELECT 1` within 2 s)."""
+    """None when the node is ready; else why not (the `/readyz` rule: not draining, Postgres
+    answers `SELECT 1` within 2 s, and in a cluster the last heartbeat reached Redis)."""
     if app[PLACEMENT].draining:
         return "draining"
     pool = app.get(POOL)
@@ -49,6 +50,11 @@ async def readiness(app: web.Application) -> str | None:
         await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=READY_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure means "not ready"
         return f"database unreachable ({type(exc).__name__})"
+    cluster = app[BACKENDS].cluster
+    if cluster is not None and not cluster.registry.healthy:
+        # No heartbeat got through (Redis down, or its certificate not trusted): the node
+        # cannot take part in placement or presence, so a balancer should not send it students.
+        return "redis unreachable"
     return None
 
 
