@@ -92,7 +92,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers["WWW-Authenticate"] = "Bearer"
         return error_response(status, exc.code, exc.message, exc.fields, headers)
     except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith(("/api", "/healthz", "/readyz")):
+        if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status, "http_error"
