@@ -33,6 +33,8 @@ async def _serve(settings: Settings) -> int:
     from server.lifecycle import ensure_admin_token_file
     from server.shutdown import bounded, cleanup_generators
 
+    from .users import print_setup_link
+
     app = create_app(settings)
     settings = app[SETTINGS]
     # Clients were told to go before this (drain): a socket still open after 3 s is a dead peer.
@@ -46,6 +48,7 @@ async def _serve(settings: Settings) -> int:
     else:
         print("admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
     print(f"proctor node {settings.node_id} listening on http://{settings.host}:{settings.port}", flush=True)
+    await print_setup_link(app)
     if settings.gc_tuning:
         from server.collector import tune_gc
 
@@ -290,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     stu.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
     stu.set_defaults(func=cmd_student)
     add_cluster_commands(sub)
+    from .users import add_user_commands
+
+    add_user_commands(sub)
     return parser
 
 
