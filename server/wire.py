@@ -166,7 +166,7 @@ def build_node(settings: Settings) -> Node:
         ),
     }
     students = StudentNamespace(
-        "/student", tokens, limits, attempts=attempts, presence=tracker, occupancy=occupancy, notifier=notifier,
+        "/student", tokens, limits, accounts=accounts, attempts=attempts, presence=tracker, occupancy=occupancy, notifier=notifier,
         rtc_handler=rtc.from_student, on_count=metrics.sockets.labels("/student").inc, **guard,
     )
     teachers = TeacherNamespace(
