@@ -18,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from .errors import Unavailable
 
-# OWASP's first Argon2id choice (m = 19 MiB, t = 2, p = 1): measured at ~25 ms per hash on
-# this project's 2-core test machine (benchmarks/auth/bench_signin.py, docs/accounts.md).
+# OWASP's first Argon2id choice (m = 19 MiB, t = 2, p = 1): measured at 41-46 ms per hash on
+# this project's shared 2-core test machine (benchmarks/auth/bench_signin.py, docs/accounts.md).
 TIME_COST = 2
 MEMORY_KIB = 19 * 1024
 PARALLELISM = 1

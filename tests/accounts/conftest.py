@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from rooms.accounts import Account, AccountRole
 from rooms.tokens import ADMIN_STATIC
@@ -22,6 +23,12 @@ PASSWORD = "correct horse battery staple"
 def settings(settings: Settings) -> Settings:
     # Limits high enough that only the tests about limits meet them.
     return settings.replace(signin_address_attempts=1000, signin_account_failures=50)
+
+
+def app_of(client: TestClient[Any, Any]) -> web.Application:
+    server = client.server
+    assert isinstance(server, TestServer)
+    return server.app
 
 
 @dataclass
@@ -44,7 +51,7 @@ async def add_account(
     client: TestClient[Any, Any], role: AccountRole = "teacher", password: str | None = PASSWORD, email: str = ""
 ) -> Account:
     email = email or f"{role}-{uuid.uuid4().hex[:10]}@example.org"
-    return await client.server.app[ACCOUNTS].create(ADMIN_STATIC, email, f"A {role}", role, password)
+    return await app_of(client)[ACCOUNTS].create(ADMIN_STATIC, email, f"A {role}", role, password)
 
 
 async def sign_in(client: TestClient[Any, Any], email: str, password: str = PASSWORD) -> SignedIn:
@@ -54,7 +61,7 @@ async def sign_in(client: TestClient[Any, Any], email: str, password: str = PASS
     cookie = resp.cookies["proctor_session"].value
     # Every later request names its cookie explicitly (or not at all).
     client.session.cookie_jar.clear()
-    account = await client.server.app[ACCOUNTS].by_email(email)
+    account = await app_of(client)[ACCOUNTS].by_email(email)
     return SignedIn(account, cookie, body["csrf_token"], body["session"]["id"])
 
 

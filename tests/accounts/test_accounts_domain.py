@@ -14,7 +14,7 @@ from rooms.passwords import Passwords, hasher
 from rooms.signin_limits import SignInLimits, SlidingWindow
 from rooms.tokens import ADMIN_STATIC
 from server.keys import ACCOUNTS, POOL
-from tests.accounts.conftest import PASSWORD, add_account
+from tests.accounts.conftest import PASSWORD, add_account, app_of
 
 Client = TestClient[Any, Any]
 
@@ -90,15 +90,15 @@ async def test_hashing_is_argon2id_with_the_chosen_parameters_and_bounded() -> N
 async def test_an_old_hash_is_replaced_at_sign_in(client: Client) -> None:
     account = await add_account(client, password=None)
     weak = hasher(time_cost=1, memory_kib=8192).hash(PASSWORD)
-    pool = client.server.app[POOL]
+    pool = app_of(client)[POOL]
     await pool.execute("UPDATE accounts SET password_hash = $2 WHERE id = $1::uuid", account.id, weak)
-    await client.server.app[ACCOUNTS].sign_in_password(account.email, PASSWORD, address="127.0.0.1")
+    await app_of(client)[ACCOUNTS].sign_in_password(account.email, PASSWORD, address="127.0.0.1")
     stored = await pool.fetchval("SELECT password_hash FROM accounts WHERE id = $1::uuid", account.id)
     assert stored != weak and "m=19456,t=2,p=1" in stored
 
 
 async def test_sign_in_sso_finds_links_creates_and_refuses_disabled(client: Client) -> None:
-    accounts = client.server.app[ACCOUNTS]
+    accounts = app_of(client)[ACCOUNTS]
     issuer, tag = "https://idp.example", uuid.uuid4().hex[:8]
     # Just in time: a new teacher (or admin when the IdP says so), linked to the identity.
     created = await accounts.sign_in_sso(issuer, f"sub-{tag}", f"new-{tag}@example.org", "New One", False)
@@ -111,7 +111,7 @@ async def test_sign_in_sso_finds_links_creates_and_refuses_disabled(client: Clie
     existing = await add_account(client)
     linked = await accounts.sign_in_sso("https://other.example", f"o-{tag}", existing.email.upper(), "x", False)
     assert linked.id == existing.id
-    pool = client.server.app[POOL]
+    pool = app_of(client)[POOL]
     assert await pool.fetchval(
         "SELECT account_id::text FROM account_identities WHERE issuer = 'https://other.example' AND subject = $1",
         f"o-{tag}") == existing.id

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.app import create_app
 from server.keys import ACCOUNTS, POOL
 from server.settings import Settings
-from tests.accounts.conftest import ORIGIN, PASSWORD, SignedIn, add_account, sign_in
+from tests.accounts.conftest import ORIGIN, PASSWORD, SignedIn, add_account, app_of, sign_in
 from tests.conftest import EXAM_BODY, bearer
 
 Client = TestClient[Any, Any]
@@ -39,7 +39,7 @@ async def test_sign_in_sets_a_strict_session_cookie_and_me_names_the_account(cli
     assert me.status == 200 and body["sub"] == account.id and body["role"] == "teacher" and body["via"] == "session"
     assert body["csrf_token"]
     # Only the cookie's hash is stored.
-    stored = await client.server.app[POOL].fetchval(
+    stored = await app_of(client)[POOL].fetchval(
         "SELECT count(*) FROM account_sessions WHERE token_hash = $1", resp.cookies["proctor_session"].value.encode())
     assert stored == 0
 
@@ -56,12 +56,13 @@ async def test_cookie_is_secure_when_the_public_url_is_https(settings: Settings)
 
 async def test_unknown_email_and_wrong_password_get_one_answer_and_both_hash(client: Client) -> None:
     account = await add_account(client)
-    passwords = client.server.app[ACCOUNTS].passwords
+    passwords = app_of(client)[ACCOUNTS].passwords
     answers, times = [], []
     for email, password in ((account.email, "wrong password!"), ("nobody-here@example.org", "wrong password!")):
         before = passwords.dummy_checks
         start = time.perf_counter()
-        resp = await client.post("/auth/signin", json={"email": email, "password": password}, headers={"Origin": ORIGIN})
+        resp = await client.post("/auth/signin", json={"email": email, "password": password},
+                                 headers={"Origin": ORIGIN})
         times.append(time.perf_counter() - start)
         answers.append((resp.status, await resp.json()))
         ran_dummy = passwords.dummy_checks - before
@@ -152,7 +153,7 @@ async def test_tampered_expired_and_revoked_cookies_are_refused(client: Client, 
         resp = await client.get("/auth/me", headers={"Cookie": f"proctor_session={cookie}"})
         assert resp.status == 401, cookie
         assert_error_shape(await resp.json())
-    pool = client.server.app[POOL]
+    pool = app_of(client)[POOL]
     # Idle too long: past the idle timeout since the last request.
     idle = await sign_in(client, teacher.account.email)
     await pool.execute("UPDATE account_sessions SET last_seen_at = now() - interval '9 hours' WHERE id = $1::uuid",
@@ -186,7 +187,7 @@ async def test_list_revoke_and_sign_out_everywhere(client: Client, teacher: Sign
         assert (await client.get("/auth/me", headers=session.headers())).status == 401
     assert (await client.get("/auth/me", headers=stranger.headers())).status == 200
     # Every step is in the audit log.
-    actions = {r["action"] for r in await client.server.app[POOL].fetch(
+    actions = {r["action"] for r in await app_of(client)[POOL].fetch(
         "SELECT action FROM audit_log WHERE actor_id = $1", teacher.account.id)}
     assert {"signin", "session.revoke_all"} <= actions
 
@@ -200,7 +201,7 @@ async def test_sign_out_ends_the_session(client: Client, teacher: SignedIn) -> N
 async def test_a_disabled_account_is_refused(client: Client, teacher: SignedIn) -> None:
     from rooms.tokens import ADMIN_STATIC
 
-    await client.server.app[ACCOUNTS].set_state(ADMIN_STATIC, teacher.account.email, "disabled")
+    await app_of(client)[ACCOUNTS].set_state(ADMIN_STATIC, teacher.account.email, "disabled")
     assert (await client.get("/auth/me", headers=teacher.headers())).status == 401
     resp = await client.post("/auth/signin", json={"email": teacher.account.email, "password": PASSWORD},
                              headers={"Origin": ORIGIN})

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from rooms.tokens import ADMIN_STATIC
 from server.keys import ACCOUNTS, POOL
-from tests.accounts.conftest import ORIGIN, PASSWORD, SignedIn, add_account, sign_in
+from tests.accounts.conftest import ORIGIN, PASSWORD, SignedIn, add_account, app_of, sign_in
 from tests.conftest import EXAM_BODY, bearer
 
 Client = TestClient[Any, Any]
@@ -23,7 +23,7 @@ async def test_personal_tokens_mint_list_use_revoke(client: Client, teacher: Sig
     secret = minted["token"]
     assert secret.startswith("pt_") and len(secret) > 40
     # Stored hashed: the secret is nowhere in the table.
-    rows = await client.server.app[POOL].fetch("SELECT token_hash::text, prefix FROM personal_tokens WHERE id = $1::uuid",
+    rows = await app_of(client)[POOL].fetch("SELECT token_hash::text, prefix FROM personal_tokens WHERE id = $1::uuid",
                                                minted["id"])
     assert rows and secret not in rows[0]["token_hash"] and rows[0]["prefix"] == secret[:10]
     # Usable as a bearer token, no CSRF header needed; it acts as the account.
@@ -43,7 +43,7 @@ async def test_personal_tokens_mint_list_use_revoke(client: Client, teacher: Sig
     assert resp.status == 200
     refused = await client.get("/auth/me", headers=bearer(secret))
     assert refused.status == 401 and (await refused.json())["error"]["code"] == "token_revoked"
-    actions = [r["action"] for r in await client.server.app[POOL].fetch(
+    actions = [r["action"] for r in await app_of(client)[POOL].fetch(
         "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", minted["id"])]
     assert actions == ["personal_token.create", "personal_token.revoke"]
 
@@ -58,8 +58,8 @@ async def test_a_made_up_personal_token_and_bad_bodies(client: Client, teacher: 
 
 
 async def test_first_admin_setup_code_is_single_use(client: Client) -> None:
-    accounts = client.server.app[ACCOUNTS]
-    pool = client.server.app[POOL]
+    accounts = app_of(client)[ACCOUNTS]
+    pool = app_of(client)[POOL]
     # The shared test database has accounts from other tests: start from none, in a transaction-free way.
     await pool.execute("DELETE FROM accounts")
     code = await accounts.new_setup_code()
@@ -77,7 +77,9 @@ async def test_first_admin_setup_code_is_single_use(client: Client) -> None:
     assert await accounts.new_setup_code() is None  # accounts exist: no more links
 
 
-async def socket_connect(url: str, *, cookie: str | None = None, token: str | None = None) -> tuple[socketio.AsyncClient, asyncio.Event, list[Any]]:
+async def socket_connect(
+    url: str, *, cookie: str | None = None, token: str | None = None
+) -> tuple[socketio.AsyncClient, asyncio.Event, list[Any]]:
     sio = socketio.AsyncClient(reconnection=False)
     gone = asyncio.Event()
     refused: list[Any] = []
@@ -92,7 +94,9 @@ async def socket_connect(url: str, *, cookie: str | None = None, token: str | No
     return sio, gone, refused
 
 
-async def test_a_teacher_socket_connects_with_the_cookie_and_closes_when_revoked(client: Client, teacher: SignedIn) -> None:
+async def test_a_teacher_socket_connects_with_the_cookie_and_closes_when_revoked(
+    client: Client, teacher: SignedIn
+) -> None:
     url = str(client.server.make_url("")).rstrip("/")
     sio, gone, _ = await socket_connect(url, cookie=teacher.cookie)
     assert sio.connected
@@ -112,13 +116,15 @@ async def test_a_teacher_socket_connects_with_the_cookie_and_closes_when_revoked
     await sio.disconnect()
 
 
-async def test_disabling_an_account_closes_its_sockets_and_tokens_connect_too(client: Client, teacher: SignedIn) -> None:
+async def test_disabling_an_account_closes_its_sockets_and_tokens_connect_too(
+    client: Client, teacher: SignedIn
+) -> None:
     url = str(client.server.make_url("")).rstrip("/")
     minted = await (await client.post("/api/me/tokens", json={"name": "bot"}, headers=teacher.headers())).json()
     by_cookie, cookie_gone, _ = await socket_connect(url, cookie=teacher.cookie)
     by_token, token_gone, _ = await socket_connect(url, token=minted["token"])
     assert by_cookie.connected and by_token.connected
-    await client.server.app[ACCOUNTS].set_state(ADMIN_STATIC, teacher.account.email, "disabled")
+    await app_of(client)[ACCOUNTS].set_state(ADMIN_STATIC, teacher.account.email, "disabled")
     await asyncio.wait_for(asyncio.gather(cookie_gone.wait(), token_gone.wait()), timeout=5)
     for sio in (by_cookie, by_token):
         await sio.disconnect()

@@ -49,7 +49,7 @@ async def test_every_example_is_accepted(client: Client) -> None:
     from rooms.tokens import ADMIN_STATIC
     from server.keys import ACCOUNTS
 
-    accounts = client.server.app[ACCOUNTS]
+    accounts = client.server.app[ACCOUNTS]  # type: ignore[attr-defined]
     account = await accounts.create(ADMIN_STATIC, f"openapi-{violation_id}@example.org", "OpenAPI", "teacher")
     _, personal = await accounts.mint_token(claims_of_account(account, "token:setup"), "openapi", None)
     with_body = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items() if "requestBody" in op]
