@@ -121,3 +121,19 @@ async def test_sign_in_sso_finds_links_creates_and_refuses_disabled(client: Clie
     actions = [r["action"] for r in await pool.fetch(
         "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", existing.id)]
     assert actions[-4:] == ["account.link", "signin", "account.disable", "signin.refused"]
+
+
+async def test_a_flood_of_hashes_is_refused_not_queued_without_bound() -> None:
+    import asyncio
+
+    from rooms.errors import Unavailable
+
+    passwords = Passwords(workers=1, max_waiting=1)
+    try:
+        stored = await passwords.hash("a good password")
+        results = await asyncio.gather(*(passwords.verify(stored, "a good password") for _ in range(5)),
+                                       return_exceptions=True)
+        assert results[:2] == [True, True]
+        assert all(isinstance(r, Unavailable) and r.retry_after for r in results[2:]), results
+    finally:
+        passwords.close()
