@@ -19,6 +19,7 @@ Client = TestClient[Any, Any]
 
 def assert_error_shape(body: Any, code: str | None = None) -> None:
     assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert set(body["error"]) <= {"code", "message", "fields", "retry_after"}, body
     assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str), body
     if code is not None:
         assert body["error"]["code"] == code, body
@@ -95,7 +96,7 @@ async def test_failures_per_account_then_per_address_answer_429_with_retry(setti
         assert statuses == [401, 401, 401, 429]
         body = await resp.json()
         assert_error_shape(body, "rate_limited")
-        assert int(resp.headers["Retry-After"]) > 0
+        assert int(resp.headers["Retry-After"]) > 0 and 800 < body["error"]["retry_after"] <= 900
         # Even the right password waits now (the limit is checked before the password).
         resp = await client.post("/auth/signin", json={"email": account.email, "password": PASSWORD},
                                  headers={"Origin": ORIGIN})

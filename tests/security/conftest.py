@@ -262,7 +262,7 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def error_shape_problem(data: Any) -> str | None:
-    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?}}."""
+    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?}}."""
     if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(data["error"], dict):
         return f"not {{'error': {{...}}}}: {data!r:.200}"
     err = data["error"]
@@ -273,7 +273,9 @@ def error_shape_problem(data: Any) -> str | None:
     if "fields" in err and not (isinstance(err["fields"], dict)
                                 and all(isinstance(k, str) and isinstance(v, str) for k, v in err["fields"].items())):
         return f"fields not a str->str map: {err['fields']!r:.200}"
-    extra = set(err) - {"code", "message", "fields"}
+    if "retry_after" in err and not (isinstance(err["retry_after"], (int, float)) and err["retry_after"] > 0):
+        return f"bad retry_after: {err!r:.200}"
+    extra = set(err) - {"code", "message", "fields", "retry_after"}
     if extra:
         return f"unexpected keys {extra}"
     return None
