@@ -136,3 +136,16 @@ async def test_no_cookie_and_a_bad_cookie_are_refused(client: Client) -> None:
         sio, _, refused = await socket_connect(url, cookie=cookie)
         assert not sio.connected and refused, cookie
         await sio.disconnect()
+
+
+async def test_another_sites_page_cannot_open_a_socket_with_the_cookie(client: Client, teacher: SignedIn) -> None:
+    # Cross-site WebSocket hijacking: the browser would send the cookie; engine.io's Origin check refuses.
+    url = str(client.server.make_url("")).rstrip("/")
+    sio = socketio.AsyncClient(reconnection=False)
+    try:
+        await sio.connect(url, namespaces=["/teacher"], transports=["websocket"],
+                          headers={"Cookie": f"proctor_session={teacher.cookie}", "Origin": "https://evil.example"})
+    except socketio.exceptions.ConnectionError:
+        pass
+    assert not sio.connected
+    await sio.disconnect()
