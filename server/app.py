@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .http import openapi
 from server.http.api import ROUTES, add_routes
+from server.http.accounts_api import add_auth_routes
+from server.http.credentials import credentials_middleware
 from server.http.errors import error_middleware
 from server.http.observability import observability_middleware, readiness
 from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
@@ -18,7 +20,7 @@ from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
 from .drain import install_drain
 from .keys import (
-    ATTEMPTS, AUDIT, CATALOG, CLASSROOM, EVIDENCE, HUB, METRICS, PLACEMENT, POOL, REVIEW, REVOCATIONS, SETTINGS,
+    ACCOUNTS, ATTEMPTS, AUDIT, CATALOG, CLASSROOM, EVIDENCE, HUB, METRICS, PLACEMENT, POOL, REVIEW, REVOCATIONS, SETTINGS,
     STUDENT_DATA, TOKENS, WRITER, WRITER_POOL,
 )
 from .lifecycle import database_ctx, loop_lag_ctx
@@ -57,7 +59,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     settings = settings.with_runtime_defaults()
     node = build_node(settings)
-    middlewares = [observability_middleware, error_middleware]
+    middlewares = [observability_middleware, error_middleware, credentials_middleware]
     if settings.tls_cert:
         # python-engineio learns the scheme only from X-Forwarded-Proto (server/tls.py).
         middlewares.append(socketio_sees_https)
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     app[WRITER] = node.writer
     app[ATTEMPTS] = node.attempts
     app[CLASSROOM] = node.classroom
+    app[ACCOUNTS] = node.accounts
     app[ANALYSIS] = node.analysis
     app[RELAY] = node.relay
     if node.analysis is not None:
@@ -93,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     document = openapi.build(ROUTES, _version())
     app.router.add_get("/api/openapi.json", openapi.handler(document))
     add_routes(app)
+    add_auth_routes(app)  # /auth/*: sign-in, sessions (server/http/accounts_api.py)
     install_drain(app)  # POST /admin/drain, SIGTERM drain (docs/cluster.md)
     add_pages(app)
 

@@ -20,10 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from rooms.tokens import Claims
-from rooms.errors import Unauthorized
 
 from .backends import BACKENDS
-from .keys import HUB, PLACEMENT, SETTINGS, TOKENS
+from .keys import HUB, PLACEMENT, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +54,10 @@ async def _refuse_new_connections(request: web.Request, handler: Handler) -> web
 
 
 def _admin(request: web.Request) -> Claims:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send 'Authorization: Bearer <admin token>'", code="unauthorized")
-    claims = request.app[TOKENS].verify(token.strip())
+    # The one credential lookup (signed token, personal token or admin session + CSRF).
+    from server.http.credentials import claims_of
+
+    claims = claims_of(request)
     claims.require_role("admin")
     return claims
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from rooms.accounts import AccountService
     from rooms.store.audit import AuditLog
     from rooms.store.database import Database
     from rooms.tokens import TokenService
@@ -40,3 +41,4 @@ HUB: web.AppKey["Hub"] = web.AppKey("hub")
 WRITER: web.AppKey["EventWriter"] = web.AppKey("writer")
 ATTEMPTS: web.AppKey["AttemptService"] = web.AppKey("attempts")
 CLASSROOM: web.AppKey["Classroom"] = web.AppKey("classroom")
+ACCOUNTS: web.AppKey["AccountService"] = web.AppKey("accounts")

@@ -210,6 +210,15 @@ class Settings(BaseSettings):
     # step 9: TLS — PEM paths; both set: `proctor serve` speaks HTTPS (server/tls.py checks the files).
     tls_cert: str = ""
     tls_key: str = ""
+    # Accounts (Step 10 part A, docs/accounts.md): browser sessions end after this long
+    # without a request, and at the latest this long after sign-in.
+    session_idle_seconds: Annotated[float, Field(ge=60, le=30 * 86400)] = 8 * 3600.0
+    session_absolute_seconds: Annotated[float, Field(ge=60, le=365 * 86400)] = 7 * 86400.0
+    # Sign-in limits: failures per typed email in a window, attempts per client address.
+    signin_account_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    signin_account_window_seconds: Annotated[float, Field(gt=0, le=86400)] = 900.0
+    signin_address_attempts: Annotated[int, Field(ge=1, le=100_000)] = 20
+    signin_address_window_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.

@@ -24,7 +24,11 @@ from aiohttp import web
 from typing import Any
 
 from core.signals import Signal
+from rooms.accounts import AccountService
 from rooms.attempts import Attempt, AttemptService
+from rooms.passwords import Passwords
+from rooms.signin_limits import SignInLimits
+from rooms.store.accounts import AccountRepository
 from rooms.classroom import Classroom
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
@@ -78,6 +82,7 @@ class Node:
     occupancy: Occupancy
     analysis: LocalAnalysis | None
     relay: RedisAnalysisRelay | None
+    accounts: AccountService
 
 
 def build_node(settings: Settings) -> Node:
@@ -94,6 +99,12 @@ def build_node(settings: Settings) -> Node:
     catalog = Catalog(database)
     review = Review(database, catalog)
     audit = AuditLog(database)
+    accounts = AccountService(
+        AccountRepository(database), audit, Passwords(),
+        limits=SignInLimits(settings.signin_account_failures, settings.signin_account_window_seconds,
+                            settings.signin_address_attempts, settings.signin_address_window_seconds),
+        idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds,
+    )
 
     def committed(count: int, oldest: float, kinds: dict[str, int]) -> None:
         metrics.commit_latency.observe(oldest)
@@ -157,11 +168,11 @@ def build_node(settings: Settings) -> Node:
         ),
     }
     students = StudentNamespace(
-        "/student", tokens, limits, attempts=attempts, presence=tracker, occupancy=occupancy, notifier=notifier,
+        "/student", tokens, limits, accounts=accounts, attempts=attempts, presence=tracker, occupancy=occupancy, notifier=notifier,
         rtc_handler=rtc.from_student, on_count=metrics.sockets.labels("/student").inc, **guard,
     )
     teachers = TeacherNamespace(
-        "/teacher", tokens, limits, classroom=classroom, occupancy=occupancy, rtc_handler=rtc.from_teacher,
+        "/teacher", tokens, limits, accounts=accounts, classroom=classroom, occupancy=occupancy, rtc_handler=rtc.from_teacher,
         on_count=metrics.sockets.labels("/teacher").inc, **guard,
     )
     hub = Hub(sio, students, teachers, notifier, attempt_closed=attempt_closed)
@@ -171,7 +182,7 @@ def build_node(settings: Settings) -> Node:
         catalog=catalog, review=review, evidence=EvidenceStore(database, review),
         student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
-        feed=feed, occupancy=occupancy, analysis=analysis, relay=relay,
+        feed=feed, occupancy=occupancy, analysis=analysis, relay=relay, accounts=accounts,
     )
 
 

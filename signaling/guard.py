@@ -9,13 +9,14 @@ an error ack and touch nothing else; an exception inside a handler is logged and
 from __future__ import annotations
 
 import asyncio
+import http.cookies
 import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from pydantic import BaseModel, ValidationError
@@ -181,6 +182,28 @@ def _client_address(environ: dict[str, Any]) -> str:
 
 HandlerFn = Callable[[Session, Any], Awaitable[Ack]]
 Refused = Callable[[str], None]
+# The browser session cookie (server/http/credentials.py sets it).
+SESSION_COOKIE = "proctor_session"
+
+
+class AccountCredentials(Protocol):
+    """rooms.accounts.AccountService as the guard sees it: a session or personal token → Claims."""
+
+    async def session_claims(self, secret: str) -> Claims: ...
+    async def token_claims(self, secret: str) -> Claims: ...
+
+
+def session_cookie(environ: Mapping[str, Any]) -> str | None:
+    raw = environ.get("HTTP_COOKIE")
+    if not isinstance(raw, str) or not raw:
+        return None
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(raw)
+    except http.cookies.CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None else None
 
 
 class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -199,9 +222,11 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         on_refused: Refused | None = None,
         on_count: Callable[[int], None] | None = None,
         admission: Admission | None = None,
+        accounts: AccountCredentials | None = None,
     ) -> None:
         super().__init__(namespace)
         self._tokens = tokens
+        self._accounts = accounts
         self._limits = limits
         self._on_refused = on_refused
         self._on_count = on_count
@@ -315,9 +340,32 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not isinstance(token, str):
             raise Unauthorized("connect with auth={'token': ...}")
         claims = self._tokens.verify(token)
+        self._check_role(claims)
+        return claims
+
+    async def authenticate_connect(self, auth: Any, environ: dict[str, Any]) -> Claims:
+        """`authenticate`, and for accounts also a personal token (`pt_…`) or, with no token
+        at all, the browser's session cookie. Revoking either closes the socket: its claims
+        name it (`session:<id>`, `token:<id>`), which the session guard re-checks."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if self._accounts is not None:
+            claims: Claims | None = None
+            if isinstance(token, str) and token.startswith("pt_"):
+                claims = await self._accounts.token_claims(token)
+            elif token is None:
+                cookie = session_cookie(environ)
+                if cookie is not None:
+                    claims = await self._accounts.session_claims(cookie)
+            if claims is not None:
+                self._check_role(claims)
+                if self.is_revoked(claims):
+                    raise Unauthorized("the session has been revoked", code="token_revoked")
+                return claims
+        return self.authenticate(auth, environ)
+
+    def _check_role(self, claims: Claims) -> None:
         if claims.role != self.role and not (self.role == "teacher" and claims.role == "admin"):
             raise Unauthorized(f"a {claims.role} token cannot connect to {self.namespace}", code="wrong_role")
-        return claims
 
     def open_session(self, sid: str, claims: Claims) -> Session:
         bucket = TokenBucket(self._limits.events_per_second, float(self._limits.event_burst))

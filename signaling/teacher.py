@@ -49,7 +49,7 @@ class TeacherNamespace(GuardedNamespace):
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            claims = self.authenticate(auth, environ)
+            claims = await self.authenticate_connect(auth, environ)
         except RoomsError as exc:
             raise refuse(exc) from None
         self.open_session(sid, claims)

@@ -41,6 +41,8 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     from server.shutdown import bounded, cleanup_generators
     from server.tls import reload_on_sighup
 
+    from .users import print_setup_link
+
     app = create_app(settings)
     settings = app[SETTINGS]
     # Clients were told to go before this (drain): a socket still open after 3 s is a dead peer.
@@ -62,6 +64,7 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     if tls is not None:
         print(f"TLS certificate: {tls.certificate} (SIGHUP reloads it)", flush=True)
     print(f"public URL (invite links): {settings.base_url}", flush=True)
+    await print_setup_link(app)
     if settings.gc_tuning:
         from server.collector import tune_gc
 
@@ -388,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .backup import add_backup_commands
 
     add_backup_commands(sub, _settings)
+
+    from .users import add_user_commands
+
+    add_user_commands(sub)
     return parser
 
 

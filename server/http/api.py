@@ -8,45 +8,22 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from pydantic import BaseModel
 
-from rooms.errors import Invalid, NoCapacity, Unauthorized
-from rooms.tokens import Claims
-from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from rooms.errors import Invalid, NoCapacity
 
+from .accounts_api import ACCOUNT_ROUTES
+from .credentials import claims_of
 from .errors import parse_body
 from .reports import render_csv
+from .route import Route
+from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The same shape invites accept for student ids (server/http/schemas.py).
 STUDENT_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    roles: tuple[str, ...]
-    body: type[BaseModel] | None = None
-    status: int = 200
-    content_type: str = "application/json"
-    responses: dict[int, str] = field(default_factory=dict)
-
-
-def claims_of(request: web.Request) -> Claims:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send 'Authorization: Bearer <token>'", code="unauthorized")
-    return request.app[TOKENS].verify(token.strip())
 
 
 async def create_exam(request: web.Request) -> web.Response:
@@ -252,7 +229,7 @@ ROUTES: tuple[Route, ...] = (
           "Erase everything stored about one student (audited)", ("admin",)),
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
           TokenRequest, 201),
-)
+) + ACCOUNT_ROUTES  # an account's own personal tokens (server/http/accounts_api.py)
 
 
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:

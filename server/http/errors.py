@@ -38,10 +38,14 @@ def error_response(
     message: str,
     fields: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = dict(fields)
+    if retry_after is not None:
+        # Also in the body (seconds), as Socket.IO acks carry it: a page shows it without headers.
+        body["retry_after"] = retry_after
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
@@ -90,9 +94,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(status, exc.code, exc.message, exc.fields, headers)
+        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after)
     except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith(("/api", "/healthz", "/readyz")):
+        if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status, "http_error"

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .api import Route
+from .route import Route
 
 _ERROR = {
     "type": "object",

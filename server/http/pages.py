@@ -59,6 +59,8 @@ PAGES = {
     "/teacher/": "teacher/index.html",
     "/teacher/editor.html": "teacher/editor.html",
     "/teacher/review.html": "teacher/review.html",
+    "/teacher/signin.html": "teacher/signin.html",
+    "/teacher/setup": "teacher/setup.html",
 }
 # Served from node_modules; a fixed list, so nothing else there is reachable.
 VENDOR = {

@@ -40,7 +40,7 @@ _ROOM_X = frozenset({"admin", "owner", "teacher_x"})  # may see room X and stude
 # (method, path) -> roles that may call it with room X / student A's ids. Everyone else gets
 # 401 (no or bad token) or 403/404.
 REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
-    ("POST", "/api/exams"): frozenset({"admin", "owner", "teacher_x", "teacher_y"}),
+    ("POST", "/api/exams"): frozenset({"admin", "owner", "teacher_x", "teacher_y", "teacher_session", "teacher_token"}),
     ("GET", "/api/exams/{exam_id}"): _ROOM_X | {"student_a", "student_b"},
     # A teacher who sees the exam through a room may not open more rooms on it.
     ("POST", "/api/exams/{exam_id}/rooms"): frozenset({"admin", "owner"}),
@@ -54,6 +54,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/tokens/revoke"): frozenset({"admin"}),
     ("GET", "/api/students/{student_id}/export"): frozenset({"admin"}),
     ("DELETE", "/api/students/{student_id}"): frozenset({"admin"}),
+    # An account's own tokens: accounts only (a signed or static token has none).
+    ("GET", "/api/me/tokens"): frozenset({"teacher_session", "teacher_token"}),
+    ("POST", "/api/me/tokens"): frozenset({"teacher_session", "teacher_token"}),
+    # The id is a spare token of teacher_token's account: nobody else may revoke it.
+    ("DELETE", "/api/me/tokens/{token_id}"): frozenset({"teacher_token"}),
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
@@ -66,6 +71,25 @@ EXTRA_ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/drain"): frozenset({"admin"}),
 }
 NOT_EXERCISED_FOR = {("POST", "/admin/drain"): frozenset({"admin"})}
+
+# The browser's /auth routes (server/http/accounts_api.py AUTH_ROUTES): (method, path) ->
+# roles whose call succeeds. Sign-in and setup are public (tests/accounts covers them). The
+# calls that end a session are made only by roles they cannot harm here (the others would
+# sign the matrix's own session roles out); tests/accounts checks them for accounts.
+_AUTHENTICATED = frozenset(STUDENT_ROLES + TEACHER_ROLES)
+_ACCOUNT_ROLES = frozenset({"teacher_session", "teacher_token"})
+AUTH_POLICY: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/auth/me"): _AUTHENTICATED,  # anyone's own claims
+    ("GET", "/auth/sessions"): _ACCOUNT_ROLES,
+    ("POST", "/auth/signout"): _AUTHENTICATED,  # without a session: nothing to end, answered ok
+    ("DELETE", "/auth/sessions/{session_id}"): frozenset(),  # the id is another account's session
+    ("POST", "/auth/signout-everywhere"): _ACCOUNT_ROLES,
+}
+AUTH_NOT_EXERCISED_FOR = {
+    ("POST", "/auth/signout"): frozenset({"teacher_session"}),
+    ("POST", "/auth/signout-everywhere"): _ACCOUNT_ROLES,
+}
+AUTH_PUBLIC = {("POST", "/auth/signin"), ("POST", "/auth/setup")}
 
 # Public by design: health, metrics, the API description and the browser pages.
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/openapi.json", "/exam", "/teacher",
@@ -122,7 +146,7 @@ async def test_every_registered_route_is_in_a_policy(live: Live) -> None:
             if route.method == "HEAD":
                 continue
             key = (route.method, path)
-            if key in REST_POLICY or key in EXTRA_ROUTES:
+            if key in REST_POLICY or key in EXTRA_ROUTES or key in AUTH_POLICY or key in AUTH_PUBLIC:
                 continue
             if path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES):
                 continue
@@ -148,9 +172,7 @@ async def rest_matrix(world: World) -> tuple[int, list[str]]:
         for role in ROLES:
             if role in skip:
                 continue
-            token = world.tokens[role]
-            headers = bearer(token) if token is not None else {}
-            kwargs: dict[str, Any] = {"headers": headers}
+            kwargs: dict[str, Any] = {"headers": world.headers(role)}
             if body is not None:
                 kwargs["json"] = body
             async with live.http.request(method, live.url + path, **kwargs) as resp:
@@ -179,6 +201,42 @@ async def rest_matrix(world: World) -> tuple[int, list[str]]:
             elif role in UNAUTHENTICATED and data["error"]["code"] not in _AUTH_CODES[role]:
                 failures.append(f"WRONG 401 CODE: {where}: {data['error']['code']}")
     return checks, failures
+
+
+async def test_auth_routes_matrix(world: World) -> None:
+    from server.http.accounts_api import AUTH_ROUTES
+
+    assert {(r.method, r.path) for r in AUTH_ROUTES} == set(AUTH_POLICY) | AUTH_PUBLIC
+    live = world.live
+    # A session of an account outside the world: its id is what DELETE /auth/sessions/{id} names.
+    from rooms.tokens import ADMIN_STATIC
+    from server.keys import ACCOUNTS
+    from tests.support.access import ACCOUNT_PASSWORD, PUBLIC_ORIGIN
+
+    email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
+    await live.app[ACCOUNTS].create(ADMIN_STATIC, email, "Outsider", "teacher", ACCOUNT_PASSWORD)  # type: ignore[attr-defined]
+    async with live.http.post(live.url + "/auth/signin", json={"email": email, "password": ACCOUNT_PASSWORD},
+                              headers={"Origin": PUBLIC_ORIGIN}) as resp:
+        outsider = (await resp.json())["session"]["id"]
+    checks, failures = 0, []
+    for (method, template), allowed in AUTH_POLICY.items():
+        path = template.replace("{session_id}", outsider)
+        for role in ROLES:
+            if role in AUTH_NOT_EXERCISED_FOR.get((method, template), frozenset()):
+                continue
+            async with live.http.request(method, live.url + path, headers=world.headers(role)) as resp:
+                status, raw = resp.status, await resp.read()
+            checks += 1
+            where = f"{role:15} {method} {template} -> {status}"
+            if role in allowed:
+                if status != 200:
+                    failures.append(f"AUTHORISED CALL FAILED: {where} {raw[:200]!r}")
+            elif 200 <= status < 300:
+                failures.append(f"UNAUTHORISED SUCCESS: {where} {raw[:200]!r}")
+            elif status not in ({401} if role in UNAUTHENTICATED else {403, 404}):
+                failures.append(f"WRONG REFUSAL: {where} {raw[:200]!r}")
+    FIGURES["access checks: /auth (role x route)"] += checks
+    assert not failures, f"{len(failures)} of {checks} /auth access checks failed:\n" + "\n".join(failures)
 
 
 async def test_rest_access_matrix(world: World) -> None:
@@ -218,7 +276,9 @@ TEACHER_POLICY: dict[str, frozenset[str]] = {
 REFUSALS = {"forbidden", "not_found", "unknown_event", "invalid"}
 
 
-async def connect_outcome(live: Live, namespace: str, token: str | None) -> tuple[str, Client | None]:
+async def connect_outcome(
+    live: Live, namespace: str, token: str | None, headers: dict[str, str] | None = None
+) -> tuple[str, Client | None]:
     """('connected', client) or (refusal code, None)."""
     sio = socketio.AsyncClient(reconnection=False)
     reasons: list[Any] = []
@@ -234,7 +294,7 @@ async def connect_outcome(live: Live, namespace: str, token: str | None) -> tupl
         sio.on(event, forward(client.received, event), namespace=namespace)
     auth = {"token": token} if token is not None else None
     try:
-        await sio.connect(live.url, namespaces=[namespace], auth=auth, transports=["websocket"])
+        await sio.connect(live.url, namespaces=[namespace], auth=auth, headers=headers or {}, transports=["websocket"])
     except socketio.exceptions.ConnectionError:
         await sio.disconnect()
         data = reasons[0] if reasons else None
@@ -251,7 +311,8 @@ async def connect_matrix(world: World) -> tuple[dict[str, Client], int, list[str
     for role in ROLES:
         for namespace in ("/student", "/teacher"):
             may = role in STUDENT_ROLES if namespace == "/student" else role in TEACHER_ROLES
-            outcome, client = await connect_outcome(world.live, namespace, world.tokens[role])
+            cookie = {"Cookie": world.headers(role)["Cookie"]} if role in world.cookies else None
+            outcome, client = await connect_outcome(world.live, namespace, world.tokens[role], cookie)
             checks += 1
             if may and client is None:
                 failures.append(f"AUTHORISED CONNECT FAILED: {role} {namespace}: {outcome}")

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.http.api import ROUTES, Route
+from server.http.api import ROUTES
+from server.http.route import Route
 from tests.security.strategies import RAW_BODIES, any_text, json_values, mutated, raw_bodies, to_json_bytes
 from tests.support.access import FIGURES, LoopBridge, World, error_shape_problem, fuzz_settings
 from tests.support.node import ADMIN, bearer

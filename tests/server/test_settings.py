@@ -51,6 +51,12 @@ BAD_VALUES: dict[str, list[str]] = {
     # Alone each is refused too (naming the other), and bad files at serve time (tests/server/test_tls.py).
     "tls_cert": [" ", "\t"],
     "tls_key": [" "],
+    "session_idle_seconds": ["0", "59", "nan", "9999999999"],
+    "session_absolute_seconds": ["0", "-1", "inf", "99999999999"],
+    "signin_account_failures": ["0", "1.5", "1001"],
+    "signin_account_window_seconds": ["0", "-1", "86401"],
+    "signin_address_attempts": ["0", "many"],
+    "signin_address_window_seconds": ["0", "nan", "86401"],
 }
 SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token")
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from rooms.tokens import TokenService
+from server.http.credentials import SESSION_COOKIE
 from server.keys import POOL
 from tests.support.live import Live
 from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
@@ -98,6 +99,18 @@ class World:
     attempts: dict[str, str] = field(default_factory=dict)  # student role -> attempt id
     evidence_id: str = ""
     violation_id: int = 0
+    # Roles that call with a browser session: role -> (cookie, CSRF token).
+    cookies: dict[str, tuple[str, str]] = field(default_factory=dict)
+    personal_token_id: str = ""  # a spare personal token of teacher_token's account
+
+    def headers(self, role: str) -> dict[str, str]:
+        """The role's credential as request headers: a session cookie (with its CSRF token and
+        our Origin, as the browser sends them) or a bearer token."""
+        if role in self.cookies:
+            cookie, csrf = self.cookies[role]
+            return {"Cookie": f"{SESSION_COOKIE}={cookie}", "X-CSRF-Token": csrf, "Origin": PUBLIC_ORIGIN}
+        token = self.tokens[role]
+        return bearer(token) if token is not None else {}
 
     @property
     def ids(self) -> dict[str, str]:
@@ -109,12 +122,15 @@ class World:
             "evidence_id": self.evidence_id,
             "violation_id": str(self.violation_id),
             "student_id": "s-a",
+            "token_id": self.personal_token_id,
         }
 
 
 OWNER_SUB = "t-owner"
 STUDENT_ROLES = ("student_a", "student_b", "student_c", "student_d")
-TEACHER_ROLES = ("teacher_x", "teacher_y", "owner", "admin")
+# teacher_session and teacher_token are accounts (signed in with a cookie, or calling with a
+# personal `pt_` token) that own no exam: teachers of nothing in this world.
+TEACHER_ROLES = ("teacher_x", "teacher_y", "owner", "admin", "teacher_session", "teacher_token")
 BAD_ROLES = ("anonymous", "forged", "expired")
 ROLES = BAD_ROLES + STUDENT_ROLES + TEACHER_ROLES
 
@@ -152,6 +168,7 @@ async def build_world(live: Live) -> World:
         "admin": ADMIN,
     }
     world = World(live, tokens, exam_x, room_x, exam_y, room_y)
+    await add_account_roles(world)
     # Student E (room X) exists only to be erased by the matrix's DELETE /api/students/{id};
     # their attempt is over (a running one is refused with 409).
     client, _ = await live.student(invites_x["invites"][2]["token"])
@@ -180,6 +197,39 @@ async def build_world(live: Live) -> World:
     return world
 
 
+PUBLIC_ORIGIN = "http://proctor.test"  # tests/conftest.py's public URL
+ACCOUNT_PASSWORD = "matrix password 1"
+
+
+async def add_account_roles(world: World) -> None:
+    from rooms.tokens import ADMIN_STATIC
+    from server.keys import ACCOUNTS
+
+    live = world.live
+    accounts = live.app[ACCOUNTS]  # type: ignore[attr-defined]
+    signed_in: dict[str, tuple[str, str]] = {}
+    for role in ("teacher_session", "teacher_token"):
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
+        await accounts.create(ADMIN_STATIC, email, role, "teacher", ACCOUNT_PASSWORD)
+        async with live.http.post(live.url + "/auth/signin", json={"email": email, "password": ACCOUNT_PASSWORD},
+                                  headers={"Origin": PUBLIC_ORIGIN}) as resp:
+            body = await resp.json()
+            assert resp.status == 200, body
+            signed_in[role] = (resp.cookies[SESSION_COOKIE].value, body["csrf_token"])
+    world.cookies["teacher_session"] = signed_in["teacher_session"]
+    cookie, csrf = signed_in["teacher_token"]
+    session = {"Cookie": f"{SESSION_COOKIE}={cookie}", "X-CSRF-Token": csrf, "Origin": PUBLIC_ORIGIN}
+    minted = []
+    for name in ("matrix", "spare"):
+        async with live.http.post(live.url + "/api/me/tokens", json={"name": name}, headers=session) as resp:
+            body = await resp.json()
+            assert resp.status == 201, body
+            minted.append(body)
+    world.tokens["teacher_session"] = None
+    world.tokens["teacher_token"] = minted[0]["token"]
+    world.personal_token_id = minted[1]["id"]
+
+
 @pytest.fixture
 async def world(live: Live) -> World:
     return await build_world(live)
@@ -196,7 +246,7 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def error_shape_problem(data: Any) -> str | None:
-    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?}}."""
+    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?}}."""
     if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(data["error"], dict):
         return f"not {{'error': {{...}}}}: {data!r:.200}"
     err = data["error"]
@@ -207,7 +257,9 @@ def error_shape_problem(data: Any) -> str | None:
     if "fields" in err and not (isinstance(err["fields"], dict)
                                 and all(isinstance(k, str) and isinstance(v, str) for k, v in err["fields"].items())):
         return f"fields not a str->str map: {err['fields']!r:.200}"
-    extra = set(err) - {"code", "message", "fields"}
+    if "retry_after" in err and not (isinstance(err["retry_after"], (int, float)) and err["retry_after"] > 0):
+        return f"bad retry_after: {err!r:.200}"
+    extra = set(err) - {"code", "message", "fields", "retry_after"}
     if extra:
         return f"unexpected keys {extra}"
     return None

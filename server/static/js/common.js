@@ -14,9 +14,41 @@ export function takeToken(storageKey) {
   return sessionStorage.getItem(storageKey);
 }
 
+// The teacher pages' credential: a pasted or linked token (as before), else the browser's
+// session cookie (signed in at /teacher/signin.html). A session is an object: the cookie goes
+// by itself, and every unsafe request carries the session's CSRF token from /auth/me.
+export async function teacherCredential(storageKey) {
+  const token = takeToken(storageKey);
+  if (token) return token;
+  try {
+    const resp = await fetch("/auth/me", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!resp.ok) return null;
+    const me = await resp.json();
+    if (me.via !== "session") return null;
+    return { session: true, csrf: me.csrf_token, role: me.role, sub: me.sub, name: me.name };
+  } catch {
+    return null;
+  }
+}
+
+// Sign out: forget a pasted token, or end the browser session on the server.
+export async function signOut(storageKey, credential) {
+  sessionStorage.removeItem(storageKey);
+  if (credential && typeof credential === "object") {
+    await fetch("/auth/signout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": credential.csrf } }).catch(() => null);
+    location.href = "/teacher/signin.html";
+    return;
+  }
+  location.href = "/teacher/";
+}
+
 // The sign-in form of the teacher pages: store the pasted token and reload.
 export function showLogin(storageKey) {
-  show(document.querySelector("#login"));
+  const section = document.querySelector("#login");
+  show(section);
+  if (!section.querySelector(".signin-link")) {
+    section.append(el("p", { class: "signin-link" }, el("a", { href: "/teacher/signin.html" }, "Sign in with your email and password")));
+  }
   document.querySelector("#login-form").addEventListener("submit", (e) => {
     e.preventDefault();
     sessionStorage.setItem(storageKey, document.querySelector("#login-token").value.trim());
@@ -26,6 +58,7 @@ export function showLogin(storageKey) {
 
 // The claims of a JWT, for display only (the server verifies every use of the token).
 export function claimsOf(token) {
+  if (token && typeof token === "object") return { role: token.role, sub: token.sub, name: token.name, rooms: [] };
   try {
     const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     const json = decodeURIComponent(escape(atob(part)));
@@ -37,7 +70,8 @@ export function claimsOf(token) {
 
 export function connect(namespace, token) {
   return io(namespace, {
-    auth: { token },
+    // A session: no token, the handshake carries the cookie (signaling/guard.py).
+    auth: typeof token === "string" ? { token } : {},
     transports: ["websocket", "polling"],
     reconnection: true,
     reconnectionDelay: 500,
@@ -67,9 +101,12 @@ export class ApiError extends Error {
 }
 
 export async function api(token, method, path, body) {
-  const headers = { Authorization: `Bearer ${token}` };
+  const session = token && typeof token === "object";
+  const headers = session ? { "X-CSRF-Token": token.csrf } : { Authorization: `Bearer ${token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const resp = await fetch(path, {
+    method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const type = resp.headers.get("Content-Type") || "";
   if (!resp.ok) {
     const data = type.includes("json") ? await resp.json().catch(() => null) : null;

@@ -1,8 +1,8 @@
 // The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
-import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, takeToken, showLogin } from "./common.js";
+import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, showLogin, teacherCredential } from "./common.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
-const token = takeToken(TOKEN_KEY);
+const token = await teacherCredential(TOKEN_KEY);
 const claims = token ? claimsOf(token) : null;
 let questionCount = 0;
 let lastInvites = [];

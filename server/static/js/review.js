@@ -1,10 +1,10 @@
 // After the exam: a room's attempts with the report download, and one attempt's timeline
 // with evidence and (when the server offers it) confirm / dismiss of each flag.
-import { $, api, appConfig, download, el, formatTime, show, takeToken, showLogin } from "./common.js";
+import { $, api, appConfig, download, el, formatTime, show, showLogin, teacherCredential } from "./common.js";
 import { postReview, renderTimeline, reviewAvailable } from "./timeline.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
-const token = takeToken(TOKEN_KEY);
+const token = await teacherCredential(TOKEN_KEY);
 const params = new URLSearchParams(location.search);
 const roomId = params.get("room");
 const attemptId = params.get("attempt");

@@ -1,11 +1,11 @@
 // The live room dashboard: roster tiles, live feed, per-student drawer with controls.
-import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, takeToken, showLogin } from "./common.js";
+import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, showLogin, signOut, teacherCredential } from "./common.js";
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
-const token = takeToken(TOKEN_KEY);
+const token = await teacherCredential(TOKEN_KEY);
 const roomId = new URLSearchParams(location.search).get("room");
 const students = new Map(); // attempt id -> roster entry
 let socket = null;
@@ -233,10 +233,7 @@ function showPicker() {
 }
 
 async function main() {
-  $("#logout").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    location.href = "/teacher/";
-  });
+  $("#logout").addEventListener("click", () => signOut(TOKEN_KEY, token));
   if (!token) {
     show($("#logout"), false);
     showLogin(TOKEN_KEY);
