@@ -99,8 +99,7 @@ class Classroom:
         self._audit = audit
 
     async def roster(self, claims: Claims, room_id: str) -> dict[str, Any]:
-        room, exam = await self._catalog.room_for(claims, room_id)
-        claims.require_role("admin", "teacher")
+        room, exam = await self._catalog.room_for(claims, room_id, "room.watch")
         rows = await self._pool.fetch(_ROSTER, uuid.UUID(room.id))
         states = await self._presence.room(room.id)
         students = []
@@ -125,9 +124,8 @@ class Classroom:
         self, claims: Claims, attempt_id: str, action: Action, *, minutes: int | None = None,
         text: str | None = None,
     ) -> Attempt:
-        claims.require_role("admin", "teacher")
         attempt = await self._attempts.attempt(attempt_id, fresh=True)
-        await self._catalog.room_for(claims, attempt.room_id)
+        await self._catalog.room_for(claims, attempt.room_id, "room.control")
         params: dict[str, Any] = {}
         if action == "extend":
             if minutes is None or not 1 <= minutes <= 600:
@@ -174,8 +172,7 @@ class Classroom:
         return attempt
 
     async def announce(self, claims: Claims, room_id: str, text: str) -> None:
-        claims.require_role("admin", "teacher")
-        room, _ = await self._catalog.room_for(claims, room_id)
+        room, _ = await self._catalog.room_for(claims, room_id, "room.announce")
         await self._pool.execute(
             "INSERT INTO controls (room_id, actor, action, params) VALUES ($1, $2, 'announce', $3::jsonb)",
             uuid.UUID(room.id), claims.sub, json.dumps({"text": text}),

@@ -34,6 +34,7 @@ from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
 from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
+from rooms.store.members import AccountTable, RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
 from rooms.tokens import TokenService
@@ -45,6 +46,7 @@ from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 
 from .analysis import LocalAnalysis, local_analysis
+from .http.members import MembersApi
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
@@ -76,6 +78,7 @@ class Node:
     occupancy: Occupancy
     analysis: LocalAnalysis | None
     relay: RedisAnalysisRelay | None
+    members_api: MembersApi
 
 
 def build_node(settings: Settings) -> Node:
@@ -89,9 +92,10 @@ def build_node(settings: Settings) -> Node:
         settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),
         is_revoked=revocations.is_revoked,
     )
-    catalog = Catalog(database)
-    review = Review(database, catalog)
     audit = AuditLog(database)
+    access = RoomAccess(database, audit)
+    catalog = Catalog(database, access)
+    review = Review(database, catalog)
 
     def committed(count: int, oldest: float, kinds: dict[str, int]) -> None:
         metrics.commit_latency.observe(oldest)
@@ -170,6 +174,8 @@ def build_node(settings: Settings) -> Node:
         student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay,
+        # Part A's account directory replaces AccountTable here when it lands.
+        members_api=MembersApi(catalog, access, AccountTable(database), backends.presence),
     )
 
 
