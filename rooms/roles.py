@@ -107,6 +107,16 @@ def minimum(action: Action) -> RoomRole:
     return [r for r in ROOM_ROLES if r in NEEDS[action]][-1]
 
 
+def vocabulary() -> dict[str, object]:
+    """The roles for the pages (/app-config.json): strongest first, with the actions each may do."""
+    return {
+        "room_roles": [
+            {"id": role, "label": role.capitalize(), "actions": sorted(a for a, r in NEEDS.items() if role in r)}
+            for role in ROOM_ROLES
+        ],
+    }
+
+
 class AccountDirectory(Protocol):
     """The accounts colleagues are added from (part A's accounts; `rooms.store.members` reads a table)."""
 
