@@ -157,7 +157,7 @@ async def build_world(live: Live) -> World:
     }
     # Roles per room, given through the members API: the exam's creator adds an owner of X,
     # who adds the rest (an added owner may); the admin adds room Y's owner.
-    await example_account(live)
+    await example_account(live.app[POOL])  # type: ignore[attr-defined]
     for room, first_by in ((room_x, owner), (room_y, ADMIN)):
         suffix = "x" if room is room_x else "y"
         _, tokens[f"owner_{suffix}"] = await member(live, room["id"], "owner", first_by, f"owner-{suffix}")

@@ -23,9 +23,10 @@ async def create_account(live: Live, email: str, name: str = "", state: str = "a
     return str(account)
 
 
-async def example_account(live: Live) -> None:
-    """The examples' colleague exists once in the shared database (the matrix adds and removes it)."""
-    await live.app[POOL].execute(  # type: ignore[attr-defined]
+async def example_account(pool: Any) -> None:
+    """The examples' colleague exists once in the shared database (the matrix and the OpenAPI
+    examples add and remove it); `pool` is the node's `Database`."""
+    await pool.execute(
         "INSERT INTO accounts (id, email, name, role, state) SELECT $1, $2, 'A colleague', 'teacher', 'active'"
         " WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE lower(email) = lower($2))",
         uuid.uuid4(), EXAMPLE_EMAIL,
