@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import socketio
 
 from rooms.attempts import AttemptService
+from rooms.errors import Conflict, Invalid, NotFound
 from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
-from rooms.errors import Conflict, Invalid, NotFound
 
 from . import messages as m
 from .guard import Ack, Session, ok

@@ -15,14 +15,21 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
-from rooms.tokens import Claims
 from rooms.errors import Invalid, NoCapacity, Unauthorized
-
-from .errors import parse_body
+from rooms.tokens import Claims
 from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from server.wire import NODE
+
+from .errors import parse_body
 from .schemas import (
-    ExamSpec, InviteRequest, MemberAdd, MemberRemove, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest,
+    ExamSpec,
+    InviteRequest,
+    MemberAdd,
+    MemberRemove,
+    ReviewDecision,
+    RevokeRequest,
+    RoomCreate,
+    TokenRequest,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -8,8 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.exam import ExamSpec
 
-__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest", "ReviewDecision", "RevokeRequest",
-           "MemberAdd", "MemberRemove"]
+__all__ = [
+    "ExamSpec",
+    "InviteRequest",
+    "MemberAdd",
+    "MemberRemove",
+    "ReviewDecision",
+    "RevokeRequest",
+    "RoomCreate",
+    "StudentRef",
+    "TokenRequest",
+]
 
 _Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 
