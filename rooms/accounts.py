@@ -180,6 +180,13 @@ class AccountService:
         await self.audit.record(by, "account.create", "account", account.id, {"email": email, "role": role})
         return account
 
+    async def find_by_email(self, email: str) -> tuple[str, str] | None:
+        """`rooms.roles.AccountDirectory`: the active account with this email, as (id, name)."""
+        account = await self.store.account_by_email(normalise_email(email))
+        if account is None or account.state != "active":
+            return None
+        return account.id, account.name
+
     async def by_email(self, email: str) -> Account:
         account = await self.store.account_by_email(normalise_email(email))
         if account is None:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from .catalog import Exam, Room
 from .events import Record, WriteResult
+from .roles import Action
 from .timer import Attempt, Change
 from .tokens import Claims
 
@@ -79,8 +80,9 @@ class ExamCatalog(Protocol):
 
     async def room(self, room_id: str) -> Room: ...
 
-    async def room_for(self, claims: Claims, room_id: str) -> tuple[Room, Exam]:
-        """The room and its exam if `claims` may see them (Forbidden otherwise, NotFound if absent)."""
+    async def room_for(self, claims: Claims, room_id: str, action: Action) -> tuple[Room, Exam]:
+        """The room and its exam if `claims` may do `action` there (Forbidden otherwise,
+        NotFound if absent)."""
         ...
 
 

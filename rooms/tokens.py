@@ -1,8 +1,9 @@
 """Signed access tokens (JWT, HS256) and the scope checks every edge uses.
 
 A token names its role, and for students their exam, room and student id; for teachers
-the rooms they may see. Students reach only their own attempt, teachers only their rooms
-(or rooms of exams they created), admins everything.
+the rooms it makes them proctor of. What a teacher may do in a room is decided by their
+role there (rooms/roles.py, rooms/store/members.py); students reach only their own attempt,
+admins everything.
 """
 
 from __future__ import annotations
@@ -38,17 +39,6 @@ class Claims:
     def require_role(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden(f"this needs the {' or '.join(roles)} role, not {self.role}")
-
-    def may_see_room(self, room_id: str, exam_owner: str | None = None) -> bool:
-        if self.role == "admin":
-            return True
-        if self.role == "teacher":
-            return room_id in self.rooms or (exam_owner is not None and exam_owner == self.sub)
-        return self.role == "student" and self.room_id == room_id
-
-    def check_room(self, room_id: str, exam_owner: str | None = None) -> None:
-        if not self.may_see_room(room_id, exam_owner):
-            raise Forbidden("this token does not give access to that room")
 
 
 ADMIN_STATIC = Claims(role="admin", sub="admin", name="admin")

@@ -40,6 +40,7 @@ from rooms.store.catalog import Catalog
 from rooms.store.classroom import ClassroomStore
 from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
+from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
 from rooms.tokens import TokenService
@@ -51,6 +52,7 @@ from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 
 from .analysis import LocalAnalysis, local_analysis
+from .http.members import MembersApi
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
@@ -83,6 +85,7 @@ class Node:
     analysis: LocalAnalysis | None
     relay: RedisAnalysisRelay | None
     accounts: AccountService
+    members_api: MembersApi
 
 
 def build_node(settings: Settings) -> Node:
@@ -96,9 +99,10 @@ def build_node(settings: Settings) -> Node:
         settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),
         is_revoked=revocations.is_revoked,
     )
-    catalog = Catalog(database)
-    review = Review(database, catalog)
     audit = AuditLog(database)
+    access = RoomAccess(database, audit)
+    catalog = Catalog(database, access)
+    review = Review(database, catalog)
     accounts = AccountService(
         AccountRepository(database), audit, Passwords(),
         limits=SignInLimits(settings.signin_account_failures, settings.signin_account_window_seconds,
@@ -183,6 +187,7 @@ def build_node(settings: Settings) -> Node:
         student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay, accounts=accounts,
+        members_api=MembersApi(catalog, access, accounts, backends.presence),
     )
 
 

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import socketio
 
 from rooms.attempts import AttemptService
+from rooms.errors import Conflict, Invalid, NotFound
 from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
-from rooms.errors import Conflict, Forbidden, Invalid, NotFound
 
 from . import messages as m
 from .guard import Ack, Session, ok
@@ -96,9 +96,7 @@ class RtcRouter:
         if msg.target != "peer" or not msg.attempt_id:
             raise Invalid("live view needs target 'peer' and an attempt_id", fields={"attempt_id": "required"})
         attempt = await self._attempts.attempt(msg.attempt_id)
-        await self._catalog.room_for(session.claims, attempt.room_id)
-        if session.claims.role == "student":
-            raise Forbidden("students cannot open live views")
+        await self._catalog.room_for(session.claims, attempt.room_id, "room.live_view")
         view_id = msg.session
         if msg.type == "offer" and not view_id:
             nonce = secrets.token_urlsafe(9)

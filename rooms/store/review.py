@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from rooms.errors import Forbidden, NotFound
+from rooms.roles import Action
 from rooms.tokens import Claims
 
 from .catalog import Catalog, parse_uuid
@@ -55,15 +56,15 @@ class Review:
         self._pool = pool
         self._catalog = catalog
 
-    async def attempts(self, claims: Claims, room_id: str) -> list[dict[str, Any]]:
-        room, _ = await self._catalog.room_for(claims, room_id)
-        if claims.role == "student":
-            raise Forbidden("students cannot list a room's attempts")
+    async def attempts(
+        self, claims: Claims, room_id: str, action: Action = "room.attempts"
+    ) -> list[dict[str, Any]]:
+        room, _ = await self._catalog.room_for(claims, room_id, action)
         rows = await self._pool.fetch(_ATTEMPT_SUMMARY, uuid.UUID(room.id))
         return [attempt_summary(r) for r in rows]
 
-    async def attempt_room(self, claims: Claims, attempt_id: str) -> tuple[str, str]:
-        """(attempt id, room id) if `claims` may read the attempt."""
+    async def attempt_room(self, claims: Claims, attempt_id: str, action: Action) -> tuple[str, str]:
+        """(attempt id, room id) if `claims` may do `action` on the attempt (a student: read their own)."""
         row = await self._pool.fetchrow(
             "SELECT id, room_id, student_id, exam_id FROM attempts WHERE id = $1",
             parse_uuid(attempt_id, "attempt"),
@@ -72,14 +73,14 @@ class Review:
             raise NotFound(f"no attempt {attempt_id}")
         room_id = str(row["room_id"])
         if claims.role == "student":
-            if claims.sub != row["student_id"] or claims.room_id != room_id:
+            if action != "room.timeline" or claims.sub != row["student_id"] or claims.room_id != room_id:
                 raise Forbidden("a student can read only their own attempt")
         else:
-            await self._catalog.room_for(claims, room_id)
+            await self._catalog.room_for(claims, room_id, action)
         return str(row["id"]), room_id
 
     async def timeline(self, claims: Claims, attempt_id: str) -> dict[str, Any]:
-        attempt_id, _ = await self.attempt_room(claims, attempt_id)
+        attempt_id, _ = await self.attempt_room(claims, attempt_id, "room.timeline")
         aid = uuid.UUID(attempt_id)
         async with self._pool.acquire() as conn:
             attempt = await conn.fetchrow(
@@ -148,7 +149,7 @@ class EvidenceStore:
         )
         if row is None:
             raise NotFound(f"no evidence {evidence_id} (or it has expired)")
-        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]))
+        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]), "room.evidence")
         return bytes(row["data"]), row["content_type"], attempt_id
 
     async def set_review(self, claims: Claims, violation_id: int, decision: str) -> str:
@@ -158,6 +159,6 @@ class EvidenceStore:
         row = await self._pool.fetchrow("SELECT attempt_id FROM violations WHERE id = $1", violation_id)
         if row is None:
             raise NotFound(f"no violation {violation_id}")
-        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]))
+        attempt_id, _ = await self._review.attempt_room(claims, str(row["attempt_id"]), "room.review")
         await self._pool.execute("UPDATE violations SET review = $2 WHERE id = $1", violation_id, decision)
         return attempt_id

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from rooms.errors import Invalid, NoCapacity
+from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
 from .credentials import claims_of
@@ -20,7 +21,16 @@ from .errors import parse_body
 from .reports import render_csv
 from .route import Route
 from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
-from .schemas import ExamSpec, InviteRequest, ReviewDecision, RevokeRequest, RoomCreate, TokenRequest
+from .schemas import (
+    ExamSpec,
+    InviteRequest,
+    MemberAdd,
+    MemberRemove,
+    ReviewDecision,
+    RevokeRequest,
+    RoomCreate,
+    TokenRequest,
+)
 
 # The same shape invites accept for student ids (server/http/schemas.py).
 STUDENT_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")
@@ -43,12 +53,10 @@ async def get_exam(request: web.Request) -> web.Response:
 
 async def create_room(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    claims.require_role("admin", "teacher")
     catalog = request.app[CATALOG]
-    exam = await catalog.exam_for(claims, request.match_info["exam_id"])
-    if claims.role == "teacher" and exam.created_by != claims.sub:
-        # Seeing an exam through one room does not entitle a teacher to open more rooms.
-        claims.require_role("admin")
+    # Seeing an exam through one room (as proctor or reviewer) does not entitle a teacher to
+    # open more rooms on it: that needs an owner (rooms/roles.py).
+    exam = await catalog.exam_for(claims, request.match_info["exam_id"], "exam.add_room")
     body = await parse_body(request, RoomCreate)
     if not request.app[PLACEMENT].can_open():
         raise NoCapacity(
@@ -56,13 +64,15 @@ async def create_room(request: web.Request) -> web.Response:
         )
     room = await catalog.create_room(exam, body.name, body.seats)
     await request.app[AUDIT].record(claims, "room.create", "room", room.id, {"exam_id": exam.id})
+    if claims.role == "teacher" and claims.sub != exam.created_by:
+        # The exam's creator owns every room of it anyway; another owner who opens a room owns it too.
+        await catalog.access.set_role(claims, room.id, claims.sub, "owner")
     return web.json_response(room.to_json(), status=201)
 
 
 async def create_invites(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    claims.require_role("admin", "teacher")
-    room, exam = await request.app[CATALOG].room_for(claims, request.match_info["room_id"])
+    room, exam = await request.app[CATALOG].room_for(claims, request.match_info["room_id"], "room.invite")
     body = await parse_body(request, InviteRequest)
     tokens = request.app[TOKENS]
     settings = request.app[SETTINGS]
@@ -87,7 +97,6 @@ async def create_invites(request: web.Request) -> web.Response:
 
 async def list_attempts(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    claims.require_role("admin", "teacher")
     attempts = await request.app[REVIEW].attempts(claims, request.match_info["room_id"])
     return web.json_response({"attempts": attempts})
 
@@ -103,7 +112,6 @@ async def attempt_timeline(request: web.Request) -> web.Response:
 
 async def room_report(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    claims.require_role("admin", "teacher")
     room_id = request.match_info["room_id"]
     text = render_csv(await request.app[REVIEW].attempts(claims, room_id))
     await request.app[AUDIT].record(claims, "report.download", "room", room_id)
@@ -145,7 +153,6 @@ async def get_evidence(request: web.Request) -> web.Response:
 
 async def review_violation(request: web.Request) -> web.Response:
     claims = claims_of(request)
-    claims.require_role("admin", "teacher")
     try:
         violation_id = int(request.match_info["violation_id"])
     except ValueError:
@@ -203,6 +210,22 @@ async def erase_student(request: web.Request) -> web.Response:
     return web.json_response({"student_id": student_id, "erased": counts})
 
 
+async def list_members(request: web.Request) -> web.Response:
+    return await request.app[NODE].members_api.list(request, claims_of(request))
+
+
+async def add_member(request: web.Request) -> web.Response:
+    return await request.app[NODE].members_api.add(request, claims_of(request))
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    return await request.app[NODE].members_api.remove(request, claims_of(request))
+
+
+async def my_rooms(request: web.Request) -> web.Response:
+    return await request.app[NODE].members_api.mine(request, claims_of(request))
+
+
 _TEACHERS = ("admin", "teacher")
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/exams", create_exam, "Create an exam", _TEACHERS, ExamSpec, 201),
@@ -227,6 +250,16 @@ ROUTES: tuple[Route, ...] = (
           "Everything stored about one student, as JSON (audited)", ("admin",)),
     Route("DELETE", "/api/students/{student_id}", erase_student,
           "Erase everything stored about one student (audited)", ("admin",)),
+    Route("GET", "/api/rooms/{room_id}/members", list_members,
+          "A room's colleagues and their roles (owners only)", _TEACHERS),
+    Route("POST", "/api/rooms/{room_id}/members", add_member,
+          "Give a colleague (by account email) a role in the room (owners only; audited)", _TEACHERS, MemberAdd,
+          responses={404: "no account with that email"}),
+    Route("DELETE", "/api/rooms/{room_id}/members", remove_member,
+          "Take a colleague's role in the room away (owners only; audited)", _TEACHERS, MemberRemove,
+          responses={404: "no account with that email"}),
+    Route("GET", "/api/me/rooms", my_rooms,
+          "Rooms where I hold a role (admins: all), with my role and live counts", _TEACHERS),
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
           TokenRequest, 201),
 ) + ACCOUNT_ROUTES  # an account's own personal tokens (server/http/accounts_api.py)

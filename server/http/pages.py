@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from core.vocabulary import app_vocabulary
+from rooms.roles import vocabulary as role_vocabulary
 from server.keys import SETTINGS
 from server.settings import Settings
 
@@ -133,7 +134,8 @@ async def vendor_file(request: web.Request) -> web.StreamResponse:
 
 async def app_config(request: web.Request) -> web.Response:
     """What the pages need to know: ICE servers for WebRTC, the consent version, and the
-    vocabulary (signal kinds with their labels and weights, analysis bounds).
+    vocabulary (signal kinds with their labels and weights, analysis bounds, room roles and
+    what each may do).
 
     Public (the student page reads it before it has a token) and free of secrets: ICE server
     URLs only, TURN credentials are minted per attempt elsewhere. Cacheable for a minute: it
@@ -141,7 +143,7 @@ async def app_config(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     ice = [{"urls": list(settings.ice_servers)}] if settings.ice_servers else []
-    body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary()}
+    body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary(), **role_vocabulary()}
     response = web.json_response(body)
     response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
     secure(response, settings)

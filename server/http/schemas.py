@@ -8,7 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rooms.exam import ExamSpec
 
-__all__ = ["ExamSpec", "RoomCreate", "InviteRequest", "StudentRef", "TokenRequest", "ReviewDecision", "RevokeRequest"]
+__all__ = [
+    "ExamSpec",
+    "InviteRequest",
+    "MemberAdd",
+    "MemberRemove",
+    "ReviewDecision",
+    "RevokeRequest",
+    "RoomCreate",
+    "StudentRef",
+    "TokenRequest",
+]
 
 _Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 
@@ -80,3 +90,26 @@ class RevokeRequest(BaseModel):
 
     token: str | None = Field(default=None, max_length=4096, description="the token itself, or")
     token_id: str | None = Field(default=None, max_length=64, description="its jti claim")
+
+
+# An address as accounts store it; the directory, not this pattern, decides whether it exists.
+_Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class MemberAdd(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid",
+        json_schema_extra={"example": {"email": "colleague@example.org", "role": "reviewer"}},
+    )
+
+    email: _Email
+    role: Literal["owner", "proctor", "reviewer"]
+
+
+class MemberRemove(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"example": {"email": "colleague@example.org"}},
+    )
+
+    email: _Email | None = Field(default=None, description="the colleague's account email, or")
+    subject: str | None = Field(default=None, min_length=1, max_length=128, description="their account id")

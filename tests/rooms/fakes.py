@@ -15,6 +15,7 @@ from rooms.classroom import Classroom
 from rooms.events import Record, WriteResult
 from rooms.exam import Question, Rules
 from rooms.protocols import ControlRecord, Joined, PresenceState, PresenceWrite
+from rooms.roles import Action
 from rooms.timer import Attempt, Change
 from rooms.tokens import Claims
 
@@ -86,7 +87,7 @@ class FakeCatalog:
     async def room(self, room_id: str) -> Room:
         return self._room
 
-    async def room_for(self, claims: Claims, room_id: str) -> tuple[Room, Exam]:
+    async def room_for(self, claims: Claims, room_id: str, action: Action) -> tuple[Room, Exam]:
         return self._room, self._exam
 
 

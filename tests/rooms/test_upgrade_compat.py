@@ -15,7 +15,9 @@ import pytest
 
 from rooms.exam import ExamSpec
 from rooms.store import erasures
+from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
+from rooms.store.members import RoomAccess
 from rooms.store.migrate import NO_TRANSACTION, Migration, available, migrate
 from rooms.store.privacy import StudentData
 from rooms.store.review import Review
@@ -165,7 +167,7 @@ async def test_previous_release_statements_work_on_the_new_schema(pool: asyncpg.
                 await conn.execute(sql, "after-upgrade")
         assert await conn.fetchval("SELECT count(*) FROM attempts WHERE student_id = 'after-upgrade'") == 0
     # And the new code reads what old nodes wrote.
-    catalog = Catalog(pool)
+    catalog = Catalog(pool, RoomAccess(pool, AuditLog(pool)))
     admin = Claims(role="admin", sub="admin")
     export = await StudentData(pool).export("before-upgrade")
     assert [a["student_id"] for a in export["attempts"]] == ["before-upgrade"]
@@ -180,7 +182,7 @@ async def test_new_read_paths_work_on_the_previous_schema(pool: asyncpg.Pool) ->
         ids = await old_node_writes(conn, "s-1")
         # The erasure log reads as empty before its migration (a restore of an old backup).
         assert await erasures.read(conn) == []
-    catalog = Catalog(pool)
+    catalog = Catalog(pool, RoomAccess(pool, AuditLog(pool)))
     admin = Claims(role="admin", sub="admin")
     exam = await catalog.exam(ids["exam"])
     assert exam.title == EXAM_BODY["title"]

@@ -35,21 +35,32 @@ from tests.support.node import ADMIN, bearer
 
 pytestmark = pytest.mark.timeout(90)
 
-_ROOM_X = frozenset({"admin", "owner", "teacher_x"})  # may see room X and student A's attempt
+# Room X's roles (rooms/roles.py): owners (the exam's creator, an added owner, the admin);
+# the live side adds proctors (teacher_x's token names the room: a proctor); reviewers read.
+_OWNERS_X = frozenset({"admin", "owner", "owner_x"})
+_LIVE_X = _OWNERS_X | {"teacher_x", "proctor_x"}
+_ROOM_X = _LIVE_X | {"reviewer_x"}  # may see room X and student A's attempt
+_ANY_TEACHER = frozenset(TEACHER_ROLES)
 
 # (method, path) -> roles that may call it with room X / student A's ids. Everyone else gets
 # 401 (no or bad token) or 403/404.
 REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
-    ("POST", "/api/exams"): frozenset({"admin", "owner", "teacher_x", "teacher_y", "teacher_session", "teacher_token"}),
+    ("POST", "/api/exams"): _ANY_TEACHER,
     ("GET", "/api/exams/{exam_id}"): _ROOM_X | {"student_a", "student_b"},
-    # A teacher who sees the exam through a room may not open more rooms on it.
-    ("POST", "/api/exams/{exam_id}/rooms"): frozenset({"admin", "owner"}),
-    ("POST", "/api/rooms/{room_id}/invites"): _ROOM_X,
+    # A proctor or reviewer who sees the exam through a room may not open more rooms on it.
+    ("POST", "/api/exams/{exam_id}/rooms"): _OWNERS_X,
+    ("POST", "/api/rooms/{room_id}/invites"): _LIVE_X,
     ("GET", "/api/rooms/{room_id}/attempts"): _ROOM_X,
     ("GET", "/api/attempts/{attempt_id}/timeline"): _ROOM_X | {"student_a"},
     ("GET", "/api/rooms/{room_id}/report.csv"): _ROOM_X,
     ("GET", "/api/evidence/{evidence_id}"): _ROOM_X,
     ("POST", "/api/violations/{violation_id}/review"): _ROOM_X,
+    # Only owners see or change who else holds a role (and may ask whether an email exists).
+    ("GET", "/api/rooms/{room_id}/members"): _OWNERS_X,
+    ("POST", "/api/rooms/{room_id}/members"): _OWNERS_X,
+    ("DELETE", "/api/rooms/{room_id}/members"): _OWNERS_X,
+    # Everyone's own list (what it holds is checked in test_my_rooms_lists_my_rooms_only).
+    ("GET", "/api/me/rooms"): _ANY_TEACHER,
     ("POST", "/api/tokens"): frozenset({"admin"}),
     ("POST", "/api/tokens/revoke"): frozenset({"admin"}),
     ("GET", "/api/students/{student_id}/export"): frozenset({"admin"}),
@@ -250,7 +261,7 @@ async def test_rest_access_matrix(world: World) -> None:
 # label -> roles whose call must succeed ({ok: true}); everyone else must get {ok: false}
 # with a refusal code. "event:variant" labels are variants of one event.
 STUDENTS = frozenset(STUDENT_ROLES)
-TEACHERS_OF_X = _ROOM_X
+TEACHERS_OF_X = _LIVE_X  # the live side: no reviewer
 STUDENT_POLICY: dict[str, frozenset[str]] = {
     "join": STUDENTS,
     "answer": STUDENTS,
@@ -470,14 +481,16 @@ class SocketPass:
             self.checks += 1
             if len(answers) != want:
                 self.failures.append(f"EFFECT: {role} received {len(answers)} live-view answers (want {want})")
-        # Teacher Y watched nothing of room X: none of its attempts' deltas may reach it.
+        # Room Y's teachers and room X's reviewer watched nothing of room X: none of its
+        # attempts' deltas may reach them.
         room_x = self.world.room_x["id"]
         x_attempts = {self.world.attempts["student_a"], self.world.attempts["student_b"]}
-        leaked = [(e, d) for e, items in self.clients["teacher_y"].received.events.items() for d in items
-                  if isinstance(d, dict) and (d.get("attempt_id") in x_attempts or d.get("room_id") == room_x)]
-        self.checks += 1
-        if leaked:
-            self.failures.append(f"LEAK: teacher_y received room X events: {leaked[:3]}")
+        for role in ("teacher_y", "owner_y", "proctor_y", "reviewer_y", "reviewer_x"):
+            leaked = [(e, d) for e, items in self.clients[role].received.events.items() for d in items
+                      if isinstance(d, dict) and (d.get("attempt_id") in x_attempts or d.get("room_id") == room_x)]
+            self.checks += 1
+            if leaked:
+                self.failures.append(f"LEAK: {role} received room X events: {leaked[:3]}")
         # Room X announcements reach room X's students only.
         for role in ("student_c", "student_d"):
             got = [d for d in self.clients[role].received.events.get("announce", []) if d.get("room_id") == room_x]
@@ -535,6 +548,36 @@ async def test_live_view_needs_target_peer_and_attempt(world: World) -> None:
         FIGURES["access checks: live-view signaling"] += 1
         if ack.get("ok") or ack["error"]["code"] not in codes:
             failures.append(f"{payload} -> {ack}")
+    assert not failures, failures
+
+
+# role -> (its role in room X, in room Y) as GET /api/me/rooms must report them (None: absent).
+MY_ROOMS: dict[str, tuple[str | None, str | None]] = {
+    "admin": ("admin", "admin"),
+    "owner": ("owner", None), "owner_x": ("owner", None), "teacher_x": ("proctor", None),
+    "proctor_x": ("proctor", None), "reviewer_x": ("reviewer", None),
+    "teacher_y": (None, "proctor"), "owner_y": (None, "owner"), "proctor_y": (None, "proctor"),
+    "reviewer_y": (None, "reviewer"),
+    # Accounts that own nothing and were given no role: they list no room of this world.
+    "teacher_session": (None, None), "teacher_token": (None, None),
+}
+
+
+async def test_my_rooms_lists_my_rooms_only(world: World) -> None:
+    assert set(MY_ROOMS) == set(TEACHER_ROLES)
+    failures = []
+    for role, (in_x, in_y) in MY_ROOMS.items():
+        async with world.live.http.get(f"{world.live.url}/api/me/rooms", headers=world.headers(role)) as resp:
+            assert resp.status == 200, (role, await resp.text())
+            mine = {r["id"]: r["role"] for r in (await resp.json())["rooms"]}
+        FIGURES["access checks: my rooms"] += 2
+        for room, want in ((world.room_x["id"], in_x), (world.room_y["id"], in_y)):
+            if mine.get(room) != want:
+                failures.append(f"{role}: room {room} listed as {mine.get(room)!r} (want {want!r})")
+        # The admin lists every room; `owner`'s sub is the same in every world of the session
+        # (OWNER_SUB) and owns all rooms of its exams, so only the fresh accounts list exactly two.
+        if role not in ("admin", "owner") and set(mine) - {world.room_x["id"], world.room_y["id"]}:
+            failures.append(f"{role}: lists rooms it holds no role in: {set(mine)}")
     assert not failures, failures
 
 

@@ -20,6 +20,7 @@ from rooms.tokens import TokenService
 from server.http.credentials import SESSION_COOKIE
 from server.keys import POOL
 from tests.support.live import Live
+from tests.support.members import example_account, member
 from tests.support.node import ADMIN, EXAM_BODY, SECRET, bearer
 
 T = TypeVar("T")
@@ -87,6 +88,8 @@ class World:
     student_a, student_b: room X, two attempts; student_c: room Y;
     student_d: room Y, but with the student id equal to the owner's `sub`;
     teacher_x: token lists room X; teacher_y: token lists room Y; owner: created exam X;
+    owner_x, proctor_x, reviewer_x (and _y): accounts given that role in room X (Y) through
+    the members API, tokens naming no room;
     admin; anonymous (no token); forged (right claims, wrong key); expired (admin, past exp).
     """
 
@@ -130,7 +133,8 @@ OWNER_SUB = "t-owner"
 STUDENT_ROLES = ("student_a", "student_b", "student_c", "student_d")
 # teacher_session and teacher_token are accounts (signed in with a cookie, or calling with a
 # personal `pt_` token) that own no exam: teachers of nothing in this world.
-TEACHER_ROLES = ("teacher_x", "teacher_y", "owner", "admin", "teacher_session", "teacher_token")
+MEMBER_ROLES = ("owner_x", "proctor_x", "reviewer_x", "owner_y", "proctor_y", "reviewer_y")
+TEACHER_ROLES = ("teacher_x", "teacher_y", "owner", "admin", "teacher_session", "teacher_token", *MEMBER_ROLES)
 BAD_ROLES = ("anonymous", "forged", "expired")
 ROLES = BAD_ROLES + STUDENT_ROLES + TEACHER_ROLES
 
@@ -167,6 +171,16 @@ async def build_world(live: Live) -> World:
         "owner": owner,
         "admin": ADMIN,
     }
+    # Roles per room, given through the members API: the exam's creator adds an owner of X,
+    # who adds the rest (an added owner may); the admin adds room Y's owner.
+    await example_account(live.app[POOL])  # type: ignore[attr-defined]
+    for room, first_by in ((room_x, owner), (room_y, ADMIN)):
+        suffix = "x" if room is room_x else "y"
+        _, tokens[f"owner_{suffix}"] = await member(live, room["id"], "owner", first_by, f"owner-{suffix}")
+        added_owner = tokens[f"owner_{suffix}"]
+        assert added_owner is not None
+        for role in ("proctor", "reviewer"):
+            _, tokens[f"{role}_{suffix}"] = await member(live, room["id"], role, added_owner, f"{role}-{suffix}")
     world = World(live, tokens, exam_x, room_x, exam_y, room_y)
     await add_account_roles(world)
     # Student E (room X) exists only to be erased by the matrix's DELETE /api/students/{id};

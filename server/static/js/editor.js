@@ -180,6 +180,10 @@ async function main() {
   $("#who").textContent = claims ? `${claims.name || claims.sub} (${claims.role})` : "signed in with a static token";
   for (const id of ["#exam-card", "#room-card", "#invite-card"]) show($(id));
   show($("#token-card"), !claims || claims.role === "admin");
+  // Opened from the home page's "Editor" link: the exam and room to add rooms or invites to.
+  const params = new URLSearchParams(location.search);
+  if (params.get("exam")) $("#room-exam").value = params.get("exam");
+  if (params.get("room")) $("#invite-room").value = params.get("room");
   $("#weights").replaceChildren(...weightInputs(config));
   for (const button of document.querySelectorAll("[data-add]")) button.addEventListener("click", () => addQuestion(button.dataset.add));
   addQuestion("single");

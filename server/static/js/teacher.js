@@ -3,6 +3,7 @@ import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTi
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
+import { showHome } from "./home.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -222,16 +223,6 @@ function wireUi() {
   });
 }
 
-function showPicker() {
-  show($("#picker"));
-  const rooms = claimsOf(token)?.rooms || [];
-  $("#picker-rooms").replaceChildren(...rooms.map((r) => el("li", {}, el("a", { href: `?room=${encodeURIComponent(r)}` }, r))));
-  $("#picker-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    location.search = `?room=${encodeURIComponent($("#picker-room").value.trim())}`;
-  });
-}
-
 async function main() {
   $("#logout").addEventListener("click", () => signOut(TOKEN_KEY, token));
   if (!token) {
@@ -240,7 +231,11 @@ async function main() {
     return;
   }
   if (!roomId) {
-    showPicker();
+    // No room named: the home page (my rooms, live counts); ?room=ID is the dashboard as before.
+    document.title = "My rooms";
+    $("#room-title").textContent = "My rooms";
+    show($("#conn"), false); // no socket here: the page polls
+    showHome(token);
     return;
   }
   $("#review-link").href = `/teacher/review.html?room=${encodeURIComponent(roomId)}`;
