@@ -45,6 +45,7 @@ from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 
 from .analysis import LocalAnalysis, local_analysis
+from .http.oidc import OidcRoutes, oidc_routes
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
@@ -76,6 +77,7 @@ class Node:
     occupancy: Occupancy
     analysis: LocalAnalysis | None
     relay: RedisAnalysisRelay | None
+    oidc: OidcRoutes
 
 
 def build_node(settings: Settings) -> Node:
@@ -170,6 +172,8 @@ def build_node(settings: Settings) -> Node:
         student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay,
+        # step 10: sign_in=TeacherSignIn(accounts, sessions) once teacher accounts exist (part A).
+        oidc=oidc_routes(settings, audit, sign_in=None),
     )
 
 
