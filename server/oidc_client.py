@@ -162,6 +162,7 @@ class OidcClient:
         self._http: aiohttp.ClientSession | None = None
         self._metadata: tuple[ProviderMetadata, float] | None = None
         self._keys: tuple[KeySet, float] | None = None
+        self._last_refetch = -float("inf")
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -205,9 +206,10 @@ class OidcClient:
 
     async def _key_set(self, metadata: ProviderMetadata, *, refresh: bool = False) -> KeySet:
         async with self._lock:
-            cached = self._keys
-            age = time.monotonic() - cached[1] if cached is not None else float("inf")
-            if cached is not None and age < self._cache_seconds and not (refresh and age >= self._jwks_refetch_seconds):
+            cached, now = self._keys, time.monotonic()
+            if refresh and now - self._last_refetch >= self._jwks_refetch_seconds:
+                self._last_refetch = now
+            elif cached is not None and now - cached[1] < self._cache_seconds:
                 return cached[0]
             document = await self._get_json(metadata.jwks_uri)
             try:
