@@ -34,6 +34,7 @@ from server.http.oidc import OIDC, OidcRoutes, TeacherSignIn
 from server.http.pages import secure
 from server.keys import AUDIT
 from server.settings import Settings
+from tests.e2e.conftest import chromium  # noqa: F401 (the browser fixture, shared with tests/e2e)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -146,7 +147,7 @@ class SsoNode:
     sessions: MemorySessions
 
     async def audit(self) -> list[dict[str, Any]]:
-        return await self.app[AUDIT].entries("oidc", self.settings.oidc_issuer)  # type: ignore[attr-defined]
+        return await self.app[AUDIT].entries("oidc", self.settings.oidc_issuer)
 
 
 async def _signin_page(request: web.Request) -> web.StreamResponse:
@@ -215,7 +216,7 @@ class Hop:
 async def follow(http: aiohttp.ClientSession, method: str, url: str, data: dict[str, str] | None = None,
                  stop_at: str | None = None) -> Hop:
     """Follow redirects by hand (so a test can stop before a path, e.g. the callback)."""
-    visited = []
+    visited: list[str] = []
     for _ in range(20):
         if stop_at is not None and URL(url).path == stop_at:
             return Hop(0, url, "", visited)

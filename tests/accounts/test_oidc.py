@@ -15,7 +15,6 @@ from server.app import create_app
 from server.http.oidc import CALLBACK_PATH, LOGIN_COOKIE, LoginCookie, LoginState
 from server.oidc_client import Identity, is_admin, refusal
 from server.settings import Settings
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium  # noqa: F401 (the fixture)
 from tests.accounts.conftest import (
     CLIENT_ID,
     SESSION_COOKIE,
@@ -25,8 +24,8 @@ from tests.accounts.conftest import (
     SsoNode,
     follow,
     provider_login,
-    submit,
 )
+from tests.e2e.conftest import CHROMIUM_ARGS
 
 
 def cookie(http: aiohttp.ClientSession, name: str) -> str | None:
