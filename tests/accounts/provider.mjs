@@ -9,7 +9,7 @@
 //   the login page takes any password, the login name must be one of `accounts`;
 // - /__test/mode (POST JSON {"mode": ...}) makes the token endpoint misbehave on purpose,
 //   the way a broken or hostile provider would: an id_token with another issuer, another
-//   audience, an old expiry, another nonce, a signature by a key its JWKS does not have
+//   audience (or authorized party), an old expiry or issue time, another nonce, a signature by a key its JWKS does not have
 //   (under the real key's kid, or under a new kid), or a new signing key that the JWKS
 //   does publish (rotation). "none" is the honest provider again.
 // - /__test/stats: how often discovery, JWKS and the token endpoint were asked.
@@ -41,7 +41,9 @@ function publicJwk({ d, p, q, dp, dq, qi, ...rest }) {
 }
 
 async function resign(idToken, changes, key, kid) {
-  const claims = { ...decodeJwt(idToken), ...changes };
+  const original = decodeJwt(idToken);
+  const claims = { ...original, ...(typeof changes === 'function' ? changes(original) : changes) };
+  for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
   const header = { ...decodeProtectedHeader(idToken), kid };
   const { importJWK } = await import('jose');
   return new SignJWT(claims).setProtectedHeader(header).sign(await importJWK(key, 'RS256'));
@@ -51,8 +53,14 @@ async function tampered(idToken, issuer) {
   const now = Math.floor(Date.now() / 1000);
   switch (mode) {
     case 'issuer': return resign(idToken, { iss: 'http://127.0.0.1:9/other-issuer' }, realKey, realKey.kid);
-    case 'audience': return resign(idToken, { aud: 'another-client', azp: 'another-client' }, realKey, realKey.kid);
-    case 'expired': return resign(idToken, { iat: now - 7200, exp: now - 3600 }, realKey, realKey.kid);
+    case 'audience': return resign(idToken, { aud: 'another-client', azp: undefined }, realKey, realKey.kid);
+    // Several audiences, ours among them, but authorized for another party (OIDC Core §3.1.3.7).
+    case 'azp': return resign(idToken, (t) => ({ aud: [t.aud, 'another-client'], azp: 'another-client' }),
+      realKey, realKey.kid);
+    // Past the relying party's 60 s of leeway, issued recently enough to pass its age check.
+    case 'expired': return resign(idToken, { iat: now - 300, exp: now - 120 }, realKey, realKey.kid);
+    // Valid for another hour, but issued an hour ago: no token endpoint hands out such a one.
+    case 'old': return resign(idToken, { iat: now - 3600, exp: now + 3600 }, realKey, realKey.kid);
     case 'nonce': return resign(idToken, { nonce: 'not-the-nonce' }, realKey, realKey.kid);
     case 'signature': return resign(idToken, {}, foreignKey, realKey.kid);
     case 'unknown-kid': return resign(idToken, {}, foreignKey, foreignKey.kid);

@@ -12,6 +12,7 @@ import pytest
 from yarl import URL
 
 from server.app import create_app
+from server.embedded_pg import free_port
 from server.http.oidc import CALLBACK_PATH, LOGIN_COOKIE, LoginCookie, LoginState
 from server.oidc_client import Identity, is_admin, refusal
 from server.settings import Settings
@@ -111,6 +112,14 @@ async def test_a_wrong_or_missing_state_is_refused(sso_node: SsoNode, http: aioh
     assert sso_node.accounts.calls == []
 
 
+async def test_a_callback_naming_another_issuer_is_refused(sso_node: SsoNode, http: aiohttp.ClientSession) -> None:
+    # RFC 9207: the provider names itself in the callback; a mix-up with another provider shows.
+    at_callback = await provider_login(http, sso_node, "alice", stop_at=CALLBACK_PATH)
+    assert URL(at_callback.url).query["iss"] == sso_node.settings.oidc_issuer
+    forged = URL(at_callback.url).update_query(iss="https://idp.attacker.example")
+    await refused(sso_node, await follow(http, "GET", str(forged)), 400, "wrong_issuer", http)
+
+
 async def test_a_forged_login_cookie_is_refused(sso_node: SsoNode, http: aiohttp.ClientSession) -> None:
     at_callback = await provider_login(http, sso_node, "alice", stop_at=CALLBACK_PATH)
     state = parse_qs(URL(at_callback.url).query_string)["state"][0]
@@ -136,7 +145,9 @@ async def test_a_replayed_code_is_refused(sso_node: SsoNode, http: aiohttp.Clien
 @pytest.mark.parametrize(("mode", "reason"), [
     ("issuer", "wrong_issuer"),
     ("audience", "wrong_audience"),
+    ("azp", "wrong_audience"),
     ("expired", "token_expired"),
+    ("old", "token_expired"),
     ("nonce", "nonce_mismatch"),
     ("signature", "bad_signature"),
     ("unknown-kid", "bad_signature"),
@@ -202,6 +213,22 @@ class TestAllowedDomains:
         assert sso_node.accounts.calls == []
         http.cookie_jar.clear()
         assert (await provider_login(http, sso_node, "erin")).status == 200  # the listed domain passes
+
+
+class TestProviderDown:
+    @pytest.fixture
+    def sso_settings(self, sso_settings: Settings) -> Settings:
+        return sso_settings.replace(oidc_issuer=f"http://127.0.0.1:{free_port()}")  # nobody listens
+
+    async def test_an_unreachable_provider_is_a_502_page_not_a_500(
+        self, sso_node: SsoNode, http: aiohttp.ClientSession
+    ) -> None:
+        page = await follow(http, "GET", sso_node.url + "/auth/oidc/login")
+        await refused(sso_node, page, 502, "provider_unavailable", http)
+        # Garbage where the login cookie and the callback's parameters should be: a 400, no traceback.
+        http.cookie_jar.update_cookies({LOGIN_COOKIE: "not.a-cookie"}, URL(sso_node.url + "/auth/oidc/"))
+        page = await follow(http, "GET", sso_node.url + CALLBACK_PATH + "?state=%00&code=\u2028&iss=x")
+        await refused(sso_node, page, 400, "no_login", http)
 
 
 async def test_the_sign_in_page_button_and_the_providers_pages_in_chromium(
