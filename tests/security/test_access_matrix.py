@@ -69,9 +69,10 @@ EXTRA_ROUTES: dict[tuple[str, str], frozenset[str]] = {
 }
 NOT_EXERCISED_FOR = {("POST", "/admin/drain"): frozenset({"admin"})}
 
-# Public by design: health, metrics, the API description and the browser pages.
+# Public by design: health, metrics, the API description, the browser pages and the sign-in
+# routes (single sign-on: tests/accounts/test_oidc.py covers them).
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/openapi.json", "/exam", "/teacher",
-                   "/static/", "/vendor/", "/app-config.json", "/socket.io")
+                   "/static/", "/vendor/", "/app-config.json", "/socket.io", "/auth/")
 PUBLIC_EXACT = ("/",)
 
 UNAUTHENTICATED = frozenset({"anonymous", "forged", "expired"})
