@@ -83,15 +83,15 @@ class ProviderMetadata:
             if not isinstance(url, str) or not _same_security(issuer, url):
                 raise _unavailable(f"the discovery document's {name} is missing or not https")
         userinfo = document.get("userinfo_endpoint")
-        methods = document.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])  # RFC 8414 §2
+        methods = _strings(document, "token_endpoint_auth_methods_supported", ["client_secret_basic"])  # RFC 8414
         method = next((m for m in ("client_secret_basic", "client_secret_post") if m in methods), None)
         if method is None:
             raise _unavailable("the provider accepts neither client_secret_basic nor client_secret_post")
-        challenges = document.get("code_challenge_methods_supported")
-        if isinstance(challenges, list) and "S256" not in challenges:
+        if "S256" not in _strings(document, "code_challenge_methods_supported", ["S256"]):
             raise _unavailable("the provider does not support PKCE with S256")
-        offered = document.get("id_token_signing_alg_values_supported", ["RS256"])  # RS256 is the default
-        algorithms = tuple(a for a in offered if isinstance(a, str) and a in SIGNING_ALGORITHMS)
+        # RS256 is the default (OIDC Discovery §3).
+        algorithms = tuple(a for a in _strings(document, "id_token_signing_alg_values_supported", ["RS256"])
+                           if a in SIGNING_ALGORITHMS)
         if not algorithms:
             raise _unavailable("the provider signs id_tokens with no asymmetric algorithm this node accepts")
         return cls(
@@ -101,6 +101,12 @@ class ProviderMetadata:
             token_auth_method=method, algorithms=algorithms,
             iss_parameter=document.get("authorization_response_iss_parameter_supported") is True,
         )
+
+
+def _strings(document: Mapping[str, Any], name: str, default: list[str]) -> list[str]:
+    """A list-of-strings member; absent or malformed (a provider's bug), the spec's default."""
+    value = document.get(name)
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else default
 
 
 def _same_security(issuer: str, url: str) -> bool:

@@ -114,6 +114,10 @@ class LoginCookie:
         return LoginState(str(state), str(nonce), str(verifier), float(expires_at))
 
 
+def _printable(text: str, limit: int) -> str:
+    return "".join(ch if ch.isprintable() else " " for ch in text[:limit])
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -179,9 +183,10 @@ class OidcRoutes:
             raise SignInError("state_mismatch", "This answer from the identity provider belongs to another "
                               "sign-in. Start the sign-in again.")
         if "error" in query:
-            error = query["error"][:80]
+            # The provider's words, but they come through the address bar: printable and short.
+            error = _printable(query["error"], 80)
             seen["provider_error"] = error
-            description = query.get("error_description", "")[:300]
+            description = _printable(query.get("error_description", ""), 300)
             raise SignInError("provider_error", f"The identity provider answered “{error}”"
                               + (f": {description}" if description else "."),
                               403 if error in ("access_denied", "consent_required", "login_required") else 400)
@@ -202,8 +207,13 @@ class OidcRoutes:
         account = await self._sign_in.accounts.sign_in_sso(
             identity.issuer, identity.subject, identity.email, identity.name, admin)
         response = web.Response(status=302, headers={"Location": AFTER_SIGNIN, "Cache-Control": "no-store"})
-        await self._record(request, identity.subject, "signin.oidc", {
-            "subject": identity.subject, "email": identity.email, "admin": admin})
+        try:
+            await self._record(request, identity.subject, "signin.oidc", {
+                "subject": identity.subject, "email": identity.email, "admin": admin})
+        except Exception:
+            # No sign-in without its audit entry (and Postgres down would stop the accounts anyway).
+            logger.exception("could not audit an OIDC sign-in")
+            raise SignInError("unavailable", "The sign-in could not be recorded. Try again in a moment.", 503) from None
         await self._sign_in.sessions.open_session(account, request, response)
         return secure(response)
 
@@ -228,6 +238,7 @@ class OidcRoutes:
 
 _TITLES = {
     400: "Sign-in failed", 403: "Sign-in refused", 404: "Single sign-on is off", 502: "Identity provider unavailable",
+    503: "Sign-in unavailable",
 }
 
 

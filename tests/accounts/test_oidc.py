@@ -14,7 +14,7 @@ from yarl import URL
 from server.app import create_app
 from server.embedded_pg import free_port
 from server.http.oidc import CALLBACK_PATH, LOGIN_COOKIE, LoginCookie, LoginState
-from server.oidc_client import Identity, is_admin, refusal
+from server.oidc_client import Identity, ProviderMetadata, SignInError, is_admin, refusal
 from server.settings import Settings
 from tests.accounts.conftest import (
     CLIENT_ID,
@@ -283,3 +283,23 @@ def test_refusals_need_a_verified_email_in_an_allowed_domain() -> None:
     # A subdomain is not the domain, and the domain must be the whole part after "@".
     for email in ("t@staff.school.example", "t@school.example.evil", "school.example@evil.example"):
         assert getattr(refusal(_identity(email=email), ("school.example",)), "reason", None) == "domain_not_allowed"
+
+
+def test_a_discovery_document_must_name_the_issuer_and_offer_what_the_flow_needs() -> None:
+    issuer = "https://idp.example/realms/school"
+    good = {"issuer": issuer, "authorization_endpoint": issuer + "/auth", "token_endpoint": issuer + "/token",
+            "jwks_uri": issuer + "/certs", "id_token_signing_alg_values_supported": ["HS256", "RS256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_post"]}
+    metadata = ProviderMetadata.parse(issuer, good)
+    assert metadata.algorithms == ("RS256",) and metadata.token_auth_method == "client_secret_post"
+    # Absent or malformed lists mean the spec's defaults (client_secret_basic, RS256), not a crash.
+    for broken in (None, "client_secret_post", 7):
+        fallback = ProviderMetadata.parse(issuer, {**good, "token_endpoint_auth_methods_supported": broken,
+                                                   "id_token_signing_alg_values_supported": broken})
+        assert fallback.token_auth_method == "client_secret_basic" and fallback.algorithms == ("RS256",)
+    for bad in ({"issuer": issuer + "/"}, {"token_endpoint": "http://idp.example/token"}, {"jwks_uri": None},
+                {"code_challenge_methods_supported": ["plain"]}, {"id_token_signing_alg_values_supported": ["HS256"]},
+                {"token_endpoint_auth_methods_supported": ["private_key_jwt"]}):
+        with pytest.raises(SignInError) as info:
+            ProviderMetadata.parse(issuer, {**good, **bad})
+        assert info.value.status == 502, bad
