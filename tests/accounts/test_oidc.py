@@ -231,6 +231,7 @@ class TestProviderDown:
         await refused(sso_node, page, 400, "no_login", http)
 
 
+@pytest.mark.slow
 async def test_the_sign_in_page_button_and_the_providers_pages_in_chromium(
     sso_node: SsoNode, chromium: str
 ) -> None:
