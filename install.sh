@@ -52,6 +52,8 @@ if [ "$mode" = test ]; then
   apt_need systemd-analyze systemd
   # TLS to Postgres (tests/server/test_backing_tls.py): pgserver's build has no TLS.
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
+  # tests/accounts runs the OpenID Provider (npm oidc-provider 9: Node >= 20) with node.
+  apt_need node nodejs
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -60,8 +62,12 @@ fi
 PY="$VENV/bin/python"
 extra=""
 [ "$mode" = test ] && extra="[dev]"
-# The browser apps take one npm package (the Socket.IO client), served as-is from node_modules.
-if [ -f package.json ] && [ ! -d node_modules/socket.io-client ]; then
+# The browser apps take one npm package (the Socket.IO client), served as-is from node_modules;
+# the tests also run an OpenID Provider (devDependency oidc-provider) with node.
+npm_missing=0
+[ -d node_modules/socket.io-client ] || npm_missing=1
+[ "$mode" = test ] && [ ! -d node_modules/oidc-provider ] && npm_missing=1
+if [ -f package.json ] && [ $npm_missing = 1 ]; then
   apt_need npm npm
   npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 fi

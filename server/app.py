@@ -25,6 +25,7 @@ from .keys import (
 )
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import live_ctx
+from server.http.oidc import add_oidc
 from server.http.pages import add_pages
 from .settings import Settings
 from .tls import socketio_sees_https
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     add_auth_routes(app)  # /auth/*: sign-in, sessions (server/http/accounts_api.py)
     install_drain(app)  # POST /admin/drain, SIGTERM drain (docs/cluster.md)
     add_pages(app)
+    add_oidc(app, node.oidc)  # /auth/config, /auth/oidc/login and callback (docs/accounts.md)
 
     # Started in this order, stopped in the reverse (aiohttp cleanup contexts).
     app.cleanup_ctx.append(database_ctx)

@@ -1,14 +1,16 @@
 """One frozen, typed configuration: the environment (`PROCTOR_*`), then `.env`, then defaults.
 
 Built on pydantic-settings. Every key is typed and bounded; a missing or invalid value stops
-start-up with the key's name (`SettingsError`, "PROCTOR_KEY: message"). The four secrets are
+start-up with the key's name (`SettingsError`, "PROCTOR_KEY: message"). The five secrets are
 `SecretStr`: they never appear in `repr()`, `str()` or a dump, and a use site reads one with
 `.get_secret_value()`, so every place a secret leaves this object is visible in a grep.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 import socket
 import urllib.parse
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import platformdirs
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
@@ -30,7 +32,7 @@ from pydantic_settings import (
 )
 
 PREFIX = "PROCTOR_"
-SECRET_FIELDS = frozenset({"database_url", "redis_url", "secret", "admin_token"})
+SECRET_FIELDS = frozenset({"database_url", "redis_url", "secret", "admin_token", "oidc_client_secret"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -75,6 +77,23 @@ Origins = Annotated[tuple[Annotated[str, AfterValidator(_origin)], ...], NoDecod
 IceServers = Annotated[
     tuple[Annotated[str, AfterValidator(_ice_server)], ...], NoDecode, BeforeValidator(_split_commas)
 ]
+
+
+_DOMAIN_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_CLAIM_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+
+
+def _email_domain(value: str) -> str:
+    # Compared with the part after "@" of a verified address, so a domain is all there is:
+    # no "@", no wildcard (a subdomain is listed on its own), at least two labels.
+    domain = value.lower()
+    labels = domain.split(".")
+    if len(domain) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not an email domain (school.example; no @, no wildcard)")
+    return domain
+
+
+Domains = Annotated[tuple[Annotated[str, AfterValidator(_email_domain)], ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 def _url_with_scheme(value: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
@@ -219,6 +238,16 @@ class Settings(BaseSettings):
     signin_account_window_seconds: Annotated[float, Field(gt=0, le=86400)] = 900.0
     signin_address_attempts: Annotated[int, Field(ge=1, le=100_000)] = 20
     signin_address_window_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    # step 10 part B: teachers sign in with OpenID Connect (docs/accounts.md, "Single sign-on").
+    # Off while OIDC_ISSUER is empty; the client id and secret are then required.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    # Email domains whose (verified) addresses may sign in; empty: any the provider vouches for.
+    oidc_allowed_domains: Domains = ()
+    # Who is an admin: "claim=value" (the claim equals value, or is a list holding it) or
+    # "claim" (the claim is true). Empty: SSO never makes an admin.
+    oidc_admin_claim: str = ""
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.
@@ -327,6 +356,47 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL with a host")
         return value
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _oidc_issuer(cls, value: str) -> str:
+        # The id_token's `iss` is compared with this string exactly (OIDC Discovery §4.3).
+        if not value:
+            return value
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be the provider's https:// issuer URL, without query or fragment")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            # Codes, tokens and the signing keys would travel in the clear.
+            raise ValueError("must use https:// (http:// only on a loopback host, for tests)")
+        return value
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _oidc_client_id(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("oidc_issuer") and not value:
+            raise ValueError("is required with PROCTOR_OIDC_ISSUER")
+        if len(value) > 255 or not all(ch.isascii() and ch.isprintable() and not ch.isspace() for ch in value):
+            raise ValueError("must be at most 255 printable ASCII characters, without spaces")
+        return value
+
+    @field_validator("oidc_client_secret")
+    @classmethod
+    def _oidc_client_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        text = value.get_secret_value()
+        if info.data.get("oidc_issuer") and not text:
+            raise ValueError("is required with PROCTOR_OIDC_ISSUER (the client is confidential)")
+        if len(text) > 1024 or not all(ch.isascii() and ch.isprintable() and not ch.isspace() for ch in text):
+            raise ValueError("must be at most 1024 printable ASCII characters, without spaces")
+        return value
+
+    @field_validator("oidc_admin_claim")
+    @classmethod
+    def _oidc_admin_claim(cls, value: str) -> str:
+        name, has_value, expected = value.partition("=")
+        if value and (not _CLAIM_NAME.match(name) or (has_value and not expected.strip())):
+            raise ValueError("must be a claim name (a boolean claim) or claim=value, e.g. groups=proctor-admins")
+        return value
+
     @field_validator("face_model")
     @classmethod
     def _face_model(cls, value: str) -> str:
@@ -363,6 +433,12 @@ class Settings(BaseSettings):
         return bool(self.tls_cert and self.tls_key)
 
     @property
+    def oidc_admin_rule(self) -> tuple[str, str | None]:
+        """(claim, value) from OIDC_ADMIN_CLAIM; value None means "the claim is true"."""
+        name, has_value, expected = self.oidc_admin_claim.partition("=")
+        return name, expected.strip() if has_value else None
+
+    @property
     def base_url(self) -> str:
         return self.public_url or f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
@@ -386,6 +462,15 @@ class Settings(BaseSettings):
         if not self.secret.get_secret_value():
             changes["secret"] = _persisted_secret(self.data_dir / "secret")
         return self.replace(**changes) if changes else self
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _persisted_secret(path: Path) -> str:

@@ -53,6 +53,8 @@ from signaling.teacher import TeacherNamespace
 
 from .analysis import LocalAnalysis, local_analysis
 from .http.members import MembersApi
+from .http.credentials import AccountSessions
+from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
@@ -86,6 +88,7 @@ class Node:
     relay: RedisAnalysisRelay | None
     accounts: AccountService
     members_api: MembersApi
+    oidc: OidcRoutes
 
 
 def build_node(settings: Settings) -> Node:
@@ -188,6 +191,7 @@ def build_node(settings: Settings) -> Node:
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay, accounts=accounts,
         members_api=MembersApi(catalog, access, accounts, backends.presence),
+        oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
     )
 
 

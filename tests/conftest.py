@@ -26,4 +26,5 @@ pytest_plugins = [
     "tests.support.detection",
     "tests.support.browser",
     "tests.support.access",
+    "tests.support.oidc",
 ]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from rooms.accounts import TOKEN_PREFIX, SessionInfo
+from rooms.accounts import TOKEN_PREFIX, Account, AccountService, SessionInfo
 from rooms.errors import Forbidden, RoomsError, Unauthorized
 from rooms.tokens import Claims
 from server.keys import ACCOUNTS, SETTINGS, TOKENS
@@ -149,3 +149,17 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, secre
 def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
     secure = request.app[SETTINGS].base_url.startswith("https://")
     response.del_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="Lax")
+
+
+class AccountSessions:
+    """server.http.oidc.SessionOpener over the accounts service: a single-sign-on callback
+    opens the same server-side session a password sign-in does, and sets the same cookie."""
+
+    def __init__(self, accounts: AccountService) -> None:
+        self._accounts = accounts
+
+    async def open_session(self, account: Account, request: web.Request, response: web.StreamResponse) -> None:
+        new = await self._accounts.open_session(
+            account, method="oidc", address=request.remote or "", user_agent=request.headers.get("User-Agent", "")
+        )
+        set_session_cookie(request, response, new.secret, self._accounts.absolute_seconds)

@@ -102,9 +102,11 @@ AUTH_NOT_EXERCISED_FOR = {
 }
 AUTH_PUBLIC = {("POST", "/auth/signin"), ("POST", "/auth/setup")}
 
-# Public by design: health, metrics, the API description and the browser pages.
+# Public by design: health, metrics, the API description, the browser pages and the single
+# sign-on routes (tests/accounts/test_oidc.py covers them; AUTH_POLICY above the others).
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/openapi.json", "/exam", "/teacher",
-                   "/static/", "/vendor/", "/app-config.json", "/socket.io")
+                   "/static/", "/vendor/", "/app-config.json", "/socket.io", "/auth/config",
+                   "/auth/oidc/")
 PUBLIC_EXACT = ("/",)
 
 UNAUTHENTICATED = frozenset({"anonymous", "forged", "expired"})

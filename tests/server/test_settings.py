@@ -57,8 +57,15 @@ BAD_VALUES: dict[str, list[str]] = {
     "signin_account_window_seconds": ["0", "-1", "86401"],
     "signin_address_attempts": ["0", "many"],
     "signin_address_window_seconds": ["0", "nan", "86401"],
+    "oidc_issuer": ["idp.example", "ftp://idp.example", "http://idp.example", "https://idp.example/?tenant=1",
+                    "https://idp.example/#x"],
+    "oidc_client_id": ["two words", "c" * 256, "naïve"],
+    "oidc_client_secret": ["a secret with spaces", "s" * 1025],
+    "oidc_allowed_domains": ["@school.example", "school", "*.school.example", "school.example,bad_domain.example",
+                             "-school.example"],
+    "oidc_admin_claim": ["groups=", "=proctor-admins", "two words=x"],
 }
-SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token")
+SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token", "oidc_client_secret")
 
 
 @pytest.fixture(autouse=True)
@@ -114,6 +121,29 @@ def test_values_at_the_bounds_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_
     assert s.ice_servers == ("stun:stun.example:3478", "turns:turn.example?transport=tcp")
     assert s.face_model == str(model)
     assert s.database_url.get_secret_value() == "postgres://u:pw@db/x"
+
+
+def test_single_sign_on_needs_its_client_and_takes_loopback_http_only_for_tests() -> None:
+    issuer = {"PROCTOR_OIDC_ISSUER": "https://idp.example/realms/school"}
+    for missing, given in (("OIDC_CLIENT_ID", {"PROCTOR_OIDC_CLIENT_SECRET": "c-secret"}),
+                           ("OIDC_CLIENT_SECRET", {"PROCTOR_OIDC_CLIENT_ID": "proctor"})):
+        with pytest.raises(SettingsError) as info:
+            Settings.load(environ=issuer | given, env_file=None)
+        assert info.value.key == missing and "required with PROCTOR_OIDC_ISSUER" in str(info.value)
+    client = {"PROCTOR_OIDC_CLIENT_ID": "proctor", "PROCTOR_OIDC_CLIENT_SECRET": "c-secret~._"}
+    s = Settings.load(environ=issuer | client | {
+        "PROCTOR_OIDC_ALLOWED_DOMAINS": "School.Example, staff.school.example,,",
+        "PROCTOR_OIDC_ADMIN_CLAIM": "groups=/proctor admins",
+    }, env_file=None)
+    assert s.oidc_allowed_domains == ("school.example", "staff.school.example")
+    assert s.oidc_admin_rule == ("groups", "/proctor admins")
+    assert "c-secret" not in repr(s) and s.oidc_client_secret.get_secret_value() == "c-secret~._"
+    assert Settings.load(environ={"PROCTOR_OIDC_ADMIN_CLAIM": "is_admin"}, env_file=None).oidc_admin_rule == (
+        "is_admin", None)
+    for loopback in ("http://127.0.0.1:5556/dex", "http://localhost:8080/realms/test", "http://[::1]:9000"):
+        assert Settings.load(environ={"PROCTOR_OIDC_ISSUER": loopback} | client, env_file=None).oidc_issuer == loopback
+    # Without an issuer nothing else is required: single sign-on is simply off.
+    assert Settings.load(environ={}, env_file=None).oidc_issuer == ""
 
 
 def test_environment_beats_env_file_beats_defaults(monkeypatch: pytest.MonkeyPatch, clean_start: Path) -> None:
