@@ -32,8 +32,9 @@ class FrameStats:
     """Luminance (BT.601 luma, 0..255) statistics of a frame.
 
     ``sharpness`` is the variance of the Laplacian of a ``SHARPNESS_WIDTH``-pixel-wide grey
-    copy divided by that copy's variance (blur lowers it, exposure hardly does); ``height`` the frame's height in pixels. Their defaults mean
-    "not measured": such a frame is never too blurred, and face size is not judged.
+    copy divided by that copy's variance (blur lowers it, exposure hardly does); ``height``
+    is the frame's height in pixels. Their defaults mean "not measured": such a frame is
+    never too blurred, and face size is not judged.
     """
 
     mean: float

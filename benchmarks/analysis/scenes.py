@@ -121,9 +121,9 @@ def _turn_proxy(bust: Frame, squeeze: float) -> Frame:
 def _tilt_proxy(bust: Frame, amount: float) -> Frame:
     """Head 'tilted down' as a perspective warp (top edge nearer the camera, lower face squashed)."""
     h, w = bust.shape[:2]
-    source = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     inset = w * amount / 2
-    target = np.float32([[0, 0], [w, 0], [w - inset, h * (1 - amount / 2)], [inset, h * (1 - amount / 2)]])
+    target = np.array([[0, 0], [w, 0], [w - inset, h * (1 - amount / 2)], [inset, h * (1 - amount / 2)]], np.float32)
     warped = cv2.warpPerspective(bust, cv2.getPerspectiveTransform(source, target), (w, h),
                                  borderMode=cv2.BORDER_REPLICATE)
     return np.asarray(warped, np.uint8)
@@ -136,12 +136,14 @@ def _jpeg(frame: Frame, quality: int) -> Frame:
 
 
 def _scale(frame: Frame, gain: float, offset: float = 0.0) -> Frame:
-    return np.clip(frame.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    scaled: Frame = np.clip(frame.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    return scaled
 
 
 def _noise(frame: Frame, sigma: float, seed: int) -> Frame:
     rng = np.random.default_rng(seed)
-    return np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+    noisy: Frame = np.clip(frame + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+    return noisy
 
 
 def scenes(*, small: bool = False) -> Iterator[Scene]:

@@ -21,7 +21,9 @@ def face(landmarks: tuple[tuple[float, float], ...] = FRONTAL, *, height: float 
     return Face(x1=160.0, y1=70.0, x2=240.0, y2=70.0 + height, score=score, landmarks=landmarks)
 
 
-def feed(rules: StudentRules, seconds: int, stats: FrameStats = BRIGHT, faces: tuple[Face, ...] = ()) -> list[RuleViolation]:
+def feed(
+    rules: StudentRules, seconds: int, stats: FrameStats = BRIGHT, faces: tuple[Face, ...] = ()
+) -> list[RuleViolation]:
     """One frame a second for ``seconds`` seconds, from t=0."""
     raised: list[RuleViolation] = []
     for ts in range(seconds):
