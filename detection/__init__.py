@@ -9,10 +9,9 @@ from detection.face_detector import Face, FaceDetector, default_model_path
 from detection.rules import RuleViolation, StudentRules
 from detection.scaled import ScaledDetector
 from detection.settings import KINDS, RuleSettings
-from detection.signals import HEAD_TURN_LIMIT, FrameStats, frame_stats, head_turn
+from detection.signals import FrameStats, frame_stats, head_pitch, head_turn
 
 __all__ = [
-    "HEAD_TURN_LIMIT",
     "KINDS",
     "DetectionError",
     "Face",
@@ -28,5 +27,6 @@ __all__ = [
     "StudentRules",
     "default_model_path",
     "frame_stats",
+    "head_pitch",
     "head_turn",
 ]

@@ -13,12 +13,26 @@ from detection.errors import InvalidRules
 # bounds of every number below come from core/vocabulary.py, which rooms/exam.py reads too.
 NO_FACE = "no_face"
 MULTIPLE_FACES = "multiple_faces"
-LOOKING_AWAY = "looking_away"
+LOOKING_AWAY = "looking_away"  # no longer raised: an alias that switches off the two below
+HEAD_TURNED = "head_turned"
+LOOKING_DOWN = "looking_down"
 CAMERA_BLOCKED = "camera_blocked"
+# States, not misconduct: the frame cannot be judged (weight 0, details.state "unable_to_judge").
+TOO_DARK = "too_dark"
+FACE_TOO_SMALL = "face_too_small"
+TOO_BLURRED = "too_blurred"
+UNABLE_TO_JUDGE = frozenset({TOO_DARK, FACE_TOO_SMALL, TOO_BLURRED})
+RAISED = frozenset({NO_FACE, MULTIPLE_FACES, HEAD_TURNED, LOOKING_DOWN, CAMERA_BLOCKED}) | UNABLE_TO_JUDGE
+# What a legacy name in `disabled` or in the accommodations switches off.
+_ALIASES = {LOOKING_AWAY: frozenset({HEAD_TURNED, LOOKING_DOWN})}
 KINDS = frozenset(SERVER_KINDS)
-if KINDS != {NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED}:
-    raise RuntimeError(f"detection/rules.py raises {NO_FACE}, {MULTIPLE_FACES}, {LOOKING_AWAY}, {CAMERA_BLOCKED};"
+if KINDS != RAISED | _ALIASES.keys():
+    raise RuntimeError(f"detection/rules.py raises {sorted(RAISED)} (and accepts {sorted(_ALIASES)});"
                        f" core.vocabulary declares the server kinds {sorted(KINDS)}")
+
+
+def _expand(kinds: frozenset[str]) -> frozenset[str]:
+    return kinds.union(*(_ALIASES.get(kind, frozenset()) for kind in kinds))
 
 
 def _number(name: str, value: object) -> float:
@@ -56,6 +70,14 @@ class RuleSettings:
     camera_blocked_seconds: float = BOUNDS["camera_blocked_seconds"].default
     dark_mean: float = BOUNDS["dark_mean"].default  # mean luminance below this: dark frame
     uniform_stddev: float = BOUNDS["uniform_stddev"].default  # luminance std-dev below this: uniform frame
+    head_turned_seconds: float = BOUNDS["head_turned_seconds"].default
+    looking_down_seconds: float = BOUNDS["looking_down_seconds"].default
+    yaw_ratio: float = BOUNDS["yaw_ratio"].default  # see detection.signals.head_turn
+    pitch_ratio: float = BOUNDS["pitch_ratio"].default  # see detection.signals.head_pitch
+    unable_to_judge_seconds: float = BOUNDS["unable_to_judge_seconds"].default  # too_dark, face_too_small, too_blurred
+    too_dark_mean: float = BOUNDS["too_dark_mean"].default
+    min_face_height: float = BOUNDS["min_face_height"].default  # fraction of the frame height
+    min_sharpness: float = BOUNDS["min_sharpness"].default  # see detection.signals.FrameStats.sharpness
     disabled: frozenset[str] = frozenset()  # rule kinds that never fire
 
     def __post_init__(self) -> None:
@@ -63,11 +85,11 @@ class RuleSettings:
         # annotations hold whatever the caller passed.
         for name in _NUMBERS:
             object.__setattr__(self, name, _number(name, getattr(self, name)))
-        object.__setattr__(self, "disabled", _kinds("disabled", self.disabled))
+        object.__setattr__(self, "disabled", _expand(_kinds("disabled", self.disabled)))
 
     def seconds(self, kind: str) -> float:
         """How long condition ``kind`` must hold before it is raised."""
-        value: float = getattr(self, f"{kind}_seconds")
+        value: float = getattr(self, "unable_to_judge_seconds" if kind in UNABLE_TO_JUDGE else f"{kind}_seconds")
         return value
 
     @classmethod

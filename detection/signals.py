@@ -1,4 +1,4 @@
-"""Per-frame measurements the rules read: luminance statistics and head turn.
+"""Per-frame measurements the rules read: luminance statistics, sharpness and head pose.
 
 Both are cheap and deterministic so that the rules stay pure logic over numbers.
 """
@@ -15,20 +15,32 @@ import numpy.typing as npt
 from detection.errors import InvalidFrame
 from detection.face_detector import Face
 
-# Head turn limit, in eye distances (see ``head_turn``). The nose tip sits roughly 0.4-0.5
-# interocular distances in front of the eyes, so the offset grows as about 0.45 * tan(yaw):
-# 0.3 is roughly 30-35 degrees of yaw. Measured with CenterFace: the frontal astronaut
-# image gives |0.03| or less, the three-quarter cameraman image 0.36 at 160x120 and
-# 0.57-0.90 from 240x180 up.
-HEAD_TURN_LIMIT = 0.3
+# The limits these ratios are compared with are exam settings (`yaw_ratio`, `pitch_ratio` in
+# core/vocabulary.py), chosen from docs/analysis-quality.md. For scale: the nose tip sits
+# roughly 0.4-0.5 interocular distances in front of the eyes, so the yaw ratio grows as
+# about 0.45 * tan(yaw); CenterFace gives the frontal astronaut image 0.03 or less and the
+# three-quarter cameraman image 0.36 at the node's 160-px detect width.
+
+
+# The width of the grey copy whose Laplacian variance measures sharpness: small enough to
+# cost well under a millisecond, large enough that a sharp webcam frame keeps its edges.
+SHARPNESS_WIDTH = 80
 
 
 @dataclass(frozen=True, slots=True)
 class FrameStats:
-    """Luminance (BT.601 luma, 0..255) statistics of a frame."""
+    """Luminance (BT.601 luma, 0..255) statistics of a frame.
+
+    ``sharpness`` is the variance of the Laplacian of a ``SHARPNESS_WIDTH``-pixel-wide grey
+    copy divided by that copy's variance (blur lowers it, exposure hardly does); ``height``
+    is the frame's height in pixels. Their defaults mean "not measured": such a frame is
+    never too blurred, and face size is not judged.
+    """
 
     mean: float
     stddev: float
+    sharpness: float = math.inf
+    height: int = 0
 
 
 def frame_stats(frame: npt.NDArray[np.uint8]) -> FrameStats:
@@ -42,7 +54,14 @@ def frame_stats(frame: npt.NDArray[np.uint8]) -> FrameStats:
     else:
         raise InvalidFrame(f"frame must be HxWx3 BGR or HxW grey, got shape {frame.shape}")
     mean, stddev = cv2.meanStdDev(grey)
-    return FrameStats(mean=float(mean[0, 0]), stddev=float(stddev[0, 0]))
+    height, width = grey.shape[:2]
+    if width > SHARPNESS_WIDTH:
+        small_height = max(1, round(height * SHARPNESS_WIDTH / width))
+        grey = cv2.resize(grey, (SHARPNESS_WIDTH, small_height), interpolation=cv2.INTER_AREA)
+    # Divided by the luminance variance so that a dim or low-contrast frame does not read as
+    # blurred: the ratio falls with blur, not with exposure. +1 keeps a flat frame finite.
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var()) / (float(grey.var()) + 1.0)
+    return FrameStats(mean=float(mean[0, 0]), stddev=float(stddev[0, 0]), sharpness=sharpness, height=height)
 
 
 def head_turn(face: Face) -> float | None:
@@ -64,3 +83,25 @@ def head_turn(face: Face) -> float | None:
     axis_y = (right_y - left_y) / eye_distance
     offset = (nose_x - (left_x + right_x) / 2) * axis_x + (nose_y - (left_y + right_y) / 2) * axis_y
     return abs(offset) / eye_distance
+
+
+def head_pitch(face: Face) -> float | None:
+    """Where the nose sits between the eye line (0) and the mouth line (1).
+
+    The nose tip is projected onto the line from the eye midpoint to the mouth midpoint,
+    and its position is divided by that line's length (so distance to the camera does not
+    matter). A frontal face puts the nose a little past half way; looking down brings the
+    nose tip towards the mouth (and shortens the eye-mouth distance), so the ratio grows.
+    ``None`` without all five landmarks or when eyes and mouth coincide.
+    """
+    if len(face.landmarks) < 5:
+        return None
+    (left_x, left_y), (right_x, right_y), (nose_x, nose_y), (mouth_lx, mouth_ly), (mouth_rx, mouth_ry) = (
+        face.landmarks[:5]
+    )
+    eye_x, eye_y = (left_x + right_x) / 2, (left_y + right_y) / 2
+    axis_x, axis_y = (mouth_lx + mouth_rx) / 2 - eye_x, (mouth_ly + mouth_ry) / 2 - eye_y
+    length_sq = axis_x * axis_x + axis_y * axis_y
+    if length_sq < 1e-12:
+        return None
+    return ((nose_x - eye_x) * axis_x + (nose_y - eye_y) * axis_y) / length_sq

@@ -113,6 +113,15 @@ class AnalysisRules(BaseModel):
     camera_blocked_seconds: float = _bounded("camera_blocked_seconds")
     dark_mean: float = _bounded("dark_mean")
     uniform_stddev: float = _bounded("uniform_stddev")
+    # Step 13 (frame signals): head pose and "unable to judge".
+    head_turned_seconds: float = _bounded("head_turned_seconds")
+    looking_down_seconds: float = _bounded("looking_down_seconds")
+    yaw_ratio: float = _bounded("yaw_ratio")
+    pitch_ratio: float = _bounded("pitch_ratio")
+    unable_to_judge_seconds: float = _bounded("unable_to_judge_seconds")
+    too_dark_mean: float = _bounded("too_dark_mean")
+    min_face_height: float = _bounded("min_face_height")
+    min_sharpness: float = _bounded("min_sharpness")
 
 
 # A bound without a field (or a field the vocabulary lacks) would split the two validators.

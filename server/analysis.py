@@ -64,9 +64,10 @@ class ViolationSink:
         record = ViolationRecord(
             attempt_id=uuid.UUID(attempt_id), seq=self._seq(), source="server", kind=violation.kind,
             severity=exam.rules.weight(violation.kind), occurred_at=occurred,
+            # `reason` (what the live push and older pages read) and `explanation` are the same words.
             details={
-                "reason": violation.reason, "duration": round(violation.duration, 2),
-                "confidence": round(violation.confidence, 3),
+                **violation.details, "reason": violation.reason, "explanation": violation.reason,
+                "duration": round(violation.duration, 2), "confidence": round(violation.confidence, 3),
             },
             evidence=evidence,
         )

@@ -25,7 +25,8 @@ LABELS = {kind.label for kind in SIGNAL_KINDS}
 PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
     "core/vocabulary.py": (frozenset(KINDS), "the declaration itself"),
     "detection/settings.py": (
-        frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked"}),
+        frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked", "head_turned", "looking_down",
+                   "too_dark", "face_too_small", "too_blurred"}),
         "the names detection/rules.py raises; checked at import against the vocabulary's server kinds",
     ),
     "rooms/exam.py": (

@@ -7,7 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detection import HEAD_TURN_LIMIT, Face, FaceDetector, InvalidFrame, frame_stats, head_turn
+from detection import Face, FaceDetector, InvalidFrame, RuleSettings, frame_stats, head_turn
+
+YAW_LIMIT = RuleSettings().yaw_ratio
 
 Frame = npt.NDArray[np.uint8]
 
@@ -99,5 +101,5 @@ def test_real_photographs_frontal_versus_turned(
     frontal_turn, turned_turn = head_turn(frontal), head_turn(turned)
     assert frontal_turn is not None and turned_turn is not None
     # Measured: about 0.02 for the astronaut, 0.7-0.9 for the cameraman.
-    assert frontal_turn < HEAD_TURN_LIMIT / 2
-    assert turned_turn > HEAD_TURN_LIMIT * 1.5
+    assert frontal_turn < YAW_LIMIT / 2
+    assert turned_turn > YAW_LIMIT * 1.5

@@ -87,22 +87,22 @@ def test_multiple_faces() -> None:
     assert [(ts, v.kind, v.duration) for ts, v in raised] == [(2.0, "multiple_faces", 2.0)]
     assert raised[0][1].confidence == pytest.approx(0.8)
     assert raised[0][1].reason == "2 faces seen for 2.0 s (second face score 0.80 >= 0.50)"
-    # Looking away is judged only with exactly one face, however turned these are.
+    # Head pose is judged only with exactly one face, however turned these are.
     assert run(rules, times, 20, faces=[face(landmarks=TURNED), face(landmarks=TURNED)]) == []
 
 
-def test_looking_away() -> None:
+def test_head_turned() -> None:
     rules = StudentRules(RuleSettings())
     times = clock(start=0.0)
 
     raised = run(rules, times, 12, faces=[face(0.9, TURNED)])
 
-    assert [(ts, v.kind, v.started_at) for ts, v in raised] == [(5.0, "looking_away", 0.0)]
+    assert [(ts, v.kind, v.started_at) for ts, v in raised] == [(3.0, "head_turned", 0.0)]
     assert raised[0][1].confidence == pytest.approx(0.9)
-    assert "Head turned away for 5.0 s (nose 0.60 eye distances" in raised[0][1].reason
+    assert raised[0][1].reason == "Head turned to the side for 3.0 s (yaw ratio 0.60 > 0.30)"
     # Facing the camera again re-arms it.
     assert run(rules, times, 1, faces=[face()]) == []
-    assert [v.kind for _, v in run(rules, times, 11, faces=[face(0.9, TURNED)])] == ["looking_away"]
+    assert [v.kind for _, v in run(rules, times, 11, faces=[face(0.9, TURNED)])] == ["head_turned"]
 
 
 def test_faces_without_landmarks_are_not_looking_away() -> None:
@@ -111,12 +111,13 @@ def test_faces_without_landmarks_are_not_looking_away() -> None:
     assert run(rules, clock(), 20, faces=[face(landmarks=())]) == []
 
 
-def test_blank_frame_raises_camera_blocked_and_no_face() -> None:
+def test_blank_frame_raises_camera_blocked_but_not_no_face() -> None:
     rules = StudentRules(RuleSettings())
 
+    # A dark frame proves nothing about the student's presence: only the camera is flagged.
     raised = run(rules, clock(start=0.0), 10, stats=BLACK)
 
-    assert [(ts, v.kind) for ts, v in raised] == [(2.0, "camera_blocked"), (3.0, "no_face")]
+    assert [(ts, v.kind) for ts, v in raised] == [(2.0, "camera_blocked")]
     blocked = raised[0][1]
     assert blocked.confidence == pytest.approx(1.0)
     assert blocked.reason == (
@@ -132,10 +133,12 @@ def test_blank_frame_raises_camera_blocked_and_no_face() -> None:
     ],
     ids=["dark", "uniform"],
 )
-def test_dark_or_uniform_frame_is_blocked_even_with_a_face(stats: FrameStats, cause: str) -> None:
-    rules = StudentRules(RuleSettings())
+def test_dark_or_uniform_frame_is_blocked_unless_a_face_is_seen(stats: FrameStats, cause: str) -> None:
+    # CenterFace finds faces in frames this dark (docs/analysis-quality.md): a face seen
+    # means the camera is not covered.
+    assert run(StudentRules(RuleSettings()), clock(start=0.0), 5, stats=stats, faces=[face()]) == []
 
-    raised = run(rules, clock(start=0.0), 5, stats=stats, faces=[face()])
+    raised = run(StudentRules(RuleSettings()), clock(start=0.0), 5, stats=stats)
 
     assert [v.kind for _, v in raised] == ["camera_blocked"]
     assert raised[0][1].reason.endswith(f"({cause})")
@@ -146,8 +149,8 @@ def test_accommodated_rules_never_fire() -> None:
     rules = StudentRules(RuleSettings.from_rules({}, accommodations=["looking_away", "camera_blocked"]))
     times = clock()
 
-    assert run(rules, times, 30, faces=[face(landmarks=TURNED)]) == []
-    assert [v.kind for _, v in run(rules, times, 30, stats=BLACK)] == ["no_face"]
+    assert run(rules, times, 30, faces=[face(landmarks=TURNED)]) == []  # "looking_away" covers head_turned
+    assert [v.kind for _, v in run(rules, times, 30, stats=FrameStats(mean=200.0, stddev=2.0))] == ["no_face"]
 
 
 def test_a_long_gap_between_frames_does_not_count_as_holding() -> None:

@@ -49,8 +49,12 @@ def two_faces() -> Frame:
 
 @pytest.fixture(scope="session")
 def blank() -> Frame:
-    """A black frame: no face, and dark enough to count as a covered camera."""
-    return np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    """A flat grey frame (a camera facing a wall): no face, and flat enough to count as blocked.
+
+    Grey, not black: a dark frame without a face is "unable to judge", so it raises only
+    camera_blocked; a bright flat one raises no_face as well.
+    """
+    return np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,8 @@ export function renderTimeline(list, entries, { token, review = null } = {}) {
     const status = el("span", { class: "review-state muted" }, entry.review ? ` — ${entry.review}` : "");
     const item = el("li", { class: "violation" }, time,
       el("span", { class: "what" }, kindLabel(entry.kind)),
-      ` (${entry.source}, +${entry.severity}) `, el("span", { class: "muted" }, entry.reason || ""), status);
+      // A server flag's plain-words explanation is the text the live feed showed; the generic reason otherwise.
+      ` (${entry.source}, +${entry.severity}) `, el("span", { class: "muted" }, entry.details?.explanation || entry.reason || ""), status);
     if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
     if (review) {
       const message = el("span", { class: "muted", role: "status" });
