@@ -10,6 +10,8 @@ from detection.rules import RuleViolation, StudentRules
 from detection.scaled import ScaledDetector
 from detection.settings import KINDS, RuleSettings
 from detection.signals import HEAD_TURN_LIMIT, FrameStats, frame_stats, head_turn
+from detection.speaking import SpeakingRule
+from detection.voice import VoiceModel, VoiceStream
 
 __all__ = [
     "HEAD_TURN_LIMIT",
@@ -25,7 +27,10 @@ __all__ = [
     "RuleSettings",
     "RuleViolation",
     "ScaledDetector",
+    "SpeakingRule",
     "StudentRules",
+    "VoiceModel",
+    "VoiceStream",
     "default_model_path",
     "frame_stats",
     "head_turn",

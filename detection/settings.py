@@ -15,9 +15,10 @@ NO_FACE = "no_face"
 MULTIPLE_FACES = "multiple_faces"
 LOOKING_AWAY = "looking_away"
 CAMERA_BLOCKED = "camera_blocked"
+SPEAKING = "speaking"  # raised by detection/speaking.py, from the microphone track
 KINDS = frozenset(SERVER_KINDS)
-if KINDS != {NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED}:
-    raise RuntimeError(f"detection/rules.py raises {NO_FACE}, {MULTIPLE_FACES}, {LOOKING_AWAY}, {CAMERA_BLOCKED};"
+if KINDS != {NO_FACE, MULTIPLE_FACES, LOOKING_AWAY, CAMERA_BLOCKED, SPEAKING}:
+    raise RuntimeError(f"detection raises {NO_FACE}, {MULTIPLE_FACES}, {LOOKING_AWAY}, {CAMERA_BLOCKED}, {SPEAKING};"
                        f" core.vocabulary declares the server kinds {sorted(KINDS)}")
 
 
@@ -57,6 +58,9 @@ class RuleSettings:
     dark_mean: float = BOUNDS["dark_mean"].default  # mean luminance below this: dark frame
     uniform_stddev: float = BOUNDS["uniform_stddev"].default  # luminance std-dev below this: uniform frame
     disabled: frozenset[str] = frozenset()  # rule kinds that never fire
+    speaking_seconds: float = BOUNDS["speaking_seconds"].default  # speech within the window
+    speaking_window_seconds: float = BOUNDS["speaking_window_seconds"].default
+    speaking: bool = False  # the exam analyses the microphone (rooms/exam.py: analysis.speaking)
 
     def __post_init__(self) -> None:
         # Coerce in place (ints from JSON become floats, lists become frozensets) so the
@@ -64,6 +68,13 @@ class RuleSettings:
         for name in _NUMBERS:
             object.__setattr__(self, name, _number(name, getattr(self, name)))
         object.__setattr__(self, "disabled", _kinds("disabled", self.disabled))
+        if not isinstance(self.speaking, bool):
+            raise InvalidRules(f"analysis.speaking must be true or false, got {self.speaking!r}")
+
+    @property
+    def listens(self) -> bool:
+        """Whether the microphone is analysed: asked for, and the speaking rule not disabled."""
+        return self.speaking and SPEAKING not in self.disabled
 
     def seconds(self, kind: str) -> float:
         """How long condition ``kind`` must hold before it is raised."""
@@ -101,6 +112,6 @@ class RuleSettings:
 
 
 # The numeric fields; each must have a bound in the vocabulary (checked at import).
-_NUMBERS = tuple(field.name for field in fields(RuleSettings) if field.name != "disabled")
+_NUMBERS = tuple(field.name for field in fields(RuleSettings) if field.name not in ("disabled", "speaking"))
 if not set(_NUMBERS) <= BOUNDS.keys():
     raise RuntimeError(f"RuleSettings fields without a bound in core.vocabulary: {set(_NUMBERS) - BOUNDS.keys()}")

@@ -68,7 +68,7 @@ class ViolationSink:
                 "reason": violation.reason, "duration": round(violation.duration, 2),
                 "confidence": round(violation.confidence, 3),
             },
-            evidence=evidence,
+            evidence=evidence if evidence_jpeg else None,  # speaking without a camera frame: none
         )
         await self._attempts.server_violation(record)
 

@@ -37,6 +37,7 @@ from rooms.store.event_writer import EventWriter
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
 from rooms.tokens import TokenService
+from media import SpeechListener
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
 from signaling.hub import Hub, SocketNotifier, create_server
@@ -48,6 +49,7 @@ from .analysis import LocalAnalysis, local_analysis
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
+from .speaking import speech_listener
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Node:
     occupancy: Occupancy
     analysis: LocalAnalysis | None
     relay: RedisAnalysisRelay | None
+    speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
 
 
 def build_node(settings: Settings) -> Node:
@@ -170,6 +173,7 @@ def build_node(settings: Settings) -> Node:
         student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
         backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay,
+        speech=speech_listener(analysis, metrics, attempts, notifier),
     )
 
 

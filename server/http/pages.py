@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from core.vocabulary import app_vocabulary
-from server.keys import SETTINGS
+from server.keys import CATALOG, SETTINGS
 from server.settings import Settings
 
 # This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
@@ -101,11 +101,34 @@ def _missing_vendor(request: web.Request) -> web.StreamResponse:
     return secure(response, request.app[SETTINGS])
 
 
+# Step 13 B (speaking). Headers leave before the page knows its exam (the invite token stays in
+# the fragment), so the exam page is served with `microphone=()` and a speaking exam's page
+# reloads itself as /exam/?mic=<exam id>: the server opens the microphone for that address only
+# when the exam named there asks for speaking. Anyone may ask for such an address; what it
+# grants is the right to *ask* the student for a microphone on a page whose consent screen
+# says so, and only for exams that analyse speech (docs/privacy.md, "Microphone").
+MIC_QUERY = "mic"
+MIC_POLICY = "camera=(self), microphone=(self)"
+
+
+async def _exam_listens(request: web.Request, exam_id: str) -> bool:
+    try:
+        exam = await request.app[CATALOG].exam(exam_id)
+    except Exception:
+        # A malformed or unknown id, or Postgres away: the page still works, without microphone.
+        return False
+    return exam.rules.analysis.speaking_for()
+
+
 def _page(relative: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if node_modules() is None:
             return _missing_vendor(request)
-        return _file(request, STATIC / relative)
+        response = _file(request, STATIC / relative)
+        exam_id = request.query.get(MIC_QUERY) if relative == PAGES["/exam/"] else None
+        if exam_id and await _exam_listens(request, exam_id):
+            response.headers["Permissions-Policy"] = MIC_POLICY
+        return response
 
     return handler
 
@@ -150,7 +173,7 @@ APP_CONFIG_MAX_AGE = 60
 
 
 # Bump when the consent text in static/exam/index.html changes: joins record this version.
-CONSENT_VERSION = "2026-11-v1"
+CONSENT_VERSION = "2026-12-v2"  # v2: the microphone line of speaking exams
 
 
 def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -173,4 +196,4 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/app-config.json", app_config)
 
 
-__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "SECURITY_HEADERS", "add_pages", "content_security_policy"]
+__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "MIC_POLICY", "MIC_QUERY", "SECURITY_HEADERS", "add_pages", "content_security_policy"]

@@ -25,12 +25,14 @@ LABELS = {kind.label for kind in SIGNAL_KINDS}
 PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
     "core/vocabulary.py": (frozenset(KINDS), "the declaration itself"),
     "detection/settings.py": (
-        frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked"}),
-        "the names detection/rules.py raises; checked at import against the vocabulary's server kinds",
+        frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked", "speaking"}),
+        "the names detection/rules.py and detection/speaking.py raise; checked at import against the vocabulary's "
+        "server kinds (and `speaking`, the exam's switch of the same name)",
     ),
     "rooms/exam.py": (
-        frozenset({"tab_hidden", "paste"}),
-        "the exam body's OpenAPI example; tests/server/test_openapi.py posts it, so it cannot go stale",
+        frozenset({"tab_hidden", "paste", "speaking"}),
+        "the exam body's OpenAPI example (tests/server/test_openapi.py posts it, so it cannot go stale); "
+        "`speaking`: the switch analysis.speaking, named after the kind it turns on",
     ),
 }
 JS_USES: dict[str, tuple[frozenset[str], str]] = {
