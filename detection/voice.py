@@ -61,7 +61,7 @@ def default_model_path() -> Path:
 class VoiceStream:
     """One student's place in the audio: the model's state and the samples not yet judged."""
 
-    __slots__ = ("state", "context", "pending")
+    __slots__ = ("context", "pending", "state")
 
     def __init__(self) -> None:
         self.state = np.zeros((2, 1, _STATE), np.float32)
@@ -117,7 +117,8 @@ class VoiceModel:
     def _infer(
         self, streams: list[VoiceStream], chunks: list[Samples], rows: list[int], results: list[list[float]]
     ) -> None:
-        batch = np.stack([np.concatenate([stream.context, chunk]) for stream, chunk in zip(streams, chunks, strict=True)])
+        pairs = zip(streams, chunks, strict=True)
+        batch = np.stack([np.concatenate([stream.context, chunk]) for stream, chunk in pairs])
         state = np.concatenate([stream.state for stream in streams], axis=1)
         output, new_state = self._session.run(None, {"input": batch, "state": state, "sr": self._rate})
         for position, (stream, chunk, index) in enumerate(zip(streams, chunks, rows, strict=True)):

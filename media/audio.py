@@ -29,7 +29,7 @@ _FRAME_SECONDS = 0.02  # what aiortc's Opus decoder delivers
 class AudioRing:
     """The most recent decoded audio frames of one track, each with its arrival time."""
 
-    __slots__ = ("_frames", "received", "dropped")
+    __slots__ = ("_frames", "dropped", "received")
 
     def __init__(self, seconds: float = DEFAULT_RING_SECONDS) -> None:
         self._frames: deque[tuple[av.AudioFrame, float]] = deque(maxlen=max(1, round(seconds / _FRAME_SECONDS)))

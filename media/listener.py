@@ -47,7 +47,7 @@ class ListenerStats:
 
 
 class _Student:
-    __slots__ = ("attempt_id", "settings", "ring", "slot", "rule", "stream", "resampler", "active")
+    __slots__ = ("active", "attempt_id", "resampler", "ring", "rule", "settings", "slot", "stream")
 
     def __init__(self, source: AnalysisSource, ring: AudioRing, rule: SpeakingRule) -> None:
         self.attempt_id = source.attempt_id
@@ -170,7 +170,8 @@ class SpeechListener:
                 continue
             if student is not None:
                 self._forget(attempt_id)  # reconnected (a new ring) or new rules: start afresh
-            self._students[attempt_id] = _Student(source, source.audio, self._rule_factory(source.settings.rule_settings))
+            rule = self._rule_factory(source.settings.rule_settings)
+            self._students[attempt_id] = _Student(source, source.audio, rule)
 
     def _forget(self, attempt_id: str) -> None:
         student = self._students.pop(attempt_id, None)
@@ -222,5 +223,6 @@ class SpeechListener:
 def _listen(model: VoiceModel, jobs: list[_Job]) -> list[tuple[int, Samples]]:
     """The blocking part of a batch (worker thread): resample, then one model pass for all."""
     audio = [job.student.resampler.samples(job.frames) for job in jobs]
-    probabilities = model.probabilities([(job.student.stream, samples) for job, samples in zip(jobs, audio, strict=True)])
+    work = [(job.student.stream, samples) for job, samples in zip(jobs, audio, strict=True)]
+    probabilities = model.probabilities(work)
     return [(len(samples), p) for samples, p in zip(audio, probabilities, strict=True)]

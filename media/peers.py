@@ -42,7 +42,7 @@ _SENDING_DIRECTIONS = frozenset({"sendonly", "sendrecv"})
 class _Peer:
     """One attempt's connection: the aiortc peer, its frame slot and its drain tasks."""
 
-    __slots__ = ("attempt_id", "settings", "pc", "slot", "audio", "tasks", "closed")
+    __slots__ = ("attempt_id", "audio", "closed", "pc", "settings", "slot", "tasks")
 
     def __init__(
         self, attempt_id: str, settings: AnalysisSettings, pc: RTCPeerConnection

@@ -196,4 +196,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/app-config.json", app_config)
 
 
-__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "MIC_POLICY", "MIC_QUERY", "SECURITY_HEADERS", "add_pages", "content_security_policy"]
+__all__ = [
+    "APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "MIC_POLICY", "MIC_QUERY", "SECURITY_HEADERS", "add_pages",
+    "content_security_policy",
+]

@@ -10,7 +10,7 @@ from core.vocabulary import KINDS
 from detection import InvalidRules, RuleSettings, SpeakingRule, VoiceModel, VoiceStream
 from detection.voice import CHUNK_SECONDS
 from rooms.exam import AnalysisRules
-from tests.support.speech import as_float, clicks, espeak_pcm, silence, tone
+from tests.support.speech import Samples, as_float, clicks, espeak_pcm, silence, tone
 
 LISTENING = RuleSettings(speaking=True, speaking_seconds=3.0, speaking_window_seconds=10.0)
 PER_SECOND = round(1 / CHUNK_SECONDS)
@@ -92,7 +92,7 @@ def test_the_switch_is_validated_the_same_way_by_both_validators() -> None:
         RuleSettings.from_rules({"analysis": {"speaking": "yes"}})
     with pytest.raises(ValidationError):
         AnalysisRules.model_validate({"enabled": True, "speaking": "yes"})
-    with pytest.raises(ValidationError, match="needs analysis.enabled"):
+    with pytest.raises(ValidationError, match=r"needs analysis\.enabled"):
         AnalysisRules.model_validate({"speaking": True})
     rules = AnalysisRules.model_validate({"enabled": True, "speaking": True})
     assert rules.speaking_for() and not rules.speaking_for(["speaking"]) and rules.speaking_for(["extra_time"])
@@ -104,7 +104,7 @@ def model() -> VoiceModel:
     return VoiceModel()
 
 
-def probabilities(model: VoiceModel, audio: np.ndarray, piece: int = 8000) -> np.ndarray:  # type: ignore[type-arg]
+def probabilities(model: VoiceModel, audio: Samples, piece: int = 8000) -> Samples:
     """In half-second pieces through one stream, as the listener feeds it."""
     stream = VoiceStream()
     parts = [model.probabilities([(stream, audio[i:i + piece])])[0] for i in range(0, len(audio), piece)]
