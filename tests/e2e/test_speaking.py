@@ -36,7 +36,10 @@ RATE = 48_000
 RECORD_CONSTRAINTS = """
 window.__constraints = [];
 const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-navigator.mediaDevices.getUserMedia = (c) => { window.__constraints.push(JSON.parse(JSON.stringify(c))); return original(c); };
+navigator.mediaDevices.getUserMedia = (c) => {
+  window.__constraints.push(JSON.parse(JSON.stringify(c)));
+  return original(c);
+};
 """
 
 
