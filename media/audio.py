@@ -73,6 +73,9 @@ async def drain_audio(track: MediaStreamTrack, ring: AudioRing) -> None:
 class Resampler:
     """Any decoded audio to 16 kHz mono float32; one per track (the filter keeps state).
 
+    libswresample through PyAV, one call per 20 ms frame: measured ~0.8 ms CPU per
+    student-second here; a numpy decimator by 3 (48 → 16 kHz) with the frames batched was
+    slower (1.4-1.7 ms: the per-frame array conversions cost more than the filter saves).
     Blocking; call from the listener's worker thread.
     """
 
