@@ -37,7 +37,11 @@ PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
 }
 JS_USES: dict[str, tuple[frozenset[str], str]] = {
     "js/lockdown.js": (frozenset(CLIENT_KINDS), "the page code that notices each client signal and sends it"),
-    "js/editor.js": (frozenset({"copy"}), "document.execCommand('copy'), the clipboard command, not the kind"),
+    "js/editor.js": (
+        frozenset({"copy", "speaking"}),
+        "document.execCommand('copy'), the clipboard command, not the kind; `speaking`: the exam's switch "
+        "rules.analysis.speaking, named after the kind it turns on",
+    ),
 }
 
 

@@ -16,7 +16,7 @@ from playwright.async_api import expect
 
 from server.http.pages import MIC_POLICY
 from tests.support.browser import CHROMIUM_ARGS, Browsers, Node
-from tests.support.node import EXAM_BODY
+from tests.support.node import ADMIN, EXAM_BODY
 from tests.support.speech import espeak_pcm, resample, silence, write_wav
 
 pytestmark = pytest.mark.slow
@@ -176,3 +176,26 @@ async def test_an_exam_without_speaking_never_asks_for_the_microphone(
     ids = await attempt_ids(node, room["id"])
     assert await speaking_entries(node, ids["Camera Only"]) == []
     assert page.errors == []
+
+
+async def test_the_editor_switches_speaking_on_only_with_the_camera_analysis(
+    browsers: Browsers, node: Node, face_video: Path
+) -> None:
+    context = await browsers.context(face_video)
+    page = await context.new_page()
+    await page.goto(f"{node.url}/teacher/editor.html")
+    await page.get_by_label("Teacher or admin token").fill(ADMIN)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_label("Title").fill("Oral-free quiz")
+    await page.get_by_label("Question text").fill("Which are vectors?")
+    await page.get_by_label("Options, one a line").fill("velocity\nmass")
+    await page.get_by_label("Also listen for speech on the microphone").check()
+    await page.get_by_role("button", name="Create exam").click()
+    await expect(page.locator("#exam-result")).to_contain_text("needs analysis.enabled")
+    await page.get_by_label("Analyse the camera on the server").check()
+    await page.get_by_role("button", name="Create exam").click()
+    await expect(page.locator("#exam-result")).to_contain_text("Exam created")
+    exam_id = (await page.locator("#exam-result").inner_text()).rsplit("id ", 1)[1].strip()
+    exam = await node.rest("GET", f"/api/exams/{exam_id}")
+    assert exam["rules"]["analysis"]["speaking"] is True and exam["speaking_enabled"] is True
+    assert await policy(node, f"/exam/?mic={exam_id}") == MIC_POLICY
