@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from typing import Any
 
 import av
 import numpy as np
 from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from detection import RuleSettings, VoiceModel
-from media import AnalysisPeers, AnalysisSettings, AudioRing, SpeechListener
+from media import AnalysisPeers, AnalysisSettings, AnalysisSource, AudioRing, LatestFrame, SpeechListener
 from tests.support.images import Frame
 from tests.support.media import RecordingSink, SyntheticCamera, wait_until
 from tests.support.speech import Pcm, espeak_pcm, resample, silence
@@ -96,3 +97,40 @@ async def test_speech_on_the_microphone_raises_speaking_once_with_duration_and_f
     assert evidence[:2] == b"\xff\xd8", "the camera frame of the moment is the evidence"
     assert stats.students == 2 and stats.listened_seconds > 2 * 2.0
     assert stats.dropped_audio_frames == 0
+
+
+class SlowModel(VoiceModel):
+    """The real model, made slow: the listener must drop audio, not queue it."""
+
+    def probabilities(self, work: Any) -> Any:
+        time.sleep(0.5)
+        return super().probabilities(work)
+
+
+async def test_a_busy_listener_drops_the_oldest_audio_and_queues_nothing() -> None:
+    ring = AudioRing(seconds=0.2)  # 10 frames
+    source = AnalysisSource("a", LISTEN, LatestFrame(), ring)
+
+    class Sources:
+        def sources(self) -> list[AnalysisSource]:
+            return [source]
+
+    def frame() -> av.AudioFrame:
+        made = av.AudioFrame.from_ndarray(np.zeros((1, FRAME), np.int16), format="s16", layout="mono")
+        made.sample_rate = RATE
+        return made
+
+    sink = RecordingSink()
+    async with SpeechListener(Sources(), SlowModel(), sink, tick=60) as listener:
+        for _ in range(100):
+            ring.put(frame())
+        listener.tick_once()  # takes the ring's 10 frames into a batch that takes 0.5 s
+        assert len(ring) == 0
+        for _ in range(100):
+            ring.put(frame())
+        listener.tick_once()  # busy: takes nothing
+        assert len(ring) == 10, "the ring stays at its bound while the listener is busy"
+        await listener.wait_idle()
+        stats = listener.stats
+    assert stats.batches == 1 and stats.dropped_audio_frames == 180
+    assert stats.listened_seconds < 0.25 and sink.violations == []
