@@ -10,6 +10,7 @@ Content-Security-Policy allows no inline script or style, so pages keep all code
 from __future__ import annotations
 
 import functools
+import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,12 +18,14 @@ from pathlib import Path
 from aiohttp import web
 
 from core.vocabulary import app_vocabulary
-from server.keys import CATALOG, SETTINGS
+from rooms.errors import RoomsError
+from server.keys import ATTEMPTS, SETTINGS
 from server.settings import Settings
 
 # This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
 STATIC = Path(__file__).resolve().parents[1] / "static"
 _REPO = Path(__file__).resolve().parents[2]
+logger = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -113,9 +116,15 @@ MIC_POLICY = "camera=(self), microphone=(self)"
 
 async def _exam_listens(request: web.Request, exam_id: str) -> bool:
     try:
-        exam = await request.app[CATALOG].exam(exam_id)
+        # Through the attempts' exam cache: a hall of students loading the page costs one query.
+        exam = await request.app[ATTEMPTS].exam(exam_id)
+    except RoomsError:
+        # A malformed or unknown id, or the database not open: the page works, without microphone.
+        return False
     except Exception:
-        # A malformed or unknown id, or Postgres away: the page still works, without microphone.
+        # Postgres lost mid-run (asyncpg's and the socket's own errors): the same, and say so once.
+        logger.warning("cannot tell whether exam %.40r listens for speech; page served without microphone",
+                       exam_id, exc_info=True)
         return False
     return exam.rules.analysis.speaking_for()
 
