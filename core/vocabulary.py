@@ -74,6 +74,9 @@ SIGNAL_KINDS: tuple[SignalKind, ...] = (
                "The camera picture was too blurred to judge it reliably."),
     SignalKind("camera_blocked", "Camera blocked", "server", 4.0,
                "The camera picture was dark or flat, as if covered or pointed at a wall."),
+    # Step 13 B (speaking): only exams with `rules.analysis.speaking` send a microphone track.
+    SignalKind("speaking", "Speaking", "server", 2.0,
+               "Speech was heard on the student's microphone for a while (the audio is not kept)."),
 )
 
 KINDS: dict[str, SignalKind] = {kind.id: kind for kind in SIGNAL_KINDS}
@@ -159,6 +162,12 @@ ANALYSIS_BOUNDS: tuple[Bound, ...] = (
           "mean luminance (0-255) below which a frame counts as dark (camera blocked)"),
     Bound("uniform_stddev", "number", 0.0, 255.0, 8.0, "",
           "luminance standard deviation (0-255) below which a frame counts as flat (camera blocked)"),
+    # Step 13 B (speaking): speech adding up to `speaking_seconds` within the last
+    # `speaking_window_seconds` raises it (a window shorter than the speech needed is widened to it).
+    Bound("speaking_seconds", "number", 0.5, 600.0, 3.0, "s",
+          "seconds of speech within the window before 'Speaking' is raised"),
+    Bound("speaking_window_seconds", "number", 1.0, 600.0, 10.0, "s",
+          "the sliding window over which speech is added up"),
 )
 BOUNDS: dict[str, Bound] = {bound.name: bound for bound in ANALYSIS_BOUNDS}
 

@@ -10,6 +10,8 @@ from detection.rules import RuleViolation, StudentRules
 from detection.scaled import ScaledDetector
 from detection.settings import KINDS, RuleSettings
 from detection.signals import FrameStats, frame_stats, head_pitch, head_turn
+from detection.speaking import SpeakingRule
+from detection.voice import VoiceModel, VoiceStream
 
 __all__ = [
     "KINDS",
@@ -24,7 +26,10 @@ __all__ = [
     "RuleSettings",
     "RuleViolation",
     "ScaledDetector",
+    "SpeakingRule",
     "StudentRules",
+    "VoiceModel",
+    "VoiceStream",
     "default_model_path",
     "frame_stats",
     "head_pitch",

@@ -21,13 +21,14 @@ CAMERA_BLOCKED = "camera_blocked"
 TOO_DARK = "too_dark"
 FACE_TOO_SMALL = "face_too_small"
 TOO_BLURRED = "too_blurred"
+SPEAKING = "speaking"  # raised by detection/speaking.py, from the microphone track
 UNABLE_TO_JUDGE = frozenset({TOO_DARK, FACE_TOO_SMALL, TOO_BLURRED})
-RAISED = frozenset({NO_FACE, MULTIPLE_FACES, HEAD_TURNED, LOOKING_DOWN, CAMERA_BLOCKED}) | UNABLE_TO_JUDGE
+RAISED = frozenset({NO_FACE, MULTIPLE_FACES, HEAD_TURNED, LOOKING_DOWN, CAMERA_BLOCKED, SPEAKING}) | UNABLE_TO_JUDGE
 # What a legacy name in `disabled` or in the accommodations switches off.
 _ALIASES = {LOOKING_AWAY: frozenset({HEAD_TURNED, LOOKING_DOWN})}
 KINDS = frozenset(SERVER_KINDS)
 if KINDS != RAISED | _ALIASES.keys():
-    raise RuntimeError(f"detection/rules.py raises {sorted(RAISED)} (and accepts {sorted(_ALIASES)});"
+    raise RuntimeError(f"detection/rules.py and detection/speaking.py raise {sorted(RAISED)} (and accept {sorted(_ALIASES)});"
                        f" core.vocabulary declares the server kinds {sorted(KINDS)}")
 
 
@@ -79,6 +80,9 @@ class RuleSettings:
     min_face_height: float = BOUNDS["min_face_height"].default  # fraction of the frame height
     min_sharpness: float = BOUNDS["min_sharpness"].default  # see detection.signals.FrameStats.sharpness
     disabled: frozenset[str] = frozenset()  # rule kinds that never fire
+    speaking_seconds: float = BOUNDS["speaking_seconds"].default  # speech within the window
+    speaking_window_seconds: float = BOUNDS["speaking_window_seconds"].default
+    speaking: bool = False  # the exam analyses the microphone (rooms/exam.py: analysis.speaking)
 
     def __post_init__(self) -> None:
         # Coerce in place (ints from JSON become floats, lists become frozensets) so the
@@ -86,6 +90,13 @@ class RuleSettings:
         for name in _NUMBERS:
             object.__setattr__(self, name, _number(name, getattr(self, name)))
         object.__setattr__(self, "disabled", _expand(_kinds("disabled", self.disabled)))
+        if not isinstance(self.speaking, bool):
+            raise InvalidRules(f"analysis.speaking must be true or false, got {self.speaking!r}")
+
+    @property
+    def listens(self) -> bool:
+        """Whether the microphone is analysed: asked for, and the speaking rule not disabled."""
+        return self.speaking and SPEAKING not in self.disabled
 
     def seconds(self, kind: str) -> float:
         """How long condition ``kind`` must hold before it is raised."""
@@ -123,6 +134,6 @@ class RuleSettings:
 
 
 # The numeric fields; each must have a bound in the vocabulary (checked at import).
-_NUMBERS = tuple(field.name for field in fields(RuleSettings) if field.name != "disabled")
+_NUMBERS = tuple(field.name for field in fields(RuleSettings) if field.name not in ("disabled", "speaking"))
 if not set(_NUMBERS) <= BOUNDS.keys():
     raise RuntimeError(f"RuleSettings fields without a bound in core.vocabulary: {set(_NUMBERS) - BOUNDS.keys()}")

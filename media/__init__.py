@@ -4,11 +4,13 @@
 Engine package: no aiohttp, no Socket.IO, and no opinion on what a violation is.
 """
 
+from media.audio import AudioRing
 from media.analysis import AnalysisSettings, AnalysisSink, AnalysisSource, AnalysisSources
 from media.errors import AnalysisUnavailable, InvalidOffer, MediaError, MediaErrorCategory
 from media.frames import FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
 from media.loop_lag import LoopLagMonitor
 from media.peers import AnalysisPeers
+from media.listener import ListenerStats, SpeechListener
 from media.sampler import AnalysisSampler, BatchDetector, SamplerStats
 
 __all__ = [
@@ -19,14 +21,17 @@ __all__ = [
     "AnalysisSource",
     "AnalysisSources",
     "AnalysisUnavailable",
+    "AudioRing",
     "BatchDetector",
     "FrameSample",
     "InvalidOffer",
     "LatestFrame",
+    "ListenerStats",
     "LoopLagMonitor",
     "MediaError",
     "MediaErrorCategory",
     "SamplerStats",
+    "SpeechListener",
     "evidence_jpeg",
     "thumbnail_jpeg",
 ]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from detection import RuleSettings, RuleViolation
 
+from .audio import AudioRing
 from .errors import MediaError
 from .frames import LatestFrame
 
@@ -50,6 +51,11 @@ class AnalysisSettings:
                 f"got {self.thumbnail_interval}",
             )
 
+    @property
+    def listens(self) -> bool:
+        """Whether the attempt's microphone track is analysed for speech (media/listener.py)."""
+        return self.rule_settings.listens
+
     @classmethod
     def from_rules(
         cls,
@@ -80,6 +86,7 @@ class AnalysisSource:
     attempt_id: str
     settings: AnalysisSettings
     slot: LatestFrame
+    audio: AudioRing | None = None  # the microphone's ring, only when `settings.listens`
 
 
 class AnalysisSources(Protocol):

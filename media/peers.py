@@ -25,6 +25,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from core.tasks import stop_tasks
 
 from .analysis import AnalysisSettings, AnalysisSource
+from .audio import AudioRing, drain_audio
 from .errors import AnalysisUnavailable, InvalidOffer, MediaError
 from .frames import LatestFrame, drain_track
 
@@ -41,7 +42,7 @@ _SENDING_DIRECTIONS = frozenset({"sendonly", "sendrecv"})
 class _Peer:
     """One attempt's connection: the aiortc peer, its frame slot and its drain tasks."""
 
-    __slots__ = ("attempt_id", "settings", "pc", "slot", "tasks", "closed")
+    __slots__ = ("attempt_id", "audio", "closed", "pc", "settings", "slot", "tasks")
 
     def __init__(
         self, attempt_id: str, settings: AnalysisSettings, pc: RTCPeerConnection
@@ -50,11 +51,12 @@ class _Peer:
         self.settings = settings
         self.pc = pc
         self.slot = LatestFrame()
+        self.audio = AudioRing() if settings.listens else None
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
     def source(self) -> AnalysisSource:
-        return AnalysisSource(self.attempt_id, self.settings, self.slot)
+        return AnalysisSource(self.attempt_id, self.settings, self.slot, self.audio)
 
 
 class AnalysisPeers:
@@ -228,7 +230,11 @@ class AnalysisPeers:
             raise InvalidOffer("the offer's video has no DTLS fingerprint")
 
     def _on_track(self, peer: _Peer, track: MediaStreamTrack) -> None:
-        # Audio is received and thrown away: undrained, it would pile up like video.
+        if track.kind == "audio" and peer.audio is not None:
+            # A speaking exam: the microphone goes to a bounded ring the speech listener reads.
+            self._spawn_for(peer, drain_audio(track, peer.audio), f"drain audio {peer.attempt_id}")
+            return
+        # Other audio is received and thrown away: undrained, it would pile up like video.
         slot = peer.slot if track.kind == "video" else None
         self._spawn_for(peer, drain_track(track, slot), f"drain {track.kind} {peer.attempt_id}")
 
@@ -257,6 +263,8 @@ class AnalysisPeers:
         # track aiortc failed to end.
         await stop_tasks(list(peer.tasks))
         peer.slot.clear()
+        if peer.audio is not None:
+            peer.audio.clear()
 
     def _spawn_for(self, peer: _Peer, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(_guarded(coro, what), name=what)

@@ -42,6 +42,7 @@ class Exam:
         # Students may know how long evidence about them is kept (the consent notice says so).
         data["evidence_retention_days"] = self.rules.evidence_retention_days
         data["analysis_enabled"] = self.rules.analysis.enabled
+        data["speaking_enabled"] = self.rules.analysis.speaking_for()  # the consent names the microphone
         if not for_student:
             data["rules"] = self.rules.model_dump(mode="json")
             data["created_by"] = self.created_by

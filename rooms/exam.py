@@ -5,6 +5,7 @@ These types are the domain's; REST bodies embed them, so one validation serves b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -102,6 +103,11 @@ class AnalysisRules(BaseModel):
     model_config = _FROZEN
 
     enabled: bool = False
+    speaking: bool = Field(
+        default=False, strict=True,
+        description="also analyse the student's microphone for speech (in memory, no audio stored); "
+        "needs `enabled`, and the page then asks for the microphone",
+    )
     disabled: tuple[ServerKind, ...] = Field(
         default=(), max_length=len(SERVER_KINDS), description="server rules that never fire in this exam"
     )
@@ -122,10 +128,30 @@ class AnalysisRules(BaseModel):
     too_dark_mean: float = _bounded("too_dark_mean")
     min_face_height: float = _bounded("min_face_height")
     min_sharpness: float = _bounded("min_sharpness")
+    speaking_seconds: float = _bounded("speaking_seconds")
+    speaking_window_seconds: float = _bounded("speaking_window_seconds")
+
+    @model_validator(mode="after")
+    def _speaking_needs_analysis(self) -> AnalysisRules:
+        # The microphone track rides on the analysis peer connection, which carries the camera.
+        if self.speaking and not self.enabled:
+            raise ValueError("analysis.speaking needs analysis.enabled")
+        return self
+
+    def speaking_for(self, accommodations: Iterable[str] = ()) -> bool:
+        """Whether this student's microphone is analysed: the exam asks for it and neither the
+        exam's `disabled` list nor the student's accommodations switch the speaking rule off."""
+        off = {*self.disabled, *accommodations}
+        return self.enabled and self.speaking and "speaking" not in off
+
+    def for_student(self, accommodations: Iterable[str] = ()) -> dict[str, Any]:
+        """The section as the student's page gets it at join: `speaking` says whether *this*
+        student's microphone is sent (their accommodations may switch it off)."""
+        return {**self.model_dump(mode="json"), "speaking": self.speaking_for(accommodations)}
 
 
 # A bound without a field (or a field the vocabulary lacks) would split the two validators.
-_numeric = {name for name in AnalysisRules.model_fields if name not in ("enabled", "disabled")}
+_numeric = {name for name in AnalysisRules.model_fields if name not in ("enabled", "disabled", "speaking")}
 if _numeric != set(BOUNDS):
     raise RuntimeError(f"AnalysisRules and core.vocabulary.ANALYSIS_BOUNDS differ: {sorted(_numeric ^ set(BOUNDS))}")
 

@@ -69,7 +69,7 @@ class ViolationSink:
                 **violation.details, "reason": violation.reason, "explanation": violation.reason,
                 "duration": round(violation.duration, 2), "confidence": round(violation.confidence, 3),
             },
-            evidence=evidence,
+            evidence=evidence if evidence_jpeg else None,  # speaking without a camera frame: none
         )
         await self._attempts.server_violation(record)
 

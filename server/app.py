@@ -16,6 +16,7 @@ from server.http.credentials import credentials_middleware
 from server.http.errors import error_middleware
 from server.http.observability import observability_middleware, readiness
 from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
+from .speaking import speaking_ctx
 from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
 from .drain import install_drain
@@ -109,4 +110,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(analysis_ctx)
+    app.cleanup_ctx.append(speaking_ctx)  # Step 13 B: after the peers it listens to
     return app

@@ -44,6 +44,7 @@ from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
 from rooms.tokens import TokenService
+from media import SpeechListener
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
 from signaling.hub import Hub, SocketNotifier, create_server
@@ -58,6 +59,7 @@ from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
 from .backends import Backends, Cluster, cluster_parts, local_backends
 from .metrics import Metrics
 from .settings import Settings
+from .speaking import speech_listener
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Node:
     accounts: AccountService
     members_api: MembersApi
     oidc: OidcRoutes
+    speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
 
 
 def build_node(settings: Settings) -> Node:
@@ -192,6 +195,7 @@ def build_node(settings: Settings) -> Node:
         feed=feed, occupancy=occupancy, analysis=analysis, relay=relay, accounts=accounts,
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
+        speech=speech_listener(analysis, metrics, attempts, notifier),
     )
 
 

@@ -104,7 +104,7 @@ class StudentNamespace(GuardedNamespace):
             attempt=attempt.clock(),
             student={"id": attempt.student_id, "name": attempt.student_name},
             exam=result.exam.to_json(for_student=True),
-            analysis=result.exam.rules.analysis.model_dump(mode="json"),
+            analysis=result.exam.rules.analysis.for_student(attempt.accommodations),
             answers=result.answers,
             last_seq=result.last_seq,
             resumed=result.resumed,

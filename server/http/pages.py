@@ -10,6 +10,7 @@ Content-Security-Policy allows no inline script or style, so pages keep all code
 from __future__ import annotations
 
 import functools
+import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,13 +18,15 @@ from pathlib import Path
 from aiohttp import web
 
 from core.vocabulary import app_vocabulary
+from rooms.errors import RoomsError
 from rooms.roles import vocabulary as role_vocabulary
-from server.keys import SETTINGS
+from server.keys import ATTEMPTS, SETTINGS
 from server.settings import Settings
 
 # This module is server/http/pages.py: the apps are in server/static/, package.json at the top.
 STATIC = Path(__file__).resolve().parents[1] / "static"
 _REPO = Path(__file__).resolve().parents[2]
+logger = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -104,11 +107,40 @@ def _missing_vendor(request: web.Request) -> web.StreamResponse:
     return secure(response, request.app[SETTINGS])
 
 
+# Step 13 B (speaking). Headers leave before the page knows its exam (the invite token stays in
+# the fragment), so the exam page is served with `microphone=()` and a speaking exam's page
+# reloads itself as /exam/?mic=<exam id>: the server opens the microphone for that address only
+# when the exam named there asks for speaking. Anyone may ask for such an address; what it
+# grants is the right to *ask* the student for a microphone on a page whose consent screen
+# says so, and only for exams that analyse speech (docs/privacy.md, "Microphone").
+MIC_QUERY = "mic"
+MIC_POLICY = "camera=(self), microphone=(self)"
+
+
+async def _exam_listens(request: web.Request, exam_id: str) -> bool:
+    try:
+        # Through the attempts' exam cache: a hall of students loading the page costs one query.
+        exam = await request.app[ATTEMPTS].exam(exam_id)
+    except RoomsError:
+        # A malformed or unknown id, or the database not open: the page works, without microphone.
+        return False
+    except Exception:
+        # Postgres lost mid-run (asyncpg's and the socket's own errors): the same, and say so once.
+        logger.warning("cannot tell whether exam %.40r listens for speech; page served without microphone",
+                       exam_id, exc_info=True)
+        return False
+    return exam.rules.analysis.speaking_for()
+
+
 def _page(relative: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         if node_modules() is None:
             return _missing_vendor(request)
-        return _file(request, STATIC / relative)
+        response = _file(request, STATIC / relative)
+        exam_id = request.query.get(MIC_QUERY) if relative == PAGES["/exam/"] else None
+        if exam_id and await _exam_listens(request, exam_id):
+            response.headers["Permissions-Policy"] = MIC_POLICY
+        return response
 
     return handler
 
@@ -154,7 +186,7 @@ APP_CONFIG_MAX_AGE = 60
 
 
 # Bump when the consent text in static/exam/index.html changes: joins record this version.
-CONSENT_VERSION = "2026-11-v1"
+CONSENT_VERSION = "2026-12-v2"  # v2: the microphone line of speaking exams
 
 
 def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -177,4 +209,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/app-config.json", app_config)
 
 
-__all__ = ["APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "SECURITY_HEADERS", "add_pages", "content_security_policy"]
+__all__ = [
+    "APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "MIC_POLICY", "MIC_QUERY", "SECURITY_HEADERS", "add_pages",
+    "content_security_policy",
+]

@@ -26,17 +26,23 @@ PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
     "core/vocabulary.py": (frozenset(KINDS), "the declaration itself"),
     "detection/settings.py": (
         frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked", "head_turned", "looking_down",
-                   "too_dark", "face_too_small", "too_blurred"}),
-        "the names detection/rules.py raises; checked at import against the vocabulary's server kinds",
+                   "too_dark", "face_too_small", "too_blurred", "speaking"}),
+        "the names detection/rules.py and detection/speaking.py raise; checked at import against the vocabulary's "
+        "server kinds (and `speaking`, the exam's switch of the same name)",
     ),
     "rooms/exam.py": (
-        frozenset({"tab_hidden", "paste"}),
-        "the exam body's OpenAPI example; tests/server/test_openapi.py posts it, so it cannot go stale",
+        frozenset({"tab_hidden", "paste", "speaking"}),
+        "the exam body's OpenAPI example (tests/server/test_openapi.py posts it, so it cannot go stale); "
+        "`speaking`: the switch analysis.speaking, named after the kind it turns on",
     ),
 }
 JS_USES: dict[str, tuple[frozenset[str], str]] = {
     "js/lockdown.js": (frozenset(CLIENT_KINDS), "the page code that notices each client signal and sends it"),
-    "js/editor.js": (frozenset({"copy"}), "document.execCommand('copy'), the clipboard command, not the kind"),
+    "js/editor.js": (
+        frozenset({"copy", "speaking"}),
+        "document.execCommand('copy'), the clipboard command, not the kind; `speaking`: the exam's switch "
+        "rules.analysis.speaking, named after the kind it turns on",
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-// The low-resolution camera track to the server's analysis peer (when the exam enables
-// analysis). Non-trickle signaling: wait for ICE gathering, send one offer through `rtc`
+// The low-resolution camera track (and, for an exam that listens for speech, the microphone
+// track) to the server's analysis peer (when the exam enables analysis). Non-trickle signaling: wait for ICE gathering, send one offer through `rtc`
 // {target: "server"}, the ack carries the answer. A server without analysis answers
 // `rtc_unavailable`, and the exam simply goes on.
 //
@@ -26,6 +26,10 @@ export async function startAnalysis(socket, stream, iceServers, onState = () => 
   }
   const pc = new RTCPeerConnection({ iceServers });
   const sender = pc.addTrack(track, stream);
+  // Only a speaking exam's stream holds a microphone track (check.js asks for it only then):
+  // it rides on the same peer connection, analysed on the server in memory and never stored.
+  const microphone = stream.getAudioTracks()[0];
+  if (microphone) pc.addTrack(microphone, stream);
   try {
     const params = sender.getParameters();
     params.encodings = params.encodings?.length ? params.encodings : [{}];

@@ -1,5 +1,5 @@
-// The student's system check: browser support, camera, connection. Each item says in
-// plain words what failed and what to do about it.
+// The student's system check: browser support, camera, the microphone (only for an exam that
+// listens for speech), connection. Each item says in plain words what failed and what to do.
 import { el } from "./common.js";
 
 // The page caps what it sends: the server cannot lower a sender's resolution or frame rate.
@@ -12,16 +12,27 @@ export const CAMERA_CONSTRAINTS = {
   },
 };
 
-export async function openCamera() {
+// Speech detection needs one channel; the server resamples to 16 kHz. Echo cancellation
+// keeps a video call's loudspeaker (or the exam's own sounds) from counting as the student.
+export const MICROPHONE_CONSTRAINTS = { channelCount: 1, echoCancellation: true };
+
+// `withMicrophone` only when the exam analyses speech: otherwise the page never asks for it
+// (and the server's Permissions-Policy would refuse it anyway).
+export async function openCamera(withMicrophone = false) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("This browser cannot use a camera here (it needs a secure https:// page).");
   }
+  const constraints = { ...CAMERA_CONSTRAINTS, audio: withMicrophone ? MICROPHONE_CONSTRAINTS : false };
   try {
-    return await navigator.mediaDevices.getUserMedia(CAMERA_CONSTRAINTS);
+    return await navigator.mediaDevices.getUserMedia(constraints);
   } catch (err) {
     const reasons = {
-      NotAllowedError: "Camera permission was refused. Allow the camera for this site (the camera icon in the address bar), then check again.",
-      NotFoundError: "No camera was found. Connect a camera, then check again.",
+      NotAllowedError: withMicrophone
+        ? "Camera or microphone permission was refused. This exam needs both: allow them for this site (the icons in the address bar), then check again."
+        : "Camera permission was refused. Allow the camera for this site (the camera icon in the address bar), then check again.",
+      NotFoundError: withMicrophone
+        ? "No camera or no microphone was found. Connect them, then check again."
+        : "No camera was found. Connect a camera, then check again.",
       NotReadableError: "The camera is in use by another program. Close it, then check again.",
       OverconstrainedError: "The camera does not support a small enough picture.",
     };
@@ -64,7 +75,7 @@ function item(list, name) {
 
 // Runs every check; resolves to {ok, stream}. `socketReady` resolves when the Socket.IO
 // connection is up (or rejects with a readable reason).
-export async function runChecks(list, preview, socketReady, previousStream) {
+export async function runChecks(list, preview, socketReady, previousStream, withMicrophone = false) {
   list.replaceChildren();
   let ok = true;
 
@@ -79,8 +90,9 @@ export async function runChecks(list, preview, socketReady, previousStream) {
 
   const camera = item(list, "Camera");
   let stream = previousStream && previousStream.active ? previousStream : null;
+  if (stream && withMicrophone && !stream.getAudioTracks().length) stream = null;
   try {
-    stream = stream || (await openCamera());
+    stream = stream || (await openCamera(withMicrophone));
     preview.srcObject = stream;
     const settings = stream.getVideoTracks()[0]?.getSettings() || {};
     const size = settings.width ? `${settings.width}×${settings.height}` : "";
@@ -88,6 +100,16 @@ export async function runChecks(list, preview, socketReady, previousStream) {
   } catch (err) {
     ok = false;
     camera.fail(err.message);
+  }
+  if (withMicrophone) {
+    const microphone = item(list, "Microphone");
+    const track = stream?.getAudioTracks()[0];
+    if (track && track.readyState === "live") {
+      microphone.pass("Microphone is working. It is analysed on the server for speech, in memory; no audio is stored.");
+    } else {
+      ok = false;
+      microphone.fail("This exam listens for speech and needs your microphone. Allow it for this site, then check again.");
+    }
   }
 
   const connection = item(list, "Connection");

@@ -51,7 +51,8 @@ function examSpec() {
     rules: {
       weights,
       evidence_retention_days: Number($("#exam-retention").value),
-      analysis: { enabled: $("#exam-analysis").checked },
+      // speaking needs enabled: the API says so when only the microphone box is ticked.
+      analysis: { enabled: $("#exam-analysis").checked, speaking: $("#exam-speaking").checked },
     },
   };
 }

@@ -13,7 +13,7 @@ const stateKey = `proctor.exam.${claims?.sub}.${claims?.room}`;
 const state = JSON.parse(sessionStorage.getItem(stateKey) || "{}");
 const saveState = () => sessionStorage.setItem(stateKey, JSON.stringify(state));
 
-let config = { ice_servers: [], consent_version: "2026-11-v1" };
+let config = { ice_servers: [], consent_version: "2026-12-v2" };
 let socket = null;
 let stream = null;
 let outbox = null;
@@ -24,6 +24,8 @@ let liveView = null;
 let clock = null;
 let finished = false;
 let handRaised = false;
+// The exam analyses speech: the consent names the microphone and the check asks for it.
+let listening = false;
 
 function screen(name) {
   for (const id of ["consent", "check", "exam", "done"]) show($(`#${id}`), id === name);
@@ -151,6 +153,10 @@ async function join() {
   outbox.joined = true;
   outbox.flush();
   updateBanner();
+  if (stream && !ack.analysis?.speaking) {
+    // Not listened to (the exam does not, or an accommodation says so): the microphone goes.
+    for (const track of stream.getAudioTracks()) { track.stop(); stream.removeTrack(track); }
+  }
   if (ack.analysis?.enabled && stream) {
     analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers);
     analysis.start();
@@ -158,8 +164,32 @@ async function join() {
 }
 
 // ---- screens ----
+function showMicrophoneConsent() {
+  for (const id of ["consent-mic-h", "consent-mic", "consent-mic-what"]) show($(`#${id}`), listening);
+  show($("#consent-no-mic"), !listening);
+}
+
+// A speaking exam's page must come from /exam/?mic=<exam>: only that address gets a
+// Permissions-Policy that lets the page ask for the microphone (server/http/pages.py). The
+// token is already in sessionStorage (takeToken), so the reload keeps it out of the URL.
+async function needsMicrophonePage() {
+  let exam;
+  try {
+    exam = await api(token, "GET", `/api/exams/${encodeURIComponent(claims.exam)}`);
+  } catch {
+    return false; // the consent screen reports an invalid link
+  }
+  listening = Boolean(exam.speaking_enabled);
+  if (listening && new URLSearchParams(location.search).get("mic") !== claims.exam) {
+    location.replace(`/exam/?mic=${encodeURIComponent(claims.exam)}`);
+    return true;
+  }
+  return false;
+}
+
 async function showConsent() {
   screen("consent");
+  showMicrophoneConsent();
   try {
     const exam = await api(token, "GET", `/api/exams/${encodeURIComponent(claims.exam)}`);
     $("#exam-title").textContent = exam.title;
@@ -199,7 +229,7 @@ async function showCheck() {
   screen("check");
   const run = async () => {
     $("#start").disabled = true;
-    const result = await runChecks($("#check-list"), $("#preview"), socketReady, stream);
+    const result = await runChecks($("#check-list"), $("#preview"), socketReady, stream, listening);
     stream = result.stream || stream;
     $("#start").disabled = !result.ok;
     if (result.ok) $("#start").focus();
@@ -219,7 +249,7 @@ async function startExam() {
 
 async function enterExam() {
   screen("exam");
-  if (!stream) stream = await openCamera().catch((err) => { addMessage("info", err.message); return null; });
+  if (!stream) stream = await openCamera(listening).catch((err) => { addMessage("info", err.message); return null; });
   $("#selfview").srcObject = stream;
   if (socket.connected) await join();
 }
@@ -334,6 +364,7 @@ async function main() {
     return;
   }
   config = { ...config, ...(await appConfig()) };
+  if (await needsMicrophonePage()) return;
   wireSocket();
   wireExamControls();
   if (state.started) await enterExam();
