@@ -80,17 +80,19 @@ async def test_teacher_sees_the_students_thumbnail(browsers: Browsers, node: Nod
     await teacher.locator(".tile img.thumb").wait_for(timeout=8_000)
 
 
-async def test_black_camera_raises_no_face(browsers: Browsers, node: Node, black_video: Path) -> None:
+async def test_black_camera_raises_camera_blocked(browsers: Browsers, node: Node, black_video: Path) -> None:
+    # A black picture is a covered or blocked camera, not an empty seat (Step 13: a frame too
+    # dark to judge raises no "No face"; docs/analysis-quality.md).
     room = await node.room(ANALYSED_EXAM)
     invites = await node.invites(room["id"], ["Nobody There"])
     teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), black_video)
     student = await open_student(browsers, node, invites[0], black_video)
     await pass_consent_and_check(student)
-    item = teacher.locator("#feed li.violation[data-kind=no_face]").first
+    item = teacher.locator("#feed li.violation[data-kind=camera_blocked]").first
     await item.wait_for(timeout=8_000)
     # The server's evidence snapshot is fetched with the teacher's token and shown inline.
     await item.locator("img.evidence").wait_for(timeout=5_000)
-    await screenshot(teacher, "teacher-no-face")
+    await screenshot(teacher, "teacher-camera-blocked")
 
 
 async def test_teacher_opens_the_live_camera(browsers: Browsers, node: Node, face_video: Path) -> None:
