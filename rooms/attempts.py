@@ -13,14 +13,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.signals import Signal
 
 from .catalog import Exam, Room, parse_uuid
 from .errors import Forbidden, Invalid, NoCapacity, NotFound
-from .events import AnswerRecord, ViolationRecord, WriteResult
+from .events import AnalysisFlag, AnswerRecord, Evidence, ServerSequence, ViolationRecord, WriteResult
 from .protocols import AttemptRepository, EventSink, ExamCatalog, Notifier
 from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
 from .tokens import Claims
@@ -71,6 +71,7 @@ class AttemptService:
         # Live suspicion scores of attempts whose violations this node writes (their
         # students are connected here); the stored truth is the sum over violations.
         self._scores: dict[str, float] = {}
+        self._server_seq = ServerSequence()
 
     async def exam(self, exam_id: str) -> Exam:
         # Exams do not change after creation, so a process-wide cache is safe.
@@ -179,6 +180,32 @@ class AttemptService:
                 "reason": f"{kind} reported by the browser adds {weight:g} to the score",
             })
         return result
+
+    async def analysis_flag(self, attempt_id: str, flag: AnalysisFlag) -> WriteResult | None:
+        """A violation the server's analysis found: weighed with the exam's rules, its evidence
+        kept for the exam's retention period; None once the attempt has ended."""
+        # Fresh: in a cluster the room's host analyses students connected elsewhere, and its
+        # cached copy does not hear that the attempt was submitted or terminated.
+        attempt = await self.attempt(attempt_id, fresh=True)
+        if attempt.closed:
+            return None
+        exam = await self.exam(attempt.exam_id)
+        now = utcnow()
+        evidence = Evidence(
+            id=uuid.uuid4(), data=flag.evidence_jpeg, taken_at=now,
+            expires_at=now + timedelta(days=exam.rules.evidence_retention_days),
+        ) if flag.evidence_jpeg else None
+        record = ViolationRecord(
+            attempt_id=uuid.UUID(attempt_id), seq=self._server_seq.next(), source="server", kind=flag.kind,
+            severity=exam.rules.weight(flag.kind), occurred_at=datetime.fromtimestamp(flag.started_at, UTC),
+            # `reason` (what the live push and older pages read) and `explanation` are the same words.
+            details={
+                **flag.details, "reason": flag.reason, "explanation": flag.reason,
+                "duration": round(flag.duration, 2), "confidence": round(flag.confidence, 3),
+            },
+            evidence=evidence,
+        )
+        return await self.server_violation(record)
 
     async def server_violation(self, record: ViolationRecord) -> WriteResult:
         """A violation found by the server's analysis (evidence attached)."""

@@ -6,8 +6,10 @@ an `EventSink` (rooms/protocols.py); rooms/store/event_writer.py writes them to 
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,3 +60,28 @@ class WriteResult:
 
     stored: bool
     violation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisFlag:
+    """What the server's analysis found about one student, before the exam's rules weigh it."""
+
+    kind: str
+    started_at: float  # epoch seconds: when the condition began
+    duration: float
+    confidence: float
+    reason: str  # plain words, shown to teachers and reviewers as the flag's explanation
+    details: dict[str, Any] = field(default_factory=dict)
+    evidence_jpeg: bytes = b""  # the frame of the moment; empty: no evidence (speaking without a camera)
+
+
+class ServerSequence:
+    """Sequence numbers for violations the server finds (a student's own events carry the
+    page's): microseconds since the epoch are unique per node and sortable; the counter breaks
+    ties within one tick."""
+
+    def __init__(self) -> None:
+        self._tiebreak = itertools.count()
+
+    def next(self) -> int:
+        return time.time_ns() // 1000 * 16 + next(self._tiebreak) % 16

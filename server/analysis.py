@@ -8,12 +8,8 @@ Only evidence JPEGs of violations are stored; every other frame lives in memory 
 from __future__ import annotations
 
 import base64
-import itertools
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +19,7 @@ from detection.errors import DetectionError
 from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
 from rooms.attempts import AttemptService
 from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
-from rooms.store.event_writer import Evidence, ViolationRecord
+from rooms.events import AnalysisFlag
 from rooms.protocols import Notifier
 from signaling.analysis_relay import RedisAnalysisRelay
 
@@ -36,42 +32,19 @@ logger = logging.getLogger(__name__)
 
 
 class ViolationSink:
-    """media.AnalysisSink: analysis results into the durable writer and to teachers."""
+    """media.AnalysisSink: analysis results to the domain (which weighs and stores them) and
+    thumbnails to teachers."""
 
     def __init__(self, attempts: AttemptService, notifier: Notifier) -> None:
         self._attempts = attempts
         self._notifier = notifier
-        # Server-found violations need their own sequence numbers: microseconds since the
-        # epoch are unique per node and sortable; the counter breaks ties within one tick.
-        self._tiebreak = itertools.count()
-
-    def _seq(self) -> int:
-        return time.time_ns() // 1000 * 16 + next(self._tiebreak) % 16
 
     async def violation(self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes) -> None:
-        # Fresh: in a cluster the room's host analyses students connected elsewhere, and its
-        # cached copy does not hear that the attempt was submitted or terminated.
-        attempt = await self._attempts.attempt(attempt_id, fresh=True)
-        if attempt.closed:
-            return
-        exam = await self._attempts.exam(attempt.exam_id)
-        now = datetime.now(UTC)
-        evidence = Evidence(
-            id=uuid.uuid4(), data=evidence_jpeg, taken_at=now,
-            expires_at=now + timedelta(days=exam.rules.evidence_retention_days),
-        )
-        occurred = datetime.fromtimestamp(violation.started_at, UTC)
-        record = ViolationRecord(
-            attempt_id=uuid.UUID(attempt_id), seq=self._seq(), source="server", kind=violation.kind,
-            severity=exam.rules.weight(violation.kind), occurred_at=occurred,
-            # `reason` (what the live push and older pages read) and `explanation` are the same words.
-            details={
-                **violation.details, "reason": violation.reason, "explanation": violation.reason,
-                "duration": round(violation.duration, 2), "confidence": round(violation.confidence, 3),
-            },
-            evidence=evidence if evidence_jpeg else None,  # speaking without a camera frame: none
-        )
-        await self._attempts.server_violation(record)
+        await self._attempts.analysis_flag(attempt_id, AnalysisFlag(
+            kind=violation.kind, started_at=violation.started_at, duration=violation.duration,
+            confidence=violation.confidence, reason=violation.reason, details=dict(violation.details),
+            evidence_jpeg=evidence_jpeg,
+        ))
 
     async def thumbnail(self, attempt_id: str, jpeg: bytes) -> None:
         attempt = await self._attempts.attempt(attempt_id)
