@@ -24,14 +24,18 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
 COLOURS = {"ours": "#c0392b", "relay": "#2980b9", "echo": "#27ae60", "ours-nogc": "#8e44ad"}
-LABELS = {"ours": "proctor node", "relay": "bare python-socketio relay", "echo": "raw aiohttp WebSocket",
-          "ours-nogc": "proctor node, GC tuning off"}
+LABELS = {
+    "ours": "proctor node",
+    "relay": "bare python-socketio relay",
+    "echo": "raw aiohttp WebSocket",
+    "ours-nogc": "proctor node, GC tuning off",
+}
 
 
 def newest(pattern: str) -> Path | None:
@@ -42,8 +46,10 @@ def newest(pattern: str) -> Path | None:
 def load_latency(path: Path) -> Path:
     report = json.loads(path.read_text())
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, key, title in ((axes[0], "event_to_teacher", "event → teacher"),
-                           (axes[1], "event_to_ack", "event → durable ack")):
+    for ax, key, title in (
+        (axes[0], "event_to_teacher", "event → teacher"),
+        (axes[1], "event_to_ack", "event → durable ack"),
+    ):
         marked = False
         for name, result in report["targets"].items():
             stages = [s for s in result.get("stages", []) if "load" in s]
@@ -51,16 +57,33 @@ def load_latency(path: Path) -> Path:
                 continue
             xs = [s["load"]["students"] for s in stages]
             colour = COLOURS.get(name, "grey")
-            ax.plot(xs, [s["load"][key]["p99_ms"] for s in stages], "o-", color=colour,
-                    label=f"{LABELS.get(name, name)} p99")
-            ax.plot(xs, [s["load"][key]["p50_ms"] for s in stages], "s--", color=colour, alpha=0.6,
-                    label=f"{LABELS.get(name, name)} p50")
+            ax.plot(
+                xs,
+                [s["load"][key]["p99_ms"] for s in stages],
+                "o-",
+                color=colour,
+                label=f"{LABELS.get(name, name)} p99",
+            )
+            ax.plot(
+                xs,
+                [s["load"][key]["p50_ms"] for s in stages],
+                "s--",
+                color=colour,
+                alpha=0.6,
+                label=f"{LABELS.get(name, name)} p50",
+            )
             # Where the generator itself was late (starved or saturated) the point says so.
             bad = [s for s in stages if s["load"]["generator"]["saturated"]]
             if bad:
-                ax.plot([s["load"]["students"] for s in bad], [s["load"][key]["p99_ms"] for s in bad], "x",
-                        color="black", ms=11, mew=2,
-                        label=None if marked else "generator late: not the server's figure")
+                ax.plot(
+                    [s["load"]["students"] for s in bad],
+                    [s["load"][key]["p99_ms"] for s in bad],
+                    "x",
+                    color="black",
+                    ms=11,
+                    mew=2,
+                    label=None if marked else "generator late: not the server's figure",
+                )
                 marked = True
         ax.axhline(100 if key == "event_to_teacher" else 150, color="black", lw=0.8, ls=":")
         ax.set_yscale("log")
@@ -82,21 +105,38 @@ def storage_batch(path: Path) -> Path:
     sat = [r for r in report["writer"] if r["mode"] == "saturated"]
     paced = [r for r in report["writer"] if r["mode"] == "paced"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot([r["batch_size"] for r in sat], [r["rows_per_s"] for r in sat], "o-", color=COLOURS["ours"],
-             label="EventWriter (5,000 in flight)")
+    ax1.plot(
+        [r["batch_size"] for r in sat],
+        [r["rows_per_s"] for r in sat],
+        "o-",
+        color=COLOURS["ours"],
+        label="EventWriter (5,000 in flight)",
+    )
     single = [r for r in report["writer"] if r["mode"] == "saturated, 1 flusher"]
     if single:
-        ax1.plot([r["batch_size"] for r in single], [r["rows_per_s"] for r in single], "o:", color=COLOURS["ours"],
-                 alpha=0.5, label="EventWriter, one flusher")
+        ax1.plot(
+            [r["batch_size"] for r in single],
+            [r["rows_per_s"] for r in single],
+            "o:",
+            color=COLOURS["ours"],
+            alpha=0.5,
+            label="EventWriter, one flusher",
+        )
     styles = {"single-row INSERT": ":", "COPY": "--", "unnest, no score": "-."}
     for b in report["baselines"]:
         label = b["mode"] + (f" ×{b['connections']} conn" if "connections" in b else "")
         ax1.axhline(b["rows_per_s"], ls=styles.get(b["mode"], ":"), color="grey", lw=1)
-        ax1.annotate(f"{label}: {b['rows_per_s']:,}/s", (sat[0]["batch_size"], b["rows_per_s"]), fontsize=7,
-                     xytext=(2, 2), textcoords="offset points")
+        ax1.annotate(
+            f"{label}: {b['rows_per_s']:,}/s",
+            (sat[0]["batch_size"], b["rows_per_s"]),
+            fontsize=7,
+            xytext=(2, 2),
+            textcoords="offset points",
+        )
     ax1.axhline(50_000, color="black", lw=0.8, ls=":")
-    ax1.annotate("target 50,000/s", (sat[0]["batch_size"], 50_000), fontsize=7, xytext=(2, -9),
-                 textcoords="offset points")
+    ax1.annotate(
+        "target 50,000/s", (sat[0]["batch_size"], 50_000), fontsize=7, xytext=(2, -9), textcoords="offset points"
+    )
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("writer batch size (rows per transaction)")
@@ -104,12 +144,15 @@ def storage_batch(path: Path) -> Path:
     ax1.set_title("throughput")
     ax1.grid(True, which="both", alpha=0.3)
     ax1.legend(fontsize=7, loc="lower right")
-    for rows, label, style in ((sat, "5,000 in flight (saturated)", "o-"),
-                               (paced, f"{paced[0]['offered_per_s']:,.0f}/s offered" if paced else "", "s--")):
+    for rows, label, style in (
+        (sat, "5,000 in flight (saturated)", "o-"),
+        (paced, f"{paced[0]['offered_per_s']:,.0f}/s offered" if paced else "", "s--"),
+    ):
         if rows:
             ax2.plot([r["batch_size"] for r in rows], [r["p99_ms"] for r in rows], style, label=f"p99, {label}")
-            ax2.plot([r["batch_size"] for r in rows], [r["p50_ms"] for r in rows], style, alpha=0.5,
-                     label=f"p50, {label}")
+            ax2.plot(
+                [r["batch_size"] for r in rows], [r["p50_ms"] for r in rows], style, alpha=0.5, label=f"p50, {label}"
+            )
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("writer batch size")
@@ -140,17 +183,32 @@ def analysis_cpu(decode: Path, inference: Path | None) -> Path:
                 detect_ms = float(m.group(2))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     xs = [r[0] for r in rows]
-    ax.plot(xs, [n * ms / 1000 for n, ms in rows], "o-", color=COLOURS["ours"],
-            label="measured: receive + decode + sample + detect (bench_decode --detect)")
+    ax.plot(
+        xs,
+        [n * ms / 1000 for n, ms in rows],
+        "o-",
+        color=COLOURS["ours"],
+        label="measured: receive + decode + sample + detect (bench_decode --detect)",
+    )
     if detect_ms is not None and rows:
         # Extrapolation: decode cost per student from the largest measured count, plus one
         # batched detection per student per second.
         n_max, ms_max = rows[-1]
         grid = list(range(0, max(60, 2 * n_max) + 1, 5))
-        ax.plot(grid, [n * ms_max / 1000 for n in grid], ":", color="grey",
-                label=f"linear from {n_max} students ({ms_max:.1f} ms CPU per student-second)")
-        ax.plot(grid, [n * detect_ms / 1000 for n in grid], "--", color=COLOURS["relay"],
-                label=f"detection only, 1 sample/s, batch 8 ({detect_ms:.1f} ms/frame)")
+        ax.plot(
+            grid,
+            [n * ms_max / 1000 for n in grid],
+            ":",
+            color="grey",
+            label=f"linear from {n_max} students ({ms_max:.1f} ms CPU per student-second)",
+        )
+        ax.plot(
+            grid,
+            [n * detect_ms / 1000 for n in grid],
+            "--",
+            color=COLOURS["relay"],
+            label=f"detection only, 1 sample/s, batch 8 ({detect_ms:.1f} ms/frame)",
+        )
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xlabel("students analysed on the node (320x240 @ 5 fps in, 1 sample/s analysed)")
     ax.set_ylabel("CPU, cores")
@@ -170,10 +228,12 @@ def analysis_node(sweep: Path | None, soak: Path | None) -> Path:
         stages = json.loads(sweep.read_text())["stages"]
         xs = [s["students"] for s in stages]
         ax1.plot(xs, [s["loop_lag"]["p99_ms"] for s in stages], "o-", color=COLOURS["ours"], label="loop lag p99")
-        ax1.plot(xs, [s["loop_lag"]["max_ms"] for s in stages], "^:", color=COLOURS["ours"], alpha=0.6,
-                 label="loop lag max")
-        ax1.plot(xs, [s["loop_lag"]["p50_ms"] for s in stages], "s--", color=COLOURS["ours"], alpha=0.6,
-                 label="loop lag p50")
+        ax1.plot(
+            xs, [s["loop_lag"]["max_ms"] for s in stages], "^:", color=COLOURS["ours"], alpha=0.6, label="loop lag max"
+        )
+        ax1.plot(
+            xs, [s["loop_lag"]["p50_ms"] for s in stages], "s--", color=COLOURS["ours"], alpha=0.6, label="loop lag p50"
+        )
         ax1.axhline(50, color="black", lw=0.8, ls=":")
         ax1.annotate("target p99 < 50 ms", (xs[0], 50), fontsize=7, xytext=(2, 3), textcoords="offset points")
         ax1.set_xlabel("students analysed (320x240 @ 2 fps VP8 in, 1 sample/s, 160-px detection)")
@@ -181,8 +241,13 @@ def analysis_node(sweep: Path | None, soak: Path | None) -> Path:
         ax1.grid(True, alpha=0.3)
         right = ax1.twinx()
         right.plot(xs, [s["server_cores"] for s in stages], "D-", color=COLOURS["relay"], label="node CPU, cores")
-        right.plot(xs, [s["analysed_fps_per_student"] for s in stages], "x-", color=COLOURS["echo"],
-                   label="analysed samples/s per student")
+        right.plot(
+            xs,
+            [s["analysed_fps_per_student"] for s in stages],
+            "x-",
+            color=COLOURS["echo"],
+            label="analysed samples/s per student",
+        )
         right.plot(xs, [s["sender_cores"] for s in stages], "v--", color="grey", label="senders' CPU, cores")
         right.set_ylim(0, 2.0)
         right.set_ylabel("cores  /  samples per second")
@@ -193,15 +258,23 @@ def analysis_node(sweep: Path | None, soak: Path | None) -> Path:
     if soak is not None:
         stage = json.loads(soak.read_text())["stages"][-1]
         points = stage["rss_mb"]
-        ax2.plot([t / 60 for t, _ in points], [v for _, v in points], "o-", color=COLOURS["ours"],
-                 label=f"RSS, {stage['students']} students (slope after warm-up "
-                       f"{stage['rss_slope_mb_per_min']:+.2f} MB/min)")
+        ax2.plot(
+            [t / 60 for t, _ in points],
+            [v for _, v in points],
+            "o-",
+            color=COLOURS["ours"],
+            label=f"RSS, {stage['students']} students (slope after warm-up "
+            f"{stage['rss_slope_mb_per_min']:+.2f} MB/min)",
+        )
         ax2.set_ylim(0, max(v for _, v in points) * 1.2)
         ax2.set_xlabel("minutes into the soak")
         ax2.set_ylabel("node RSS, MB")
         lag = stage["loop_lag"]
-        ax2.set_title(f"soak: loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms, "
-                      f"{stage['analysed_fps_per_student']} samples/s per student", fontsize=9)
+        ax2.set_title(
+            f"soak: loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms, "
+            f"{stage['analysed_fps_per_student']} samples/s per student",
+            fontsize=9,
+        )
         ax2.grid(True, alpha=0.3)
         ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle("Server-side analysis on the real node (proctor serve, 2-core VM; senders on the same machine)")

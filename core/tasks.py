@@ -38,8 +38,9 @@ async def stop_tasks(tasks: Iterable[asyncio.Future[Any]], timeout: float = 5.0)
     rounds = 0
     while pending:
         if rounds:
-            logger.warning("tasks ran on after a cancellation; cancelling again: %s",
-                           ", ".join(_name(t) for t in pending))
+            logger.warning(
+                "tasks ran on after a cancellation; cancelling again: %s", ", ".join(_name(t) for t in pending)
+            )
         rounds += 1
         for task in pending:
             task.cancel()

@@ -105,9 +105,7 @@ def _check_frame(frame: object, index: int) -> npt.NDArray[np.uint8]:
         or frame.shape[1] == 0
     ):
         described = (
-            f"{frame.dtype} array of shape {frame.shape}"
-            if isinstance(frame, np.ndarray)
-            else type(frame).__name__
+            f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
         )
         raise InvalidFrame(f"frame {index} must be a non-empty BGR uint8 HxWx3 array, got {described}")
     return frame

@@ -81,7 +81,7 @@ def _varint(value: int) -> bytes:
 
 
 class _Field:
-    __slots__ = ("number", "wire_type", "raw", "payload")
+    __slots__ = ("number", "payload", "raw", "wire_type")
 
     def __init__(self, number: int, wire_type: int, raw: bytes, payload: bytes | int) -> None:
         self.number = number

@@ -197,9 +197,7 @@ class StudentRules:
                 None if confident or dark or blurred else _Reading(confidence=1.0 - best_score, value=best_score)
             ),
             MULTIPLE_FACES: (
-                _Reading(confidence=confident[1].score, value=float(len(confident)))
-                if len(confident) >= 2
-                else None
+                _Reading(confidence=confident[1].score, value=float(len(confident))) if len(confident) >= 2 else None
             ),
             HEAD_TURNED: self._pose(judged, head_turn, settings.yaw_ratio),
             LOOKING_DOWN: self._pose(judged, head_pitch, settings.pitch_ratio),
@@ -246,25 +244,35 @@ class StudentRules:
     def _details(self, kind: str, episode: _Episode) -> dict[str, str | float]:
         settings = self._settings
         if kind == HEAD_TURNED:
-            return {"yaw_ratio": round(episode.value_mean, 3), "yaw_ratio_max": round(episode.value_max, 3),
-                    "threshold": settings.yaw_ratio}
+            return {
+                "yaw_ratio": round(episode.value_mean, 3),
+                "yaw_ratio_max": round(episode.value_max, 3),
+                "threshold": settings.yaw_ratio,
+            }
         if kind == LOOKING_DOWN:
-            return {"pitch_ratio": round(episode.value_mean, 3), "pitch_ratio_max": round(episode.value_max, 3),
-                    "threshold": settings.pitch_ratio}
+            return {
+                "pitch_ratio": round(episode.value_mean, 3),
+                "pitch_ratio_max": round(episode.value_max, 3),
+                "threshold": settings.pitch_ratio,
+            }
         if kind in UNABLE_TO_JUDGE:
-            threshold = {TOO_DARK: settings.too_dark_mean, FACE_TOO_SMALL: settings.min_face_height,
-                         TOO_BLURRED: settings.min_sharpness}[kind]
-            return {"state": "unable_to_judge", "cause": kind, "value": round(episode.value_mean, 3),
-                    "threshold": threshold}
+            threshold = {
+                TOO_DARK: settings.too_dark_mean,
+                FACE_TOO_SMALL: settings.min_face_height,
+                TOO_BLURRED: settings.min_sharpness,
+            }[kind]
+            return {
+                "state": "unable_to_judge",
+                "cause": kind,
+                "value": round(episode.value_mean, 3),
+                "threshold": threshold,
+            }
         return {}
 
     def _reason(self, kind: str, episode: _Episode, duration: float, stats: FrameStats) -> str:
         settings = self._settings
         if kind == NO_FACE:
-            return (
-                f"No face seen for {duration:.1f} s "
-                f"(best score {episode.value_max:.2f} < {settings.threshold:.2f})"
-            )
+            return f"No face seen for {duration:.1f} s (best score {episode.value_max:.2f} < {settings.threshold:.2f})"
         if kind == MULTIPLE_FACES:
             return (
                 f"{int(episode.value_max)} faces seen for {duration:.1f} s "

@@ -44,11 +44,17 @@ class ScaledDetector:
             scaled.append(np.asarray(cv2.resize(frame, (self.width, height), interpolation=cv2.INTER_AREA), np.uint8))
             factors.append(factor)
         found = self.inner.detect_batch(scaled)
-        return [[_scale(face, f) for face in faces] if f != 1.0 else faces for faces, f in zip(found, factors, strict=True)]
+        return [
+            [_scale(face, f) for face in faces] if f != 1.0 else faces for faces, f in zip(found, factors, strict=True)
+        ]
 
 
 def _scale(face: Face, factor: float) -> Face:
     return Face(
-        face.x1 * factor, face.y1 * factor, face.x2 * factor, face.y2 * factor, face.score,
+        face.x1 * factor,
+        face.y1 * factor,
+        face.x2 * factor,
+        face.y2 * factor,
+        face.score,
         tuple((x * factor, y * factor) for x, y in face.landmarks),
     )

@@ -28,8 +28,10 @@ RAISED = frozenset({NO_FACE, MULTIPLE_FACES, HEAD_TURNED, LOOKING_DOWN, CAMERA_B
 _ALIASES = {LOOKING_AWAY: frozenset({HEAD_TURNED, LOOKING_DOWN})}
 KINDS = frozenset(SERVER_KINDS)
 if KINDS != RAISED | _ALIASES.keys():
-    raise RuntimeError(f"detection/rules.py and detection/speaking.py raise {sorted(RAISED)} (and accept {sorted(_ALIASES)});"
-                       f" core.vocabulary declares the server kinds {sorted(KINDS)}")
+    raise RuntimeError(
+        f"detection/rules.py and detection/speaking.py raise {sorted(RAISED)} (and accept {sorted(_ALIASES)});"
+        f" core.vocabulary declares the server kinds {sorted(KINDS)}"
+    )
 
 
 def _expand(kinds: frozenset[str]) -> frozenset[str]:

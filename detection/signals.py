@@ -96,9 +96,9 @@ def head_pitch(face: Face) -> float | None:
     """
     if len(face.landmarks) < 5:
         return None
-    (left_x, left_y), (right_x, right_y), (nose_x, nose_y), (mouth_lx, mouth_ly), (mouth_rx, mouth_ry) = (
-        face.landmarks[:5]
-    )
+    (left_x, left_y), (right_x, right_y), (nose_x, nose_y), (mouth_lx, mouth_ly), (mouth_rx, mouth_ry) = face.landmarks[
+        :5
+    ]
     eye_x, eye_y = (left_x + right_x) / 2, (left_y + right_y) / 2
     axis_x, axis_y = (mouth_lx + mouth_rx) / 2 - eye_x, (mouth_ly + mouth_ry) / 2 - eye_y
     length_sq = axis_x * axis_x + axis_y * axis_y

@@ -94,7 +94,7 @@ class VoiceModel:
             audio = np.concatenate([stream.pending, np.asarray(samples, np.float32)])
             whole = len(audio) // CHUNK_SAMPLES * CHUNK_SAMPLES
             stream.pending = audio[whole:]
-            chunked.append([audio[i:i + CHUNK_SAMPLES] for i in range(0, whole, CHUNK_SAMPLES)])
+            chunked.append([audio[i : i + CHUNK_SAMPLES] for i in range(0, whole, CHUNK_SAMPLES)])
         results: list[list[float]] = [[] for _ in work]
         step = 0
         while True:
@@ -122,6 +122,6 @@ class VoiceModel:
         state = np.concatenate([stream.state for stream in streams], axis=1)
         output, new_state = self._session.run(None, {"input": batch, "state": state, "sr": self._rate})
         for position, (stream, chunk, index) in enumerate(zip(streams, chunks, rows, strict=True)):
-            stream.state = np.ascontiguousarray(new_state[:, position:position + 1, :])
+            stream.state = np.ascontiguousarray(new_state[:, position : position + 1, :])
             stream.context = chunk[-_CONTEXT:]
             results[index].append(float(output[position, 0]))

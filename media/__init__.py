@@ -4,13 +4,13 @@
 Engine package: no aiohttp, no Socket.IO, and no opinion on what a violation is.
 """
 
-from media.audio import AudioRing
 from media.analysis import AnalysisSettings, AnalysisSink, AnalysisSource, AnalysisSources
+from media.audio import AudioRing
 from media.errors import AnalysisUnavailable, InvalidOffer, MediaError, MediaErrorCategory
 from media.frames import FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
+from media.listener import ListenerStats, SpeechListener
 from media.loop_lag import LoopLagMonitor
 from media.peers import AnalysisPeers
-from media.listener import ListenerStats, SpeechListener
 from media.sampler import AnalysisSampler, BatchDetector, SamplerStats
 
 __all__ = [

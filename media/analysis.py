@@ -41,8 +41,7 @@ class AnalysisSettings:
         if not MIN_SAMPLE_INTERVAL <= self.sample_interval <= MAX_INTERVAL:
             raise MediaError(
                 "invalid",
-                f"sample_interval must be {MIN_SAMPLE_INTERVAL}..{MAX_INTERVAL} s, "
-                f"got {self.sample_interval}",
+                f"sample_interval must be {MIN_SAMPLE_INTERVAL}..{MAX_INTERVAL} s, got {self.sample_interval}",
             )
         if not MIN_SAMPLE_INTERVAL <= self.thumbnail_interval <= 10 * MAX_INTERVAL:
             raise MediaError(
@@ -102,8 +101,6 @@ class AnalysisSink(Protocol):
     so shows up as dropped samples, never as a queue.
     """
 
-    async def violation(
-        self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes
-    ) -> None: ...
+    async def violation(self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes) -> None: ...
 
     async def thumbnail(self, attempt_id: str, jpeg: bytes) -> None: ...

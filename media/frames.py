@@ -61,7 +61,7 @@ class FrameSample:
 class LatestFrame:
     """Holds only the newest decoded frame of one track; older frames are released."""
 
-    __slots__ = ("_sample", "_received")
+    __slots__ = ("_received", "_sample")
 
     def __init__(self) -> None:
         self._sample: FrameSample | None = None
@@ -131,4 +131,3 @@ def thumbnail_jpeg(image: BGRImage, width: int = THUMBNAIL_WIDTH) -> bytes:
         small = cv2.resize(image, (width, new_height), interpolation=cv2.INTER_AREA)
         image = np.asarray(small, dtype=np.uint8)
     return encode_jpeg(image, THUMBNAIL_JPEG_QUALITY)
-

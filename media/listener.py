@@ -99,8 +99,12 @@ class SpeechListener:
     def stats(self) -> ListenerStats:
         dropped = self._dropped_gone + sum(student.ring.dropped for student in self._students.values())
         return ListenerStats(
-            students=len(self._students), batches=self._batches, listened_seconds=self._samples / SAMPLE_RATE,
-            dropped_audio_frames=dropped, violations=self._violations, max_batch_seconds=self._max_batch_seconds,
+            students=len(self._students),
+            batches=self._batches,
+            listened_seconds=self._samples / SAMPLE_RATE,
+            dropped_audio_frames=dropped,
+            violations=self._violations,
+            max_batch_seconds=self._max_batch_seconds,
         )
 
     async def __aenter__(self) -> SpeechListener:

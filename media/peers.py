@@ -44,9 +44,7 @@ class _Peer:
 
     __slots__ = ("attempt_id", "audio", "closed", "pc", "settings", "slot", "tasks")
 
-    def __init__(
-        self, attempt_id: str, settings: AnalysisSettings, pc: RTCPeerConnection
-    ) -> None:
+    def __init__(self, attempt_id: str, settings: AnalysisSettings, pc: RTCPeerConnection) -> None:
         self.attempt_id = attempt_id
         self.settings = settings
         self.pc = pc
@@ -98,9 +96,7 @@ class AnalysisPeers:
         peer = self._peers.get(attempt_id)
         return peer.source() if peer is not None else None
 
-    async def accept_offer(
-        self, attempt_id: str, sdp: str, type_: str, settings: AnalysisSettings
-    ) -> tuple[str, str]:
+    async def accept_offer(self, attempt_id: str, sdp: str, type_: str, settings: AnalysisSettings) -> tuple[str, str]:
         """Answer a student's offer; returns the answer's (sdp, type).
 
         Replaces (and closes) any existing peer of the attempt: a reconnecting student
@@ -122,8 +118,7 @@ class AnalysisPeers:
         pc = RTCPeerConnection(
             RTCConfiguration(
                 iceServers=[
-                    RTCIceServer(urls=server) if isinstance(server, str) else server
-                    for server in self._ice_servers
+                    RTCIceServer(urls=server) if isinstance(server, str) else server for server in self._ice_servers
                 ]
             )
         )
@@ -218,9 +213,7 @@ class AnalysisPeers:
             # IndexError, KeyError...): all mean the same thing to the caller.
             raise InvalidOffer(f"malformed SDP: {exc or type(exc).__name__}") from exc
         videos = [
-            media
-            for media in description.media
-            if media.kind == "video" and media.direction in _SENDING_DIRECTIONS
+            media for media in description.media if media.kind == "video" and media.direction in _SENDING_DIRECTIONS
         ]
         if not videos:
             raise InvalidOffer("the offer sends no video track")
@@ -240,9 +233,7 @@ class AnalysisPeers:
 
     def _on_state_change(self, peer: _Peer) -> None:
         if peer.pc.connectionState in _ENDED_STATES and not peer.closed:
-            logger.info(
-                "analysis peer of attempt %s is %s", peer.attempt_id, peer.pc.connectionState
-            )
+            logger.info("analysis peer of attempt %s is %s", peer.attempt_id, peer.pc.connectionState)
             self._spawn(self._discard(peer), f"discard peer {peer.attempt_id}")
 
     async def _discard(self, peer: _Peer) -> None:

@@ -73,20 +73,18 @@ class _Student:
     gap resets the rules' episodes."""
 
     __slots__ = (
+        "active",
         "attempt_id",
-        "settings",
-        "slot",
-        "rules",
         "last_seq",
-        "offset",
         "next_sample",
         "next_thumbnail",
-        "active",
+        "offset",
+        "rules",
+        "settings",
+        "slot",
     )
 
-    def __init__(
-        self, source: AnalysisSource, rules: StudentRules, now: float, offset: float
-    ) -> None:
+    def __init__(self, source: AnalysisSource, rules: StudentRules, now: float, offset: float) -> None:
         self.attempt_id = source.attempt_id
         self.settings = source.settings
         self.slot: LatestFrame = source.slot
@@ -270,12 +268,8 @@ class AnalysisSampler:
             if job.want_thumbnail:
                 settings = job.student.settings
                 # Half a sample early, so tick jitter cannot push it to the next sample.
-                job.student.next_thumbnail = (
-                    now + settings.thumbnail_interval - settings.sample_interval / 2
-                )
-        self._batch = asyncio.get_running_loop().create_task(
-            self._guarded_batch(jobs), name="analysis-batch"
-        )
+                job.student.next_thumbnail = now + settings.thumbnail_interval - settings.sample_interval / 2
+        self._batch = asyncio.get_running_loop().create_task(self._guarded_batch(jobs), name="analysis-batch")
 
     def _sync_students(self, now: float) -> None:
         live = {source.attempt_id: source for source in self._sources.sources()}
@@ -311,10 +305,12 @@ class AnalysisSampler:
             return
         started = time.monotonic()
         requests = [(job.sample, job.want_thumbnail) for job in jobs]
-        parts = await asyncio.gather(*(
-            loop.run_in_executor(executor, _analyse, self._detector, chunk)
-            for chunk in _split(requests, self._workers)
-        ))
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(executor, _analyse, self._detector, chunk)
+                for chunk in _split(requests, self._workers)
+            )
+        )
         results = [result for part in parts for result in part]
         elapsed = time.monotonic() - started
         self._batches += 1
@@ -352,9 +348,7 @@ class AnalysisSampler:
             logger.exception("analysis sink failed")
 
 
-def _analyse(
-    detector: BatchDetector, requests: Sequence[tuple[FrameSample, bool]]
-) -> list[_Analysed]:
+def _analyse(detector: BatchDetector, requests: Sequence[tuple[FrameSample, bool]]) -> list[_Analysed]:
     """The blocking part of a batch, run in the sampler's worker thread."""
     images = [sample.to_bgr() for sample, _ in requests]
     faces = detector.detect_batch(images)
@@ -369,9 +363,7 @@ def _analyse(
     ]
 
 
-def _split(
-    requests: list[tuple[FrameSample, bool]], parts: int
-) -> list[list[tuple[FrameSample, bool]]]:
+def _split(requests: list[tuple[FrameSample, bool]], parts: int) -> list[list[tuple[FrameSample, bool]]]:
     """`requests` in at most `parts` contiguous chunks of near-equal size, in order."""
     parts = max(1, min(parts, len(requests)))
     size, extra = divmod(len(requests), parts)

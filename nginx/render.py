@@ -80,14 +80,18 @@ class SiteTLS:
             if not path:
                 raise ConfigError(f"{flag} is missing: give both --tls-cert and --tls-key")
             if not path.startswith("/"):
-                raise ConfigError(f"{flag} must be an absolute path (Nginx reads it from its own directory), "
-                                  f"got {path!r}")
+                raise ConfigError(
+                    f"{flag} must be an absolute path (Nginx reads it from its own directory), got {path!r}"
+                )
             if _UNSAFE_PATH.search(path):
-                raise ConfigError(f"{flag}: a path with spaces, quotes or any of ; {{ }} $ # \\ is not supported: "
-                                  f"{path!r}")
+                raise ConfigError(
+                    f"{flag}: a path with spaces, quotes or any of ; {{ }} $ # \\ is not supported: {path!r}"
+                )
         if self.ocsp_stapling and not self.resolver:
-            raise ConfigError("--ocsp-stapling needs --resolver ADDR: the DNS server Nginx asks for the "
-                              "CA's OCSP responder (e.g. 127.0.0.53 with systemd-resolved)")
+            raise ConfigError(
+                "--ocsp-stapling needs --resolver ADDR: the DNS server Nginx asks for the "
+                "CA's OCSP responder (e.g. 127.0.0.53 with systemd-resolved)"
+            )
         if self.resolver and not re.fullmatch(r"[A-Za-z0-9.:\[\] ]+", self.resolver):
             raise ConfigError(f"--resolver: not a list of addresses: {self.resolver!r}")
 
@@ -121,15 +125,20 @@ def _tls_values(tls: SiteTLS, listen: str, server_name: str) -> dict[str, str]:
     ocsp = ""
     if tls.ocsp_stapling:
         ocsp = (
-            "    # OCSP stapling: the handshake carries the CA's signed \"not revoked\".\n"
+            '    # OCSP stapling: the handshake carries the CA\'s signed "not revoked".\n'
             "    ssl_stapling on;\n"
             "    ssl_stapling_verify on;\n"
             f"    resolver {tls.resolver} valid=300s;\n"
             "    resolver_timeout 5s;\n"
         )
     return {
-        "redirect_server": redirect, "tls_cert": tls.cert, "tls_key": tls.key, "ocsp": ocsp,
-        "tls_protocols": NGINX_PROTOCOLS, "tls_ciphers": INTERMEDIATE_CIPHERS, "hsts_max_age": str(HSTS_MAX_AGE),
+        "redirect_server": redirect,
+        "tls_cert": tls.cert,
+        "tls_key": tls.key,
+        "ocsp": ocsp,
+        "tls_protocols": NGINX_PROTOCOLS,
+        "tls_ciphers": INTERMEDIATE_CIPHERS,
+        "hsts_max_age": str(HSTS_MAX_AGE),
     }
 
 
@@ -169,12 +178,14 @@ def render_site(
         comment = "consistent hash of the whole client address"
     else:
         raise ConfigError(f"balance must be ip_hash or hash, got {balance!r}")
-    servers = "\n".join(
-        f"    server {node} max_fails={max_fails} fail_timeout={fail_timeout}s;" for node in nodes
-    )
+    servers = "\n".join(f"    server {node} max_fails={max_fails} fail_timeout={fail_timeout}s;" for node in nodes)
     values = {
-        "balance": directive, "balance_comment": comment, "servers": servers,
-        "listen": listen, "server_name": server_name, "ws_timeout": f"{ws_timeout}s",
+        "balance": directive,
+        "balance_comment": comment,
+        "servers": servers,
+        "listen": listen,
+        "server_name": server_name,
+        "ws_timeout": f"{ws_timeout}s",
         "max_body": max_body,
     }
     if tls is None:
@@ -205,6 +216,11 @@ def render_standalone(prefix: Path, site: str) -> str:
             if mode & 0o001 == 0:
                 parent.chmod(mode | 0o001)
     indented = "\n".join(("    " + line) if line.strip() else "" for line in site.splitlines())
-    return _fill(_template("standalone.conf.template"), {
-        "prefix": str(prefix), "user": user, "site": indented,
-    })
+    return _fill(
+        _template("standalone.conf.template"),
+        {
+            "prefix": str(prefix),
+            "user": user,
+            "site": indented,
+        },
+    )

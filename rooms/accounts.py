@@ -47,7 +47,11 @@ class Account:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "email": self.email, "name": self.name, "role": self.role, "state": self.state,
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "state": self.state,
             "has_password": self.password_hash is not None,
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
@@ -66,8 +70,12 @@ class SessionInfo:
 
     def to_json(self, current: str | None = None) -> dict[str, Any]:
         return {
-            "id": self.id, "created_at": self.created_at.isoformat(), "last_seen_at": self.last_seen_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(), "user_agent": self.user_agent, "address": self.address,
+            "id": self.id,
+            "created_at": self.created_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "user_agent": self.user_agent,
+            "address": self.address,
             "current": self.id == current,
         }
 
@@ -84,7 +92,10 @@ class TokenInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "prefix": self.prefix, "created_at": self.created_at.isoformat(),
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
         }
@@ -145,7 +156,10 @@ def normalise_email(email: str) -> str:
 
 def claims_of_account(account: Account, token_id: str = "", expires_at: datetime | None = None) -> Claims:
     return Claims(
-        role=account.role, sub=account.id, name=account.name or account.email, token_id=token_id,
+        role=account.role,
+        sub=account.id,
+        name=account.name or account.email,
+        token_id=token_id,
         expires_at=expires_at.timestamp() if expires_at else None,
     )
 
@@ -157,8 +171,14 @@ def _anonymous(address: str) -> Claims:
 
 class AccountService:
     def __init__(
-        self, store: AccountStore, audit: Auditor, passwords: Passwords, *,
-        limits: SignInLimits | None = None, idle_seconds: float = 8 * 3600, absolute_seconds: float = 7 * 86400,
+        self,
+        store: AccountStore,
+        audit: Auditor,
+        passwords: Passwords,
+        *,
+        limits: SignInLimits | None = None,
+        idle_seconds: float = 8 * 3600,
+        absolute_seconds: float = 7 * 86400,
     ) -> None:
         self.store = store
         self.audit = audit
@@ -230,13 +250,23 @@ class AccountService:
         if not ok or account is None:
             self.limits.failed(key)
             actor = claims_of_account(account) if account is not None else _anonymous(address)
-            await self.audit.record(actor, "signin.failed", "account", account.id if account else "-",
-                                    {"address": address, "method": "password"})
+            await self.audit.record(
+                actor,
+                "signin.failed",
+                "account",
+                account.id if account else "-",
+                {"address": address, "method": "password"},
+            )
             raise Unauthorized("the email or password is wrong", code="bad_credentials")
         if account.state != "active":
             self.limits.failed(key)
-            await self.audit.record(claims_of_account(account), "signin.refused", "account", account.id,
-                                    {"address": address, "reason": "disabled"})
+            await self.audit.record(
+                claims_of_account(account),
+                "signin.refused",
+                "account",
+                account.id,
+                {"address": address, "reason": "disabled"},
+            )
             # Only after the password matched: a disabled account says so to its owner alone.
             raise Forbidden("this account is disabled", code="account_disabled")
         self.limits.succeeded(key)
@@ -257,17 +287,37 @@ class AccountService:
                 role: AccountRole = "admin" if admin else "teacher"
                 account = await self.store.insert_account(email, name.strip()[:MAX_NAME], role, None)
                 how = "created"
-                await self.audit.record(claims_of_account(account), "account.create", "account", account.id,
-                                        {"email": email, "role": role, "issuer": issuer})
+                await self.audit.record(
+                    claims_of_account(account),
+                    "account.create",
+                    "account",
+                    account.id,
+                    {"email": email, "role": role, "issuer": issuer},
+                )
             await self.store.link_identity(issuer, subject, account.id)
-            await self.audit.record(claims_of_account(account), "account.link", "account", account.id,
-                                    {"issuer": issuer, "subject": subject})
+            await self.audit.record(
+                claims_of_account(account),
+                "account.link",
+                "account",
+                account.id,
+                {"issuer": issuer, "subject": subject},
+            )
         if account.state != "active":
-            await self.audit.record(claims_of_account(account), "signin.refused", "account", account.id,
-                                    {"issuer": issuer, "reason": "disabled"})
+            await self.audit.record(
+                claims_of_account(account),
+                "signin.refused",
+                "account",
+                account.id,
+                {"issuer": issuer, "reason": "disabled"},
+            )
             raise Forbidden("this account is disabled", code="account_disabled")
-        await self.audit.record(claims_of_account(account), "signin", "account", account.id,
-                                {"method": "sso", "issuer": issuer, "found_by": how})
+        await self.audit.record(
+            claims_of_account(account),
+            "signin",
+            "account",
+            account.id,
+            {"method": "sso", "issuer": issuer, "found_by": how},
+        )
         return account
 
     async def open_session(
@@ -282,8 +332,9 @@ class AccountService:
         session = await self.store.insert_session(
             account.id, digest(secret), secrets.token_urlsafe(32), expires, user_agent[:300], address[:64]
         )
-        await self.audit.record(claims_of_account(account), "signin", "session", session.id,
-                                {"method": method, "address": address})
+        await self.audit.record(
+            claims_of_account(account), "signin", "session", session.id, {"method": method, "address": address}
+        )
         return NewSession(account, session, secret)
 
     # -- using a session -------------------------------------------------------------------
@@ -356,9 +407,7 @@ class AccountService:
         await self.store.replace_setup_code(digest(code), datetime.now(UTC) + timedelta(seconds=ttl_seconds))
         return code
 
-    async def complete_setup(
-        self, code: str, email: str, name: str, password: str, *, address: str = ""
-    ) -> NewSession:
+    async def complete_setup(self, code: str, email: str, name: str, password: str, *, address: str = "") -> NewSession:
         check_length(password)
         normalise_email(email)
         self.limits.check("setup", address)

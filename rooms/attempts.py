@@ -118,7 +118,11 @@ class AttemptService:
         self._attempts[attempt.id] = attempt
         self._scores[attempt.id] = joined.score
         return JoinResult(
-            attempt=attempt, exam=exam, answers=joined.answers, last_seq=joined.last_seq, resumed=joined.resumed,
+            attempt=attempt,
+            exam=exam,
+            answers=joined.answers,
+            last_seq=joined.last_seq,
+            resumed=joined.resumed,
         )
 
     async def _room(self, room_id: str) -> Room:
@@ -144,7 +148,8 @@ class AttemptService:
         result = await self._writer.submit(AnswerRecord(uuid.UUID(attempt_id), question_id, value, seq))
         answered = await self._store.answered(attempt_id)
         await self._notifier.teachers(
-            attempt.room_id, "progress",
+            attempt.room_id,
+            "progress",
             {"attempt_id": attempt_id, "answered": answered, "total": len(exam.questions)},
         )
         return result
@@ -167,18 +172,34 @@ class AttemptService:
         exam = await self.exam(attempt.exam_id)
         weight = exam.rules.weight(kind)
         record = ViolationRecord(
-            attempt_id=uuid.UUID(attempt_id), seq=seq, source="client", kind=kind,
-            severity=weight, occurred_at=occurred_at, details=details,
+            attempt_id=uuid.UUID(attempt_id),
+            seq=seq,
+            source="client",
+            kind=kind,
+            severity=weight,
+            occurred_at=occurred_at,
+            details=details,
         )
         result = await self._writer.submit(record)
         if result.stored:
-            await self._notifier.teachers(attempt.room_id, "violation", {
-                "attempt_id": attempt_id, "student_id": attempt.student_id, "id": result.violation_id,
-                "seq": seq, "source": "client", "kind": kind, "severity": weight,
-                "score": await self._score_after(attempt_id, weight), "occurred_at": occurred_at.isoformat(),
-                "details": details, "evidence_id": None,
-                "reason": f"{kind} reported by the browser adds {weight:g} to the score",
-            })
+            await self._notifier.teachers(
+                attempt.room_id,
+                "violation",
+                {
+                    "attempt_id": attempt_id,
+                    "student_id": attempt.student_id,
+                    "id": result.violation_id,
+                    "seq": seq,
+                    "source": "client",
+                    "kind": kind,
+                    "severity": weight,
+                    "score": await self._score_after(attempt_id, weight),
+                    "occurred_at": occurred_at.isoformat(),
+                    "details": details,
+                    "evidence_id": None,
+                    "reason": f"{kind} reported by the browser adds {weight:g} to the score",
+                },
+            )
         return result
 
     async def analysis_flag(self, attempt_id: str, flag: AnalysisFlag) -> WriteResult | None:
@@ -191,17 +212,30 @@ class AttemptService:
             return None
         exam = await self.exam(attempt.exam_id)
         now = utcnow()
-        evidence = Evidence(
-            id=uuid.uuid4(), data=flag.evidence_jpeg, taken_at=now,
-            expires_at=now + timedelta(days=exam.rules.evidence_retention_days),
-        ) if flag.evidence_jpeg else None
+        evidence = (
+            Evidence(
+                id=uuid.uuid4(),
+                data=flag.evidence_jpeg,
+                taken_at=now,
+                expires_at=now + timedelta(days=exam.rules.evidence_retention_days),
+            )
+            if flag.evidence_jpeg
+            else None
+        )
         record = ViolationRecord(
-            attempt_id=uuid.UUID(attempt_id), seq=self._server_seq.next(), source="server", kind=flag.kind,
-            severity=exam.rules.weight(flag.kind), occurred_at=datetime.fromtimestamp(flag.started_at, UTC),
+            attempt_id=uuid.UUID(attempt_id),
+            seq=self._server_seq.next(),
+            source="server",
+            kind=flag.kind,
+            severity=exam.rules.weight(flag.kind),
+            occurred_at=datetime.fromtimestamp(flag.started_at, UTC),
             # `reason` (what the live push and older pages read) and `explanation` are the same words.
             details={
-                **flag.details, "reason": flag.reason, "explanation": flag.reason,
-                "duration": round(flag.duration, 2), "confidence": round(flag.confidence, 3),
+                **flag.details,
+                "reason": flag.reason,
+                "explanation": flag.reason,
+                "duration": round(flag.duration, 2),
+                "confidence": round(flag.confidence, 3),
             },
             evidence=evidence,
         )
@@ -212,14 +246,24 @@ class AttemptService:
         attempt = await self.attempt(str(record.attempt_id))
         result = await self._writer.submit(record)
         if result.stored:
-            await self._notifier.teachers(attempt.room_id, "violation", {
-                "attempt_id": attempt.id, "student_id": attempt.student_id, "id": result.violation_id,
-                "seq": record.seq, "source": "server", "kind": record.kind,
-                "severity": record.severity, "score": await self._score_after(attempt.id, record.severity),
-                "occurred_at": record.occurred_at.isoformat(), "details": record.details,
-                "evidence_id": str(record.evidence.id) if record.evidence else None,
-                "reason": str(record.details.get("reason", record.kind)),
-            })
+            await self._notifier.teachers(
+                attempt.room_id,
+                "violation",
+                {
+                    "attempt_id": attempt.id,
+                    "student_id": attempt.student_id,
+                    "id": result.violation_id,
+                    "seq": record.seq,
+                    "source": "server",
+                    "kind": record.kind,
+                    "severity": record.severity,
+                    "score": await self._score_after(attempt.id, record.severity),
+                    "occurred_at": record.occurred_at.isoformat(),
+                    "details": record.details,
+                    "evidence_id": str(record.evidence.id) if record.evidence else None,
+                    "reason": str(record.details.get("reason", record.kind)),
+                },
+            )
         return result
 
     async def submit(self, attempt_id: str, reason: str = "student") -> Attempt:
@@ -251,11 +295,15 @@ class AttemptService:
         await self._store.log(attempt_id, kind, details)
 
     async def record_gap(self, attempt_id: str, started: float, ended: float) -> None:
-        await self.log(attempt_id, "network_gap", {
-            "from": datetime.fromtimestamp(started, UTC).isoformat(),
-            "to": datetime.fromtimestamp(ended, UTC).isoformat(),
-            "seconds": round(ended - started, 3),
-        })
+        await self.log(
+            attempt_id,
+            "network_gap",
+            {
+                "from": datetime.fromtimestamp(started, UTC).isoformat(),
+                "to": datetime.fromtimestamp(ended, UTC).isoformat(),
+                "seconds": round(ended - started, 3),
+            },
+        )
 
     def updated(self, attempt: Attempt) -> None:
         self._attempts[attempt.id] = attempt

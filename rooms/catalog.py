@@ -61,8 +61,12 @@ class Room:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "exam_id": self.exam_id, "name": self.name, "seats": self.seats,
-            "host_node": self.host_node, "created_at": self.created_at.isoformat(),
+            "id": self.id,
+            "exam_id": self.exam_id,
+            "name": self.name,
+            "seats": self.seats,
+            "host_node": self.host_node,
+            "created_at": self.created_at.isoformat(),
         }
 
 

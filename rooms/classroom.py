@@ -75,13 +75,20 @@ class Classroom:
         recent = await self._store.recent_violations(room.id, RECENT_VIOLATIONS)
         await self._audit.record(claims, "room.watch", "room", room.id)
         return {
-            "room": room.to_json(), "exam": {"id": exam.id, "title": exam.title}, "students": students,
+            "room": room.to_json(),
+            "exam": {"id": exam.id, "title": exam.title},
+            "students": students,
             # The feed of a dashboard opened mid-exam starts with what already happened.
             "recent_violations": recent,
         }
 
     async def control(
-        self, claims: Claims, attempt_id: str, action: Action, *, minutes: int | None = None,
+        self,
+        claims: Claims,
+        attempt_id: str,
+        action: Action,
+        *,
+        minutes: int | None = None,
         text: str | None = None,
     ) -> Attempt:
         attempt = await self._attempts.attempt(attempt_id, fresh=True)
@@ -111,13 +118,27 @@ class Classroom:
         await self._notifier.student(attempt_id, "control", {"action": action, **params, **clock})
         if change is not None:
             await self._notifier.student(attempt_id, "deadline", clock)
-        await self._notifier.teachers(attempt.room_id, "control", {
-            "attempt_id": attempt_id, "action": action, "by": claims.sub, **params, **clock,
-        })
+        await self._notifier.teachers(
+            attempt.room_id,
+            "control",
+            {
+                "attempt_id": attempt_id,
+                "action": action,
+                "by": claims.sub,
+                **params,
+                **clock,
+            },
+        )
         if action == "terminate":
-            await self._notifier.teachers(attempt.room_id, "submitted", {
-                "attempt_id": attempt_id, "status": attempt.status, "reason": attempt.end_reason,
-            })
+            await self._notifier.teachers(
+                attempt.room_id,
+                "submitted",
+                {
+                    "attempt_id": attempt_id,
+                    "status": attempt.status,
+                    "reason": attempt.end_reason,
+                },
+            )
             await self._attempts.ended(attempt)
         return attempt
 

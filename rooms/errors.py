@@ -6,8 +6,15 @@ from collections.abc import Mapping
 from typing import Literal
 
 Category = Literal[
-    "invalid", "unauthorized", "forbidden", "not_found", "conflict", "unavailable",
-    "capacity", "rate_limited", "too_large",
+    "invalid",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "unavailable",
+    "capacity",
+    "rate_limited",
+    "too_large",
 ]
 
 

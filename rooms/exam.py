@@ -35,7 +35,10 @@ def _bounded(name: str) -> Any:
     bound = BOUNDS[name]
     unit = f" ({bound.unit})" if bound.unit else ""
     return Field(
-        default=bound.default, description=bound.description + unit, strict=True, allow_inf_nan=False,
+        default=bound.default,
+        description=bound.description + unit,
+        strict=True,
+        allow_inf_nan=False,
         **_constraints(bound),
     )
 
@@ -48,8 +51,11 @@ ServerKind = Literal[SERVER_KINDS]  # type: ignore[valid-type]
 _WEIGHTS_SCHEMA: dict[str, Any] = {
     "properties": {
         kind.id: {
-            "type": "number", "minimum": WEIGHT.minimum, "maximum": WEIGHT.maximum,
-            "title": kind.label, "description": f"{kind.source} signal: {kind.explanation}",
+            "type": "number",
+            "minimum": WEIGHT.minimum,
+            "maximum": WEIGHT.maximum,
+            "title": kind.label,
+            "description": f"{kind.source} signal: {kind.explanation}",
             "default": kind.default_weight,
         }
         for kind in SIGNAL_KINDS
@@ -64,9 +70,7 @@ class Question(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     kind: Literal["single", "multiple", "text"]
     text: str = Field(min_length=1, max_length=5000)
-    options: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = Field(
-        default=(), max_length=20
-    )
+    options: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = Field(default=(), max_length=20)
     points: float = Field(default=1.0, ge=0, le=1000)
     max_length: int = Field(default=2000, ge=1, le=20000, description="for text answers")
 
@@ -104,7 +108,8 @@ class AnalysisRules(BaseModel):
 
     enabled: bool = False
     speaking: bool = Field(
-        default=False, strict=True,
+        default=False,
+        strict=True,
         description="also analyse the student's microphone for speech (in memory, no audio stored); "
         "needs `enabled`, and the page then asks for the microphone",
     )

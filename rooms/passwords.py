@@ -30,7 +30,11 @@ MAX_PASSWORD = 1024  # characters; Argon2 would take more, but a megabyte "passw
 
 def hasher(time_cost: int = TIME_COST, memory_kib: int = MEMORY_KIB, parallelism: int = PARALLELISM) -> PasswordHasher:
     return PasswordHasher(
-        time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, hash_len=HASH_LEN, salt_len=SALT_LEN,
+        time_cost=time_cost,
+        memory_cost=memory_kib,
+        parallelism=parallelism,
+        hash_len=HASH_LEN,
+        salt_len=SALT_LEN,
     )
 
 
@@ -102,6 +106,4 @@ def check_length(password: str) -> None:
     from .errors import Invalid
 
     if not 8 <= len(password) <= MAX_PASSWORD:
-        raise Invalid(
-            f"a password has 8 to {MAX_PASSWORD} characters", code="invalid", fields={"password": "length"}
-        )
+        raise Invalid(f"a password has 8 to {MAX_PASSWORD} characters", code="invalid", fields={"password": "length"})

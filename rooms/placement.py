@@ -24,7 +24,8 @@ class LocalPlacement:
         if not self.can_open():
             raise NoCapacity(
                 "this node hosts all the rooms it can; try again shortly",
-                code="capacity", retry_after=30,
+                code="capacity",
+                retry_after=30,
             )
         self._rooms.add(room_id)
         return self.node_id

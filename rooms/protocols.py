@@ -94,7 +94,11 @@ class EventSink(Protocol):
 
 class AuditTrail(Protocol):
     async def record(
-        self, claims: Claims, action: str, target_type: str, target_id: str,
+        self,
+        claims: Claims,
+        action: str,
+        target_type: str,
+        target_id: str,
         details: dict[str, Any] | None = None,
     ) -> None: ...
 
@@ -114,7 +118,11 @@ class AttemptRepository(Protocol):
     async def get(self, attempt_id: str) -> Attempt | None: ...
 
     async def join(
-        self, room_id: str, student_id: str, seats: int, opening: Callable[[datetime], Attempt],
+        self,
+        room_id: str,
+        student_id: str,
+        seats: int,
+        opening: Callable[[datetime], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
         """The student's attempt in the room, created by `opening(now)` on the first join (at

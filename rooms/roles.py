@@ -21,19 +21,19 @@ RoomRole = Literal["owner", "proctor", "reviewer"]
 ROOM_ROLES: tuple[RoomRole, ...] = ("owner", "proctor", "reviewer")
 
 Action = Literal[
-    "exam.read",        # read an exam (its questions and rules)
-    "exam.add_room",    # open another room on the exam
-    "room.members",     # list, add and remove the room's colleagues
-    "room.invite",      # issue student invites
-    "room.watch",       # the live roster and its deltas
-    "room.control",     # warn, message, pause, resume, extend, terminate an attempt
-    "room.announce",    # announce to the whole room
-    "room.live_view",   # open a student's live camera
-    "room.attempts",    # list the room's attempts (the review page)
-    "room.timeline",    # read an attempt's timeline
-    "room.report",      # download the room's CSV report
-    "room.evidence",    # view evidence JPEGs
-    "room.review",      # confirm or dismiss a flag
+    "exam.read",  # read an exam (its questions and rules)
+    "exam.add_room",  # open another room on the exam
+    "room.members",  # list, add and remove the room's colleagues
+    "room.invite",  # issue student invites
+    "room.watch",  # the live roster and its deltas
+    "room.control",  # warn, message, pause, resume, extend, terminate an attempt
+    "room.announce",  # announce to the whole room
+    "room.live_view",  # open a student's live camera
+    "room.attempts",  # list the room's attempts (the review page)
+    "room.timeline",  # read an attempt's timeline
+    "room.report",  # download the room's CSV report
+    "room.evidence",  # view evidence JPEGs
+    "room.review",  # confirm or dismiss a flag
 ]
 
 _ALL: frozenset[RoomRole] = frozenset(ROOM_ROLES)

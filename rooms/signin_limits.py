@@ -62,8 +62,11 @@ class SignInLimits:
     """Failures per account (5 per 15 min by default) and attempts per address (20 per minute)."""
 
     def __init__(
-        self, account_failures: int = 5, account_window: float = 900.0,
-        address_attempts: int = 20, address_window: float = 60.0,
+        self,
+        account_failures: int = 5,
+        account_window: float = 900.0,
+        address_attempts: int = 20,
+        address_window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.accounts = SlidingWindow(account_failures, account_window, clock)
@@ -75,7 +78,8 @@ class SignInLimits:
         if wait:
             raise RateLimited(
                 f"too many sign-in attempts; try again in {max(1, round(wait))} s",
-                code="rate_limited", retry_after=max(1.0, round(wait, 1)),
+                code="rate_limited",
+                retry_after=max(1.0, round(wait, 1)),
             )
         self.addresses.hit(address)
 

@@ -74,9 +74,16 @@ def opened(
 ) -> Attempt:
     """A first join's attempt: it starts now and ends `duration_seconds` later."""
     return Attempt(
-        id=str(uuid.uuid4()), exam_id=exam_id, room_id=room_id, student_id=student_id,
-        student_name=student_name, status="active", started_at=now,
-        deadline=now + timedelta(seconds=duration_seconds), paused_at=None, extension_seconds=0,
+        id=str(uuid.uuid4()),
+        exam_id=exam_id,
+        room_id=room_id,
+        student_id=student_id,
+        student_name=student_name,
+        status="active",
+        started_at=now,
+        deadline=now + timedelta(seconds=duration_seconds),
+        paused_at=None,
+        extension_seconds=0,
         end_reason=None,
     )
 
@@ -132,7 +139,8 @@ def extend(minutes: int) -> Change:
         if attempt.status not in RUNNING:
             return None
         return replace(
-            attempt, deadline=attempt.deadline + timedelta(minutes=minutes),
+            attempt,
+            deadline=attempt.deadline + timedelta(minutes=minutes),
             extension_seconds=attempt.extension_seconds + minutes * 60,
         )
 

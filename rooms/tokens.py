@@ -74,7 +74,11 @@ class TokenService:
     ) -> str:
         issued = int(now if now is not None else time.time())
         payload: dict[str, Any] = {
-            "iss": _ISSUER, "role": role, "sub": sub, "iat": issued, "jti": uuid.uuid4().hex,
+            "iss": _ISSUER,
+            "role": role,
+            "sub": sub,
+            "iat": issued,
+            "jti": uuid.uuid4().hex,
         }
         if name:
             payload["name"] = name
@@ -91,14 +95,17 @@ class TokenService:
     def inspect(self, token: str) -> Claims:
         """Claims of one of our tokens even if expired or revoked (for revocation itself)."""
         try:
-            data = jwt.decode(token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
-                              options={"verify_exp": False})
+            data = jwt.decode(
+                token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER, options={"verify_exp": False}
+            )
         except jwt.InvalidTokenError as exc:
             from .errors import Invalid
 
             raise Invalid(f"not one of this server's tokens: {exc}", fields={"token": "invalid"}) from None
         return Claims(
-            role=data.get("role", "student"), sub=str(data.get("sub", "")), token_id=str(data.get("jti", "")),
+            role=data.get("role", "student"),
+            sub=str(data.get("sub", "")),
+            token_id=str(data.get("jti", "")),
             expires_at=float(data["exp"]) if "exp" in data else None,
         )
 
@@ -109,7 +116,10 @@ class TokenService:
             return ADMIN_STATIC
         try:
             data = jwt.decode(
-                token, self._secret, algorithms=[_ALGORITHM], issuer=_ISSUER,
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                issuer=_ISSUER,
                 options={"require": ["role", "sub", "iat", "iss"]},
             )
         except jwt.ExpiredSignatureError:

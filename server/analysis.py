@@ -30,7 +30,6 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 
-
 class ViolationSink:
     """media.AnalysisSink: analysis results to the domain (which weighs and stores them) and
     thumbnails to teachers."""
@@ -40,11 +39,18 @@ class ViolationSink:
         self._notifier = notifier
 
     async def violation(self, attempt_id: str, violation: RuleViolation, evidence_jpeg: bytes) -> None:
-        await self._attempts.analysis_flag(attempt_id, AnalysisFlag(
-            kind=violation.kind, started_at=violation.started_at, duration=violation.duration,
-            confidence=violation.confidence, reason=violation.reason, details=dict(violation.details),
-            evidence_jpeg=evidence_jpeg,
-        ))
+        await self._attempts.analysis_flag(
+            attempt_id,
+            AnalysisFlag(
+                kind=violation.kind,
+                started_at=violation.started_at,
+                duration=violation.duration,
+                confidence=violation.confidence,
+                reason=violation.reason,
+                details=dict(violation.details),
+                evidence_jpeg=evidence_jpeg,
+            ),
+        )
 
     async def thumbnail(self, attempt_id: str, jpeg: bytes) -> None:
         attempt = await self._attempts.attempt(attempt_id)
@@ -70,7 +76,8 @@ class LocalAnalysis:
             raise Conflict("this exam does not use server analysis", code="analysis_off")
         try:
             settings = AnalysisSettings.from_rules(
-                rules.model_dump(mode="json"), attempt.accommodations,
+                rules.model_dump(mode="json"),
+                attempt.accommodations,
                 sample_interval=rules.analysis.sample_interval_seconds,
             )
             answer: tuple[str, str] = await self.peers.accept_offer(attempt_id, sdp, type_, settings)
@@ -82,8 +89,10 @@ class LocalAnalysis:
         text = candidate.get("candidate", "")
         mid = candidate.get("sdpMid")
         index = candidate.get("sdpMLineIndex")
-        if not isinstance(text, str) or not (mid is None or isinstance(mid, str)) or not (
-            index is None or isinstance(index, int)
+        if (
+            not isinstance(text, str)
+            or not (mid is None or isinstance(mid, str))
+            or not (index is None or isinstance(index, int))
         ):
             raise Invalid("a candidate is {candidate, sdpMid, sdpMLineIndex}", fields={"candidate": "malformed"})
         try:
@@ -155,9 +164,16 @@ RELAY: web.AppKey[RedisAnalysisRelay | None] = web.AppKey("analysis_relay")
 def _export_relay_metrics(app: web.Application, relay: RedisAnalysisRelay) -> None:
     from prometheus_client import Gauge
 
-    requests = Gauge("proctor_analysis_relayed", "Analysis offers and candidates sent to the room's host node "
-                     "since start, by outcome", ["outcome"], registry=app[METRICS].registry)
+    requests = Gauge(
+        "proctor_analysis_relayed",
+        "Analysis offers and candidates sent to the room's host node since start, by outcome",
+        ["outcome"],
+        registry=app[METRICS].registry,
+    )
     requests.labels("sent").set_function(lambda: relay.relayed)
     requests.labels("failed").set_function(lambda: relay.failed)
-    Gauge("proctor_analysis_served", "Analysis peers this node answered as its rooms' host",
-          registry=app[METRICS].registry).set_function(lambda: relay.served)
+    Gauge(
+        "proctor_analysis_served",
+        "Analysis peers this node answered as its rooms' host",
+        registry=app[METRICS].registry,
+    ).set_function(lambda: relay.served)

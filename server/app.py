@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .http import openapi
-from server.http.api import ROUTES, add_routes
 from server.http.accounts_api import add_auth_routes
+from server.http.api import ROUTES, add_routes
 from server.http.credentials import credentials_middleware
 from server.http.errors import error_middleware
 from server.http.observability import observability_middleware, readiness
+from server.http.oidc import add_oidc
+from server.http.pages import add_pages
+
 from .analysis import ANALYSIS, PEERS, RELAY, analysis_ctx
-from .speaking import speaking_ctx
 from .backends import BACKENDS, backends_ctx
 from .collector import gc_ctx
 from .drain import install_drain
+from .http import openapi
 from .keys import (
-    ACCOUNTS, ATTEMPTS, AUDIT, CATALOG, CLASSROOM, EVIDENCE, HUB, METRICS, PLACEMENT, POOL, REVIEW, REVOCATIONS, SETTINGS,
-    STUDENT_DATA, TOKENS, WRITER, WRITER_POOL,
+    ACCOUNTS,
+    ATTEMPTS,
+    AUDIT,
+    CATALOG,
+    CLASSROOM,
+    EVIDENCE,
+    HUB,
+    METRICS,
+    PLACEMENT,
+    POOL,
+    REVIEW,
+    REVOCATIONS,
+    SETTINGS,
+    STUDENT_DATA,
+    TOKENS,
+    WRITER,
+    WRITER_POOL,
 )
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import live_ctx
-from server.http.oidc import add_oidc
-from server.http.pages import add_pages
 from .settings import Settings
+from .speaking import speaking_ctx
 from .tls import socketio_sees_https
 from .wire import NODE, build_node
 

@@ -82,8 +82,12 @@ def local_backends(settings: Settings) -> Backends:
 
 def redis_client(url: str) -> Redis:
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=_REDIS_POOL_SIZE, timeout=5, socket_timeout=5,
-        socket_connect_timeout=2, health_check_interval=10,
+        url,
+        max_connections=_REDIS_POOL_SIZE,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=10,
     )
     # The client owns its pool, so closing it at stop closes the connections too (a pool given
     # to Redis() is left to the garbage collector, which warns about each open TLS transport).
@@ -145,17 +149,24 @@ def _export_metrics(app: web.Application, cluster: Cluster) -> None:
 
     registry = app[METRICS].registry
     manager = cluster.manager
-    messages = Gauge("proctor_redis_messages", "Room-bus messages since start, by direction",
-                     ["direction"], registry=registry)
+    messages = Gauge(
+        "proctor_redis_messages", "Room-bus messages since start, by direction", ["direction"], registry=registry
+    )
     messages.labels("published").set_function(lambda: manager.published)
     messages.labels("received").set_function(lambda: manager.received)
     messages.labels("dropped").set_function(lambda: manager.dropped)
-    Gauge("proctor_redis_resyncs", "Times this node told its teachers to re-read after pub/sub lost messages",
-          registry=registry).set_function(lambda: manager.resyncs)
-    Gauge("proctor_redis_subscriptions", "Redis channels this node listens to",
-          registry=registry).set_function(manager.subscriptions)
-    Gauge("proctor_cluster_nodes", "Live nodes in the registry",
-          registry=registry).set_function(lambda: len(cluster.registry.nodes))
+    Gauge(
+        "proctor_redis_resyncs",
+        "Times this node told its teachers to re-read after pub/sub lost messages",
+        registry=registry,
+    ).set_function(lambda: manager.resyncs)
+    Gauge("proctor_redis_subscriptions", "Redis channels this node listens to", registry=registry).set_function(
+        manager.subscriptions
+    )
+    Gauge("proctor_cluster_nodes", "Live nodes in the registry", registry=registry).set_function(
+        lambda: len(cluster.registry.nodes)
+    )
     # step 9 (ops): 0 while the bus cannot listen on or publish to Redis (alert ProctorRedisBusDown).
-    Gauge("proctor_redis_bus_up", "1 while the room bus listens on and publishes to Redis",
-          registry=registry).set_function(lambda: 0 if manager._pubsub is None or manager._unpublished else 1)
+    Gauge(
+        "proctor_redis_bus_up", "1 while the room bus listens on and publishes to Redis", registry=registry
+    ).set_function(lambda: 0 if manager._pubsub is None or manager._unpublished else 1)

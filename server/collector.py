@@ -7,14 +7,14 @@ default settings, a full collection at 10,000-20,000 sockets paused the loop for
 
 - `tune_gc()` at start-up: move the start-up objects out of the collector's reach
   (`gc.freeze()`) and collect young objects less often.
-- `gc_ctx`: after a burst of new connections has settled, freeze everything: the new sockets' objects move to the permanent generation, so
-  later collections walk only what was created since. Every collection's pause is timed
-  (`gc.callbacks`) into `proctor_gc_pause_seconds{generation}`.
+- `gc_ctx`: after a burst of new connections has settled, freeze everything: the new
+  sockets' objects move to the permanent generation, so later collections walk only what was
+  created since. Every collection's pause is timed (`gc.callbacks`) into `proctor_gc_pause_seconds{generation}`.
 
 What a freeze costs: cyclic garbage alive at that moment (not yet collected) and a cycle that
-becomes garbage after its objects were frozen are never collected. Sockets and their rooms are released by reference counting when they close (they
-do not depend on the cyclic collector), and freezes happen only after bursts of at least
-`FREEZE_AFTER_NEW_SOCKETS` sockets, so what can leak is bounded by the objects of bursts
+becomes garbage after its objects were frozen are never collected. Sockets and their rooms
+are released by reference counting when they close (they do not depend on the cyclic
+collector), and freezes happen only after bursts of at least `FREEZE_AFTER_NEW_SOCKETS` sockets, so what can leak is bounded by the objects of bursts
 that later turned into cycles.
 """
 
@@ -76,15 +76,20 @@ class PauseTimer:
         seconds = time.perf_counter() - self._started
         self._observe(info["generation"], seconds)
         if seconds > LONG_PAUSE_SECONDS:
-            logger.warning("gc: generation %d collection paused the loop %.0f ms (%d objects collected)",
-                           info["generation"], seconds * 1000, info.get("collected", 0))
+            logger.warning(
+                "gc: generation %d collection paused the loop %.0f ms (%d objects collected)",
+                info["generation"],
+                seconds * 1000,
+                info.get("collected", 0),
+            )
 
 
 class BurstFreezer:
     """Decides when a burst of new connections has settled and freezes its survivors."""
 
-    def __init__(self, count: Callable[[], int], *, burst: int = FREEZE_AFTER_NEW_SOCKETS,
-                 settled: float = SETTLED_SECONDS) -> None:
+    def __init__(
+        self, count: Callable[[], int], *, burst: int = FREEZE_AFTER_NEW_SOCKETS, settled: float = SETTLED_SECONDS
+    ) -> None:
         self._count = count
         self._burst = burst
         self._settled = settled
@@ -116,8 +121,11 @@ class BurstFreezer:
 
 async def gc_ctx(app: web.Application) -> AsyncIterator[None]:
     pauses = Histogram(
-        "proctor_gc_pause_seconds", "Cyclic garbage collector pauses by generation", ["generation"],
-        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=app[METRICS].registry,
+        "proctor_gc_pause_seconds",
+        "Cyclic garbage collector pauses by generation",
+        ["generation"],
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        registry=app[METRICS].registry,
     )
     timer = PauseTimer(lambda generation, seconds: pauses.labels(str(generation)).observe(seconds))
     gc.callbacks.append(timer)

@@ -48,7 +48,8 @@ async def _refuse_new_connections(request: web.Request, handler: Handler) -> web
     if request.app[PLACEMENT].draining and request.path.startswith("/socket.io") and "sid" not in request.query:
         return web.json_response(
             {"error": {"code": "unavailable", "message": "this node is draining; connect again"}},
-            status=503, headers={"Retry-After": "1"},
+            status=503,
+            headers={"Retry-After": "1"},
         )
     return await handler(request)
 
@@ -72,10 +73,14 @@ async def drain_handler(request: web.Request) -> web.Response:
         app[_TASKS].add(task)
         task.add_done_callback(app[_TASKS].discard)
     hub = app[HUB]
-    return web.json_response({
-        "status": "draining", "node": app[SETTINGS].node_id,
-        "clients": len(hub.students.sessions) + len(hub.teachers.sessions),
-    }, status=202)
+    return web.json_response(
+        {
+            "status": "draining",
+            "node": app[SETTINGS].node_id,
+            "clients": len(hub.students.sessions) + len(hub.teachers.sessions),
+        },
+        status=202,
+    )
 
 
 async def _drain_then_exit(app: web.Application, exit_after: bool) -> None:
@@ -115,8 +120,9 @@ async def drain(app: web.Application) -> None:
         deadline = loop.time() + settings.drain_timeout_seconds
         while hub.students.sessions or hub.teachers.sessions:
             if loop.time() >= deadline:
-                logger.warning("drain: timed out with %d clients left",
-                               len(hub.students.sessions) + len(hub.teachers.sessions))
+                logger.warning(
+                    "drain: timed out with %d clients left", len(hub.students.sessions) + len(hub.teachers.sessions)
+                )
                 break
             await asyncio.sleep(0.05)
         logger.info("drain: %s has no clients and no rooms", settings.node_id)
@@ -132,8 +138,9 @@ async def _close_transports(eio: Any, timeout: float) -> None:
     and a socket whose client already vanished waits forever for its send queue to drain
     (engineio `AsyncSocket.close` -> `queue.join`).
     """
-    closing = [asyncio.ensure_future(sock.close(reason=eio.reason.SERVER_DISCONNECT))
-               for sock in list(eio.sockets.values())]
+    closing = [
+        asyncio.ensure_future(sock.close(reason=eio.reason.SERVER_DISCONNECT)) for sock in list(eio.sockets.values())
+    ]
     if not closing:
         return
     _, pending = await asyncio.wait(closing, timeout=timeout)

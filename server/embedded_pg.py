@@ -30,9 +30,7 @@ def _bin_dir() -> Path:
     try:
         from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "the embedded Postgres needs the 'pgserver' package: pip install pgserver"
-        ) from exc
+        raise RuntimeError("the embedded Postgres needs the 'pgserver' package: pip install pgserver") from exc
     return Path(POSTGRES_BIN_PATH)
 
 
@@ -87,8 +85,14 @@ class EmbeddedPostgres:
             _make_traversable(self.data_dir.parent)
         logger.info("initialising embedded Postgres in %s", self.data_dir)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
         )
 
     def start(self) -> None:
@@ -105,8 +109,17 @@ class EmbeddedPostgres:
             options += ["-h", "", "-k", str(self._socket_dir)]
         log = self.data_dir / "postgres.log"
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(log),
-            "-o", " ".join(_quote(o) for o in options), "start",
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(log),
+            "-o",
+            " ".join(_quote(o) for o in options),
+            "start",
         )
 
     def stop(self, mode: str = "fast") -> None:

@@ -39,13 +39,13 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
                 logger.info("migrations applied: %s", ", ".join(applied))
         finally:
             await conn.close()
-        node.database.open(await asyncpg.create_pool(
-            dsn, min_size=2, max_size=20, init=_init_connection, command_timeout=30
-        ))
+        node.database.open(
+            await asyncpg.create_pool(dsn, min_size=2, max_size=20, init=_init_connection, command_timeout=30)
+        )
         try:
-            node.writer_database.open(await asyncpg.create_pool(
-                dsn, min_size=1, max_size=3, init=_init_connection, command_timeout=30
-            ))
+            node.writer_database.open(
+                await asyncpg.create_pool(dsn, min_size=1, max_size=3, init=_init_connection, command_timeout=30)
+            )
             try:
                 await node.revocations.refresh()
                 yield
@@ -73,6 +73,7 @@ def ensure_admin_token_file(app: web.Application) -> Path | None:
 async def loop_lag_ctx(app: web.Application) -> AsyncIterator[None]:
     """Measure how late the loop wakes a 100 ms sleeper: the lag every client feels."""
     metrics = app[METRICS]
+
     async def watch() -> None:
         loop = asyncio.get_running_loop()
         while True:

@@ -75,8 +75,9 @@ def url_password(url: str) -> str:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    values = [s.get_secret_value() for s in (settings.secret, settings.admin_token, settings.database_url,
-                                             settings.redis_url)]
+    values = [
+        s.get_secret_value() for s in (settings.secret, settings.admin_token, settings.database_url, settings.redis_url)
+    ]
     return [*values, url_password(values[2]), url_password(values[3])]
 
 
@@ -113,8 +114,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -169,9 +171,12 @@ def _log_uncaught(exc_type: type[BaseException], exc: BaseException | None, tb: 
 
 def _log_unraisable(unraisable: Any) -> None:
     logging.getLogger("proctor").error(
-        "%s: %r", unraisable.err_msg or "Exception ignored in", unraisable.object,
+        "%s: %r",
+        unraisable.err_msg or "Exception ignored in",
+        unraisable.object,
         exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback)
-        if unraisable.exc_value is not None else None,
+        if unraisable.exc_value is not None
+        else None,
     )
 
 

@@ -12,24 +12,24 @@ class Metrics:
         self.http_requests = Counter(
             "proctor_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
         )
-        self.sockets = Gauge(
-            "proctor_connected_sockets", "Connected Socket.IO clients", ["namespace"], registry=r
-        )
+        self.sockets = Gauge("proctor_connected_sockets", "Connected Socket.IO clients", ["namespace"], registry=r)
         self.live_rooms = Gauge("proctor_live_rooms", "Rooms live on this node", registry=r)
         self.events_written = Counter(
             "proctor_events_written", "Durable events committed by kind", ["kind"], registry=r
         )
         self.writer_queue = Gauge("proctor_writer_queue_depth", "Events waiting for commit", registry=r)
         self.commit_latency = Histogram(
-            "proctor_commit_latency_seconds", "Event received to commit",
-            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10), registry=r,
+            "proctor_commit_latency_seconds",
+            "Event received to commit",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+            registry=r,
         )
-        self.acks_refused = Counter(
-            "proctor_acks_refused", "Error acks by code", ["code"], registry=r
-        )
+        self.acks_refused = Counter("proctor_acks_refused", "Error acks by code", ["code"], registry=r)
         self.loop_lag = Histogram(
-            "proctor_event_loop_lag_seconds", "Event loop scheduling lag",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r,
+            "proctor_event_loop_lag_seconds",
+            "Event loop scheduling lag",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
         )
         self.dropped_frames = Gauge(
             "proctor_dropped_frames", "Analysis samples dropped because inference was busy", registry=r

@@ -40,8 +40,9 @@ logger = logging.getLogger(__name__)
 
 SCOPES = "openid email profile"
 # Asymmetric algorithms only: "none" never, and HS256 would make the client secret a signing key.
-SIGNING_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-                                "EdDSA", "Ed25519"})
+SIGNING_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
 MAX_DOCUMENT_BYTES = 1 << 20  # discovery, JWKS, token and userinfo answers are a few KiB
 
 
@@ -76,8 +77,10 @@ class ProviderMetadata:
     def parse(cls, issuer: str, document: Mapping[str, Any]) -> ProviderMetadata:
         if document.get("issuer") != issuer:
             # OIDC Discovery §4.3: otherwise another issuer's keys would vouch for this one.
-            raise _unavailable(f"the discovery document names issuer {str(document.get('issuer'))[:200]!r}, "
-                               f"not {issuer!r} (check PROCTOR_OIDC_ISSUER)")
+            raise _unavailable(
+                f"the discovery document names issuer {str(document.get('issuer'))[:200]!r}, "
+                f"not {issuer!r} (check PROCTOR_OIDC_ISSUER)"
+            )
         urls = {name: document.get(name) for name in ("authorization_endpoint", "token_endpoint", "jwks_uri")}
         for name, url in urls.items():
             if not isinstance(url, str) or not _same_security(issuer, url):
@@ -90,15 +93,19 @@ class ProviderMetadata:
         if "S256" not in _strings(document, "code_challenge_methods_supported", ["S256"]):
             raise _unavailable("the provider does not support PKCE with S256")
         # RS256 is the default (OIDC Discovery §3).
-        algorithms = tuple(a for a in _strings(document, "id_token_signing_alg_values_supported", ["RS256"])
-                           if a in SIGNING_ALGORITHMS)
+        algorithms = tuple(
+            a for a in _strings(document, "id_token_signing_alg_values_supported", ["RS256"]) if a in SIGNING_ALGORITHMS
+        )
         if not algorithms:
             raise _unavailable("the provider signs id_tokens with no asymmetric algorithm this node accepts")
         return cls(
-            issuer=issuer, authorization_endpoint=str(urls["authorization_endpoint"]),
-            token_endpoint=str(urls["token_endpoint"]), jwks_uri=str(urls["jwks_uri"]),
+            issuer=issuer,
+            authorization_endpoint=str(urls["authorization_endpoint"]),
+            token_endpoint=str(urls["token_endpoint"]),
+            jwks_uri=str(urls["jwks_uri"]),
             userinfo_endpoint=userinfo if isinstance(userinfo, str) and _same_security(issuer, userinfo) else None,
-            token_auth_method=method, algorithms=algorithms,
+            token_auth_method=method,
+            algorithms=algorithms,
             iss_parameter=document.get("authorization_response_iss_parameter_supported") is True,
         )
 
@@ -182,8 +189,12 @@ class OidcClient:
 
     def _oauth(self, metadata: ProviderMetadata) -> Any:
         client = OAuth2Client(
-            None, client_id=self.client_id, client_secret=self._secret, scope=SCOPES,
-            redirect_uri=self.redirect_uri, code_challenge_method="S256",
+            None,
+            client_id=self.client_id,
+            client_secret=self._secret,
+            scope=SCOPES,
+            redirect_uri=self.redirect_uri,
+            code_challenge_method="S256",
             token_endpoint_auth_method=metadata.token_auth_method,
         )
         client.register_client_auth_method(("client_secret_basic", basic_credentials))
@@ -230,7 +241,10 @@ class OidcClient:
     async def authorization_url(self, state: str, nonce: str, verifier: str) -> str:
         metadata = await self.metadata()
         url, _ = self._oauth(metadata).create_authorization_url(
-            metadata.authorization_endpoint, state=state, code_verifier=verifier, nonce=nonce,
+            metadata.authorization_endpoint,
+            state=state,
+            code_verifier=verifier,
+            nonce=nonce,
         )
         return str(url)
 
@@ -238,7 +252,10 @@ class OidcClient:
         """The token endpoint's answer for `code`, authenticated as this client, with the verifier."""
         metadata = await self.metadata()
         body = prepare_token_request(
-            "authorization_code", code=code, redirect_uri=self.redirect_uri, code_verifier=verifier,
+            "authorization_code",
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=verifier,
         )
         headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
         auth = self._oauth(metadata).client_auth(metadata.token_auth_method)
@@ -248,13 +265,21 @@ class OidcClient:
             return answer
         error = answer.get("error") if isinstance(answer, dict) else None
         if error == "invalid_grant":
-            raise SignInError("code_refused", "The identity provider refused the sign-in code: it was used "
-                              "already or has expired. Start the sign-in again.")
+            raise SignInError(
+                "code_refused",
+                "The identity provider refused the sign-in code: it was used "
+                "already or has expired. Start the sign-in again.",
+            )
         if error in ("invalid_client", "unauthorized_client"):
-            raise SignInError("client_refused", "The identity provider refused this server's client credentials "
-                              "(PROCTOR_OIDC_CLIENT_ID / PROCTOR_OIDC_CLIENT_SECRET).", 502)
-        raise _unavailable(f"the token endpoint answered {status}"
-                           + (f" ({str(error)[:80]})" if error else " without an id_token"))
+            raise SignInError(
+                "client_refused",
+                "The identity provider refused this server's client credentials "
+                "(PROCTOR_OIDC_CLIENT_ID / PROCTOR_OIDC_CLIENT_SECRET).",
+                502,
+            )
+        raise _unavailable(
+            f"the token endpoint answered {status}" + (f" ({str(error)[:80]})" if error else " without an id_token")
+        )
 
     async def identity(self, tokens: Mapping[str, Any], nonce: str) -> Identity:
         """Validate the id_token (signature, iss, aud/azp, exp, iat, nonce) and say who it names."""
@@ -267,8 +292,12 @@ class OidcClient:
         email = claims.get("email")
         email = email.strip().lower() if isinstance(email, str) else ""
         return Identity(
-            issuer=metadata.issuer, subject=str(claims["sub"]), email=email,
-            email_verified=_email_verified(claims), name=_display_name(claims, email), claims=claims,
+            issuer=metadata.issuer,
+            subject=str(claims["sub"]),
+            email=email,
+            email_verified=_email_verified(claims),
+            name=_display_name(claims, email),
+            claims=claims,
         )
 
     async def _verified_claims(self, metadata: ProviderMetadata, id_token: str, nonce: str) -> dict[str, Any]:
@@ -291,15 +320,17 @@ class OidcClient:
                 nonce={"essential": True, "value": nonce},
             ).validate(claims)
         except (BadSignatureError, InvalidKeyIdError):
-            raise SignInError("bad_signature", "The sign-in token's signature does not match the identity "
-                              "provider's keys.") from None
+            raise SignInError(
+                "bad_signature", "The sign-in token's signature does not match the identity provider's keys."
+            ) from None
         except ExpiredTokenError:
             raise SignInError("token_expired", "The sign-in token has expired. Start the sign-in again.") from None
         except ClaimError as exc:
             raise _claim_error(exc.claim) from None
         except (JoseError, ValueError, TypeError) as exc:
-            raise SignInError("malformed_token",
-                              f"The sign-in token is not a valid JWT ({type(exc).__name__}).") from None
+            raise SignInError(
+                "malformed_token", f"The sign-in token is not a valid JWT ({type(exc).__name__})."
+            ) from None
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         # OIDC Core §3.1.3.7 (4, 5): with several audiences azp must name us; if present it must anyway.
         if ("azp" in claims or len(audiences) > 1) and claims.get("azp") != self.client_id:
@@ -310,8 +341,9 @@ class OidcClient:
         return claims
 
     async def _userinfo(self, url: str, access_token: str, subject: str) -> dict[str, Any]:
-        status, answer = await self._request("GET", url, headers={
-            "Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+        status, answer = await self._request(
+            "GET", url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        )
         if status != 200 or not isinstance(answer, dict):
             raise _unavailable(f"the userinfo endpoint answered {status}")
         if answer.get("sub") != subject:  # OIDC Core §5.3.2: otherwise it may describe someone else
@@ -366,8 +398,12 @@ def _email_verified(claims: Mapping[str, Any]) -> bool:
 
 
 def _display_name(claims: Mapping[str, Any], email: str) -> str:
-    for value in (claims.get("name"), " ".join(str(claims.get(k, "")) for k in ("given_name", "family_name")),
-                  claims.get("preferred_username"), email):
+    for value in (
+        claims.get("name"),
+        " ".join(str(claims.get(k, "")) for k in ("given_name", "family_name")),
+        claims.get("preferred_username"),
+        email,
+    ):
         if isinstance(value, str) and value.strip():
             return value.strip()[:200]
     return ""
@@ -391,8 +427,11 @@ def refusal(identity: Identity, allowed_domains: tuple[str, ...]) -> SignInError
     domains mean nothing for an address nobody has proved to own.
     """
     if not identity.email:
-        return SignInError("email_missing", "The identity provider sent no email address (is the `email` scope "
-                           "allowed for this application?).", 403)
+        return SignInError(
+            "email_missing",
+            "The identity provider sent no email address (is the `email` scope allowed for this application?).",
+            403,
+        )
     if not identity.email_verified:
         return SignInError("email_unverified", "The identity provider has not verified this email address.", 403)
     domain = identity.email.rpartition("@")[2]

@@ -138,8 +138,9 @@ class _ProctorLines(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         prefix = PREFIX.lower()
         fields = self.settings_cls.model_fields
-        return {name: value for name, value in self._dotenv().items()
-                if name in fields or name.lower().startswith(prefix)}
+        return {
+            name: value for name, value in self._dotenv().items() if name in fields or name.lower().startswith(prefix)
+        }
 
 
 def _settings_error(exc: ValidationError) -> SettingsError:

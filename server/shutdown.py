@@ -30,8 +30,9 @@ def await_chain(start: Any) -> list[str]:
     lines: list[str] = []
     obj: Any = start.get_coro() if isinstance(start, asyncio.Task) else start
     while obj is not None and len(lines) < 64:
-        frame: FrameType | None = (getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
-                                   or getattr(obj, "ag_frame", None))
+        frame: FrameType | None = (
+            getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+        )
         if frame is None:  # a future, or an awaitable that names no frame: the chain ends here
             lines.append(f"awaiting {obj!r}"[:200])
             break
@@ -75,8 +76,12 @@ async def bounded(step: Awaitable[None], budget: float, what: str, generators: I
     if done:
         task.result()  # re-raise what the step raised
         return True
-    logger.error("shutdown: %s did not finish within %.0f s; pending tasks:\n%s",
-                 what, budget, describe_tasks(exclude=asyncio.current_task(), generators=generators))
+    logger.error(
+        "shutdown: %s did not finish within %.0f s; pending tasks:\n%s",
+        what,
+        budget,
+        describe_tasks(exclude=asyncio.current_task(), generators=generators),
+    )
     task.cancel()
     await asyncio.wait({task}, timeout=1.0)
     return False

@@ -40,9 +40,11 @@ def speech_listener(
     listener = SpeechListener(analysis.peers, model, ViolationSink(attempts, notifier))
     from prometheus_client import Gauge
 
-    Gauge("proctor_speech_dropped_audio_frames", "Microphone frames dropped by full rings since start "
-          "(the speech listener fell behind)", registry=metrics.registry).set_function(
-        lambda: listener.stats.dropped_audio_frames)
+    Gauge(
+        "proctor_speech_dropped_audio_frames",
+        "Microphone frames dropped by full rings since start (the speech listener fell behind)",
+        registry=metrics.registry,
+    ).set_function(lambda: listener.stats.dropped_audio_frames)
     return listener
 
 

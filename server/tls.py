@@ -55,7 +55,8 @@ class CertificateInfo:
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             names = tuple(str(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
-                str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+                str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+            )
         except x509.ExtensionNotFound:
             names = ()
         return cls(cert.serial_number, cert.subject.rfc4514_string(), names, cert.not_valid_after_utc)
@@ -83,16 +84,21 @@ def check_pair(cert_path: Path, key_path: Path) -> CertificateInfo:
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:
-        raise SettingsError("TLS_KEY", f"{key_path} is protected by a passphrase; the node needs it without one "
-                                       "(openssl pkey -in KEY -out KEY.plain, mode 0600)") from None
+        raise SettingsError(
+            "TLS_KEY",
+            f"{key_path} is protected by a passphrase; the node needs it without one "
+            "(openssl pkey -in KEY -out KEY.plain, mode 0600)",
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise SettingsError("TLS_KEY", f"{key_path} holds no PEM private key (-----BEGIN PRIVATE KEY-----)") from None
     leaf = chain[0]
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
         subject = leaf.subject.rfc4514_string() or "no subject"
-        raise SettingsError("TLS_KEY", f"{key_path} is not the key of the certificate in {cert_path} "
-                                       f"({subject}, serial {leaf.serial_number:x})")
+        raise SettingsError(
+            "TLS_KEY",
+            f"{key_path} is not the key of the certificate in {cert_path} ({subject}, serial {leaf.serial_number:x})",
+        )
     return CertificateInfo.of(leaf)
 
 
@@ -123,8 +129,10 @@ class ServerTLS:
         if not settings.tls:
             return None
         if settings.public_url.startswith("http://"):
-            logger.warning("PROCTOR_PUBLIC_URL is %s but the node serves HTTPS: invite links will not reach it",
-                           settings.public_url)
+            logger.warning(
+                "PROCTOR_PUBLIC_URL is %s but the node serves HTTPS: invite links will not reach it",
+                settings.public_url,
+            )
         return cls(Path(settings.tls_cert).expanduser(), Path(settings.tls_key).expanduser())
 
     def _checked(self) -> CertificateInfo:
@@ -157,8 +165,11 @@ class ServerTLS:
         except SettingsError as exc:
             # The files changed again between the trial and this load (a SIGHUP in the middle
             # of a copy): OpenSSL may now hold the new certificate without its key.
-            logger.error("TLS reload failed half-way: new connections may fail until the files are whole "
-                         "and the node gets SIGHUP again: %s", exc)
+            logger.error(
+                "TLS reload failed half-way: new connections may fail until the files are whole "
+                "and the node gets SIGHUP again: %s",
+                exc,
+            )
             return False
         self.certificate = info
         logger.info("TLS certificate reloaded: %s", info)
@@ -188,7 +199,9 @@ def reload_on_sighup(loop: asyncio.AbstractEventLoop, tls: ServerTLS | None) -> 
 
     def on_hup() -> None:
         if tls is None:
-            logger.info("SIGHUP: nothing to reload (no TLS certificate: PROCTOR_TLS_CERT is not set); restart to apply settings")
+            logger.info(
+                "SIGHUP: nothing to reload (no TLS certificate: PROCTOR_TLS_CERT is not set); restart to apply settings"
+            )
         else:
             tls.reload()
 

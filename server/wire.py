@@ -19,21 +19,22 @@ appends the cleanup contexts that start and stop them, in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from aiohttp import web
 from typing import Any
 
+from aiohttp import web
+
 from core.signals import Signal
+from media import SpeechListener
 from rooms.accounts import AccountService
 from rooms.attempts import Attempt, AttemptService
-from rooms.passwords import Passwords
-from rooms.signin_limits import SignInLimits
-from rooms.store.accounts import AccountRepository
 from rooms.classroom import Classroom
+from rooms.passwords import Passwords
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
+from rooms.signin_limits import SignInLimits
+from rooms.store.accounts import AccountRepository
 from rooms.store.attempts import AttemptStore
 from rooms.store.audit import AuditLog
 from rooms.store.catalog import Catalog
@@ -44,7 +45,6 @@ from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
 from rooms.tokens import TokenService
-from media import SpeechListener
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
 from signaling.hub import Hub, SocketNotifier, create_server
@@ -53,10 +53,10 @@ from signaling.student import StudentNamespace
 from signaling.teacher import TeacherNamespace
 
 from .analysis import LocalAnalysis, local_analysis
-from .http.members import MembersApi
-from .http.credentials import AccountSessions
-from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
 from .backends import Backends, Cluster, cluster_parts, local_backends
+from .http.credentials import AccountSessions
+from .http.members import MembersApi
+from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
 from .metrics import Metrics
 from .settings import Settings
 from .speaking import speech_listener
@@ -102,7 +102,8 @@ def build_node(settings: Settings) -> Node:
     writer_database = Database("writer")
     revocations = Revocations(database)
     tokens = TokenService(
-        settings.secret.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),
+        settings.secret.get_secret_value(),
+        admin_token=settings.admin_token.get_secret_value(),
         is_revoked=revocations.is_revoked,
     )
     audit = AuditLog(database)
@@ -110,10 +111,17 @@ def build_node(settings: Settings) -> Node:
     catalog = Catalog(database, access)
     review = Review(database, catalog)
     accounts = AccountService(
-        AccountRepository(database), audit, Passwords(),
-        limits=SignInLimits(settings.signin_account_failures, settings.signin_account_window_seconds,
-                            settings.signin_address_attempts, settings.signin_address_window_seconds),
-        idle_seconds=settings.session_idle_seconds, absolute_seconds=settings.session_absolute_seconds,
+        AccountRepository(database),
+        audit,
+        Passwords(),
+        limits=SignInLimits(
+            settings.signin_account_failures,
+            settings.signin_account_window_seconds,
+            settings.signin_address_attempts,
+            settings.signin_address_window_seconds,
+        ),
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_absolute_seconds,
     )
 
     def committed(count: int, oldest: float, kinds: dict[str, int]) -> None:
@@ -122,21 +130,32 @@ def build_node(settings: Settings) -> Node:
             metrics.events_written.labels(kind).inc(n)
 
     writer = EventWriter(
-        writer_database, flush_ms=settings.writer_flush_ms, batch_size=settings.writer_batch_size,
-        max_pending=settings.writer_max_pending, on_commit=committed,
+        writer_database,
+        flush_ms=settings.writer_flush_ms,
+        batch_size=settings.writer_batch_size,
+        max_pending=settings.writer_max_pending,
+        on_commit=committed,
     )
 
     attempt_closed: Signal[Attempt] = Signal("attempt-closed")
     changed_elsewhere: Signal[str] = Signal("attempt-changed-elsewhere")
-    parts = cluster_parts(settings, on_attempt_changed=changed_elsewhere.send) if settings.redis_url.get_secret_value() else None
+    parts = (
+        cluster_parts(settings, on_attempt_changed=changed_elsewhere.send)
+        if settings.redis_url.get_secret_value()
+        else None
+    )
     limits = Limits(settings.max_message_bytes, settings.events_per_second, settings.event_burst)
     sio = create_server(limits, settings.allowed_origins, parts.manager if parts is not None else None)
     notifier = SocketNotifier(sio)
 
     attempts = AttemptService(
-        AttemptStore(database), catalog, writer, notifier,
+        AttemptStore(database),
+        catalog,
+        writer,
+        notifier,
         on_change=parts.manager.attempt_changed if parts is not None else None,
-        closed=attempt_closed, changed_elsewhere=changed_elsewhere,
+        closed=attempt_closed,
+        changed_elsewhere=changed_elsewhere,
     )
 
     async def teachers_told(room_id: str, attempt_id: str, state: PresenceState) -> None:
@@ -173,35 +192,70 @@ def build_node(settings: Settings) -> Node:
     guard: dict[str, Any] = {
         "on_refused": lambda code: metrics.acks_refused.labels(code).inc(),
         "admission": Admission(
-            settings.max_connections, settings.connects_per_ip_per_second, settings.connect_burst_per_ip,
-            settings.connects_per_second, settings.connect_burst,
+            settings.max_connections,
+            settings.connects_per_ip_per_second,
+            settings.connect_burst_per_ip,
+            settings.connects_per_second,
+            settings.connect_burst,
         ),
     }
     students = StudentNamespace(
-        "/student", tokens, limits, accounts=accounts, attempts=attempts, presence=tracker, occupancy=occupancy, notifier=notifier,
-        rtc_handler=rtc.from_student, on_count=metrics.sockets.labels("/student").inc, **guard,
+        "/student",
+        tokens,
+        limits,
+        accounts=accounts,
+        attempts=attempts,
+        presence=tracker,
+        occupancy=occupancy,
+        notifier=notifier,
+        rtc_handler=rtc.from_student,
+        on_count=metrics.sockets.labels("/student").inc,
+        **guard,
     )
     teachers = TeacherNamespace(
-        "/teacher", tokens, limits, accounts=accounts, classroom=classroom, occupancy=occupancy, rtc_handler=rtc.from_teacher,
-        on_count=metrics.sockets.labels("/teacher").inc, **guard,
+        "/teacher",
+        tokens,
+        limits,
+        accounts=accounts,
+        classroom=classroom,
+        occupancy=occupancy,
+        rtc_handler=rtc.from_teacher,
+        on_count=metrics.sockets.labels("/teacher").inc,
+        **guard,
     )
     hub = Hub(sio, students, teachers, notifier, attempt_closed=attempt_closed)
 
     return Node(
-        settings=settings, metrics=metrics, database=database, writer_database=writer_database, tokens=tokens,
-        catalog=catalog, review=review, evidence=EvidenceStore(database, review),
-        student_data=StudentData(database), revocations=revocations, audit=audit, writer=writer,
-        backends=backends, hub=hub, attempts=attempts, classroom=classroom, rtc=rtc, tracker=tracker,
-        feed=feed, occupancy=occupancy, analysis=analysis, relay=relay, accounts=accounts,
+        settings=settings,
+        metrics=metrics,
+        database=database,
+        writer_database=writer_database,
+        tokens=tokens,
+        catalog=catalog,
+        review=review,
+        evidence=EvidenceStore(database, review),
+        student_data=StudentData(database),
+        revocations=revocations,
+        audit=audit,
+        writer=writer,
+        backends=backends,
+        hub=hub,
+        attempts=attempts,
+        classroom=classroom,
+        rtc=rtc,
+        tracker=tracker,
+        feed=feed,
+        occupancy=occupancy,
+        analysis=analysis,
+        relay=relay,
+        accounts=accounts,
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
         speech=speech_listener(analysis, metrics, attempts, notifier),
     )
 
 
-def _relay(
-    cluster: Cluster | None, local: LocalAnalysis | None, attempts: AttemptService
-) -> RedisAnalysisRelay | None:
+def _relay(cluster: Cluster | None, local: LocalAnalysis | None, attempts: AttemptService) -> RedisAnalysisRelay | None:
     """In a cluster the room's host answers analysis offers, through this relay."""
     if cluster is None:
         return None
@@ -211,9 +265,14 @@ def _relay(
         return (await attempts.attempt(attempt_id)).room_id
 
     return RedisAnalysisRelay(
-        cluster.redis, placement.node_id, local=local, room_of=room_of,
-        host_of=placement.current_host, holder_of=placement.holder,
-        accepting=lambda: not placement.draining, prefix=placement.prefix,
+        cluster.redis,
+        placement.node_id,
+        local=local,
+        room_of=room_of,
+        host_of=placement.current_host,
+        holder_of=placement.holder,
+        accepting=lambda: not placement.draining,
+        prefix=placement.prefix,
         ticks=cluster.registry.on_tick,
     )
 

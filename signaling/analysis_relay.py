@@ -30,13 +30,13 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from rooms.errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
 from core.tasks import stop_tasks
+from rooms.errors import Conflict, Forbidden, Invalid, NotFound, RoomsError, Unavailable
 
 from .rtc import AnalysisGateway
 
@@ -49,7 +49,10 @@ ANSWER_TIMEOUT = 8.0
 Op = Literal["offer", "candidate", "close"]
 _OPS: frozenset[str] = frozenset(get_args(Op))
 _ERRORS: dict[str, type[RoomsError]] = {
-    "invalid": Invalid, "forbidden": Forbidden, "not_found": NotFound, "conflict": Conflict,
+    "invalid": Invalid,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "conflict": Conflict,
     "unavailable": Unavailable,
 }
 
@@ -77,7 +80,10 @@ class AnalysisRequest:
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
-            "kind": "request", "id": self.id, "op": self.op, "reply_to": self.reply_to,
+            "kind": "request",
+            "id": self.id,
+            "op": self.op,
+            "reply_to": self.reply_to,
             "attempt_id": self.attempt_id,
         }
         if self.op == "offer":
@@ -95,9 +101,13 @@ class AnalysisRequest:
         if not isinstance(candidate, dict):
             raise BadMessage("candidate must be an object")
         return cls(
-            id=_string(data, "id"), op=cast(Op, op), reply_to=_string(data, "reply_to"),
-            attempt_id=_string(data, "attempt_id"), sdp=_string(data, "sdp", required=op == "offer"),
-            type=_string(data, "type", required=op == "offer"), candidate=candidate,
+            id=_string(data, "id"),
+            op=cast(Op, op),
+            reply_to=_string(data, "reply_to"),
+            attempt_id=_string(data, "attempt_id"),
+            sdp=_string(data, "sdp", required=op == "offer"),
+            type=_string(data, "type", required=op == "offer"),
+            candidate=candidate,
         )
 
 
@@ -114,8 +124,9 @@ class AnalysisReply:
 
     @classmethod
     def failed(cls, request_id: str, exc: RoomsError) -> AnalysisReply:
-        return cls(request_id, False, category=exc.category, code=exc.code, message=exc.message,
-                   retry_after=exc.retry_after)
+        return cls(
+            request_id, False, category=exc.category, code=exc.code, message=exc.message, retry_after=exc.retry_after
+        )
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"kind": "reply", "id": self.id, "ok": self.ok}
@@ -123,8 +134,12 @@ class AnalysisReply:
             if self.sdp:
                 data.update(sdp=self.sdp, type=self.type)
         else:
-            data["error"] = {"category": self.category, "code": self.code, "message": self.message,
-                             "retry_after": self.retry_after}
+            data["error"] = {
+                "category": self.category,
+                "code": self.code,
+                "message": self.message,
+                "retry_after": self.retry_after,
+            }
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -133,22 +148,30 @@ class AnalysisReply:
         if not isinstance(ok, bool):
             raise BadMessage("ok must be a boolean")
         if ok:
-            return cls(_string(data, "id"), True, sdp=_string(data, "sdp", required=False),
-                       type=_string(data, "type", required=False))
+            return cls(
+                _string(data, "id"),
+                True,
+                sdp=_string(data, "sdp", required=False),
+                type=_string(data, "type", required=False),
+            )
         error = data.get("error")
         if not isinstance(error, dict):
             raise BadMessage("a failed reply needs its error")
         retry = error.get("retry_after")
         if retry is not None and (isinstance(retry, bool) or not isinstance(retry, (int, float))):
             raise BadMessage("retry_after must be a number")
-        return cls(_string(data, "id"), False, category=_string(error, "category"),
-                   code=_string(error, "code"), message=_string(error, "message", required=False),
-                   retry_after=float(retry) if retry is not None else None)
+        return cls(
+            _string(data, "id"),
+            False,
+            category=_string(error, "category"),
+            code=_string(error, "code"),
+            message=_string(error, "message", required=False),
+            retry_after=float(retry) if retry is not None else None,
+        )
 
     def error(self) -> RoomsError:
         kind = _ERRORS.get(self.category, Unavailable)
-        return kind(self.message or "the analysis host refused", code=self.code or None,
-                    retry_after=self.retry_after)
+        return kind(self.message or "the analysis host refused", code=self.code or None, retry_after=self.retry_after)
 
 
 HostOf = Callable[[str], Awaitable[str | None]]
@@ -233,8 +256,9 @@ class RedisAnalysisRelay:
         host = await self._host(room_id)
         if host == self.node_id:
             return await self._offer_here(attempt_id, room_id, sdp, type_)
-        reply = await self._request(host, AnalysisRequest(
-            uuid.uuid4().hex, "offer", self.node_id, attempt_id, sdp=sdp, type=type_))
+        reply = await self._request(
+            host, AnalysisRequest(uuid.uuid4().hex, "offer", self.node_id, attempt_id, sdp=sdp, type=type_)
+        )
         return reply.sdp, reply.type
 
     async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None:
@@ -243,8 +267,9 @@ class RedisAnalysisRelay:
         if host == self.node_id:
             await self._here().candidate(attempt_id, candidate)
             return
-        await self._request(host, AnalysisRequest(
-            uuid.uuid4().hex, "candidate", self.node_id, attempt_id, candidate=candidate))
+        await self._request(
+            host, AnalysisRequest(uuid.uuid4().hex, "candidate", self.node_id, attempt_id, candidate=candidate)
+        )
 
     async def close(self, attempt_id: str) -> None:
         """Close the attempt's peer here and on the room's host (student gone, attempt over)."""
@@ -252,8 +277,9 @@ class RedisAnalysisRelay:
         try:
             host = await self._host_of(await self._room_of(attempt_id))
             if host is not None and host != self.node_id:
-                await self.redis.publish(self.channel(host), AnalysisRequest(
-                    uuid.uuid4().hex, "close", self.node_id, attempt_id).to_json())
+                await self.redis.publish(
+                    self.channel(host), AnalysisRequest(uuid.uuid4().hex, "close", self.node_id, attempt_id).to_json()
+                )
         except (RoomsError, RedisError) as exc:
             # The host closes it anyway once the browser goes, or when the room moves.
             logger.warning("analysis relay: could not ask the host to close %s (%s)", attempt_id, exc)
@@ -290,17 +316,22 @@ class RedisAnalysisRelay:
             async with asyncio.timeout(self.timeout):
                 receivers = await self.redis.publish(self.channel(host), request.to_json())
                 if not receivers:
-                    raise Unavailable(f"the room's host node {host} is not reachable",
-                                      code="unavailable", retry_after=2)
+                    raise Unavailable(
+                        f"the room's host node {host} is not reachable", code="unavailable", retry_after=2
+                    )
                 reply = await future
         except TimeoutError:
             self.failed += 1
-            raise Unavailable(f"the room's host node {host} did not answer within {self.timeout:g} s",
-                              code="unavailable", retry_after=5) from None
+            raise Unavailable(
+                f"the room's host node {host} did not answer within {self.timeout:g} s",
+                code="unavailable",
+                retry_after=5,
+            ) from None
         except RedisError as exc:
             self.failed += 1
-            raise Unavailable(f"cannot reach the room's host node ({type(exc).__name__})",
-                              code="unavailable", retry_after=2) from None
+            raise Unavailable(
+                f"cannot reach the room's host node ({type(exc).__name__})", code="unavailable", retry_after=2
+            ) from None
         except Unavailable:
             self.failed += 1
             raise
@@ -319,8 +350,7 @@ class RedisAnalysisRelay:
         try:
             room_id = await self._room_of(request.attempt_id)
             if not self._accepting() or await self._holder_of(room_id) != self.node_id:
-                raise Unavailable("this node does not host the exam room (any more)",
-                                  code="unavailable", retry_after=2)
+                raise Unavailable("this node does not host the exam room (any more)", code="unavailable", retry_after=2)
             if request.op == "offer":
                 sdp, type_ = await self._offer_here(request.attempt_id, room_id, request.sdp, request.type)
                 reply = AnalysisReply(request.id, True, sdp=sdp, type=type_)
@@ -330,12 +360,17 @@ class RedisAnalysisRelay:
         except RoomsError as exc:
             reply = AnalysisReply.failed(request.id, exc)
         except RedisError as exc:
-            reply = AnalysisReply.failed(request.id, Unavailable(
-                f"the host cannot check its lease ({type(exc).__name__})", code="unavailable", retry_after=2))
+            reply = AnalysisReply.failed(
+                request.id,
+                Unavailable(
+                    f"the host cannot check its lease ({type(exc).__name__})", code="unavailable", retry_after=2
+                ),
+            )
         except Exception:
             logger.exception("analysis relay: %s for attempt %s failed", request.op, request.attempt_id)
-            reply = AnalysisReply.failed(request.id, Unavailable(
-                "the host failed to answer", code="unavailable", retry_after=5))
+            reply = AnalysisReply.failed(
+                request.id, Unavailable("the host failed to answer", code="unavailable", retry_after=5)
+            )
         await self.redis.publish(self.channel(request.reply_to), reply.to_json())
 
     async def sweep(self) -> None:
@@ -346,14 +381,13 @@ class RedisAnalysisRelay:
         rooms = sorted(set(self._served.values()))
         draining = not self._accepting()
         try:
-            holders = dict(zip(rooms, await asyncio.gather(*(self._holder_of(r) for r in rooms))))
+            holders = dict(zip(rooms, await asyncio.gather(*(self._holder_of(r) for r in rooms)), strict=True))
         except RedisError:
             return  # Redis is away: nothing moves meanwhile
         for attempt_id, room_id in list(self._served.items()):
             holder = holders.get(room_id)
             if draining or (holder is not None and holder != self.node_id):
-                logger.info("analysis relay: room %s is on %s now; closing the peer of %s",
-                            room_id, holder, attempt_id)
+                logger.info("analysis relay: room %s is on %s now; closing the peer of %s", room_id, holder, attempt_id)
                 await self._close_here(attempt_id)
 
     # -- the channel ---------------------------------------------------------------------------

@@ -17,8 +17,16 @@ from socketio import packet as sio_packet
 
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode  # what upstream's json.dumps call produces
 # What a client may send: not CONNECT_ERROR (upstream raises for it), nor an unknown type.
-_CLIENT_PACKET_TYPES = frozenset({sio_packet.CONNECT, sio_packet.DISCONNECT, sio_packet.EVENT, sio_packet.ACK,
-                                  sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK})
+_CLIENT_PACKET_TYPES = frozenset(
+    {
+        sio_packet.CONNECT,
+        sio_packet.DISCONNECT,
+        sio_packet.EVENT,
+        sio_packet.ACK,
+        sio_packet.BINARY_EVENT,
+        sio_packet.BINARY_ACK,
+    }
+)
 _EVENT_TYPES = (sio_packet.EVENT, sio_packet.BINARY_EVENT)
 _ACK_TYPES = (sio_packet.ACK, sio_packet.BINARY_ACK)
 
@@ -40,8 +48,15 @@ class FastPacket(sio_packet.Packet):  # type: ignore[misc]
     _text: str | None = None
     _encoded_data: Any = None
 
-    def __init__(self, packet_type: int = sio_packet.EVENT, data: Any = None, namespace: str | None = None,
-                 id: Any = None, binary: Any = None, encoded_packet: Any = None) -> None:
+    def __init__(
+        self,
+        packet_type: int = sio_packet.EVENT,
+        data: Any = None,
+        namespace: str | None = None,
+        id: Any = None,
+        binary: Any = None,
+        encoded_packet: Any = None,
+    ) -> None:
         if binary is None and encoded_packet is None and data is not None and self.json is engineio_json:
             try:
                 text = _encode_json(data)

@@ -16,16 +16,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from rooms.tokens import Claims, Role, TokenService
 from rooms.cluster.errors import REDIS_TRANSIENT
 from rooms.errors import RoomsError, Unauthorized
-from rooms.store.event_writer import TRANSIENT
 from rooms.storable import find_unstorable
+from rooms.store.event_writer import TRANSIENT
+from rooms.tokens import Claims, Role, TokenService
 
 from .transport import raw_length
 
@@ -125,8 +125,13 @@ class Admission:
     """
 
     def __init__(
-        self, max_connections: int, per_ip_rate: float, per_ip_burst: int,
-        node_rate: float = 1e9, node_burst: int = 1_000_000_000, max_wait: float = 10.0,
+        self,
+        max_connections: int,
+        per_ip_rate: float,
+        per_ip_burst: int,
+        node_rate: float = 1e9,
+        node_burst: int = 1_000_000_000,
+        max_wait: float = 10.0,
     ) -> None:
         self.max_connections = max_connections
         self._rate = per_ip_rate
@@ -151,15 +156,19 @@ class Admission:
             bucket = self._buckets[address] = TokenBucket(self._rate, self._burst)
         wait = bucket.take()
         if wait:
-            raise RateLimited("too many connections from your address", code="rate_limited",
-                              retry_after=max(0.1, round(wait, 1)))
+            raise RateLimited(
+                "too many connections from your address", code="rate_limited", retry_after=max(0.1, round(wait, 1))
+            )
         now = time.monotonic()
         turn = self._pace.reserve(now)
         if turn is None:
             # Spread the retries over the queue's length: "come back when it is shorter".
             past = self._pace.backlog(now) - self._pace.max_wait
-            raise RateLimited("the node is busy admitting others; retry shortly", code="rate_limited",
-                              retry_after=round(max(0.5, past) * (1 + random.random()), 2))
+            raise RateLimited(
+                "the node is busy admitting others; retry shortly",
+                code="rate_limited",
+                retry_after=round(max(0.5, past) * (1 + random.random()), 2),
+            )
         return turn
 
     async def admit(self, environ: dict[str, Any]) -> None:
@@ -211,7 +220,7 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # trigger_event answers every event (unknown ones with an error ack), so the server can
     # hand events straight to it (signaling/transport.py ProctorServer._handle_event).
     handles_all_events = True
-    handlers: Mapping[str, tuple[type[BaseModel], str]] = {}
+    handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {}
 
     def __init__(
         self,

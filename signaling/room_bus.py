@@ -38,10 +38,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from socketio.async_manager import AsyncManager
-from socketio.async_pubsub_manager import AsyncPubSubManager
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from socketio.async_manager import AsyncManager
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from core.tasks import stop_tasks
 
@@ -116,7 +116,7 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribed = False  # the listener lost Redis: messages to us were missed
-        self._unpublished = False   # messages from us were dropped: other nodes missed them
+        self._unpublished = False  # messages from us were dropped: other nodes missed them
         self._resync_request = (self._shared, json.dumps({"method": "resync", "host_id": self.host_id}))
         self._resync_due = False
         self._resync_tasks: set[asyncio.Task[None]] = set()
@@ -138,7 +138,8 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
 
     async def stop(self, flush_timeout: float = 2.0) -> None:
         deadline = asyncio.get_running_loop().time() + flush_timeout
-        while self._queue and asyncio.get_running_loop().time() < deadline:
+        # Polled, not an Event: the publisher drains the queue in its own loop (bounded wait).
+        while self._queue and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         await stop_tasks([*self._tasks, *self._resync_tasks])
         self._tasks = []
@@ -216,10 +217,14 @@ class RoomChannelManager(RoomIndex, AsyncPubSubManager):  # type: ignore[misc]
     def attempt_changed(self, attempt_id: str) -> None:
         """Tell the nodes holding this attempt's student to drop their cached copy. Queued
         before the emits that follow it, so they arrive first."""
-        self._enqueue({
-            "method": "attempt_changed", "attempt_id": attempt_id,
-            "room": attempt_channel_room(attempt_id), "host_id": self.host_id,
-        })
+        self._enqueue(
+            {
+                "method": "attempt_changed",
+                "attempt_id": attempt_id,
+                "room": attempt_channel_room(attempt_id),
+                "host_id": self.host_id,
+            }
+        )
 
     # -- publish -------------------------------------------------------------------------------
 

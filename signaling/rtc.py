@@ -88,8 +88,12 @@ class RtcRouter:
                 return ok()
             raise Invalid(f"the server does not take {msg.type!r}", fields={"type": "offer|candidate|bye"})
         teacher_sid = self._open(msg.session, attempt_id)
-        await self._sio.emit("rtc", self._relay(msg, view_session=msg.session or "", attempt_id=attempt_id),
-                             to=teacher_sid, namespace="/teacher")
+        await self._sio.emit(
+            "rtc",
+            self._relay(msg, view_session=msg.session or "", attempt_id=attempt_id),
+            to=teacher_sid,
+            namespace="/teacher",
+        )
         return ok()
 
     async def from_teacher(self, session: Session, msg: m.Rtc) -> Ack:
@@ -105,8 +109,12 @@ class RtcRouter:
         if self._open(view_id, attempt.id) != session.sid:
             raise NotFound("no live view session with that id", code="not_found")
         assert view_id is not None
-        await self._sio.emit("rtc", self._relay(msg, view_session=view_id, attempt_id=attempt.id),
-                             room=attempt_room(attempt.id), namespace="/student")
+        await self._sio.emit(
+            "rtc",
+            self._relay(msg, view_session=view_id, attempt_id=attempt.id),
+            room=attempt_room(attempt.id),
+            namespace="/student",
+        )
         return ok(session=view_id)
 
     def _open(self, view_id: str | None, attempt_id: str) -> str:

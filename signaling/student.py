@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
 
 from rooms.attempts import AttemptService
-from rooms.tokens import Role, TokenService
 from rooms.errors import Conflict, RoomsError
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.protocols import Notifier
+from rooms.tokens import Role, TokenService
 
 from . import messages as m
 from .guard import Ack, GuardedNamespace, Limits, Session, ok, refuse
@@ -28,7 +30,7 @@ def students_room(room_id: str) -> str:
 
 class StudentNamespace(GuardedNamespace):
     role: Role = "student"
-    handlers = {
+    handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {
         "join": (m.Join, "join"),
         "answer": (m.Answer, "answer"),
         "event": (m.ClientEvent, "event"),
@@ -95,11 +97,17 @@ class StudentNamespace(GuardedNamespace):
         elif first_join:
             await self.presence.connected(attempt.room_id, attempt.id)
         if not result.resumed:
-            await self.notifier.teachers(attempt.room_id, "joined", {
-                "attempt_id": attempt.id, "student_id": attempt.student_id,
-                "student_name": attempt.student_name, "total_questions": len(result.exam.questions),
-                **attempt.clock(),
-            })
+            await self.notifier.teachers(
+                attempt.room_id,
+                "joined",
+                {
+                    "attempt_id": attempt.id,
+                    "student_id": attempt.student_id,
+                    "student_name": attempt.student_name,
+                    "total_questions": len(result.exam.questions),
+                    **attempt.clock(),
+                },
+            )
         return ok(
             attempt=attempt.clock(),
             student={"id": attempt.student_id, "name": attempt.student_name},
@@ -130,10 +138,17 @@ class StudentNamespace(GuardedNamespace):
         attempt_id = self._joined(session)
         attempt = await self.attempts.attempt(attempt_id)
         await self.attempts.log(attempt_id, "hand", {"text": msg.text, "raised": msg.raised})
-        await self.notifier.teachers(attempt.room_id, "hand", {
-            "attempt_id": attempt_id, "student_id": attempt.student_id,
-            "student_name": attempt.student_name, "text": msg.text, "raised": msg.raised,
-        })
+        await self.notifier.teachers(
+            attempt.room_id,
+            "hand",
+            {
+                "attempt_id": attempt_id,
+                "student_id": attempt.student_id,
+                "student_name": attempt.student_name,
+                "text": msg.text,
+                "raised": msg.raised,
+            },
+        )
         return ok()
 
     async def rtc(self, session: Session, msg: m.Rtc) -> Ack:

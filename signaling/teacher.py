@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
 
-from rooms.tokens import Role, TokenService
+from pydantic import BaseModel
+
 from rooms.classroom import Classroom
 from rooms.errors import Conflict, Forbidden, RoomsError
 from rooms.placement import Occupancy
+from rooms.tokens import Role, TokenService
 
 from . import messages as m
 from .guard import Ack, GuardedNamespace, Limits, Session, ok, refuse
@@ -23,7 +25,7 @@ def teachers_room(room_id: str) -> str:
 
 class TeacherNamespace(GuardedNamespace):
     role: Role = "teacher"
-    handlers = {
+    handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {
         "watch": (m.Watch, "watch"),
         "unwatch": (m.Watch, "unwatch"),
         "control": (m.Control, "control"),

@@ -94,8 +94,13 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
         # serialises compressed frames with its own lock); anything else takes the queue.
         ws = self._ws
         last_ping = self.last_ping
-        if (ws is None or self._writing or not self.queue.empty() or self.closed
-                or (last_ping and time.time() - last_ping > self.server.ping_timeout)):
+        if (
+            ws is None
+            or self._writing
+            or not self.queue.empty()
+            or self.closed
+            or (last_ping and time.time() - last_ping > self.server.ping_timeout)
+        ):
             await super().send(pkt)  # upstream's checks (ping timeout, closed) and queue
             return
         self._writing = True
@@ -248,8 +253,9 @@ class LeanSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 
         reason = server.reason.TRANSPORT_CLOSE
         if invalid is not None:
-            logger.warning("closing Engine.IO connection %s: invalid packet (%s: %.80s)",
-                           self.sid, type(invalid).__name__, invalid)
+            logger.warning(
+                "closing Engine.IO connection %s: invalid packet (%s: %.80s)", self.sid, type(invalid).__name__, invalid
+            )
             reason = server.reason.TRANSPORT_ERROR
         self._ws = None  # from now on packets take the queue (and end with the writer)
         self.queue.put_nowait(None)  # unlock the writer so it can exit (the queue is unbounded)
@@ -284,7 +290,7 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             steps = -(-len(sockets) // self.SERVICE_SLICE)
             try:
                 for start in range(0, len(sockets), self.SERVICE_SLICE):
-                    for s in sockets[start:start + self.SERVICE_SLICE]:
+                    for s in sockets[start : start + self.SERVICE_SLICE]:
                         if s.closed:
                             if self.sockets.get(s.sid) is s:
                                 del self.sockets[s.sid]
@@ -342,8 +348,7 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
         task.add_done_callback(_running.discard)
         return None
 
-    async def _run_event(self, handler: Any, sid: str, eio_sid: str, data: list[Any], namespace: str,
-                         id: Any) -> None:
+    async def _run_event(self, handler: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: Any) -> None:
         r = await handler.trigger_event(data[0], sid, *data[1:])
         if id is not None:
             args = [] if r is None else list(r) if isinstance(r, tuple) else [r]
@@ -399,11 +404,19 @@ class ProctorServer(socketio.AsyncServer):  # type: ignore[misc]
 class DirectManager(RoomIndex, socketio.AsyncManager):  # type: ignore[misc]
     """The in-process manager, emitting without a task per recipient."""
 
-    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
-                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
         if callback is not None:
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback,
-                               to=to, **kwargs)
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
             return None
         room = to or room
         if namespace not in self.rooms:

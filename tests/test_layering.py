@@ -53,14 +53,13 @@ def _modules() -> list[Path]:
 def test_imports_point_one_way(path: Path) -> None:
     package = path.relative_to(ROOT).parts[0]
     allowed = ALLOWED[package] | {package}
-    wrong = sorted(
-        name for name in _imports(path)
-        if name.split(".")[0] in OURS and name.split(".")[0] not in allowed
-    )
+    wrong = sorted(name for name in _imports(path) if name.split(".")[0] in OURS and name.split(".")[0] not in allowed)
     assert not wrong, f"{path.relative_to(ROOT)} ({package}/) may import only {sorted(allowed)}, imports {wrong}"
     if package not in EDGES:
         edge = sorted(name for name in _imports(path) if name.split(".")[0] in EDGE_LIBRARIES)
-        assert not edge, f"{path.relative_to(ROOT)}: only server/ and signaling/ import {sorted(EDGE_LIBRARIES)}: {edge}"
+        assert not edge, (
+            f"{path.relative_to(ROOT)}: only server/ and signaling/ import {sorted(EDGE_LIBRARIES)}: {edge}"
+        )
 
 
 def test_every_package_has_a_rule() -> None:

@@ -88,8 +88,9 @@ def root_plugins() -> set[str]:
     """The `pytest_plugins` list of tests/conftest.py, read without importing it."""
     tree = ast.parse((TESTS / "conftest.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytest_plugins"
-                                                for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets
+        ):
             value = ast.literal_eval(node.value)
             assert isinstance(value, list | tuple), value
             return {str(name) for name in value}

@@ -33,8 +33,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, V
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from detection import FaceDetector, RuleSettings, RuleViolation, ScaledDetector  # noqa: E402
-from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, LoopLagMonitor  # noqa: E402
+from detection import FaceDetector, RuleSettings, RuleViolation, ScaledDetector
+from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, LoopLagMonitor
 
 Frame = npt.NDArray[np.uint8]
 VIDEO_CLOCK = 90_000
@@ -85,9 +85,7 @@ def _senders(conn: Connection, students: int, width: int, height: int, fps: int,
     asyncio.run(_senders_main(conn, students, width, height, fps, noise))
 
 
-async def _senders_main(
-    conn: Connection, students: int, width: int, height: int, fps: int, noise: float
-) -> None:
+async def _senders_main(conn: Connection, students: int, width: int, height: int, fps: int, noise: float) -> None:
     loop = asyncio.get_running_loop()
     image = _camera_image(width, height)
     clients = []
@@ -210,8 +208,12 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=3.0, help="sensor noise std-dev (0 = still)")
     parser.add_argument("--detect", action="store_true", help="also run the sampler and CenterFace")
     parser.add_argument("--sample-interval", type=float, default=1.0)
-    parser.add_argument("--detect-width", type=int, default=0,
-                        help="detect on a copy this wide (the server's PROCTOR_ANALYSIS_DETECT_WIDTH, 160)")
+    parser.add_argument(
+        "--detect-width",
+        type=int,
+        default=0,
+        help="detect on a copy this wide (the server's PROCTOR_ANALYSIS_DETECT_WIDTH, 160)",
+    )
     args = parser.parse_args()
     if not 0 < args.seconds <= 600:
         parser.error("--seconds must be in (0, 600] (600 for the memory soak)")

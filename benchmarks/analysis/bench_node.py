@@ -43,8 +43,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.analysis.replay import Clip, ReplayTrack, encode_clip  # noqa: E402
-from benchmarks.load import targets as tg  # noqa: E402
+from benchmarks.analysis.replay import Clip, ReplayTrack, encode_clip
+from benchmarks.load import targets as tg
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 ROOM_SIZE = 30
@@ -71,8 +71,9 @@ class Student:
 async def _join(base: str, clip: Clip, st: Student, errors: list[str]) -> bool:
     sio = socketio.AsyncClient(reconnection=False)
     try:
-        await sio.connect(base, namespaces=["/student"], auth={"token": st.token}, transports=["websocket"],
-                          wait_timeout=30)
+        await sio.connect(
+            base, namespaces=["/student"], auth={"token": st.token}, transports=["websocket"], wait_timeout=30
+        )
         ack = await sio.call("join", {}, namespace="/student", timeout=30)
         if not ack.get("ok") or not ack.get("analysis", {}).get("enabled"):
             errors.append(f"join: {ack}"[:200])
@@ -85,8 +86,12 @@ async def _join(base: str, clip: Clip, st: Student, errors: list[str]) -> bool:
         vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
         transceiver.setCodecPreferences(vp8)
         await pc.setLocalDescription(await pc.createOffer())
-        ack = await sio.call("rtc", {"target": "server", "type": "offer", "sdp": pc.localDescription.sdp},
-                             namespace="/student", timeout=30)
+        ack = await sio.call(
+            "rtc",
+            {"target": "server", "type": "offer", "sdp": pc.localDescription.sdp},
+            namespace="/student",
+            timeout=30,
+        )
         if not ack.get("ok"):
             errors.append(f"rtc: {ack}"[:200])
             await pc.close()
@@ -117,12 +122,23 @@ async def _sender(conn: Connection, base: str, clip: Clip) -> None:
                         students.append(st)
 
             await asyncio.gather(*(one(Student(t, s, d)) for t, s, d in cmd["students"]))
-            conn.send({"students": len(students), "errors": errors[-5:], "error_count": len(errors),
-                       "seconds": time.monotonic() - started})
+            conn.send(
+                {
+                    "students": len(students),
+                    "errors": errors[-5:],
+                    "error_count": len(errors),
+                    "seconds": time.monotonic() - started,
+                }
+            )
         elif cmd["cmd"] == "stats":
-            conn.send({"sent": sum(s.track.sent for s in students if s.track),
-                       "connected": sum(1 for s in students if s.pc and s.pc.connectionState == "connected"),
-                       "students": len(students), "error_count": len(errors)})
+            conn.send(
+                {
+                    "sent": sum(s.track.sent for s in students if s.track),
+                    "connected": sum(1 for s in students if s.pc and s.pc.connectionState == "connected"),
+                    "students": len(students),
+                    "error_count": len(errors),
+                }
+            )
         else:
             await asyncio.gather(*(s.pc.close() for s in students if s.pc), return_exceptions=True)
             await asyncio.gather(*(s.sio.disconnect() for s in students if s.sio), return_exceptions=True)
@@ -181,8 +197,14 @@ def parse_metrics(text: str) -> dict[str, Any]:
         if line.startswith(LAG_BUCKETS):
             le = line.split('le="', 1)[1].split('"', 1)[0]
             out["lag"][float(le)] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith(("proctor_analysed_samples ", "proctor_dropped_frames ", "proctor_live_peers ",
-                              "proctor_event_loop_lag_recent_max_seconds ")):
+        elif line.startswith(
+            (
+                "proctor_analysed_samples ",
+                "proctor_dropped_frames ",
+                "proctor_live_peers ",
+                "proctor_event_loop_lag_recent_max_seconds ",
+            )
+        ):
             name, value = line.split(" ", 1)
             out[name] = float(value)
     return out
@@ -206,9 +228,13 @@ def lag_window(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
     delta = sorted((le, b[le] - a.get(le, 0.0)) for le in b)
     total = dict(delta)[float("inf")]
     over_50 = total - dict(delta).get(0.05, 0.0)
-    return {"samples": int(total), "p50_ms": round(lag_quantile(delta, total, 0.50) * 1000, 1),
-            "p99_ms": round(lag_quantile(delta, total, 0.99) * 1000, 1),
-            "over_50ms": int(over_50), "over_50ms_share": round(over_50 / total, 4) if total else None}
+    return {
+        "samples": int(total),
+        "p50_ms": round(lag_quantile(delta, total, 0.50) * 1000, 1),
+        "p99_ms": round(lag_quantile(delta, total, 0.99) * 1000, 1),
+        "over_50ms": int(over_50),
+        "over_50ms_share": round(over_50 / total, 4) if total else None,
+    }
 
 
 class Node:
@@ -241,17 +267,30 @@ class Node:
 
 
 def prepare(target: tg.Target, students: int, sample_interval: float) -> list[dict[str, Any]]:
-    exam = tg.rest(target.base, "POST", "/api/exams", {
-        "title": "analysis bench", "duration_minutes": 180,
-        "questions": [{"id": "q1", "kind": "text", "text": "?"}],
-        "rules": {"analysis": {"enabled": True, "sample_interval_seconds": sample_interval},
-                  "evidence_retention_days": 1}})
+    exam = tg.rest(
+        target.base,
+        "POST",
+        "/api/exams",
+        {
+            "title": "analysis bench",
+            "duration_minutes": 180,
+            "questions": [{"id": "q1", "kind": "text", "text": "?"}],
+            "rules": {
+                "analysis": {"enabled": True, "sample_interval_seconds": sample_interval},
+                "evidence_retention_days": 1,
+            },
+        },
+    )
     rooms = []
     for r in range((students + ROOM_SIZE - 1) // ROOM_SIZE):
         n = min(ROOM_SIZE, students - r * ROOM_SIZE)
         room = tg.rest(target.base, "POST", f"/api/exams/{exam['id']}/rooms", {"name": f"r{r}", "seats": ROOM_SIZE})
-        invites = tg.rest(target.base, "POST", f"/api/rooms/{room['id']}/invites",
-                          {"students": [{"id": f"s{r}-{i}"} for i in range(n)]})["invites"]
+        invites = tg.rest(
+            target.base,
+            "POST",
+            f"/api/rooms/{room['id']}/invites",
+            {"students": [{"id": f"s{r}-{i}"} for i in range(n)]},
+        )["invites"]
         rooms.append({"id": room["id"], "tokens": [i["token"] for i in invites]})
     return rooms
 
@@ -300,8 +339,9 @@ def _slope_per_minute(points: list[tuple[float, float]]) -> float:
     return 60 * sum((t - mx) * (v - my) for t, v in points) / var if var else 0.0
 
 
-async def measure(node: Node, senders: Senders, teachers: Teachers, students: int, seconds: float,
-                  rss_warmup: float) -> dict[str, Any]:
+async def measure(
+    node: Node, senders: Senders, teachers: Teachers, students: int, seconds: float, rss_warmup: float
+) -> dict[str, Any]:
     m0 = await node.metrics()
     sent0 = sum(r["sent"] for r in await senders.command([{"cmd": "stats"}] * len(senders.pipes), 30))
     thumbs0, viol0 = teachers.thumbnails, sum(teachers.violations.values())
@@ -321,11 +361,13 @@ async def measure(node: Node, senders: Senders, teachers: Teachers, students: in
             rss.append((elapsed, node.rss_mb()))
             threads.append((elapsed, node.threads()))
             next_rss += RSS_EVERY
-            print(f"    t={elapsed:4.0f} s  rss {rss[-1][1]:7.1f} MB  loop-lag max(30 s) "
-                  f"{m.get('proctor_event_loop_lag_recent_max_seconds', 0) * 1000:6.1f} ms  "
-                  f"dropped {m.get('proctor_dropped_frames', 0) - m0.get('proctor_dropped_frames', 0):.0f}  "
-                  f"threads {threads[-1][1]}",
-                  flush=True)
+            print(
+                f"    t={elapsed:4.0f} s  rss {rss[-1][1]:7.1f} MB  loop-lag max(30 s) "
+                f"{m.get('proctor_event_loop_lag_recent_max_seconds', 0) * 1000:6.1f} ms  "
+                f"dropped {m.get('proctor_dropped_frames', 0) - m0.get('proctor_dropped_frames', 0):.0f}  "
+                f"threads {threads[-1][1]}",
+                flush=True,
+            )
     wall = time.monotonic() - t0
     cpu, pg, snd = node.cpu_seconds() - cpu0, node.pg_cpu_seconds() - pg0, senders.cpu_seconds() - snd0
     m1 = await node.metrics()
@@ -333,7 +375,9 @@ async def measure(node: Node, senders: Senders, teachers: Teachers, students: in
     samples = m1["proctor_analysed_samples"] - m0["proctor_analysed_samples"]
     settled = [(t, v) for t, v in rss if t >= rss_warmup] or rss
     return {
-        "students": students, "seconds": round(wall, 1), "load_avg_at_start": [round(x, 2) for x in load_avg],
+        "students": students,
+        "seconds": round(wall, 1),
+        "load_avg_at_start": [round(x, 2) for x in load_avg],
         "live_peers": int(m1.get("proctor_live_peers", 0)),
         "connected_senders": sum(s["connected"] for s in stats),
         "frames_sent": sum(s["sent"] for s in stats) - sent0,
@@ -344,10 +388,13 @@ async def measure(node: Node, senders: Senders, teachers: Teachers, students: in
         "cpu_ms_per_student_second": round(cpu * 1000 / (students * wall), 2),
         "pg_cores": round(pg / wall, 3),
         "sender_cores": round(snd / wall, 3),
-        "loop_lag": {**lag_window(m0["lag"], m1["lag"]),
-                     "max_ms": round(max(lag_max, m1.get("proctor_event_loop_lag_recent_max_seconds", 0)) * 1000, 1)},
+        "loop_lag": {
+            **lag_window(m0["lag"], m1["lag"]),
+            "max_ms": round(max(lag_max, m1.get("proctor_event_loop_lag_recent_max_seconds", 0)) * 1000, 1),
+        },
         "rss_mb": [(round(t, 1), round(v, 1)) for t, v in rss],
-        "rss_first_mb": round(rss[0][1], 1), "rss_last_mb": round(rss[-1][1], 1),
+        "rss_first_mb": round(rss[0][1], 1),
+        "rss_last_mb": round(rss[-1][1], 1),
         "rss_settled_first_mb": round(settled[0][1], 1),
         "rss_slope_mb_per_min": round(_slope_per_minute(settled), 3),
         "server_threads": threads[-1][1],
@@ -365,8 +412,10 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
     # Each student starts the clip at one of its keyframes, after a delay of up to one GOP,
     # so that violations do not all fire at once.
     gop_seconds = len(clip.packets) / len(clip.keyframes) / clip.fps
-    queue = [(token, clip.keyframes[i % len(clip.keyframes)], (i * 0.37) % gop_seconds)
-             for i, token in enumerate(t for room in rooms for t in room["tokens"])]
+    queue = [
+        (token, clip.keyframes[i % len(clip.keyframes)], (i * 0.37) % gop_seconds)
+        for i, token in enumerate(t for room in rooms for t in room["tokens"])
+    ]
     senders = Senders(target.base, clip, args.sender_procs, args.sender_nice)
     teachers = Teachers()
     async with aiohttp.ClientSession() as http:
@@ -376,24 +425,42 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
                 await teachers.watch(target.base, room["id"])
             joined = 0
             for students in args.students:
-                batch, queue = queue[:students - joined], queue[students - joined:]
-                per_proc = [{"cmd": "add", "students": batch[i::args.sender_procs]}
-                            for i in range(args.sender_procs)]
+                batch, queue = queue[: students - joined], queue[students - joined :]
+                per_proc = [{"cmd": "add", "students": batch[i :: args.sender_procs]} for i in range(args.sender_procs)]
                 started = time.monotonic()
                 replies = await senders.command(per_proc, timeout=300)
                 joined = sum(r["students"] for r in replies)
                 errors = sum(r["error_count"] for r in replies)
-                print(f"\n== {students} students: {joined} joined and offered in "
-                      f"{time.monotonic() - started:.1f} s, {errors} errors "
-                      f"{[e for r in replies for e in r['errors']][:3]}", flush=True)
+                print(
+                    f"\n== {students} students: {joined} joined and offered in "
+                    f"{time.monotonic() - started:.1f} s, {errors} errors "
+                    f"{[e for r in replies for e in r['errors']][:3]}",
+                    flush=True,
+                )
                 await asyncio.sleep(args.warmup)
                 spy = None
                 if args.profile and students == args.students[-1]:
                     raw = RESULTS / f"pyspy-analysis-node-{args.tag}-{students}-{int(time.time())}.raw"
                     spy = subprocess.Popen(
-                        [str(PY_SPY), "record", "-p", str(node.ps.pid), "-d", str(int(args.profile)), "-f", "raw",
-                         "-o", str(raw), "--nonblocking", "--threads", "-r", "50"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        [
+                            str(PY_SPY),
+                            "record",
+                            "-p",
+                            str(node.ps.pid),
+                            "-d",
+                            str(int(args.profile)),
+                            "-f",
+                            "raw",
+                            "-o",
+                            str(raw),
+                            "--nonblocking",
+                            "--threads",
+                            "-r",
+                            "50",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                     print(f"  py-spy ({args.profile:.0f} s, all threads) -> {raw}", flush=True)
                 stage = await measure(node, senders, teachers, joined, args.seconds, args.rss_warmup)
                 stage["requested"] = students
@@ -412,53 +479,110 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
     return {"stages": stages, "violations_by_kind": teachers.violations}
 
 
-HEAD = ("students", "peers", "fps/student", "dropped", "node cores", "ms/student-s", "pg cores",
-        "sender cores", "lag p50", "lag p99", ">50ms", "lag max", "rss MB", "rss slope MB/min")
+HEAD = (
+    "students",
+    "peers",
+    "fps/student",
+    "dropped",
+    "node cores",
+    "ms/student-s",
+    "pg cores",
+    "sender cores",
+    "lag p50",
+    "lag p99",
+    ">50ms",
+    "lag max",
+    "rss MB",
+    "rss slope MB/min",
+)
 
 
 def _print_stage(s: dict[str, Any]) -> None:
     lag = s["loop_lag"]
     print("  " + "  ".join(HEAD))
-    print("  " + "  ".join(str(v).rjust(len(h)) for v, h in zip((
-        s["students"], s["live_peers"], s["analysed_fps_per_student"], s["dropped"], s["server_cores"],
-        s["cpu_ms_per_student_second"], s["pg_cores"], s["sender_cores"], lag["p50_ms"], lag["p99_ms"],
-        f"{lag['over_50ms']}/{lag['samples']}", lag["max_ms"], s["rss_last_mb"], s["rss_slope_mb_per_min"],
-    ), HEAD, strict=True)))
-    print(f"  load avg at start {s['load_avg_at_start']}, frames sent {s['frames_sent']}, analysed "
-          f"{s['analysed_samples']}, thumbnails {s['thumbnails_to_teachers']}, violations "
-          f"{s['violations_to_teachers']} (to teachers), rss first/settled/last {s['rss_first_mb']}/"
-          f"{s['rss_settled_first_mb']}/{s['rss_last_mb']} MB, node threads {s['server_threads']}", flush=True)
+    print(
+        "  "
+        + "  ".join(
+            str(v).rjust(len(h))
+            for v, h in zip(
+                (
+                    s["students"],
+                    s["live_peers"],
+                    s["analysed_fps_per_student"],
+                    s["dropped"],
+                    s["server_cores"],
+                    s["cpu_ms_per_student_second"],
+                    s["pg_cores"],
+                    s["sender_cores"],
+                    lag["p50_ms"],
+                    lag["p99_ms"],
+                    f"{lag['over_50ms']}/{lag['samples']}",
+                    lag["max_ms"],
+                    s["rss_last_mb"],
+                    s["rss_slope_mb_per_min"],
+                ),
+                HEAD,
+                strict=True,
+            )
+        )
+    )
+    print(
+        f"  load avg at start {s['load_avg_at_start']}, frames sent {s['frames_sent']}, analysed "
+        f"{s['analysed_samples']}, thumbnails {s['thumbnails_to_teachers']}, violations "
+        f"{s['violations_to_teachers']} (to teachers), rss first/settled/last {s['rss_first_mb']}/"
+        f"{s['rss_settled_first_mb']}/{s['rss_last_mb']} MB, node threads {s['server_threads']}",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", type=int, nargs="+", default=[40, 70, 100, 130],
-                        help="stages, growing on the same node")
+    parser.add_argument(
+        "--students", type=int, nargs="+", default=[40, 70, 100, 130], help="stages, growing on the same node"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per stage (<= 600)")
     parser.add_argument("--warmup", type=float, default=15.0, help="after a stage's joins, before measuring")
-    parser.add_argument("--rss-warmup", type=float, default=120.0,
-                        help="RSS slope counts samples from this far into the window")
+    parser.add_argument(
+        "--rss-warmup", type=float, default=120.0, help="RSS slope counts samples from this far into the window"
+    )
     parser.add_argument("--sender-procs", type=int, default=2)
-    parser.add_argument("--sender-nice", type=int, default=0,
-                        help="run the camera senders at this niceness (19: they take only cores the node leaves)")
+    parser.add_argument(
+        "--sender-nice",
+        type=int,
+        default=0,
+        help="run the camera senders at this niceness (19: they take only cores the node leaves)",
+    )
     parser.add_argument("--sample-interval", type=float, default=1.0, help="the exam's sample_interval_seconds")
     parser.add_argument("--tag", default="sweep")
-    parser.add_argument("--node-env", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra environment for the node, e.g. PROCTOR_GC_TUNING=false")
-    parser.add_argument("--profile", type=float, default=0.0,
-                        help="py-spy the node (all threads) for this many seconds in the last stage")
+    parser.add_argument(
+        "--node-env",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the node, e.g. PROCTOR_GC_TUNING=false",
+    )
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        help="py-spy the node (all threads) for this many seconds in the last stage",
+    )
     args = parser.parse_args()
     if not 0 < args.seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
     if sorted(args.students) != args.students or args.students[0] < 1 or args.students[-1] > 400:
         parser.error("--students: increasing stages, at most 400")
 
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  "
-          f"(cores: {os.cpu_count()})", flush=True)
+    print(
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})", flush=True
+    )
     started = time.monotonic()
     clip = encode_clip()
-    print(f"clip: {clip.width}x{clip.height} @ {clip.fps} fps, {len(clip.packets)} frames, keyframes at "
-          f"{clip.keyframes}, {clip.kbps:.0f} kbps (encoded once in {time.monotonic() - started:.1f} s)", flush=True)
+    print(
+        f"clip: {clip.width}x{clip.height} @ {clip.fps} fps, {len(clip.packets)} frames, keyframes at "
+        f"{clip.keyframes}, {clip.kbps:.0f} kbps (encoded once in {time.monotonic() - started:.1f} s)",
+        flush=True,
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
         env = dict(item.split("=", 1) for item in args.node_env)
@@ -471,8 +595,14 @@ def main() -> None:
                 # The node's warnings and errors (PROCTOR_LOG_LEVEL=WARNING), kept for reading.
                 shutil.copy(target.log, RESULTS / f"analysis-node-{args.tag}.log")
     report["args"] = vars(args)
-    report["clip"] = {"fps": clip.fps, "width": clip.width, "height": clip.height, "kbps": round(clip.kbps, 1),
-                      "frames": len(clip.packets), "keyframes": clip.keyframes}
+    report["clip"] = {
+        "fps": clip.fps,
+        "width": clip.width,
+        "height": clip.height,
+        "kbps": round(clip.kbps, 1),
+        "frames": len(clip.packets),
+        "keyframes": clip.keyframes,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"analysis-node-{args.tag}-{int(time.time())}.json"
     out.write_text(json.dumps(report, indent=1))

@@ -69,8 +69,9 @@ def _opus_packets(pcm: Pcm) -> list[Any]:
     packets: list[Any] = []
     stereo = np.repeat(pcm[: len(pcm) // FRAME * FRAME], 2)
     for index in range(0, len(stereo) // 2, FRAME):
-        frame = av.AudioFrame.from_ndarray(stereo[index * 2:(index + FRAME) * 2].reshape(1, -1), format="s16",
-                                           layout="stereo")
+        frame = av.AudioFrame.from_ndarray(
+            stereo[index * 2 : (index + FRAME) * 2].reshape(1, -1), format="s16", layout="stereo"
+        )
         frame.sample_rate = RATE
         frame.pts = index
         packets.extend(encoder.encode(frame))
@@ -88,7 +89,7 @@ def audio_ms_per_student_second(model: VoiceModel, pcm: Pcm, students: int) -> t
     resamplers = [Resampler() for _ in range(students)]
     decode = listen = 0.0
     for start in range(0, len(packets), TICK_FRAMES):
-        tick = packets[start:start + TICK_FRAMES]
+        tick = packets[start : start + TICK_FRAMES]
         began = time.process_time()
         frames = [[f for packet in tick for f in decoder.decode(av.Packet(bytes(packet)))] for decoder in decoders]
         decode += time.process_time() - began
@@ -138,14 +139,17 @@ def main() -> None:
     model = VoiceModel()
     speech = _speech(args.seconds)
     quiet = np.zeros_like(speech)
-    print(f"{'students':>8} {'audio decode':>13} {'VAD talking':>12} {'VAD silent':>11} "
-          f"{'audio talking':>14} {'video analysis':>15}   (ms CPU per student-second)")
+    print(
+        f"{'students':>8} {'audio decode':>13} {'VAD talking':>12} {'VAD silent':>11} "
+        f"{'audio talking':>14} {'video analysis':>15}   (ms CPU per student-second)"
+    )
     for students in args.students:
         decode, talking = audio_ms_per_student_second(model, speech, students)
         _, silent = audio_ms_per_student_second(model, quiet, students)
         video = video_ms_per_student_second(students, args.seconds)
-        print(f"{students:>8} {decode:>13.2f} {talking:>12.2f} {silent:>11.2f} {decode + talking:>14.2f} "
-              f"{video:>15.2f}")
+        print(
+            f"{students:>8} {decode:>13.2f} {talking:>12.2f} {silent:>11.2f} {decode + talking:>14.2f} {video:>15.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -136,21 +136,23 @@ def condition_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
         yaws = [head_turn(o.confident[0]) for o in group if len(o.confident) == 1]
         pitches = [head_pitch(o.confident[0]) for o in group if len(o.confident) == 1]
         heights = [max(f.height for f in o.confident) / o.stats.height for o in group if o.confident]
-        rows.append({
-            "condition": condition,
-            "proxy": any(o.scene.proxy for o in group),
-            "frames": len(group),
-            "detection": sum(o.detected_right for o in group) / len(group),
-            "false_violations": sum(o.false_violation for o in group) / len(group),
-            "expected_flag_recall": hits / len(expecting) if expecting else None,
-            "unable_to_judge": sum(bool(o.states) for o in group) / len(group),
-            "flags": sorted({kind for o in group for kind in o.flags}),
-            "yaw": _spread([y for y in yaws if y is not None]),
-            "pitch": _spread([p for p in pitches if p is not None]),
-            "face_height": _spread(heights),
-            "mean_luma": _spread([o.stats.mean for o in group]),
-            "sharpness": _spread([o.stats.sharpness for o in group]),
-        })
+        rows.append(
+            {
+                "condition": condition,
+                "proxy": any(o.scene.proxy for o in group),
+                "frames": len(group),
+                "detection": sum(o.detected_right for o in group) / len(group),
+                "false_violations": sum(o.false_violation for o in group) / len(group),
+                "expected_flag_recall": hits / len(expecting) if expecting else None,
+                "unable_to_judge": sum(bool(o.states) for o in group) / len(group),
+                "flags": sorted({kind for o in group for kind in o.flags}),
+                "yaw": _spread([y for y in yaws if y is not None]),
+                "pitch": _spread([p for p in pitches if p is not None]),
+                "face_height": _spread(heights),
+                "mean_luma": _spread([o.stats.mean for o in group]),
+                "sharpness": _spread([o.stats.sharpness for o in group]),
+            }
+        )
     return rows
 
 
@@ -174,15 +176,19 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
     detection = sum(o.detected_right for o in outcomes) / len(outcomes)
     false_violations = sum(o.false_violation for o in outcomes) / len(outcomes)
     real = [o for o in outcomes if not o.scene.proxy]
-    print("| condition | frames | detection | false violations | expected flag raised | unable to judge "
-          "| yaw | pitch | face height | luma | sharpness |")
+    print(
+        "| condition | frames | detection | false violations | expected flag raised | unable to judge "
+        "| yaw | pitch | face height | luma | sharpness |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         name = row["condition"] + (" *" if row["proxy"] else "")
-        print(f"| {name} | {row['frames']} | {_pct(row['detection'])} | {_pct(row['false_violations'])} "
-              f"| {_pct(row['expected_flag_recall'])} | {_pct(row['unable_to_judge'])} | {_fmt(row['yaw'])} "
-              f"| {_fmt(row['pitch'])} | {_fmt(row['face_height'])} | {_fmt(row['mean_luma'])} "
-              f"| {_fmt(row['sharpness'])} |")
+        print(
+            f"| {name} | {row['frames']} | {_pct(row['detection'])} | {_pct(row['false_violations'])} "
+            f"| {_pct(row['expected_flag_recall'])} | {_pct(row['unable_to_judge'])} | {_fmt(row['yaw'])} "
+            f"| {_fmt(row['pitch'])} | {_fmt(row['face_height'])} | {_fmt(row['mean_luma'])} "
+            f"| {_fmt(row['sharpness'])} |"
+        )
     print()
     print("| rule | precision | recall | TP | FP | FN |")
     print("|---|---|---|---|---|---|")
@@ -191,20 +197,42 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
     print()
     real_detection = sum(o.detected_right for o in real) / len(real)
     real_false = sum(o.false_violation for o in real) / len(real)
-    print(f"all {len(outcomes)} frames: detection accuracy {_pct(detection)} (target > 95 %), "
-          f"false-violation rate {100 * false_violations:.1f} % (target < 2 %)")
-    print(f"without proxy conditions ({len(real)} frames): detection accuracy {_pct(real_detection)}, "
-          f"false-violation rate {100 * real_false:.1f} %")
+    print(
+        f"all {len(outcomes)} frames: detection accuracy {_pct(detection)} (target > 95 %), "
+        f"false-violation rate {100 * false_violations:.1f} % (target < 2 %)"
+    )
+    print(
+        f"without proxy conditions ({len(real)} frames): detection accuracy {_pct(real_detection)}, "
+        f"false-violation rate {100 * real_false:.1f} %"
+    )
     return {
-        "frames": len(outcomes), "detection": detection, "false_violations": false_violations,
-        "detection_without_proxies": real_detection, "false_violations_without_proxies": real_false,
+        "frames": len(outcomes),
+        "detection": detection,
+        "false_violations": false_violations,
+        "detection_without_proxies": real_detection,
+        "false_violations_without_proxies": real_false,
         "conditions": rows,
-        "rules": {kind: {"precision": c.precision(), "recall": c.recall(), "tp": c.tp, "fp": c.fp, "fn": c.fn,
-                         "per_condition": dict(c.per_condition)} for kind, c in counts.items()},
+        "rules": {
+            kind: {
+                "precision": c.precision(),
+                "recall": c.recall(),
+                "tp": c.tp,
+                "fp": c.fp,
+                "fn": c.fn,
+                "per_condition": dict(c.per_condition),
+            }
+            for kind, c in counts.items()
+        },
         "misses": [
-            {"condition": o.scene.condition, "scene": o.scene.name, "faces": len(o.confident),
-             "expected": sorted(o.scene.expected), "raised": sorted(o.raised)}
-            for o in outcomes if not o.detected_right or o.false_violation or not o.scene.expected <= o.raised
+            {
+                "condition": o.scene.condition,
+                "scene": o.scene.name,
+                "faces": len(o.confident),
+                "expected": sorted(o.scene.expected),
+                "raised": sorted(o.raised),
+            }
+            for o in outcomes
+            if not o.detected_right or o.false_violation or not o.scene.expected <= o.raised
         ],
     }
 
@@ -228,13 +256,19 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         ordered = [conditions[row["condition"]] for row in rows]
         series.append((f"detection accuracy @ {width} px", [100 * r["detection"] for r in ordered]))
         series.append((f"false violations @ {width} px", [100 * r["false_violations"] for r in ordered]))
-    series.append((f"expected flag raised @ {first['detect_width']} px",
-                   [100 * (r["expected_flag_recall"] or 0) for r in rows]))
+    series.append(
+        (f"expected flag raised @ {first['detect_width']} px", [100 * (r["expected_flag_recall"] or 0) for r in rows])
+    )
     bar = 0.8 / len(series)
     colours = ["tab:blue", "tab:red", "tab:cyan", "tab:orange", "tab:green"]
     for index, (label, values) in enumerate(series):
-        left.barh([i - 0.4 + bar * (index + 0.5) for i in range(len(rows))], values, bar, label=label,
-                  color=colours[index % len(colours)])
+        left.barh(
+            [i - 0.4 + bar * (index + 0.5) for i in range(len(rows))],
+            values,
+            bar,
+            label=label,
+            color=colours[index % len(colours)],
+        )
     left.axvline(95, color="green", linestyle="--", linewidth=1, label="target: detection > 95 %")
     left.axvline(2, color="red", linestyle=":", linewidth=1, label="target: false violations < 2 %")
     left.set_yticks(list(range(len(rows))), names)
@@ -245,17 +279,22 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize=8)
     kinds = list(first["rules"])
     x = range(len(kinds))
-    right.bar([i - 0.2 for i in x], [100 * (first["rules"][k]["precision"] or 0) for k in kinds], 0.4,
-              label="precision")
+    right.bar(
+        [i - 0.2 for i in x], [100 * (first["rules"][k]["precision"] or 0) for k in kinds], 0.4, label="precision"
+    )
     right.bar([i + 0.2 for i in x], [100 * (first["rules"][k]["recall"] or 0) for k in kinds], 0.4, label="recall")
     right.set_xticks(list(x), kinds, rotation=35, ha="right")
     right.set_ylim(0, 105)
     right.set_title(f"Per rule, whole set @ {first['detect_width']} px")
     right.legend(fontsize=8)
-    figure.suptitle(", ".join(
-        f"@ {r['detect_width']} px: detection {100 * r['detection']:.0f} %, "
-        f"false violations {100 * r['false_violations']:.1f} %" for r in results
-    ) + f" ({first['frames']} frames)")
+    figure.suptitle(
+        ", ".join(
+            f"@ {r['detect_width']} px: detection {100 * r['detection']:.0f} %, "
+            f"false violations {100 * r['false_violations']:.1f} %"
+            for r in results
+        )
+        + f" ({first['frames']} frames)"
+    )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80)
@@ -266,8 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/analysis-quality.json"))
     parser.add_argument("--plot", type=Path, default=Path("docs/img/analysis-quality.png"))
     parser.add_argument("--small", action="store_true", help="the test's small subset only")
-    parser.add_argument("--detect-width", type=int, nargs="+", default=[DETECT_WIDTH, 320],
-                        help="widths the detector sees, the first one plotted per rule (320 = the whole frame)")
+    parser.add_argument(
+        "--detect-width",
+        type=int,
+        nargs="+",
+        default=[DETECT_WIDTH, 320],
+        help="widths the detector sees, the first one plotted per rule (320 = the whole frame)",
+    )
     args = parser.parse_args(argv)
     results = []
     for width in args.detect_width:

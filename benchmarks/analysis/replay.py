@@ -65,8 +65,9 @@ def _frame(kind: str, index: int, width: int, height: int, rng: np.random.Genera
         pair = np.hstack([_astronaut(), _astronaut()])
         strip = cv2.resize(pair, (width, height // 3 * 2), interpolation=cv2.INTER_AREA)
         pad = (height - strip.shape[0]) // 2
-        base = cv2.copyMakeBorder(strip, pad, height - strip.shape[0] - pad, 0, 0,
-                                  cv2.BORDER_CONSTANT, value=(40, 40, 40)).astype(np.int16)
+        base = cv2.copyMakeBorder(
+            strip, pad, height - strip.shape[0] - pad, 0, 0, cv2.BORDER_CONSTANT, value=(40, 40, 40)
+        ).astype(np.int16)
     else:
         # The student shifts and leans a little from frame to frame.
         image = _astronaut()
@@ -74,8 +75,9 @@ def _frame(kind: str, index: int, width: int, height: int, rng: np.random.Genera
         crop = int(size * (0.86 + 0.06 * np.sin(index / 7)))
         x = int((size - crop) * (0.5 + 0.5 * np.sin(index / 5)))
         y = int((size - crop) * (0.5 + 0.5 * np.cos(index / 9)))
-        base = cv2.resize(image[y:y + crop, x:x + crop], (width, height),
-                          interpolation=cv2.INTER_AREA).astype(np.int16)
+        base = cv2.resize(image[y : y + crop, x : x + crop], (width, height), interpolation=cv2.INTER_AREA).astype(
+            np.int16
+        )
     noisy = base + rng.normal(0, 2.5, base.shape).astype(np.int16)
     return np.clip(noisy, 0, 255).astype(np.uint8)
 
@@ -89,8 +91,9 @@ def script(seconds: int, fps: int) -> list[str]:
     return kinds
 
 
-def encode_clip(seconds: int = 60, fps: int = 2, width: int = 320, height: int = 240,
-                kbps: int = 100, gop_seconds: int = 10) -> Clip:
+def encode_clip(
+    seconds: int = 60, fps: int = 2, width: int = 320, height: int = 240, kbps: int = 100, gop_seconds: int = 10
+) -> Clip:
     """Encode the scripted clip once with libvpx (VP8), as a browser would send it."""
     gop = gop_seconds * fps
     if (seconds * fps) % gop:
@@ -103,15 +106,21 @@ def encode_clip(seconds: int = 60, fps: int = 2, width: int = 320, height: int =
     codec.bit_rate = kbps * 1000
     codec.gop_size = gop
     # Real-time settings, like a browser's encoder: no look-ahead, so no frame is held back.
-    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                     "keyint_min": str(gop), "auto-alt-ref": "0"}
+    codec.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "keyint_min": str(gop),
+        "auto-alt-ref": "0",
+    }
     rng = np.random.default_rng(7)
     kinds = script(seconds, fps)
     packets: list[bytes] = []
     keyframes: list[int] = []
     for i, kind in enumerate(kinds):
         frame = av.VideoFrame.from_ndarray(_frame(kind, i, width, height, rng), format="bgr24").reformat(
-            format="yuv420p")
+            format="yuv420p"
+        )
         frame.pts = i
         if i % gop == 0:
             frame.pict_type = av.video.frame.PictureType.I

@@ -53,8 +53,7 @@ def _bgr(image: npt.NDArray[np.generic]) -> Frame:
 def backgrounds() -> dict[str, Frame]:
     """Photographs without a human face, resized to the frame (a cat's face is among them)."""
     data = _data()
-    names = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "page", "coins", "text",
-             "immunohistochemistry")
+    names = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "page", "coins", "text", "immunohistochemistry")
     return {name: _fit(_bgr(getattr(data, name)())) for name in names}
 
 
@@ -124,8 +123,9 @@ def _tilt_proxy(bust: Frame, amount: float) -> Frame:
     source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     inset = w * amount / 2
     target = np.array([[0, 0], [w, 0], [w - inset, h * (1 - amount / 2)], [inset, h * (1 - amount / 2)]], np.float32)
-    warped = cv2.warpPerspective(bust, cv2.getPerspectiveTransform(source, target), (w, h),
-                                 borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpPerspective(
+        bust, cv2.getPerspectiveTransform(source, target), (w, h), borderMode=cv2.BORDER_REPLICATE
+    )
     return np.asarray(warped, np.uint8)
 
 
@@ -155,8 +155,14 @@ def scenes(*, small: bool = False) -> Iterator[Scene]:
     one: frozenset[str] = frozenset()
     none = frozenset({"no_face"})
 
-    def each(condition: str, make: Callable[[Frame, int], Frame], faces: int, expected: frozenset[str],
-             proxy: bool = False, variants: int = 1) -> Iterator[Scene]:
+    def each(
+        condition: str,
+        make: Callable[[Frame, int], Frame],
+        faces: int,
+        expected: frozenset[str],
+        proxy: bool = False,
+        variants: int = 1,
+    ) -> Iterator[Scene]:
         for room in rooms:
             for x in xs:
                 for variant in range(1 if small else variants):
@@ -167,10 +173,16 @@ def scenes(*, small: bool = False) -> Iterator[Scene]:
     yield from each("dim", lambda f, v: _scale(f, (0.35, 0.22)[v]), 1, one, variants=2)
     yield from each("very dark", lambda f, v: _scale(f, (0.12, 0.07)[v]), 1, one, variants=2)
     yield from each("bright", lambda f, v: _scale(f, (1.6, 2.2)[v], 20), 1, one, variants=2)
-    yield from each("blurred", lambda f, v: np.asarray(cv2.GaussianBlur(f, (0, 0), (2.0, 4.0)[v]), np.uint8),
-                    1, one, variants=2)
-    yield from each("very blurred", lambda f, v: np.asarray(cv2.GaussianBlur(f, (0, 0), (7.0, 10.0)[v]), np.uint8),
-                    1, one, variants=2)
+    yield from each(
+        "blurred", lambda f, v: np.asarray(cv2.GaussianBlur(f, (0, 0), (2.0, 4.0)[v]), np.uint8), 1, one, variants=2
+    )
+    yield from each(
+        "very blurred",
+        lambda f, v: np.asarray(cv2.GaussianBlur(f, (0, 0), (7.0, 10.0)[v]), np.uint8),
+        1,
+        one,
+        variants=2,
+    )
     yield from each("noisy", lambda f, v: _noise(f, (15.0, 30.0)[v], v), 1, one, variants=2)
     yield from each("heavy JPEG", lambda f, v: _jpeg(f, (10, 4)[v]), 1, one, variants=2)
     yield from each("hand over face", lambda f, v: _occlude_hand(f), 1, one)
@@ -184,30 +196,68 @@ def scenes(*, small: bool = False) -> Iterator[Scene]:
             region = shade[:, max(0, x) : x + 200]
             shade[:, max(0, x) : x + 200] = _scale(region, 0.45)
             yield Scene("backlit", f"{room} x={x}", shade, 1, one)
-            yield Scene("small face (far)", f"{room} x={x + 60}",
-                        place(walls[room], bust, 90, x + 60, 70), 1, one)
-            yield Scene("large face (near)", f"{room} x={x - 60}",
-                        place(walls[room], bust[40:230, 40:210], HEIGHT, x + 20), 1, one)
+            yield Scene("small face (far)", f"{room} x={x + 60}", place(walls[room], bust, 90, x + 60, 70), 1, one)
+            yield Scene(
+                "large face (near)",
+                f"{room} x={x - 60}",
+                place(walls[room], bust[40:230, 40:210], HEIGHT, x + 20),
+                1,
+                one,
+            )
             yield Scene("face at the edge", f"{room} left", place(walls[room], bust, HEIGHT, -70), 1, one)
             yield Scene("face at the edge", f"{room} right", place(walls[room], bust, HEIGHT, WIDTH - 130), 1, one)
-            yield Scene("head turned (real photo)", f"{room} x={x}", place(walls[room], turned, HEIGHT, x), 1,
-                        frozenset({"head_turned"}))
-            yield Scene("head turned (real photo)", f"{room} x={x} mirrored",
-                        place(walls[room], np.ascontiguousarray(turned[:, ::-1]), HEIGHT, x), 1,
-                        frozenset({"head_turned"}))
-            yield Scene("head turned (real photo, farther)", f"{room} x={x + 50}",
-                        place(walls[room], turned, 170, x + 50), 1, frozenset({"head_turned"}))
-            yield Scene("head turned (proxy)", f"{room} x={x}", place(walls[room], _turn_proxy(bust, 0.45),
-                        HEIGHT, x), 1, frozenset({"head_turned"}), proxy=True)
-            yield Scene("looking down (proxy)", f"{room} x={x}", place(walls[room], _tilt_proxy(bust, 0.5),
-                        HEIGHT, x), 1, frozenset({"looking_down"}), proxy=True)
-            yield Scene("two people", f"{room} x={x}",
-                        place(place(walls[room], bust, 200, x - 30), bust, 200, x + 150), 2,
-                        frozenset({"multiple_faces"}))
+            yield Scene(
+                "head turned (real photo)",
+                f"{room} x={x}",
+                place(walls[room], turned, HEIGHT, x),
+                1,
+                frozenset({"head_turned"}),
+            )
+            yield Scene(
+                "head turned (real photo)",
+                f"{room} x={x} mirrored",
+                place(walls[room], np.ascontiguousarray(turned[:, ::-1]), HEIGHT, x),
+                1,
+                frozenset({"head_turned"}),
+            )
+            yield Scene(
+                "head turned (real photo, farther)",
+                f"{room} x={x + 50}",
+                place(walls[room], turned, 170, x + 50),
+                1,
+                frozenset({"head_turned"}),
+            )
+            yield Scene(
+                "head turned (proxy)",
+                f"{room} x={x}",
+                place(walls[room], _turn_proxy(bust, 0.45), HEIGHT, x),
+                1,
+                frozenset({"head_turned"}),
+                proxy=True,
+            )
+            yield Scene(
+                "looking down (proxy)",
+                f"{room} x={x}",
+                place(walls[room], _tilt_proxy(bust, 0.5), HEIGHT, x),
+                1,
+                frozenset({"looking_down"}),
+                proxy=True,
+            )
+            yield Scene(
+                "two people",
+                f"{room} x={x}",
+                place(place(walls[room], bust, 200, x - 30), bust, 200, x + 150),
+                2,
+                frozenset({"multiple_faces"}),
+            )
             if not small:
-                yield Scene("two people", f"{room} x={x} with turned",
-                            place(place(walls[room], bust, 200, x - 30), turned, 200, x + 150), 2,
-                            frozenset({"multiple_faces"}))
+                yield Scene(
+                    "two people",
+                    f"{room} x={x} with turned",
+                    place(place(walls[room], bust, 200, x - 30), turned, 200, x + 150),
+                    2,
+                    frozenset({"multiple_faces"}),
+                )
     chosen = list(walls) if not small else ["coffee", "chelsea", "brick"]
     for room in chosen:
         yield Scene("no person", room, walls[room], 0, none)

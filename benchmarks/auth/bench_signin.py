@@ -68,9 +68,15 @@ async def run(seconds: float, concurrency: int) -> None:
     pg.start()
     try:
         settings = Settings.load(
-            environ={}, env_file=None, database_url=f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
-            secret="bench-secret-" + "x" * 32, data_dir=root / "data", node_id="bench", gc_tuning=False,
-            signin_address_attempts=100_000, signin_account_failures=1000,
+            environ={},
+            env_file=None,
+            database_url=f"postgresql://postgres@127.0.0.1:{pg.port}/postgres",
+            secret="bench-secret-" + "x" * 32,
+            data_dir=root / "data",
+            node_id="bench",
+            gc_tuning=False,
+            signin_address_attempts=100_000,
+            signin_account_failures=1000,
         )
         port = free_port()
         settings = settings.replace(public_url=f"http://127.0.0.1:{port}")
@@ -93,8 +99,11 @@ async def run(seconds: float, concurrency: int) -> None:
                 async with aiohttp.ClientSession() as http:
                     while asyncio.get_running_loop().time() < stop:
                         start = time.perf_counter()
-                        async with http.post(url, json={"email": email, "password": PASSWORD},
-                                             headers={"Origin": f"http://127.0.0.1:{port}"}) as resp:
+                        async with http.post(
+                            url,
+                            json={"email": email, "password": PASSWORD},
+                            headers={"Origin": f"http://127.0.0.1:{port}"},
+                        ) as resp:
                             await resp.read()
                             if resp.status == 200:
                                 done += 1
@@ -113,10 +122,14 @@ async def run(seconds: float, concurrency: int) -> None:
     print(f"  sign-ins/s sustained ({concurrency} clients, {seconds:.0f} s): {done / elapsed:.1f}")
     if latencies:
         print(f"  sign-in latency p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p(latencies, 0.99):.0f} ms")
-    print(f"  loop lag baseline (no sign-ins): p50 {p(baseline, 0.5):.1f} ms, p99 {p(baseline, 0.99):.1f} ms,"
-          f" max {max(baseline) * 1000:.1f} ms")
-    print(f"  loop lag during sign-ins:        p50 {p(loaded, 0.5):.1f} ms, p99 {p(loaded, 0.99):.1f} ms,"
-          f" max {max(loaded) * 1000:.1f} ms")
+    print(
+        f"  loop lag baseline (no sign-ins): p50 {p(baseline, 0.5):.1f} ms, p99 {p(baseline, 0.99):.1f} ms,"
+        f" max {max(baseline) * 1000:.1f} ms"
+    )
+    print(
+        f"  loop lag during sign-ins:        p50 {p(loaded, 0.5):.1f} ms, p99 {p(loaded, 0.99):.1f} ms,"
+        f" max {max(loaded) * 1000:.1f} ms"
+    )
 
 
 def main() -> int:

@@ -21,8 +21,14 @@ from aiohttp import web
 
 def create_app(ping_interval: float = 10) -> web.Application:
     # Same Engine.IO settings as the proctor hub (signaling/hub.py): ping every 10 s.
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=None, ping_interval=ping_interval,
-                               ping_timeout=10, logger=False, engineio_logger=False)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=None,
+        ping_interval=ping_interval,
+        ping_timeout=10,
+        logger=False,
+        engineio_logger=False,
+    )
     rooms: dict[str, str] = {}
 
     class Student(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -75,7 +81,9 @@ def main() -> None:
         gc.set_threshold(50_000, 50, 100)
 
     uvloop.install()
-    web.run_app(create_app(args.ping_interval), host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=2048)
+    web.run_app(
+        create_app(args.ping_interval), host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=2048
+    )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ protocol can do much better on the same core.
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
+import gc
 import itertools
 from collections.abc import AsyncIterator
 
@@ -33,7 +33,7 @@ def _quoted_after(data: str, key: str) -> str:
     if at < 0:
         return ""
     start = at + len(key)
-    return data[start:data.find('"', start)]
+    return data[start : data.find('"', start)]
 
 
 async def socket_io(request: web.Request) -> web.WebSocketResponse:
@@ -56,7 +56,7 @@ async def socket_io(request: web.Request) -> web.WebSocketResponse:
                 if data.startswith('["event",', bracket):
                     teacher = teachers.get(room)
                     if teacher is not None and not teacher.closed:
-                        await teacher.send_str('42/teacher,["violation",' + data[bracket + 9:])
+                        await teacher.send_str('42/teacher,["violation",' + data[bracket + 9 :])
                     await ws.send_str(f'43/student,{ack_id}[{{"ok":true,"stored":true}}]')
                 else:  # join
                     await ws.send_str(f'43/student,{ack_id}[{{"ok":true,"last_seq":0}}]')

@@ -32,10 +32,11 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from server.cli.cluster import LocalCluster, NodeProcess, http_json  # noqa: E402
+from server.cli.cluster import LocalCluster, NodeProcess, http_json
 
 EXAM = {
-    "title": "Bench", "duration_minutes": 60,
+    "title": "Bench",
+    "duration_minutes": 60,
     "questions": [{"id": "q1", "kind": "single", "text": "?", "options": ["a", "b"]}],
 }
 
@@ -62,8 +63,7 @@ def scrape(node: NodeProcess) -> tuple[float, float]:
     return values["published"], values["received"]
 
 
-async def run(cluster: LocalCluster, label: str, rooms: int, students: int, rate: float,
-              seconds: float) -> Result:
+async def run(cluster: LocalCluster, label: str, rooms: int, students: int, rate: float, seconds: float) -> Result:
     admin = cluster.admin_token
     first = cluster.nodes[0]
     student_nodes = cluster.nodes[1:] or cluster.nodes
@@ -72,28 +72,42 @@ async def run(cluster: LocalCluster, label: str, rooms: int, students: int, rate
     plans: list[tuple[socketio.AsyncClient, str]] = []
     for r in range(rooms):
         _, exam = http_json(first.url + "/api/exams", method="POST", token=admin, body=EXAM)
-        _, room = http_json(first.url + f"/api/exams/{exam['id']}/rooms", method="POST", token=admin,
-                            body={"name": f"R{r}", "seats": students})
-        _, inv = http_json(first.url + f"/api/rooms/{room['id']}/invites", method="POST", token=admin,
-                           body={"students": [{"id": f"s{r}-{i}", "name": f"S{i}"} for i in range(students)]})
-        _, tok = http_json(first.url + "/api/tokens", method="POST", token=admin,
-                           body={"role": "teacher", "sub": f"t{r}", "rooms": [room["id"]]})
+        _, room = http_json(
+            first.url + f"/api/exams/{exam['id']}/rooms",
+            method="POST",
+            token=admin,
+            body={"name": f"R{r}", "seats": students},
+        )
+        _, inv = http_json(
+            first.url + f"/api/rooms/{room['id']}/invites",
+            method="POST",
+            token=admin,
+            body={"students": [{"id": f"s{r}-{i}", "name": f"S{i}"} for i in range(students)]},
+        )
+        _, tok = http_json(
+            first.url + "/api/tokens",
+            method="POST",
+            token=admin,
+            body={"role": "teacher", "sub": f"t{r}", "rooms": [room["id"]]},
+        )
         teacher = socketio.AsyncClient(reconnection=False)
 
         def on_violation(data: Any) -> None:
             latencies.append(time.time() - float(data["details"]["t"]))
 
         teacher.on("violation", on_violation, namespace="/teacher")
-        await teacher.connect(first.url, namespaces=["/teacher"], auth={"token": tok["token"]},
-                              transports=["websocket"])
+        await teacher.connect(
+            first.url, namespaces=["/teacher"], auth={"token": tok["token"]}, transports=["websocket"]
+        )
         ack = await teacher.call("watch", {"room_id": room["id"]}, namespace="/teacher")
         assert ack["ok"], ack
         clients.append(teacher)
         for i, invite in enumerate(inv["invites"]):
             node = student_nodes[(r * students + i) % len(student_nodes)]
             sio = socketio.AsyncClient(reconnection=False)
-            await sio.connect(node.url, namespaces=["/student"], auth={"token": invite["token"]},
-                              transports=["websocket"])
+            await sio.connect(
+                node.url, namespaces=["/student"], auth={"token": invite["token"]}, transports=["websocket"]
+            )
             ack = await sio.call("join", {}, namespace="/student")
             assert ack["ok"], ack
             clients.append(sio)
@@ -108,8 +122,12 @@ async def run(cluster: LocalCluster, label: str, rooms: int, students: int, rate
         await asyncio.sleep(random.random() / rate)
         while time.monotonic() < stop_at:
             seq += 1
-            payload = {"seq": seq, "kind": "window_blur", "occurred_at": datetime.now(UTC).isoformat(),
-                       "details": {"t": time.time()}}
+            payload = {
+                "seq": seq,
+                "kind": "window_blur",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "details": {"t": time.time()},
+            }
             await sio.emit("event", payload, namespace="/student")
             sent += 1
             await asyncio.sleep(1 / rate)
@@ -138,8 +156,9 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=10, help="per room")
     parser.add_argument("--rate", type=float, default=2.0, help="events per student per second")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--configs", default="1,2:room,3:room,3:single",
-                        help="nodes[:channels] list; 1 = one node without Redis")
+    parser.add_argument(
+        "--configs", default="1,2:room,3:room,3:single", help="nodes[:channels] list; 1 = one node without Redis"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     results: list[Result] = []
@@ -148,10 +167,15 @@ def main() -> None:
         nodes = int(nodes_text)
         mode = mode or "room"
         label = "1 node (no Redis)" if nodes == 1 else f"{nodes} nodes, {mode} channels"
-        env = {"PROCTOR_REDIS_CHANNELS": mode, "PROCTOR_EVENTS_PER_SECOND": "50",
-               "PROCTOR_ROOMS_PER_NODE": "50", "PROCTOR_LOG_LEVEL": "WARNING"}
-        cluster = LocalCluster(root=Path(tempfile.mkdtemp(prefix="proctor-bench-cluster-")), node_count=nodes,
-                               env=env, use_redis=nodes > 1)
+        env = {
+            "PROCTOR_REDIS_CHANNELS": mode,
+            "PROCTOR_EVENTS_PER_SECOND": "50",
+            "PROCTOR_ROOMS_PER_NODE": "50",
+            "PROCTOR_LOG_LEVEL": "WARNING",
+        }
+        cluster = LocalCluster(
+            root=Path(tempfile.mkdtemp(prefix="proctor-bench-cluster-")), node_count=nodes, env=env, use_redis=nodes > 1
+        )
         print(f"== {label}: starting", flush=True)
         cluster.start()
         try:
@@ -159,12 +183,17 @@ def main() -> None:
         finally:
             cluster.stop()
         results.append(result)
-        print(f"   sent {result.sent}, delivered {result.received}, "
-              f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms", flush=True)
+        print(
+            f"   sent {result.sent}, delivered {result.received}, "
+            f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms",
+            flush=True,
+        )
         for node, (pub, rec) in result.redis.items():
             print(f"   {node}: Redis published {pub:.0f}/s, received {rec:.0f}/s", flush=True)
-    print(f"\nload: {args.rooms} rooms x {args.students} students x {args.rate}/s events, "
-          f"{args.seconds:.0f} s per configuration")
+    print(
+        f"\nload: {args.rooms} rooms x {args.students} students x {args.rate}/s events, "
+        f"{args.seconds:.0f} s per configuration"
+    )
     print(f"{'configuration':32} {'p50 ms':>8} {'p99 ms':>8} {'delivered':>10}  Redis msgs/s per node (pub/recv)")
     for r in results:
         per_node = "  ".join(f"{n}:{p:.0f}/{q:.0f}" for n, (p, q) in r.redis.items())

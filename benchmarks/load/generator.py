@@ -89,8 +89,7 @@ class Generator:
             multi = self.source_ips > 1 and "//127.0.0.1:" in self.base
             for k in range(self.source_ips):
                 local = (f"127.0.{k + 1}.1", 0) if multi else None
-                self.sessions.append(aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=0, local_addr=local)))
+                self.sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=local)))
         stats = self._new_stats()
         join_lat: list[float] = []
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -118,15 +117,20 @@ class Generator:
                     join_lat.append(time.perf_counter() - start)
                     self.students.append(st)
 
-        todo = self.rooms[self.connected_rooms:n_rooms]
+        todo = self.rooms[self.connected_rooms : n_rooms]
         self.connected_rooms = max(self.connected_rooms, n_rooms)
         for i in range(0, len(todo), 16):
-            await asyncio.gather(*[teacher(r) for r in todo[i:i + 16]])
+            await asyncio.gather(*[teacher(r) for r in todo[i : i + 16]])
         await asyncio.gather(*[student(t) for r in todo for t in r["tokens"]])
         self.join_lat += join_lat
-        return {"students": sum(1 for s in self.students if s.sock and not s.sock.closed),
-                "teachers": len(self.teachers), "join": join_lat, "errors": stats.errors,
-                "seconds": time.perf_counter() - t0, "gen_cpu_s": time.process_time() - cpu0}
+        return {
+            "students": sum(1 for s in self.students if s.sock and not s.sock.closed),
+            "teachers": len(self.teachers),
+            "join": join_lat,
+            "errors": stats.errors,
+            "seconds": time.perf_counter() - t0,
+            "gen_cpu_s": time.process_time() - cpu0,
+        }
 
     async def _join(self, st: Student, stats: Stats) -> bool:
         sock = LeanSocket(self._session(), self.base, "/student", stats)
@@ -228,11 +232,22 @@ class Generator:
                 in_flight += st.sock.forget_in_flight()
         if in_flight:
             stats.errors["unacked"] = in_flight
-        return {"students": n, "rate": rate, "seconds": wall, "sent": stats.sent, "skipped": skipped,
-                "acked": len(stats.ack), "ack": stats.ack, "teacher": stats.teacher,
-                "delivered": stats.delivered, "errors": stats.errors, "reconnect": reconnect_lat,
-                "closed": closed_during, "tick_lateness": lateness,
-                "gen_cpu_share": cpu / (wall + grace)}
+        return {
+            "students": n,
+            "rate": rate,
+            "seconds": wall,
+            "sent": stats.sent,
+            "skipped": skipped,
+            "acked": len(stats.ack),
+            "ack": stats.ack,
+            "teacher": stats.teacher,
+            "delivered": stats.delivered,
+            "errors": stats.errors,
+            "reconnect": reconnect_lat,
+            "closed": closed_during,
+            "tick_lateness": lateness,
+            "gen_cpu_share": cpu / (wall + grace),
+        }
 
     async def idle(self, seconds: float) -> dict[str, Any]:
         stats = self._new_stats()
@@ -246,9 +261,14 @@ class Generator:
             lateness.append(max(0.0, time.perf_counter() - next_tick))
         wall = time.perf_counter() - t0
         open_ = sum(1 for s in self.students if s.sock is not None and not s.sock.closed)
-        return {"students_open": open_, "teachers_open": sum(1 for t in self.teachers if not t.closed),
-                "seconds": wall, "errors": stats.errors, "tick_lateness": lateness,
-                "gen_cpu_share": (time.process_time() - cpu0) / wall}
+        return {
+            "students_open": open_,
+            "teachers_open": sum(1 for t in self.teachers if not t.closed),
+            "seconds": wall,
+            "errors": stats.errors,
+            "tick_lateness": lateness,
+            "gen_cpu_share": (time.process_time() - cpu0) / wall,
+        }
 
     async def stop(self) -> dict[str, Any]:
         # No close handshakes: closing the sessions aborts every transport at once (a graceful

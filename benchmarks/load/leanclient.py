@@ -36,8 +36,8 @@ class ConnectRefused(Exception):
 class Stats:
     """What one generator process measured during one phase (reset between phases)."""
 
-    ack: list[float] = field(default_factory=list)       # event -> durable ack, seconds
-    teacher: list[float] = field(default_factory=list)   # event -> teacher, seconds
+    ack: list[float] = field(default_factory=list)  # event -> durable ack, seconds
+    teacher: list[float] = field(default_factory=list)  # event -> teacher, seconds
     errors: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     delivered: int = 0  # every message the sockets received (acks, events), pings excluded
@@ -63,18 +63,32 @@ def bench_time(body: str) -> float | None:
 
 
 class LeanSocket:
-    __slots__ = ("_session", "_url", "namespace", "_ws", "_next_id", "_calls", "_sent", "_reader",
-                 "_stats", "on_event", "closed", "_local")
+    __slots__ = (
+        "_calls",
+        "_local",
+        "_next_id",
+        "_reader",
+        "_sent",
+        "_session",
+        "_stats",
+        "_url",
+        "_ws",
+        "closed",
+        "namespace",
+        "on_event",
+    )
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, namespace: str, stats: Stats) -> None:
         self._session = session
-        self._url = base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") \
+        self._url = (
+            base_url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
             + "/socket.io/?EIO=4&transport=websocket"
+        )
         self.namespace = namespace
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 1
         self._calls: dict[int, asyncio.Future[Any]] = {}  # acks someone awaits (join, watch)
-        self._sent: dict[int, float] = {}                  # fire-and-record events: perf_counter at send
+        self._sent: dict[int, float] = {}  # fire-and-record events: perf_counter at send
         self._reader: asyncio.Task[None] | None = None
         self._stats = stats
         self.on_event: Callable[[str], None] | None = None  # gets the raw `["event",{...}]` text
@@ -89,7 +103,8 @@ class LeanSocket:
 
     async def connect(self, auth: dict[str, Any], timeout: float = 30) -> None:
         self._ws = await self._session.ws_connect(
-            self._url, timeout=aiohttp.ClientWSTimeout(ws_close=5), autoping=True, max_msg_size=1 << 22)
+            self._url, timeout=aiohttp.ClientWSTimeout(ws_close=5), autoping=True, max_msg_size=1 << 22
+        )
         opened = await asyncio.wait_for(self._ws.receive(), timeout)
         if opened.type != aiohttp.WSMsgType.TEXT or not opened.data.startswith("0"):
             raise ConnectRefused(f"no engine.io open: {opened.data!r}"[:200])
@@ -105,7 +120,7 @@ class LeanSocket:
             if data.startswith(f"40{self.namespace},"):
                 break
             if data.startswith(f"44{self.namespace},"):
-                raise ConnectRefused(data[len(self.namespace) + 3:])
+                raise ConnectRefused(data[len(self.namespace) + 3 :])
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -174,7 +189,8 @@ class LeanSocket:
         self._stats.sent += 1
         await ws.send_str(
             f'42{self.namespace},{ack_id}["event",{{"seq":{seq},"kind":"copy","occurred_at":"{occurred_at}",'
-            f'"details":{{"bt":{time.time():.6f}}}}}]')
+            f'"details":{{"bt":{time.time():.6f}}}}}]'
+        )
 
     def forget_in_flight(self) -> int:
         n = len(self._sent)

@@ -20,10 +20,25 @@ def start(pid: int, seconds: float, out: Path, cpu: int | None) -> subprocess.Po
     if not PY_SPY.exists():
         return None
     return subprocess.Popen(
-        [str(PY_SPY), "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out),
-         "--nonblocking", "-r", os.environ.get("PYSPY_RATE", "50")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None)
+        [
+            str(PY_SPY),
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(max(1, int(seconds))),
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "--nonblocking",
+            "-r",
+            os.environ.get("PYSPY_RATE", "50"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+    )
 
 
 def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
@@ -40,7 +55,7 @@ def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
         frames = stack.split(";")
         # Frames below the event loop's run(); none means the sample was in native code.
         at = next((i for i, f in enumerate(frames) if f.startswith("Runner.run")), None)
-        below = frames[at + 1:] if at is not None else frames
+        below = frames[at + 1 :] if at is not None else frames
         if not below:
             loop_only += n
         for f in set(below):
@@ -48,9 +63,13 @@ def summarise(raw: Path, top: int = 25) -> dict[str, Any]:
         if below:
             leaf[_short(below[-1])] += n
     pct = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
-    return {"samples": total, "native_loop_pct": pct(loop_only),
-            "inclusive_pct": [[pct(n), f] for f, n in inclusive.most_common(top)],
-            "self_pct": [[pct(n), f] for f, n in leaf.most_common(15)], "raw": str(raw)}
+    return {
+        "samples": total,
+        "native_loop_pct": pct(loop_only),
+        "inclusive_pct": [[pct(n), f] for f, n in inclusive.most_common(top)],
+        "self_pct": [[pct(n), f] for f, n in leaf.most_common(15)],
+        "raw": str(raw),
+    }
 
 
 def _short(frame: str) -> str:

@@ -47,15 +47,21 @@ def pct(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 2), "p95_ms": round(pct(values, 95) * 1000, 2),
-            "p99_ms": round(pct(values, 99) * 1000, 2), "max_ms": round(max(values, default=0) * 1000, 2)}
+    return {
+        "n": len(values),
+        "p50_ms": round(pct(values, 50) * 1000, 2),
+        "p95_ms": round(pct(values, 95) * 1000, 2),
+        "p99_ms": round(pct(values, 99) * 1000, 2),
+        "max_ms": round(max(values, default=0) * 1000, 2),
+    }
 
 
 class Generators:
     """The generator processes; each holds rooms[i::procs] and answers commands."""
 
-    def __init__(self, base: str, rooms: list[dict[str, Any]], procs: int, cpus: list[int | None],
-                 source_ips: int) -> None:
+    def __init__(
+        self, base: str, rooms: list[dict[str, Any]], procs: int, cpus: list[int | None], source_ips: int
+    ) -> None:
         ctx = mp.get_context("spawn")
         self.procs = procs
         self.cpus = [cpus[i % len(cpus)] for i in range(procs)]
@@ -88,8 +94,9 @@ class Generators:
 
     def connect(self, n_rooms: int, timeout: float = 400) -> list[dict[str, Any]]:
         # Worker i holds rooms[i::procs]; its share of the first n_rooms is a prefix of that.
-        return self.command(timeout, [{"cmd": "connect", "n_rooms": len(range(i, n_rooms, self.procs))}
-                                      for i in range(self.procs)])
+        return self.command(
+            timeout, [{"cmd": "connect", "n_rooms": len(range(i, n_rooms, self.procs))} for i in range(self.procs)]
+        )
 
     def close(self) -> None:
         try:
@@ -121,8 +128,11 @@ def generator_figures(replies: list[dict[str, Any]], cpus: list[int | None]) -> 
         per_core[cpu] = per_core.get(cpu, 0.0) + r.get("gen_cpu_share", 0.0)
     busiest = max(per_core.values(), default=0.0)
     p99 = pct(lateness, 99) if lateness else 0.0
-    return {"tick_lateness_p99_ms": round(p99 * 1000, 2), "cpu_share_busiest_core": round(busiest, 3),
-            "saturated": bool(p99 > SATURATED_LATENESS or busiest > SATURATED_CPU)}
+    return {
+        "tick_lateness_p99_ms": round(p99 * 1000, 2),
+        "cpu_share_busiest_core": round(busiest, 3),
+        "saturated": bool(p99 > SATURATED_LATENESS or busiest > SATURATED_CPU),
+    }
 
 
 class Run:
@@ -161,9 +171,12 @@ class Run:
         students = sum(r["students"] for r in replies)
         teachers = sum(r["teachers"] for r in replies)
         out: dict[str, Any] = {
-            "students": students, "teachers": teachers, "connect_seconds": round(wall, 1),
+            "students": students,
+            "teachers": teachers,
+            "connect_seconds": round(wall, 1),
             "connect_rate_per_s": round(len(m["join"]) / wall, 1) if wall else None,
-            "join": summary(m["join"]), "connect_errors": m["errors"],
+            "join": summary(m["join"]),
+            "connect_errors": m["errors"],
             "generator_cpu_share": round(sum(r["gen_cpu_s"] for r in replies) / wall, 3) if wall else None,
         }
         if probe.rss is not None and rss0 is not None:
@@ -171,8 +184,9 @@ class Run:
             out["rss_kb_per_connection"] = round((probe.rss - rss0) / 1024 / max(1, students + teachers), 1)
         return out
 
-    def phase(self, target: tg.Target, gens: Generators, rate: float, seconds: float, churn: float,
-              profile_tag: str = "") -> dict[str, Any]:
+    def phase(
+        self, target: tg.Target, gens: Generators, rate: float, seconds: float, churn: float, profile_tag: str = ""
+    ) -> dict[str, Any]:
         a = target.probe()
         spy = None
         if profile_tag and self.args.profile and target.proc is not None:
@@ -186,13 +200,17 @@ class Run:
         students = sum(r["students"] for r in replies)
         acked = len(m["ack"])
         out: dict[str, Any] = {
-            "students": students, "rate_per_student": rate, "offered_per_s": round(students * rate, 1),
+            "students": students,
+            "rate_per_student": rate,
+            "offered_per_s": round(students * rate, 1),
             "sent_per_s": round(sum(r["sent"] for r in replies) / wall, 1),
             "acked_per_s": round(acked / wall, 1),
             "teacher_received_per_s": round(len(m["teacher"]) / wall, 1),
             "delivered_msgs_per_s": round(sum(r["delivered"] for r in replies) / wall, 1),
-            "event_to_ack": summary(m["ack"]), "event_to_teacher": summary(m["teacher"]),
-            "errors": m["errors"], "skipped_reconnecting": sum(r["skipped"] for r in replies),
+            "event_to_ack": summary(m["ack"]),
+            "event_to_teacher": summary(m["teacher"]),
+            "errors": m["errors"],
+            "skipped_reconnecting": sum(r["skipped"] for r in replies),
             "closed_sockets": sum(r["closed"] for r in replies),
         }
         if churn:
@@ -201,8 +219,11 @@ class Run:
         out.update(tg.window(a, b, events=acked))
         out["generator"] = generator_figures(replies, gens.cpus)
         # Work on this machine that is not this benchmark's (other people's jobs), in cores.
-        ours_cpu = (out.get("server_cpu_share") or 0) + (out.get("pg_cpu_share") or 0) + sum(
-            r.get("gen_cpu_share", 0) for r in replies)
+        ours_cpu = (
+            (out.get("server_cpu_share") or 0)
+            + (out.get("pg_cpu_share") or 0)
+            + sum(r.get("gen_cpu_share", 0) for r in replies)
+        )
         out["foreign_cores"] = round(max(0.0, sum(out["core_busy"]) - ours_cpu), 2)
         if spy is not None:
             spy.wait(60)
@@ -242,8 +263,9 @@ def cmd_load(run: Run) -> dict[str, Any]:
                 stage: dict[str, Any] = {"connect": run.connect_stage(target, gens, n, rss0)}
                 if a.warmup:
                     run.phase(target, gens, a.rate, a.warmup, 0.0)
-                stage["load"] = run.phase(target, gens, a.rate, a.seconds, a.churn,
-                                          profile_tag=f"{name}-{n}" if n == max(stages) else "")
+                stage["load"] = run.phase(
+                    target, gens, a.rate, a.seconds, a.churn, profile_tag=f"{name}-{n}" if n == max(stages) else ""
+                )
                 results.append(stage)
                 _print_stage(name, stage)
         finally:
@@ -257,12 +279,16 @@ def cmd_load(run: Run) -> dict[str, Any]:
 
 def _print_stage(name: str, stage: dict[str, Any]) -> None:
     c, l = stage["connect"], stage["load"]
-    print(f"{name}: {c['students']} students (+{c['teachers']} teachers) connected at {c['connect_rate_per_s']}/s, "
-          f"join p99 {c['join']['p99_ms']} ms, rss/conn {c.get('rss_kb_per_connection')} KB | "
-          f"{l['acked_per_s']} ev/s acked, ack p50/p99 {l['event_to_ack']['p50_ms']}/{l['event_to_ack']['p99_ms']} ms, "
-          f"teacher p50/p99 {l['event_to_teacher']['p50_ms']}/{l['event_to_teacher']['p99_ms']} ms, "
-          f"errors {l['errors']}, server cpu {l.get('server_cpu_share')}, pg cpu {l.get('pg_cpu_share')}, "
-          f"gen {l['generator']}", file=sys.stderr, flush=True)
+    print(
+        f"{name}: {c['students']} students (+{c['teachers']} teachers) connected at {c['connect_rate_per_s']}/s, "
+        f"join p99 {c['join']['p99_ms']} ms, rss/conn {c.get('rss_kb_per_connection')} KB | "
+        f"{l['acked_per_s']} ev/s acked, ack p50/p99 {l['event_to_ack']['p50_ms']}/{l['event_to_ack']['p99_ms']} ms, "
+        f"teacher p50/p99 {l['event_to_teacher']['p50_ms']}/{l['event_to_teacher']['p99_ms']} ms, "
+        f"errors {l['errors']}, server cpu {l.get('server_cpu_share')}, pg cpu {l.get('pg_cpu_share')}, "
+        f"gen {l['generator']}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _load_ratios(results: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +308,8 @@ def _load_ratios(results: dict[str, Any]) -> dict[str, Any]:
                 row["teacher_p99_ratio"] = round(lo["event_to_teacher"]["p99_ms"] / lb["event_to_teacher"]["p99_ms"], 2)
             if s_ours["connect"].get("rss_kb_per_connection") and s_other["connect"].get("rss_kb_per_connection"):
                 row["rss_per_connection_ratio"] = round(
-                    s_ours["connect"]["rss_kb_per_connection"] / s_other["connect"]["rss_kb_per_connection"], 2)
+                    s_ours["connect"]["rss_kb_per_connection"] / s_other["connect"]["rss_kb_per_connection"], 2
+                )
             rows.append(row)
         out[f"ours_vs_{base}"] = rows
     return out
@@ -313,16 +340,29 @@ def cmd_search(run: Run) -> dict[str, Any]:
                         bounded_by = "time budget"
                         step = None
                         break
-                    step = run.phase(target, gens, total / conn["students"], a.step_seconds, 0.0,
-                                     profile_tag=f"search-{name}-{int(total)}")
-                    ok = (step["event_to_teacher"]["p99_ms"] <= a.p99_ms and not step["errors"]
-                          and step["acked_per_s"] >= 0.95 * step["offered_per_s"])
+                    step = run.phase(
+                        target,
+                        gens,
+                        total / conn["students"],
+                        a.step_seconds,
+                        0.0,
+                        profile_tag=f"search-{name}-{int(total)}",
+                    )
+                    ok = (
+                        step["event_to_teacher"]["p99_ms"] <= a.p99_ms
+                        and not step["errors"]
+                        and step["acked_per_s"] >= 0.95 * step["offered_per_s"]
+                    )
                     step["pass"] = ok
                     steps.append(step)
-                    print(f"{name}: offered {step['offered_per_s']}/s acked {step['acked_per_s']}/s teacher p99 "
-                          f"{step['event_to_teacher']['p99_ms']} ms errors {step['errors']} cpu "
-                          f"{step.get('server_cpu_share')} others {step.get('foreign_cores')} gen {step['generator']} "
-                          f"-> {'pass' if ok else 'FAIL'}", file=sys.stderr, flush=True)
+                    print(
+                        f"{name}: offered {step['offered_per_s']}/s acked {step['acked_per_s']}/s teacher p99 "
+                        f"{step['event_to_teacher']['p99_ms']} ms errors {step['errors']} cpu "
+                        f"{step.get('server_cpu_share')} others {step.get('foreign_cores')} gen {step['generator']} "
+                        f"-> {'pass' if ok else 'FAIL'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     # One failed step is tried once more: a neighbour's burst on a shared machine
                     # must not end the search; two failures in a row do.
                     if ok or retried:
@@ -341,8 +381,12 @@ def cmd_search(run: Run) -> dict[str, Any]:
         finally:
             gens.close()
             target.stop()
-        report["targets"][name] = {"connect": conn, "steps": steps, "max_sustained_per_s": best,
-                                   "bounded_by": bounded_by}
+        report["targets"][name] = {
+            "connect": conn,
+            "steps": steps,
+            "max_sustained_per_s": best,
+            "bounded_by": bounded_by,
+        }
     ours = report["targets"].get("ours", {}).get("max_sustained_per_s")
     for base in ("relay", "echo"):
         other = report["targets"].get(base, {}).get("max_sustained_per_s")
@@ -374,13 +418,17 @@ def cmd_idle(run: Run) -> dict[str, Any]:
                 spy = prof.start(target.proc.pid, min(a.profile, a.seconds), raw, run.gen_cpus[0])
             replies = gens.all(a.seconds + 60, cmd="idle", seconds=a.seconds)
             after_idle = target.probe()
-            idle = {"students_open": sum(r["students_open"] for r in replies),
-                    "teachers_open": sum(r["teachers_open"] for r in replies),
-                    "errors": merge(replies, ())["errors"], **tg.window(after_connect, after_idle),
-                    "generator": generator_figures(replies, gens.cpus)}
+            idle = {
+                "students_open": sum(r["students_open"] for r in replies),
+                "teachers_open": sum(r["teachers_open"] for r in replies),
+                "errors": merge(replies, ())["errors"],
+                **tg.window(after_connect, after_idle),
+                "generator": generator_figures(replies, gens.cpus),
+            }
             if after_idle.rss is not None and rss0 is not None:
                 idle["rss_kb_per_connection"] = round(
-                    (after_idle.rss - rss0) / 1024 / max(1, conn["students"] + conn["teachers"]), 1)
+                    (after_idle.rss - rss0) / 1024 / max(1, conn["students"] + conn["teachers"]), 1
+                )
             during_connect = tg.window(before_connect, after_connect)
             if spy is not None and raw is not None:
                 spy.wait(60)
@@ -398,8 +446,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="mode", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--targets", default="ours,relay,echo",
-                        help="comma list of ours, ours-nogc, relay, echo (ignored with --url)")
+    common.add_argument(
+        "--targets", default="ours,relay,echo", help="comma list of ours, ours-nogc, relay, echo (ignored with --url)"
+    )
     common.add_argument("--room-size", type=int, default=30)
     common.add_argument("--procs", type=int, default=1, help="generator processes")
     common.add_argument("--gen-cpus", default="1", help="cores the generator processes are pinned to, in turn")
@@ -411,8 +460,12 @@ def main() -> int:
     common.add_argument("--redis-url", default="", help="with --url: its Redis, for messages/s")
     common.add_argument("--max-minutes", type=float, default=10)
     common.add_argument("--tag", default="", help="added to the results file name")
-    common.add_argument("--profile", type=float, default=0,
-                        help="py-spy the started server for this many seconds in the largest stage / each step")
+    common.add_argument(
+        "--profile",
+        type=float,
+        default=0,
+        help="py-spy the started server for this many seconds in the largest stage / each step",
+    )
 
     p = sub.add_parser("load", parents=[common], help="latency and throughput at a fixed rate")
     p.add_argument("--students", default="2000", help="one count, or growing stages: 2500,5000,10000")
@@ -422,8 +475,7 @@ def main() -> int:
     p.add_argument("--churn", type=float, default=0.0, help="share of students reconnecting per minute")
     p = sub.add_parser("search", parents=[common], help="highest rate with teacher p99 under a limit")
     p.add_argument("--students", default="2000")
-    p.add_argument("--rates", default="1000,2000,3000,4000,5000,6000,8000,10000,12000",
-                   help="total events/s steps")
+    p.add_argument("--rates", default="1000,2000,3000,4000,5000,6000,8000,10000,12000", help="total events/s steps")
     p.add_argument("--step-seconds", type=float, default=15)
     p.add_argument("--p99-ms", type=float, default=100)
     p = sub.add_parser("idle", parents=[common], help="idle connected students: RSS, loop pauses")
@@ -453,8 +505,11 @@ def main() -> int:
 def machine() -> dict[str, Any]:
     import psutil
 
-    return {"cpus": os.cpu_count(), "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "loadavg_at_start": os.getloadavg()}
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "loadavg_at_start": os.getloadavg(),
+    }
 
 
 if __name__ == "__main__":

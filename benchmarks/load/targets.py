@@ -36,8 +36,12 @@ GC_METRIC = "proctor_gc_pause_seconds_bucket"
 
 
 def rest(base: str, method: str, path: str, body: Any = None, token: str = ADMIN) -> Any:
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -86,17 +90,34 @@ class Target:
         """Rooms of `room_size`: {id, teacher (token), tokens (one per student)}."""
         n_rooms = (students + room_size - 1) // room_size
         if self.synthetic:
-            return [{"id": f"room-{r}", "teacher": "t",
-                     "tokens": [f"room-{r}"] * min(room_size, students - r * room_size)} for r in range(n_rooms)]
-        exam = rest(self.base, "POST", "/api/exams", {"title": "bench", "duration_minutes": 180, "questions": [
-            {"id": "q1", "kind": "text", "text": "?"}]}, self.admin_token)
+            return [
+                {"id": f"room-{r}", "teacher": "t", "tokens": [f"room-{r}"] * min(room_size, students - r * room_size)}
+                for r in range(n_rooms)
+            ]
+        exam = rest(
+            self.base,
+            "POST",
+            "/api/exams",
+            {"title": "bench", "duration_minutes": 180, "questions": [{"id": "q1", "kind": "text", "text": "?"}]},
+            self.admin_token,
+        )
         rooms = []
         for r in range(n_rooms):
-            room = rest(self.base, "POST", f"/api/exams/{exam['id']}/rooms", {"name": f"r{r}", "seats": room_size},
-                        self.admin_token)
+            room = rest(
+                self.base,
+                "POST",
+                f"/api/exams/{exam['id']}/rooms",
+                {"name": f"r{r}", "seats": room_size},
+                self.admin_token,
+            )
             n = min(room_size, students - r * room_size)
-            invites = rest(self.base, "POST", f"/api/rooms/{room['id']}/invites",
-                           {"students": [{"id": f"s{r}-{i}"} for i in range(n)]}, self.admin_token)["invites"]
+            invites = rest(
+                self.base,
+                "POST",
+                f"/api/rooms/{room['id']}/invites",
+                {"students": [{"id": f"s{r}-{i}"} for i in range(n)]},
+                self.admin_token,
+            )["invites"]
             rooms.append({"id": room["id"], "teacher": self.admin_token, "tokens": [i["token"] for i in invites]})
         return rooms
 
@@ -114,8 +135,7 @@ class Target:
                 pass
         if self.pg_url:
             try:
-                p.pg_commits = int(_pg_value(self.pg_url,
-                                             "SELECT sum(xact_commit) FROM pg_stat_database"))
+                p.pg_commits = int(_pg_value(self.pg_url, "SELECT sum(xact_commit) FROM pg_stat_database"))
             except Exception:
                 pass
         if self.pg is not None:
@@ -160,12 +180,14 @@ def window(a: Probe, b: Probe, events: float | None = None, connections: int | N
         out["server_loop_lag"] = lag_delta(a.lag_buckets, b.lag_buckets)
     if a.gc_buckets and b.gc_buckets:
         # Collector pauses by generation in the window (server/collector.py).
-        out["server_gc"] = {gen: gc_delta(a.gc_buckets.get(gen, {}), buckets)
-                            for gen, buckets in sorted(b.gc_buckets.items())}
+        out["server_gc"] = {
+            gen: gc_delta(a.gc_buckets.get(gen, {}), buckets) for gen, buckets in sorted(b.gc_buckets.items())
+        }
     # How busy each core was (everything on the machine, not only this benchmark): other
     # people's work on the server's core shows as busy minus the server's own share.
-    out["core_busy"] = [round(1 - (tb.idle - ta.idle) / max(1e-9, sum(tb) - sum(ta)), 3)
-                        for ta, tb in zip(a.cores, b.cores)]
+    out["core_busy"] = [
+        round(1 - (tb.idle - ta.idle) / max(1e-9, sum(tb) - sum(ta)), 3) for ta, tb in zip(a.cores, b.cores)
+    ]
     if a.redis_publish is not None and b.redis_publish is not None:
         out["redis_publish_per_s"] = round((b.redis_publish - a.redis_publish) / wall, 1)
     return out
@@ -176,9 +198,13 @@ def lag_delta(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
     total = b[float("inf")] - a[float("inf")]
     over = {le: total - (b[le] - a[le]) for le in sorted(b) if le != float("inf")}
     worst = next((le for le in sorted(over) if over[le] == 0), float("inf"))
-    return {"samples": int(total), "over_50ms": int(over.get(0.05, 0)), "over_100ms": int(over.get(0.1, 0)),
-            "over_25ms": int(over.get(0.025, 0)),
-            "max_below_s": worst if worst != float("inf") else "inf"}
+    return {
+        "samples": int(total),
+        "over_50ms": int(over.get(0.05, 0)),
+        "over_100ms": int(over.get(0.1, 0)),
+        "over_25ms": int(over.get(0.025, 0)),
+        "max_below_s": worst if worst != float("inf") else "inf",
+    }
 
 
 def gc_delta(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
@@ -186,8 +212,12 @@ def gc_delta(a: dict[float, float], b: dict[float, float]) -> dict[str, Any]:
     total = b[float("inf")] - a.get(float("inf"), 0)
     over = {le: total - (b[le] - a.get(le, 0)) for le in sorted(b) if le != float("inf")}
     worst = next((le for le in sorted(over) if over[le] == 0), float("inf"))
-    return {"collections": int(total), "over_10ms": int(over.get(0.01, 0)), "over_50ms": int(over.get(0.05, 0)),
-            "max_below_s": worst if worst != float("inf") else "inf"}
+    return {
+        "collections": int(total),
+        "over_10ms": int(over.get(0.01, 0)),
+        "over_50ms": int(over.get(0.05, 0)),
+        "max_below_s": worst if worst != float("inf") else "inf",
+    }
 
 
 def _lag_buckets(base: str) -> dict[float, float] | None:
@@ -274,8 +304,13 @@ def start(name: str, tmp: Path, cpu: int | None, env_extra: dict[str, str] | Non
     if name in ("relay", "relay-ping25", "echo"):
         module = "benchmarks.baselines.ws_echo" if name == "echo" else "benchmarks.baselines.relay_server"
         extra = ["--ping-interval", "25"] if name == "relay-ping25" else []
-        proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port), *extra], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=open(log, "wb"), preexec_fn=_pinned(cpu))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", str(port), *extra],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "wb"),
+            preexec_fn=_pinned(cpu),
+        )
         target = Target(name, base, proc=proc, log=log, synthetic=True)
         try:
             wait_ready(base, log)
@@ -287,20 +322,41 @@ def start(name: str, tmp: Path, cpu: int | None, env_extra: dict[str, str] | Non
         raise ValueError(f"unknown target {name}")
     pg = EmbeddedPostgres(tmp / f"pg-{name}", port=free_port())
     pg.start()
-    env = {**os.environ,
-           "PROCTOR_DATABASE_URL": pg.dsn, "PROCTOR_ADMIN_TOKEN": ADMIN, "PROCTOR_ROOMS_PER_NODE": "100000",
-           "PROCTOR_LOG_LEVEL": "WARNING", "PROCTOR_MAX_CONNECTIONS": "30000",
-           "PROCTOR_GC_TUNING": "false" if name == "ours-nogc" else "true",
-           # The generator's sockets come from a few loopback addresses; a real exam's come
-           # from thousands. Admission per address is therefore relaxed, not measured here.
-           "PROCTOR_CONNECTS_PER_IP_PER_SECOND": "10000", "PROCTOR_CONNECT_BURST_PER_IP": "100000",
-           # Node-wide connection pacing is a policy for storms (tests/faults); the benchmark
-           # measures how fast a node can admit, so it is lifted here too.
-           "PROCTOR_CONNECTS_PER_SECOND": "100000", "PROCTOR_CONNECT_BURST": "100000",
-           **(env_extra or {})}
+    env = {
+        **os.environ,
+        "PROCTOR_DATABASE_URL": pg.dsn,
+        "PROCTOR_ADMIN_TOKEN": ADMIN,
+        "PROCTOR_ROOMS_PER_NODE": "100000",
+        "PROCTOR_LOG_LEVEL": "WARNING",
+        "PROCTOR_MAX_CONNECTIONS": "30000",
+        "PROCTOR_GC_TUNING": "false" if name == "ours-nogc" else "true",
+        # The generator's sockets come from a few loopback addresses; a real exam's come
+        # from thousands. Admission per address is therefore relaxed, not measured here.
+        "PROCTOR_CONNECTS_PER_IP_PER_SECOND": "10000",
+        "PROCTOR_CONNECT_BURST_PER_IP": "100000",
+        # Node-wide connection pacing is a policy for storms (tests/faults); the benchmark
+        # measures how fast a node can admit, so it is lifted here too.
+        "PROCTOR_CONNECTS_PER_SECOND": "100000",
+        "PROCTOR_CONNECT_BURST": "100000",
+        **(env_extra or {}),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli.main", "serve", "--port", str(port), "--data-dir", str(tmp / f"data-{name}")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), preexec_fn=_pinned(cpu))
+        [
+            sys.executable,
+            "-m",
+            "server.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp / f"data-{name}"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
+        preexec_fn=_pinned(cpu),
+    )
     target = Target(name, base, proc=proc, pg=pg, pg_url=pg.dsn, log=log, has_metrics=True)
     try:
         wait_ready(base, log)
@@ -312,5 +368,11 @@ def start(name: str, tmp: Path, cpu: int | None, env_extra: dict[str, str] | Non
 
 def external(url: str, admin_token: str, pg_url: str, redis_url: str) -> Target:
     base = url.rstrip("/")
-    return Target("url", base, pg_url=pg_url, redis_url=redis_url, admin_token=admin_token or ADMIN,
-                  has_metrics=_lag_buckets(base) is not None)
+    return Target(
+        "url",
+        base,
+        pg_url=pg_url,
+        redis_url=redis_url,
+        admin_token=admin_token or ADMIN,
+        has_metrics=_lag_buckets(base) is not None,
+    )

@@ -63,8 +63,15 @@ class Fixture:
 
     def record(self, i: int) -> ViolationRecord:
         self.seq += 1
-        return ViolationRecord(attempt_id=self.attempts[i % len(self.attempts)], seq=self.seq, source="client",
-                               kind="copy", severity=1.0, occurred_at=self.now, details={"bt": time.time()})
+        return ViolationRecord(
+            attempt_id=self.attempts[i % len(self.attempts)],
+            seq=self.seq,
+            source="client",
+            kind="copy",
+            severity=1.0,
+            occurred_at=self.now,
+            details={"bt": time.time()},
+        )
 
     def pg_cpu(self) -> float:
         return cpu_seconds([self.pg_root, *self.pg_root.children(recursive=True)])
@@ -88,15 +95,25 @@ class Meter:
         self.pg = pg if pg >= 0 else float("nan")
 
     def figures(self, rows: int) -> dict[str, Any]:
-        return {"rows_per_s": round(rows / self.wall), "bench_cpu_share": round(self.cpu, 2),
-                "pg_cpu_share": round(self.pg, 2)}
+        return {
+            "rows_per_s": round(rows / self.wall),
+            "bench_cpu_share": round(self.cpu, 2),
+            "pg_cpu_share": round(self.pg, 2),
+        }
 
 
-async def writer_saturated(fx: Fixture, batch: int, seconds: float, in_flight: int,
-                           overlap: bool = True) -> dict[str, Any]:
+async def writer_saturated(
+    fx: Fixture, batch: int, seconds: float, in_flight: int, overlap: bool = True
+) -> dict[str, Any]:
     commits: list[int] = []
-    writer = EventWriter(fx.pool, flush_ms=2.0, batch_size=batch, max_pending=in_flight * 2,
-                         on_commit=lambda n, oldest, kinds: commits.append(n), overlap=overlap)
+    writer = EventWriter(
+        fx.pool,
+        flush_ms=2.0,
+        batch_size=batch,
+        max_pending=in_flight * 2,
+        on_commit=lambda n, oldest, kinds: commits.append(n),
+        overlap=overlap,
+    )
     writer.start()
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
@@ -110,16 +127,26 @@ async def writer_saturated(fx: Fixture, batch: int, seconds: float, in_flight: i
     with Meter(fx) as m:
         await asyncio.gather(*[producer(i) for i in range(in_flight)])
     await writer.close()
-    return {"batch_size": batch, "mode": "saturated" if overlap else "saturated, 1 flusher", "in_flight": in_flight,
-            **m.figures(len(latencies)),
-            "commits_per_s": round(len(commits) / m.wall, 1),
-            "mean_batch": round(sum(commits) / max(1, len(commits)), 1), **lat(latencies)}
+    return {
+        "batch_size": batch,
+        "mode": "saturated" if overlap else "saturated, 1 flusher",
+        "in_flight": in_flight,
+        **m.figures(len(latencies)),
+        "commits_per_s": round(len(commits) / m.wall, 1),
+        "mean_batch": round(sum(commits) / max(1, len(commits)), 1),
+        **lat(latencies),
+    }
 
 
 async def writer_paced(fx: Fixture, batch: int, seconds: float, rate: float) -> dict[str, Any]:
     commits: list[int] = []
-    writer = EventWriter(fx.pool, flush_ms=2.0, batch_size=batch, max_pending=50_000,
-                         on_commit=lambda n, oldest, kinds: commits.append(n))
+    writer = EventWriter(
+        fx.pool,
+        flush_ms=2.0,
+        batch_size=batch,
+        max_pending=50_000,
+        on_commit=lambda n, oldest, kinds: commits.append(n),
+    )
     writer.start()
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
@@ -143,13 +170,21 @@ async def writer_paced(fx: Fixture, batch: int, seconds: float, rate: float) -> 
         if tasks:
             await asyncio.wait(list(tasks), timeout=30)
     await writer.close()
-    return {"batch_size": batch, "mode": "paced", "offered_per_s": rate, **m.figures(len(latencies)),
-            "commits_per_s": round(len(commits) / m.wall, 1),
-            "mean_batch": round(sum(commits) / max(1, len(commits)), 1), **lat(latencies)}
+    return {
+        "batch_size": batch,
+        "mode": "paced",
+        "offered_per_s": rate,
+        **m.figures(len(latencies)),
+        "commits_per_s": round(len(commits) / m.wall, 1),
+        "mean_batch": round(sum(commits) / max(1, len(commits)), 1),
+        **lat(latencies),
+    }
 
 
-SINGLE = ("INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details)"
-          " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (attempt_id, source, seq) DO NOTHING")
+SINGLE = (
+    "INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (attempt_id, source, seq) DO NOTHING"
+)
 
 
 async def single_rows(fx: Fixture, seconds: float, workers: int) -> dict[str, Any]:
@@ -161,8 +196,9 @@ async def single_rows(fx: Fixture, seconds: float, workers: int) -> dict[str, An
             while time.perf_counter() < stop:
                 r = fx.record(i)
                 start = time.perf_counter()
-                await conn.execute(SINGLE, r.attempt_id, r.seq, r.source, r.kind, r.severity, r.occurred_at,
-                                   json.dumps(r.details))
+                await conn.execute(
+                    SINGLE, r.attempt_id, r.seq, r.source, r.kind, r.severity, r.occurred_at, json.dumps(r.details)
+                )
                 latencies.append(time.perf_counter() - start)
 
     with Meter(fx) as m:
@@ -188,10 +224,17 @@ async def unnest_without_score(fx: Fixture, seconds: float, block: int) -> dict[
             while time.perf_counter() < stop:
                 recs = [fx.record(i) for i in range(block)]
                 start = time.perf_counter()
-                await conn.execute(INSERT_ONLY, [r.attempt_id for r in recs], [r.seq for r in recs],
-                                   [r.source for r in recs], [r.kind for r in recs], [r.severity for r in recs],
-                                   [r.occurred_at for r in recs], [json.dumps(r.details) for r in recs],
-                                   [None] * block)
+                await conn.execute(
+                    INSERT_ONLY,
+                    [r.attempt_id for r in recs],
+                    [r.seq for r in recs],
+                    [r.source for r in recs],
+                    [r.kind for r in recs],
+                    [r.severity for r in recs],
+                    [r.occurred_at for r in recs],
+                    [json.dumps(r.details) for r in recs],
+                    [None] * block,
+                )
                 latencies.append(time.perf_counter() - start)
                 rows += block
     return {"mode": "unnest, no score", "block": block, **m.figures(rows), "commit_p50_ms": lat(latencies)["p50_ms"]}
@@ -214,8 +257,9 @@ async def copy_ceiling(fx: Fixture, seconds: float, block: int, connections: int
                 records = []
                 for i in range(block):
                     r = fx.record(i)
-                    records.append((r.attempt_id, r.seq, r.source, r.kind, r.severity, r.occurred_at,
-                                    json.dumps(r.details)))
+                    records.append(
+                        (r.attempt_id, r.seq, r.source, r.kind, r.severity, r.occurred_at, json.dumps(r.details))
+                    )
                 start = time.perf_counter()
                 await conn.copy_records_to_table("violations", records=records, columns=columns)
                 latencies.append(time.perf_counter() - start)
@@ -223,8 +267,13 @@ async def copy_ceiling(fx: Fixture, seconds: float, block: int, connections: int
 
     with Meter(fx) as m:
         await asyncio.gather(*[copier() for _ in range(connections)])
-    return {"mode": "COPY", "block": block, "connections": connections, **m.figures(rows),
-            "commit_p50_ms": lat(latencies)["p50_ms"]}
+    return {
+        "mode": "COPY",
+        "block": block,
+        "connections": connections,
+        **m.figures(rows),
+        "commit_p50_ms": lat(latencies)["p50_ms"],
+    }
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,13 +284,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         conn = await asyncpg.connect(pg.dsn)
         await migrate(conn)
         exam, room = uuid.uuid4(), uuid.uuid4()
-        await conn.execute("INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
-                           " VALUES ($1, 'bench', 3600, '[]', '{}', 'bench')", exam)
+        await conn.execute(
+            "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
+            " VALUES ($1, 'bench', 3600, '[]', '{}', 'bench')",
+            exam,
+        )
         await conn.execute("INSERT INTO rooms (id, exam_id, name, seats) VALUES ($1, $2, 'r', 100000)", room, exam)
         attempts = [uuid.uuid4() for _ in range(args.attempts)]
         await conn.executemany(
             "INSERT INTO attempts (id, exam_id, room_id, student_id, deadline) VALUES ($1, $2, $3, $4, now() + interval '1 day')",
-            [(a, exam, room, f"s{i}") for i, a in enumerate(attempts)])
+            [(a, exam, room, f"s{i}") for i, a in enumerate(attempts)],
+        )
         await conn.close()
 
         async def init(c: asyncpg.Connection) -> None:
@@ -252,16 +305,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         fx = Fixture(pool, attempts, psutil.Process(pid))
         out: dict[str, Any] = {"writer": [], "baselines": []}
         for batch in [int(b) for b in args.batches.split(",")]:
-            for overlap in ((True, False) if args.overlap == "both" else (args.overlap == "on",)):
+            for overlap in (True, False) if args.overlap == "both" else (args.overlap == "on",):
                 r = await writer_saturated(fx, batch, args.seconds, args.in_flight, overlap)
                 print(json.dumps(r), file=sys.stderr, flush=True)
                 out["writer"].append(r)
             r = await writer_paced(fx, batch, args.seconds, args.paced_rate)
             print(json.dumps(r), file=sys.stderr, flush=True)
             out["writer"].append(r)
-        for r in (await single_rows(fx, args.seconds, 1), await single_rows(fx, args.seconds, 10),
-                  await unnest_without_score(fx, args.seconds, 500), await copy_ceiling(fx, args.seconds, 5000),
-                  await copy_ceiling(fx, args.seconds, 5000, connections=2)):
+        for r in (
+            await single_rows(fx, args.seconds, 1),
+            await single_rows(fx, args.seconds, 10),
+            await unnest_without_score(fx, args.seconds, 500),
+            await copy_ceiling(fx, args.seconds, 5000),
+            await copy_ceiling(fx, args.seconds, 5000, connections=2),
+        ):
             print(json.dumps(r), file=sys.stderr, flush=True)
             out["baselines"].append(r)
         out["violations_stored"] = await pool.fetchval("SELECT count(*) FROM violations")
@@ -278,28 +335,39 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=5000)
     parser.add_argument("--paced-rate", type=float, default=2000)
     parser.add_argument("--attempts", type=int, default=2000)
-    parser.add_argument("--overlap", choices=("on", "off", "both"), default="both",
-                        help="saturated runs with the writer's overlapping flusher, without, or both")
+    parser.add_argument(
+        "--overlap",
+        choices=("on", "off", "both"),
+        default="both",
+        help="saturated runs with the writer's overlapping flusher, without, or both",
+    )
     args = parser.parse_args()
     if args.seconds > 30 or args.in_flight > 20000:
         parser.error("bounded: at most 30 s per measurement and 20,000 in flight")
     started = time.time()
     import uvloop
 
-    report = {"args": vars(args), "machine": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
-              **uvloop.run(main_async(args))}
+    report = {
+        "args": vars(args),
+        "machine": {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
+        **uvloop.run(main_async(args)),
+    }
     best = max((r["rows_per_s"] for r in report["writer"] if r["mode"] == "saturated"), default=0)
     report["best_writer_rows_per_s"] = best
     report["target_50k_met"] = best >= 50_000
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"storage-{int(started)}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"{'mode':>20} {'batch':>6} {'rows/s':>8} {'commits/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'py cpu':>6} {'pg cpu':>6}")
+    print(
+        f"{'mode':>20} {'batch':>6} {'rows/s':>8} {'commits/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'py cpu':>6} {'pg cpu':>6}"
+    )
     for r in report["writer"] + report["baselines"]:
-        print(f"{r['mode'] + (' x%d' % r['connections'] if r['mode'] == 'COPY' else ''):>20} "
-              f"{r.get('batch_size', r.get('block', r.get('connections', ''))):>6} {r['rows_per_s']:>8} "
-              f"{r.get('commits_per_s', ''):>9} {r.get('p50_ms', r.get('commit_p50_ms', '')):>8} {r.get('p99_ms', ''):>8} "
-              f"{r['bench_cpu_share']:>6} {r['pg_cpu_share']:>6}")
+        print(
+            f"{r['mode'] + (' x%d' % r['connections'] if r['mode'] == 'COPY' else ''):>20} "
+            f"{r.get('batch_size', r.get('block', r.get('connections', ''))):>6} {r['rows_per_s']:>8} "
+            f"{r.get('commits_per_s', ''):>9} {r.get('p50_ms', r.get('commit_p50_ms', '')):>8} {r.get('p99_ms', ''):>8} "
+            f"{r['bench_cpu_share']:>6} {r['pg_cpu_share']:>6}"
+        )
     print(f"best writer throughput {best}/s; target >= 50,000/s {'met' if best >= 50_000 else 'MISSED'}; {path}")
     return 0
 

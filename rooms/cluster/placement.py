@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -196,7 +196,8 @@ class RedisPlacement:
             return not self._draining
         return any(
             not info.draining and self._counts.get(node_id, info.hosted) < info.capacity
-            for node_id, info in nodes.items() if not (node_id == self.node_id and self._draining)
+            for node_id, info in nodes.items()
+            if not (node_id == self.node_id and self._draining)
         )
 
     async def acquire(self, room_id: str) -> str:
@@ -209,12 +210,14 @@ class RedisPlacement:
         except RedisError as exc:
             if host is not None:
                 return host  # Redis is away; the room keeps the host we knew
-            raise Unavailable(f"room placement is unavailable ({type(exc).__name__})",
-                              code="unavailable", retry_after=2) from None
+            raise Unavailable(
+                f"room placement is unavailable ({type(exc).__name__})", code="unavailable", retry_after=2
+            ) from None
         if status == "full":
             raise NoCapacity(
                 "every node hosts all the rooms it can; try again shortly",
-                code="capacity", retry_after=self.retry_after,
+                code="capacity",
+                retry_after=self.retry_after,
             )
         self._interest.add(room_id)
         return host
@@ -256,9 +259,16 @@ class RedisPlacement:
         return await self.holder(room_id)
 
     async def _place(self, room_id: str) -> tuple[str, str]:
-        result: Any = await self._acquire(args=[
-            self.prefix, room_id, self.node_id, _now_ms(), self.lease_ms, self.interest_ms,
-        ])
+        result: Any = await self._acquire(
+            args=[
+                self.prefix,
+                room_id,
+                self.node_id,
+                _now_ms(),
+                self.lease_ms,
+                self.interest_ms,
+            ]
+        )
         status, host = _text(result[0]), _text(result[1])
         previous = self._hosts.get(room_id)
         if status == "placed":
@@ -283,9 +293,15 @@ class RedisPlacement:
 
     async def tick(self) -> None:
         """Renew our leases, and make sure every room we take part in has a live host."""
-        kept: Any = await self._renew(args=[
-            self.prefix, self.node_id, _now_ms(), self.lease_ms, "1" if self._draining else "0",
-        ])
+        kept: Any = await self._renew(
+            args=[
+                self.prefix,
+                self.node_id,
+                _now_ms(),
+                self.lease_ms,
+                "1" if self._draining else "0",
+            ]
+        )
         self._hosted = {_text(r) for r in kept}
         # A draining node's participants are leaving: it no longer places their rooms.
         for room_id in [] if self._draining else list(self._interest):
@@ -304,7 +320,7 @@ class RedisPlacement:
                 for node_id in live:
                     pipe.scard(f"{self.prefix}hosted:{node_id}")
                 counts = await pipe.execute()
-            self._counts = dict(zip(live, (int(c) for c in counts)))
+            self._counts = dict(zip(live, (int(c) for c in counts), strict=True))
 
     async def resync(self) -> None:
         if self._hosted and not self._draining:

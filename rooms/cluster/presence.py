@@ -177,10 +177,19 @@ class RedisPresence:
         return PresenceWrite(bool(applied), away_ms / 1000 if away_ms >= 0 else None, unseen=bool(unseen))
 
     async def _write(self, room_id: str, attempt_id: str, state: PresenceState) -> Any:
-        return await self._set(args=[
-            self.prefix, room_id, attempt_id, state, self.node_id, _now_ms(), _KEEP_MS,
-            self.registry.incarnation, int(self.registry.ttl * 1000),
-        ])
+        return await self._set(
+            args=[
+                self.prefix,
+                room_id,
+                attempt_id,
+                state,
+                self.node_id,
+                _now_ms(),
+                _KEEP_MS,
+                self.registry.incarnation,
+                int(self.registry.ttl * 1000),
+            ]
+        )
 
     async def room(self, room_id: str) -> dict[str, PresenceState]:
         raw: dict[Any, Any] = await self.redis.hgetall(f"{self.prefix}presence:{room_id}")
@@ -205,8 +214,9 @@ class RedisPresence:
     async def reap_previous(self, previous: NodeInfo) -> None:
         """Our node id's previous process died unseen (we were restarted before its record
         expired): its students are reconnecting since its last beat, then offline."""
-        await self._reap_step(self.node_id, "online", "reconnecting", inc=previous.incarnation,
-                              seen_ms=int(previous.seen_at * 1000))
+        await self._reap_step(
+            self.node_id, "online", "reconnecting", inc=previous.incarnation, seen_ms=int(previous.seen_at * 1000)
+        )
         self._later(self._offline_later(self.node_id, previous.incarnation))
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
@@ -222,8 +232,9 @@ class RedisPresence:
         except Exception:
             logger.exception("presence: could not mark %s's students offline", node_id)
 
-    async def _reap_step(self, node_id: str, from_state: str, to_state: PresenceState, *,
-                         inc: str = "", seen_ms: int = -1) -> int:
+    async def _reap_step(
+        self, node_id: str, from_state: str, to_state: PresenceState, *, inc: str = "", seen_ms: int = -1
+    ) -> int:
         flat: Any = await self._reap(args=[self.prefix, node_id, from_state, to_state, _now_ms(), inc, seen_ms])
         items = [_text(x) for x in flat]
         for room_id, attempt_id in zip(items[::2], items[1::2], strict=True):

@@ -67,9 +67,14 @@ class NodeInfo:
         try:
             data = json.loads(raw)
             info = cls(
-                id=str(data["id"]), address=str(data["address"]), capacity=int(data["capacity"]),
-                hosted=int(data["hosted"]), load=int(data["load"]), draining=bool(data["draining"]),
-                seen_at=float(data["seen_at"]), incarnation=str(data.get("incarnation", "")),
+                id=str(data["id"]),
+                address=str(data["address"]),
+                capacity=int(data["capacity"]),
+                hosted=int(data["hosted"]),
+                load=int(data["load"]),
+                draining=bool(data["draining"]),
+                seen_at=float(data["seen_at"]),
+                incarnation=str(data.get("incarnation", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BadNodeInfo(f"bad node record: {exc}") from None
@@ -137,8 +142,14 @@ class NodeRegistry:
     def info(self) -> NodeInfo:
         load = self.load()
         return NodeInfo(
-            id=self.node_id, address=self.address, capacity=self.capacity, hosted=load.hosted,
-            load=load.load, draining=load.draining, seen_at=time.time(), incarnation=self.incarnation,
+            id=self.node_id,
+            address=self.address,
+            capacity=self.capacity,
+            hosted=load.hosted,
+            load=load.load,
+            draining=load.draining,
+            seen_at=time.time(),
+            incarnation=self.incarnation,
         )
 
     def start(self) -> None:
@@ -242,8 +253,11 @@ class NodeRegistry:
             return
         if not before.incarnation or before.incarnation == self.incarnation:
             return
-        logger.warning("registry: %s restarted; the previous process (last beat %.1fs ago) died unseen",
-                       self.node_id, time.time() - before.seen_at)
+        logger.warning(
+            "registry: %s restarted; the previous process (last beat %.1fs ago) died unseen",
+            self.node_id,
+            time.time() - before.seen_at,
+        )
         for call in self.on_restarted:
             try:
                 await call(before)

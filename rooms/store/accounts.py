@@ -19,30 +19,49 @@ from rooms.errors import Conflict
 from .database import Pool
 
 _ACCOUNT = "a.id, a.email, a.display_name, a.role, a.state, a.password_hash, a.created_at"
-_SESSION = "s.id AS s_id, s.account_id, s.csrf_token, s.created_at AS s_created, s.last_seen_at, s.expires_at," \
-           " s.user_agent, s.address"
-_TOKEN = "t.id AS t_id, t.account_id, t.name, t.prefix, t.created_at AS t_created, t.expires_at AS t_expires," \
-         " t.last_used_at"
+_SESSION = (
+    "s.id AS s_id, s.account_id, s.csrf_token, s.created_at AS s_created, s.last_seen_at, s.expires_at,"
+    " s.user_agent, s.address"
+)
+_TOKEN = (
+    "t.id AS t_id, t.account_id, t.name, t.prefix, t.created_at AS t_created, t.expires_at AS t_expires, t.last_used_at"
+)
 
 
 def _account(r: Any) -> Account:
     return Account(
-        id=str(r["id"]), email=r["email"], name=r["display_name"], role=r["role"], state=r["state"],
-        password_hash=r["password_hash"], created_at=r["created_at"],
+        id=str(r["id"]),
+        email=r["email"],
+        name=r["display_name"],
+        role=r["role"],
+        state=r["state"],
+        password_hash=r["password_hash"],
+        created_at=r["created_at"],
     )
 
 
 def _session(r: Any) -> SessionInfo:
     return SessionInfo(
-        id=str(r["s_id"]), account_id=str(r["account_id"]), csrf_token=r["csrf_token"], created_at=r["s_created"],
-        last_seen_at=r["last_seen_at"], expires_at=r["expires_at"], user_agent=r["user_agent"], address=r["address"],
+        id=str(r["s_id"]),
+        account_id=str(r["account_id"]),
+        csrf_token=r["csrf_token"],
+        created_at=r["s_created"],
+        last_seen_at=r["last_seen_at"],
+        expires_at=r["expires_at"],
+        user_agent=r["user_agent"],
+        address=r["address"],
     )
 
 
 def _token(r: Any) -> TokenInfo:
     return TokenInfo(
-        id=str(r["t_id"]), account_id=str(r["account_id"]), name=r["name"], prefix=r["prefix"],
-        created_at=r["t_created"], expires_at=r["t_expires"], last_used_at=r["last_used_at"],
+        id=str(r["t_id"]),
+        account_id=str(r["account_id"]),
+        name=r["name"],
+        prefix=r["prefix"],
+        created_at=r["t_created"],
+        expires_at=r["t_expires"],
+        last_used_at=r["last_used_at"],
     )
 
 
@@ -64,7 +83,11 @@ class AccountRepository:
             row = await self._pool.fetchrow(
                 "INSERT INTO accounts AS a (id, email, display_name, role, password_hash) VALUES ($1, $2, $3, $4, $5)"
                 f" RETURNING {_ACCOUNT}",
-                uuid.uuid4(), email, name, role, password_hash,
+                uuid.uuid4(),
+                email,
+                name,
+                role,
+                password_hash,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict("an account with that email exists", code="conflict", fields={"email": "taken"}) from None
@@ -83,26 +106,33 @@ class AccountRepository:
     async def account_by_identity(self, issuer: str, subject: str) -> Account | None:
         row = await self._pool.fetchrow(
             f"SELECT {_ACCOUNT} FROM account_identities i JOIN accounts a ON a.id = i.account_id"
-            " WHERE i.issuer = $1 AND i.subject = $2", issuer, subject,
+            " WHERE i.issuer = $1 AND i.subject = $2",
+            issuer,
+            subject,
         )
         return _account(row) if row else None
 
     async def link_identity(self, issuer: str, subject: str, account_id: str) -> None:
         await self._pool.execute(
             "INSERT INTO account_identities (issuer, subject, account_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (issuer, subject) DO NOTHING", issuer, subject, uuid.UUID(account_id),
+            " ON CONFLICT (issuer, subject) DO NOTHING",
+            issuer,
+            subject,
+            uuid.UUID(account_id),
         )
 
     async def update_password(self, account_id: str, password_hash: str) -> None:
         await self._pool.execute(
-            "UPDATE accounts SET password_hash = $2, updated_at = now() WHERE id = $1", uuid.UUID(account_id),
+            "UPDATE accounts SET password_hash = $2, updated_at = now() WHERE id = $1",
+            uuid.UUID(account_id),
             password_hash,
         )
 
     async def update_state(self, account_id: str, state: AccountState, by: str) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE accounts SET state = $2, updated_at = now() WHERE id = $1",
-                               uuid.UUID(account_id), state)
+            await conn.execute(
+                "UPDATE accounts SET state = $2, updated_at = now() WHERE id = $1", uuid.UUID(account_id), state
+            )
             if state == "disabled":
                 await _revoke_sessions(conn, uuid.UUID(account_id), None, by)
                 await _revoke_tokens(conn, uuid.UUID(account_id), None, by)
@@ -123,7 +153,13 @@ class AccountRepository:
             "INSERT INTO account_sessions AS s"
             " (id, token_hash, account_id, csrf_token, expires_at, user_agent, address)"
             f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_SESSION}",
-            uuid.uuid4(), token_hash, uuid.UUID(account_id), csrf_token, expires_at, user_agent, address,
+            uuid.uuid4(),
+            token_hash,
+            uuid.UUID(account_id),
+            csrf_token,
+            expires_at,
+            user_agent,
+            address,
         )
         assert row is not None
         return _session(row)
@@ -137,14 +173,16 @@ class AccountRepository:
             " WHERE s.token_hash = $1 AND a.id = s.account_id AND s.revoked_at IS NULL AND s.expires_at > now()"
             " AND s.last_seen_at > now() - make_interval(secs => $2)"
             f" RETURNING {_SESSION}, {_ACCOUNT}",
-            token_hash, idle_seconds,
+            token_hash,
+            idle_seconds,
         )
         return (_session(row), _account(row)) if row else None
 
     async def sessions_of(self, account_id: str) -> list[SessionInfo]:
         rows = await self._pool.fetch(
             f"SELECT {_SESSION} FROM account_sessions s WHERE s.account_id = $1 AND s.revoked_at IS NULL"
-            " AND s.expires_at > now() ORDER BY s.created_at DESC", uuid.UUID(account_id),
+            " AND s.expires_at > now() ORDER BY s.created_at DESC",
+            uuid.UUID(account_id),
         )
         return [_session(r) for r in rows]
 
@@ -163,7 +201,12 @@ class AccountRepository:
         row = await self._pool.fetchrow(
             "INSERT INTO personal_tokens AS t (id, token_hash, account_id, name, prefix, expires_at)"
             f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_TOKEN}",
-            uuid.uuid4(), token_hash, uuid.UUID(account_id), name, prefix, expires_at,
+            uuid.uuid4(),
+            token_hash,
+            uuid.UUID(account_id),
+            name,
+            prefix,
+            expires_at,
         )
         assert row is not None
         return _token(row)
@@ -181,7 +224,8 @@ class AccountRepository:
     async def tokens_of(self, account_id: str) -> list[TokenInfo]:
         rows = await self._pool.fetch(
             f"SELECT {_TOKEN} FROM personal_tokens t WHERE t.account_id = $1 AND t.revoked_at IS NULL"
-            " AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.created_at DESC", uuid.UUID(account_id),
+            " AND (t.expires_at IS NULL OR t.expires_at > now()) ORDER BY t.created_at DESC",
+            uuid.UUID(account_id),
         )
         return [_token(r) for r in rows]
 
@@ -211,7 +255,9 @@ class AccountRepository:
 async def _revoke_sessions(conn: Any, account_id: uuid.UUID, session_id: uuid.UUID | None, by: str) -> int:
     rows = await conn.fetch(
         "UPDATE account_sessions SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL"
-        " AND ($2::uuid IS NULL OR id = $2) RETURNING id, expires_at", account_id, session_id,
+        " AND ($2::uuid IS NULL OR id = $2) RETURNING id, expires_at",
+        account_id,
+        session_id,
     )
     await _name_revoked(conn, [(SESSION_PREFIX + str(r["id"]), r["expires_at"]) for r in rows], by)
     return len(rows)
@@ -220,7 +266,9 @@ async def _revoke_sessions(conn: Any, account_id: uuid.UUID, session_id: uuid.UU
 async def _revoke_tokens(conn: Any, account_id: uuid.UUID, token_id: uuid.UUID | None, by: str) -> int:
     rows = await conn.fetch(
         "UPDATE personal_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL"
-        " AND ($2::uuid IS NULL OR id = $2) RETURNING id, expires_at", account_id, token_id,
+        " AND ($2::uuid IS NULL OR id = $2) RETURNING id, expires_at",
+        account_id,
+        token_id,
     )
     await _name_revoked(conn, [(PERSONAL_PREFIX + str(r["id"]), r["expires_at"]) for r in rows], by)
     return len(rows)
@@ -230,5 +278,6 @@ async def _name_revoked(conn: Any, items: list[tuple[str, datetime | None]], by:
     if items:
         await conn.executemany(
             "INSERT INTO revoked_tokens (token_id, expires_at, revoked_by) VALUES ($1, $2, $3)"
-            " ON CONFLICT (token_id) DO NOTHING", [(token_id, expires, by) for token_id, expires in items],
+            " ON CONFLICT (token_id) DO NOTHING",
+            [(token_id, expires, by) for token_id, expires in items],
         )

@@ -57,9 +57,15 @@ RETURNING a.*
 
 def attempt_from(row: asyncpg.Record) -> Attempt:
     return Attempt(
-        id=str(row["id"]), exam_id=str(row["exam_id"]), room_id=str(row["room_id"]),
-        student_id=row["student_id"], student_name=row["student_name"], status=row["status"],
-        started_at=row["started_at"], deadline=row["deadline"], paused_at=row["paused_at"],
+        id=str(row["id"]),
+        exam_id=str(row["exam_id"]),
+        room_id=str(row["room_id"]),
+        student_id=row["student_id"],
+        student_name=row["student_name"],
+        status=row["status"],
+        started_at=row["started_at"],
+        deadline=row["deadline"],
+        paused_at=row["paused_at"],
         extension_seconds=row["extension_seconds"],
         end_reason=row["end_reason"],
         accommodations=tuple(json.loads(row["accommodations"])),
@@ -73,12 +79,17 @@ async def write_changed(conn: asyncpg.Connection, changes: Sequence[tuple[Attemp
         return []
     rows = await conn.fetch(
         _WRITE_CHANGED,
-        [uuid.UUID(new.id) for _, new in changes], [new.status for _, new in changes],
-        [new.deadline for _, new in changes], [new.paused_at for _, new in changes],
-        [new.extension_seconds for _, new in changes], [new.submitted_at for _, new in changes],
+        [uuid.UUID(new.id) for _, new in changes],
+        [new.status for _, new in changes],
+        [new.deadline for _, new in changes],
+        [new.paused_at for _, new in changes],
+        [new.extension_seconds for _, new in changes],
+        [new.submitted_at for _, new in changes],
         [new.end_reason for _, new in changes],
-        [old.status for old, _ in changes], [old.deadline for old, _ in changes],
-        [old.paused_at for old, _ in changes], [old.extension_seconds for old, _ in changes],
+        [old.status for old, _ in changes],
+        [old.deadline for old, _ in changes],
+        [old.paused_at for old, _ in changes],
+        [old.extension_seconds for old, _ in changes],
     )
     return [attempt_from(r) for r in rows]
 
@@ -107,7 +118,11 @@ class AttemptStore:
         return attempt_from(row) if row is not None else None
 
     async def join(
-        self, room_id: str, student_id: str, seats: int, opening: Callable[[datetime], Attempt],
+        self,
+        room_id: str,
+        student_id: str,
+        seats: int,
+        opening: Callable[[datetime], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
         # One pooled connection for the whole join. A resume (most joins, and all of a
@@ -123,17 +138,29 @@ class AttemptStore:
                     return None
             attempt = attempt_from(row)
             state = await conn.fetchrow(
-                _JOIN_STATE, uuid.UUID(attempt.id), uuid.UUID(attempt.exam_id), uuid.UUID(room_id), student_id,
-                consent_version, "resume" if resumed else "join",
+                _JOIN_STATE,
+                uuid.UUID(attempt.id),
+                uuid.UUID(attempt.exam_id),
+                uuid.UUID(room_id),
+                student_id,
+                consent_version,
+                "resume" if resumed else "join",
             )
         assert state is not None
         return Joined(
-            attempt=attempt, answers=json.loads(state["answers"]), last_seq=int(state["last_seq"] or 0),
-            score=float(state["score"]), resumed=resumed,
+            attempt=attempt,
+            answers=json.loads(state["answers"]),
+            last_seq=int(state["last_seq"] or 0),
+            score=float(state["score"]),
+            resumed=resumed,
         )
 
     async def _create(
-        self, conn: asyncpg.Connection, room_id: str, student_id: str, seats: int,
+        self,
+        conn: asyncpg.Connection,
+        room_id: str,
+        student_id: str,
+        seats: int,
         opening: Callable[[datetime], Attempt],
     ) -> asyncpg.Record | None:
         async with conn.transaction():
@@ -154,8 +181,14 @@ class AttemptStore:
             row = await conn.fetchrow(
                 "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, status, started_at, deadline)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
-                uuid.UUID(new.id), uuid.UUID(new.exam_id), uuid.UUID(new.room_id), new.student_id,
-                new.student_name, new.status, new.started_at, new.deadline,
+                uuid.UUID(new.id),
+                uuid.UUID(new.exam_id),
+                uuid.UUID(new.room_id),
+                new.student_id,
+                new.student_name,
+                new.status,
+                new.started_at,
+                new.deadline,
             )
             assert row is not None
             return row
@@ -193,12 +226,15 @@ class AttemptStore:
     async def log(self, attempt_id: str, kind: str, details: dict[str, Any]) -> None:
         await self._pool.execute(
             "INSERT INTO attempt_log (attempt_id, kind, details) VALUES ($1, $2, $3::jsonb)",
-            uuid.UUID(attempt_id), kind, json.dumps(details),
+            uuid.UUID(attempt_id),
+            kind,
+            json.dumps(details),
         )
 
     async def terminated_in(self, room_ids: set[str]) -> set[str]:
         # By room, not by attempt: at 10,000 students the list of attempt ids cost ~2 % of
         # the node's CPU to encode every 2 s (py-spy); (room_id, student_id) is indexed.
         rows = await self._pool.fetch(
-            "SELECT id::text FROM attempts WHERE room_id = ANY($1::uuid[]) AND status = 'terminated'", list(room_ids))
+            "SELECT id::text FROM attempts WHERE room_id = ANY($1::uuid[]) AND status = 'terminated'", list(room_ids)
+        )
         return {r["id"] for r in rows}

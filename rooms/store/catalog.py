@@ -35,8 +35,12 @@ def _exam(row: asyncpg.Record) -> Exam:
 
 def _room(row: asyncpg.Record) -> Room:
     return Room(
-        id=str(row["id"]), exam_id=str(row["exam_id"]), name=row["name"], seats=row["seats"],
-        host_node=row["host_node"], created_at=row["created_at"],
+        id=str(row["id"]),
+        exam_id=str(row["exam_id"]),
+        name=row["name"],
+        seats=row["seats"],
+        host_node=row["host_node"],
+        created_at=row["created_at"],
     )
 
 
@@ -51,17 +55,18 @@ class Catalog:
         row = await self._pool.fetchrow(
             "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
             " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING *",
-            uuid.uuid4(), spec.title, spec.duration_minutes * 60,
+            uuid.uuid4(),
+            spec.title,
+            spec.duration_minutes * 60,
             json.dumps([q.model_dump(mode="json") for q in spec.questions]),
-            spec.rules.model_dump_json(), created_by,
+            spec.rules.model_dump_json(),
+            created_by,
         )
         assert row is not None
         return _exam(row)
 
     async def exam(self, exam_id: str) -> Exam:
-        row = await self._pool.fetchrow(
-            "SELECT * FROM exams WHERE id = $1", parse_uuid(exam_id, "exam")
-        )
+        row = await self._pool.fetchrow("SELECT * FROM exams WHERE id = $1", parse_uuid(exam_id, "exam"))
         if row is None:
             raise NotFound(f"no exam {exam_id}")
         return _exam(row)
@@ -80,7 +85,10 @@ class Catalog:
     async def create_room(self, exam: Exam, name: str, seats: int) -> Room:
         row = await self._pool.fetchrow(
             "INSERT INTO rooms (id, exam_id, name, seats) VALUES ($1, $2, $3, $4) RETURNING *",
-            uuid.uuid4(), uuid.UUID(exam.id), name, seats,
+            uuid.uuid4(),
+            uuid.UUID(exam.id),
+            name,
+            seats,
         )
         assert row is not None
         return _room(row)
@@ -99,6 +107,4 @@ class Catalog:
         return room, exam
 
     async def set_host(self, room_id: str, node_id: str | None) -> None:
-        await self._pool.execute(
-            "UPDATE rooms SET host_node = $2 WHERE id = $1", uuid.UUID(room_id), node_id
-        )
+        await self._pool.execute("UPDATE rooms SET host_node = $2 WHERE id = $1", uuid.UUID(room_id), node_id)

@@ -50,9 +50,16 @@ INSERT INTO controls (room_id, attempt_id, actor, action, params) VALUES ($1, $2
 def _violation_json(row: asyncpg.Record) -> dict[str, Any]:
     details = json.loads(row["details"])
     return {
-        "attempt_id": str(row["attempt_id"]), "student_id": row["student_id"], "id": row["id"],
-        "seq": row["seq"], "source": row["source"], "kind": row["kind"], "severity": row["severity"],
-        "score": row["score"], "occurred_at": row["occurred_at"].isoformat(), "details": details,
+        "attempt_id": str(row["attempt_id"]),
+        "student_id": row["student_id"],
+        "id": row["id"],
+        "seq": row["seq"],
+        "source": row["source"],
+        "kind": row["kind"],
+        "severity": row["severity"],
+        "score": row["score"],
+        "occurred_at": row["occurred_at"].isoformat(),
+        "details": details,
         "evidence_id": str(row["evidence_id"]) if row["evidence_id"] else None,
         "reason": str(details.get("reason") or f"{row['kind']} ({row['source']}) adds {row['severity']:g}"),
     }
@@ -91,12 +98,18 @@ class ClassroomStore:
     async def announce(self, room_id: str, actor: str, text: str) -> None:
         await self._pool.execute(
             "INSERT INTO controls (room_id, actor, action, params) VALUES ($1, $2, 'announce', $3::jsonb)",
-            uuid.UUID(room_id), actor, json.dumps({"text": text}),
+            uuid.UUID(room_id),
+            actor,
+            json.dumps({"text": text}),
         )
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, control: ControlRecord) -> None:
         await conn.execute(
-            _INSERT_CONTROL, uuid.UUID(control.room_id), uuid.UUID(control.attempt_id), control.actor,
-            control.action, json.dumps(control.params),
+            _INSERT_CONTROL,
+            uuid.UUID(control.room_id),
+            uuid.UUID(control.attempt_id),
+            control.actor,
+            control.action,
+            json.dumps(control.params),
         )

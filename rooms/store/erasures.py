@@ -49,8 +49,11 @@ class Erasure:
 
     @classmethod
     def from_json(cls, data: Any) -> Erasure:
-        if not isinstance(data, dict) or not isinstance(data.get("student_hash"), str) \
-                or not isinstance(data.get("erased_at"), str):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("student_hash"), str)
+            or not isinstance(data.get("erased_at"), str)
+        ):
             raise ValueError(f"not an erasure entry: {data!r:.80}")
         return cls(data["student_hash"], datetime.fromisoformat(data["erased_at"]))
 
@@ -60,7 +63,8 @@ async def record(conn: asyncpg.Connection, student_id: str, at: datetime | None 
     await conn.execute(
         "INSERT INTO erasures (student_hash, erased_at) VALUES ($1, $2)"
         " ON CONFLICT (student_hash) DO UPDATE SET erased_at = greatest(erasures.erased_at, excluded.erased_at)",
-        student_hash(student_id), at or datetime.now(UTC),
+        student_hash(student_id),
+        at or datetime.now(UTC),
     )
 
 

@@ -238,15 +238,20 @@ class EventWriter:
                     _INSERT_EVIDENCE,
                     [e.id for e in evidence],
                     [v.attempt_id for v in violations if v.evidence is not None],
-                    [e.content_type for e in evidence], [e.data for e in evidence],
-                    [e.taken_at for e in evidence], [e.expires_at for e in evidence],
+                    [e.content_type for e in evidence],
+                    [e.data for e in evidence],
+                    [e.taken_at for e in evidence],
+                    [e.expires_at for e in evidence],
                 )
             if violations:
                 rows = await conn.fetch(
                     _INSERT_VIOLATIONS,
-                    [v.attempt_id for v in violations], [v.seq for v in violations],
-                    [v.source for v in violations], [v.kind for v in violations],
-                    [v.severity for v in violations], [v.occurred_at for v in violations],
+                    [v.attempt_id for v in violations],
+                    [v.seq for v in violations],
+                    [v.source for v in violations],
+                    [v.kind for v in violations],
+                    [v.severity for v in violations],
+                    [v.occurred_at for v in violations],
                     [json.dumps(v.details) for v in violations],
                     [v.evidence.id if v.evidence else None for v in violations],
                 )
@@ -260,8 +265,10 @@ class EventWriter:
                 chosen = list(latest.values())
                 await conn.execute(
                     _UPSERT_ANSWERS,
-                    [a.attempt_id for a in chosen], [a.question_id for a in chosen],
-                    [json.dumps(a.value) for a in chosen], [a.seq for a in chosen],
+                    [a.attempt_id for a in chosen],
+                    [a.question_id for a in chosen],
+                    [json.dumps(a.value) for a in chosen],
+                    [a.seq for a in chosen],
                 )
         results: list[WriteResult | BaseException] = []
         first_seen: set[tuple[Any, ...]] = set()

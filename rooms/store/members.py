@@ -65,11 +65,13 @@ class RoomAccess:
         stored = await self._pool.fetchval(
             "SELECT role FROM room_members WHERE room_id = $1 AND subject = $2", uuid.UUID(room_id), claims.sub
         )
-        return strongest((
-            "owner" if exam_created_by == claims.sub else None,
-            _role(stored),
-            "proctor" if room_id in claims.rooms else None,
-        ))
+        return strongest(
+            (
+                "owner" if exam_created_by == claims.sub else None,
+                _role(stored),
+                "proctor" if room_id in claims.rooms else None,
+            )
+        )
 
     async def role_in_exam(self, claims: Claims, exam_id: str, exam_created_by: str) -> RoomRole | None:
         """The strongest role the teacher holds in any room of the exam."""
@@ -81,7 +83,9 @@ class RoomAccess:
             "SELECT m.role FROM room_members m JOIN rooms r ON r.id = m.room_id"
             " WHERE r.exam_id = $1 AND m.subject = $2"
             " UNION ALL SELECT 'proctor' FROM rooms r WHERE r.exam_id = $1 AND r.id::text = ANY($3::text[])",
-            uuid.UUID(exam_id), claims.sub, list(claims.rooms),
+            uuid.UUID(exam_id),
+            claims.sub,
+            list(claims.rooms),
         )
         return strongest(_role(r[0]) for r in rows)
 
@@ -102,13 +106,28 @@ class RoomAccess:
 
     async def members(self, room_id: str, exam_created_by: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(_MEMBERS, uuid.UUID(room_id))
-        listed = [{
-            "subject": r["subject"], "role": r["role"], "email": r["email"], "name": r["name"],
-            "added_by": r["added_by"], "added_at": r["added_at"].isoformat(), "source": "member",
-        } for r in rows]
+        listed = [
+            {
+                "subject": r["subject"],
+                "role": r["role"],
+                "email": r["email"],
+                "name": r["name"],
+                "added_by": r["added_by"],
+                "added_at": r["added_at"].isoformat(),
+                "source": "member",
+            }
+            for r in rows
+        ]
         # The exam's creator owns its rooms without a row; shown so nobody wonders who else can.
-        creator = {"subject": exam_created_by, "role": "owner", "email": None, "name": None,
-                   "added_by": None, "added_at": None, "source": "exam creator"}
+        creator = {
+            "subject": exam_created_by,
+            "role": "owner",
+            "email": None,
+            "name": None,
+            "added_by": None,
+            "added_at": None,
+            "source": "exam creator",
+        }
         return [creator, *listed]
 
     async def set_role(
@@ -120,7 +139,10 @@ class RoomAccess:
             " ON CONFLICT (room_id, subject) DO UPDATE SET role = EXCLUDED.role, added_by = EXCLUDED.added_by,"
             " added_at = now()"
             " RETURNING (SELECT role FROM room_members WHERE room_id = $1 AND subject = $2)",
-            uuid.UUID(room_id), subject, role, claims.sub,
+            uuid.UUID(room_id),
+            subject,
+            role,
+            claims.sub,
         )
         details: dict[str, Any] = {"subject": subject, "role": role, "previous": previous}
         if email is not None:
@@ -133,11 +155,13 @@ class RoomAccess:
             raise Conflict("the exam's creator always owns its rooms", code="invalid_state")
         previous = await self._pool.fetchval(
             "DELETE FROM room_members WHERE room_id = $1 AND subject = $2 RETURNING role",
-            uuid.UUID(room_id), subject,
+            uuid.UUID(room_id),
+            subject,
         )
         if previous is not None:
-            await self._audit.record(claims, "room.member.remove", "room", room_id,
-                                     {"subject": subject, "previous": previous})
+            await self._audit.record(
+                claims, "room.member.remove", "room", room_id, {"subject": subject, "previous": previous}
+            )
         return previous is not None
 
     # ---------------------------------------------------------------------------- mine
@@ -151,11 +175,14 @@ class RoomAccess:
             rows = await self._pool.fetch(_ROOMS.format(where="true"))
         elif claims.role == "teacher":
             rows = await self._pool.fetch(
-                _ROOMS.format(where=(
-                    "e.created_by = $1 OR r.id::text = ANY($2::text[])"
-                    " OR r.id IN (SELECT room_id FROM room_members WHERE subject = $1)"
-                )),
-                claims.sub, list(claims.rooms),
+                _ROOMS.format(
+                    where=(
+                        "e.created_by = $1 OR r.id::text = ANY($2::text[])"
+                        " OR r.id IN (SELECT room_id FROM room_members WHERE subject = $1)"
+                    )
+                ),
+                claims.sub,
+                list(claims.rooms),
             )
         else:
             return []
@@ -163,7 +190,8 @@ class RoomAccess:
         if claims.role == "teacher" and rows:
             found = await self._pool.fetch(
                 "SELECT room_id::text, role FROM room_members WHERE subject = $1 AND room_id = ANY($2::uuid[])",
-                claims.sub, [r["id"] for r in rows],
+                claims.sub,
+                [r["id"] for r in rows],
             )
             stored = {r[0]: _role(r[1]) for r in found}
         result = []
@@ -172,15 +200,26 @@ class RoomAccess:
             if claims.role == "admin":
                 role: str | None = "admin"
             else:
-                role = strongest((
-                    "owner" if r["created_by"] == claims.sub else None,
-                    stored.get(room_id),
-                    "proctor" if room_id in claims.rooms else None,
-                ))
-            result.append({
-                "id": room_id, "name": r["name"], "seats": r["seats"], "exam_id": str(r["exam_id"]),
-                "exam_title": r["exam_title"], "created_at": r["created_at"].isoformat(), "role": role,
-                "attempts": r["attempts"], "submitted": r["submitted"], "flagged": r["flagged"],
-                "open_attempts": list(r["open_attempts"] or []),
-            })
+                role = strongest(
+                    (
+                        "owner" if r["created_by"] == claims.sub else None,
+                        stored.get(room_id),
+                        "proctor" if room_id in claims.rooms else None,
+                    )
+                )
+            result.append(
+                {
+                    "id": room_id,
+                    "name": r["name"],
+                    "seats": r["seats"],
+                    "exam_id": str(r["exam_id"]),
+                    "exam_title": r["exam_title"],
+                    "created_at": r["created_at"].isoformat(),
+                    "role": role,
+                    "attempts": r["attempts"],
+                    "submitted": r["submitted"],
+                    "flagged": r["flagged"],
+                    "open_attempts": list(r["open_attempts"] or []),
+                }
+            )
         return result

@@ -75,5 +75,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
 
 async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
     await conn.execute(
-        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name,
+        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+        migration.version,
+        migration.name,
     )

@@ -65,19 +65,26 @@ class StudentData:
             ids = [a["id"] for a in attempts]
             answers = await conn.fetch("SELECT * FROM answers WHERE attempt_id = ANY($1) ORDER BY saved_at", ids)
             violations = await conn.fetch(
-                "SELECT * FROM violations WHERE attempt_id = ANY($1) ORDER BY occurred_at", ids)
+                "SELECT * FROM violations WHERE attempt_id = ANY($1) ORDER BY occurred_at", ids
+            )
             evidence = await conn.fetch("SELECT * FROM evidence WHERE attempt_id = ANY($1) ORDER BY taken_at", ids)
             controls = await conn.fetch("SELECT * FROM controls WHERE attempt_id = ANY($1) ORDER BY created_at", ids)
             log = await conn.fetch("SELECT * FROM attempt_log WHERE attempt_id = ANY($1) ORDER BY at", ids)
             audit = await conn.fetch(
                 "SELECT * FROM audit_log WHERE target_type = 'attempt' AND target_id = ANY($1::text[]) ORDER BY at",
-                [str(i) for i in ids])
+                [str(i) for i in ids],
+            )
         return {
             "student_id": student_id,
             "exported_at": datetime.now(UTC).isoformat(),
-            "attempts": _rows(attempts), "answers": _rows(answers), "violations": _rows(violations),
-            "evidence": _rows(evidence), "controls": _rows(controls), "timeline": _rows(log),
-            "consents": _rows(consents), "access_log": _rows(audit),
+            "attempts": _rows(attempts),
+            "answers": _rows(answers),
+            "violations": _rows(violations),
+            "evidence": _rows(evidence),
+            "controls": _rows(controls),
+            "timeline": _rows(log),
+            "consents": _rows(consents),
+            "access_log": _rows(audit),
         }
 
     async def erase(self, student_id: str) -> dict[str, int]:
@@ -88,7 +95,8 @@ class StudentData:
                 # Erasing mid-exam would pull the attempt out from under a connected student.
                 raise Conflict(
                     f"student {student_id!r} has a running attempt; terminate it or let it end first",
-                    code="conflict", fields={"attempts": ", ".join(running)},
+                    code="conflict",
+                    fields={"attempts": ", ".join(running)},
                 )
             ids = [r["id"] for r in rows]
             consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
@@ -117,12 +125,15 @@ class Revocations:
         await self._pool.execute(
             "INSERT INTO revoked_tokens (token_id, expires_at, revoked_by) VALUES ($1, $2, $3)"
             " ON CONFLICT (token_id) DO NOTHING",
-            token_id, datetime.fromtimestamp(expires_at, UTC) if expires_at else None, by.sub,
+            token_id,
+            datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+            by.sub,
         )
         self._revoked = self._revoked | {token_id}
 
     async def refresh(self) -> frozenset[str]:
         rows = await self._pool.fetch(
-            "SELECT token_id FROM revoked_tokens WHERE expires_at IS NULL OR expires_at > now()")
+            "SELECT token_id FROM revoked_tokens WHERE expires_at IS NULL OR expires_at > now()"
+        )
         self._revoked = frozenset(r["token_id"] for r in rows)
         return self._revoked

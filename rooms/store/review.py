@@ -56,9 +56,7 @@ class Review:
         self._pool = pool
         self._catalog = catalog
 
-    async def attempts(
-        self, claims: Claims, room_id: str, action: Action = "room.attempts"
-    ) -> list[dict[str, Any]]:
+    async def attempts(self, claims: Claims, room_id: str, action: Action = "room.attempts") -> list[dict[str, Any]]:
         room, _ = await self._catalog.room_for(claims, room_id, action)
         rows = await self._pool.fetch(_ATTEMPT_SUMMARY, uuid.UUID(room.id))
         return [attempt_summary(r) for r in rows]
@@ -83,12 +81,11 @@ class Review:
         attempt_id, _ = await self.attempt_room(claims, attempt_id, "room.timeline")
         aid = uuid.UUID(attempt_id)
         async with self._pool.acquire() as conn:
-            attempt = await conn.fetchrow(
-                _ATTEMPT_SUMMARY.replace("WHERE a.room_id = $1", "WHERE a.id = $1"), aid
-            )
+            attempt = await conn.fetchrow(_ATTEMPT_SUMMARY.replace("WHERE a.room_id = $1", "WHERE a.id = $1"), aid)
             violations = await conn.fetch(
                 "SELECT id, seq, source, kind, severity, occurred_at, received_at, details,"
-                " evidence_id, review FROM violations WHERE attempt_id = $1", aid,
+                " evidence_id, review FROM violations WHERE attempt_id = $1",
+                aid,
             )
             answers = await conn.fetch(
                 "SELECT question_id, value, seq, saved_at FROM answers WHERE attempt_id = $1", aid
@@ -98,36 +95,55 @@ class Review:
                 " OR (attempt_id IS NULL AND room_id = (SELECT room_id FROM attempts WHERE id = $1))",
                 aid,
             )
-            log = await conn.fetch(
-                "SELECT kind, at, details FROM attempt_log WHERE attempt_id = $1", aid
-            )
+            log = await conn.fetch("SELECT kind, at, details FROM attempt_log WHERE attempt_id = $1", aid)
         assert attempt is not None
         entries: list[dict[str, Any]] = []
         for v in violations:
             weight = float(v["severity"])
-            entries.append({
-                "type": "violation", "at": _iso(v["occurred_at"]), "id": v["id"],
-                "seq": v["seq"], "source": v["source"], "kind": v["kind"],
-                "severity": weight, "received_at": _iso(v["received_at"]),
-                "details": json.loads(v["details"]),
-                "evidence_id": str(v["evidence_id"]) if v["evidence_id"] else None,
-                "review": v["review"],
-                "reason": f"{v['kind']} ({v['source']}) adds {weight:g} to the score",
-            })
+            entries.append(
+                {
+                    "type": "violation",
+                    "at": _iso(v["occurred_at"]),
+                    "id": v["id"],
+                    "seq": v["seq"],
+                    "source": v["source"],
+                    "kind": v["kind"],
+                    "severity": weight,
+                    "received_at": _iso(v["received_at"]),
+                    "details": json.loads(v["details"]),
+                    "evidence_id": str(v["evidence_id"]) if v["evidence_id"] else None,
+                    "review": v["review"],
+                    "reason": f"{v['kind']} ({v['source']}) adds {weight:g} to the score",
+                }
+            )
         for a in answers:
-            entries.append({
-                "type": "answer", "at": _iso(a["saved_at"]), "question_id": a["question_id"],
-                "value": json.loads(a["value"]), "seq": a["seq"],
-            })
+            entries.append(
+                {
+                    "type": "answer",
+                    "at": _iso(a["saved_at"]),
+                    "question_id": a["question_id"],
+                    "value": json.loads(a["value"]),
+                    "seq": a["seq"],
+                }
+            )
         for c in controls:
-            entries.append({
-                "type": "control", "at": _iso(c["created_at"]), "actor": c["actor"],
-                "action": c["action"], "params": json.loads(c["params"]),
-            })
+            entries.append(
+                {
+                    "type": "control",
+                    "at": _iso(c["created_at"]),
+                    "actor": c["actor"],
+                    "action": c["action"],
+                    "params": json.loads(c["params"]),
+                }
+            )
         for e in log:
-            entries.append({
-                "type": e["kind"], "at": _iso(e["at"]), "details": json.loads(e["details"]),
-            })
+            entries.append(
+                {
+                    "type": e["kind"],
+                    "at": _iso(e["at"]),
+                    "details": json.loads(e["details"]),
+                }
+            )
         entries.sort(key=lambda e: e["at"] or "")
         return {"attempt": attempt_summary(attempt), "entries": entries}
 

@@ -57,9 +57,14 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "format": self.format, "format_version": self.format_version, "created_at": self.created_at,
-            "proctor_version": self.proctor_version, "node_id": self.node_id, "database": self.database,
-            "migrations": self.migrations, "files": self.files,
+            "format": self.format,
+            "format_version": self.format_version,
+            "created_at": self.created_at,
+            "proctor_version": self.proctor_version,
+            "node_id": self.node_id,
+            "database": self.database,
+            "migrations": self.migrations,
+            "files": self.files,
         }
 
     @classmethod
@@ -71,8 +76,10 @@ class Manifest:
             raise ArchiveError(f"backup format {version!r} is not supported (this release reads {FORMAT_VERSION})")
         try:
             manifest = cls(
-                created_at=str(data["created_at"]), proctor_version=str(data["proctor_version"]),
-                node_id=str(data["node_id"]), database=dict(data["database"]),
+                created_at=str(data["created_at"]),
+                proctor_version=str(data["proctor_version"]),
+                node_id=str(data["node_id"]),
+                database=dict(data["database"]),
                 migrations=[{"version": int(m["version"]), "name": str(m["name"])} for m in data["migrations"]],
                 files={str(k): {"sha256": str(v["sha256"]), "size": int(v["size"])} for k, v in data["files"].items()},
             )

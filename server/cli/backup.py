@@ -73,7 +73,8 @@ async def backup(settings: Settings, path: Path, *, pg_bin: Path | None = None) 
         erasures_file.write_text(json.dumps([e.to_json() for e in log]))
         members = {archive.DUMP: dump_file, archive.ERASURES: erasures_file, **archive.data_files(settings.data_dir)}
         manifest = Manifest(
-            created_at=datetime.now(UTC).isoformat(), proctor_version=_version(),
+            created_at=datetime.now(UTC).isoformat(),
+            proctor_version=_version(),
             # as Settings.with_runtime_defaults names it, without creating a secret as a side effect
             node_id=settings.node_id or f"{socket.gethostname()}-{settings.port}",
             database={"source": db.kind, "server_version": server_version, "pg_dump_version": tools.version()},
@@ -118,7 +119,11 @@ def _ident(name: str) -> str:
 
 
 async def restore(
-    settings: Settings, path: Path, *, force: bool = False, erasures_from: tuple[Path, ...] = (),
+    settings: Settings,
+    path: Path,
+    *,
+    force: bool = False,
+    erasures_from: tuple[Path, ...] = (),
     pg_bin: Path | None = None,
 ) -> RestoreReport:
     """Restore the backup at `path` onto the node `settings` describe (stopped, empty)."""
@@ -131,20 +136,27 @@ async def restore(
         known = [erasures.Erasure.from_json(e) for e in json.loads((work / archive.ERASURES).read_text())]
         newer = [await asyncio.to_thread(_erasures_of, p) for p in erasures_from]
         script = work / "restore.sql"
-        await tools.run(None, "pg_restore", "--no-owner", "--no-privileges", "--file", str(script),
-                        str(work / archive.DUMP))
+        await tools.run(
+            None, "pg_restore", "--no-owner", "--no-privileges", "--file", str(script), str(work / archive.DUMP)
+        )
         async with node_database(settings, restoring=True) as db:
             conn = await connect(db)
             try:
                 major, _ = await server_major(conn)
                 dumped = int(manifest.database.get("server_version", "0").split(".")[0] or 0)
                 if major < dumped:
-                    report.notes.append(f"the backup comes from Postgres {dumped} and the target is {major}:"
-                                        " restoring to an older major may fail (docs/operations.md)")
+                    report.notes.append(
+                        f"the backup comes from Postgres {dumped} and the target is {major}:"
+                        " restoring to an older major may fail (docs/operations.md)"
+                    )
                 await _refuse_if_in_use(conn, db, force)
                 replaced = await erasures.read(conn)
-                tables = [r["tablename"] for r in await conn.fetch(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+                tables = [
+                    r["tablename"]
+                    for r in await conn.fetch(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                    )
+                ]
                 log = erasures.merge(known, replaced, *newer)
                 await _load(tools, db, work, script, tables, log)
                 report.erasures_applied = len(log)
@@ -171,8 +183,9 @@ async def _refuse_if_in_use(conn: asyncpg.Connection, db: Database, force: bool)
             )
 
 
-async def _load(tools: Tools, db: Database, work: Path, script: Path, tables: list[str],
-                log: list[erasures.Erasure]) -> None:
+async def _load(
+    tools: Tools, db: Database, work: Path, script: Path, tables: list[str], log: list[erasures.Erasure]
+) -> None:
     """Drop, load, re-erase and purge in one transaction: all of it or nothing."""
     before = work / "before.sql"
     before.write_text(
@@ -184,11 +197,26 @@ async def _load(tools: Tools, db: Database, work: Path, script: Path, tables: li
     # backup), so its migration (idempotent) runs here, before the log is written into it.
     after.write_text(
         "SELECT pg_catalog.set_config('search_path', 'public', false);\n"
-        + log_table.sql + "\n" + erasures.reapply_sql(log)
+        + log_table.sql
+        + "\n"
+        + erasures.reapply_sql(log)
         + "DELETE FROM public.evidence WHERE expires_at <= now();\n"
     )
-    await tools.run(db, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                    "-f", str(before), "-f", str(script), "-f", str(after))
+    await tools.run(
+        db,
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "--single-transaction",
+        "-f",
+        str(before),
+        "-f",
+        str(script),
+        "-f",
+        str(after),
+    )
 
 
 def _write_data_files(work: Path, data_dir: Path, manifest: Manifest) -> list[str]:
@@ -197,7 +225,7 @@ def _write_data_files(work: Path, data_dir: Path, manifest: Manifest) -> list[st
     for name in manifest.files:
         if not name.startswith(archive.DATA_PREFIX):
             continue
-        rel = name[len(archive.DATA_PREFIX):]
+        rel = name[len(archive.DATA_PREFIX) :]
         dest = data_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = dest.with_name(dest.name + ".restoring")
@@ -229,25 +257,34 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         manifest = asyncio.run(backup(settings, target, pg_bin=_pg_bin(args)))
     except (BackupError, ArchiveError, OSError, asyncpg.PostgresError) as exc:
         return _fail("backup", exc)
-    files = [n[len(archive.DATA_PREFIX):] for n in manifest.files if n.startswith(archive.DATA_PREFIX)]
-    print(f"backup written to {args.file} (mode 600): database ({manifest.database['source']},"
-          f" Postgres {manifest.database['server_version']}), schema {manifest.schema_version},"
-          f" files: {', '.join(files) or 'none (secrets from the environment?)'}")
+    files = [n[len(archive.DATA_PREFIX) :] for n in manifest.files if n.startswith(archive.DATA_PREFIX)]
+    print(
+        f"backup written to {args.file} (mode 600): database ({manifest.database['source']},"
+        f" Postgres {manifest.database['server_version']}), schema {manifest.schema_version},"
+        f" files: {', '.join(files) or 'none (secrets from the environment?)'}"
+    )
     return 0
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        report = asyncio.run(restore(
-            settings, Path(args.file), force=args.force,
-            erasures_from=tuple(Path(p) for p in args.erasures_from or ()), pg_bin=_pg_bin(args),
-        ))
+        report = asyncio.run(
+            restore(
+                settings,
+                Path(args.file),
+                force=args.force,
+                erasures_from=tuple(Path(p) for p in args.erasures_from or ()),
+                pg_bin=_pg_bin(args),
+            )
+        )
     except (BackupError, ArchiveError, OSError, asyncpg.PostgresError) as exc:
         return _fail("restore", exc)
     m = report.manifest
-    print(f"restored the backup of node {m.node_id} made {m.created_at} (schema {m.schema_version});"
-          f" erasures re-applied: {report.erasures_applied}; migrations applied since:"
-          f" {', '.join(report.migrations_applied) or 'none'}; files: {', '.join(report.files) or 'none'}")
+    print(
+        f"restored the backup of node {m.node_id} made {m.created_at} (schema {m.schema_version});"
+        f" erasures re-applied: {report.erasures_applied}; migrations applied since:"
+        f" {', '.join(report.migrations_applied) or 'none'}; files: {', '.join(report.files) or 'none'}"
+    )
     for note in report.notes:
         print(f"note: {note}")
     return 0
@@ -269,6 +306,10 @@ def add_backup_commands(sub: Any, settings_of: Any) -> None:
 
     res = sub.add_parser("restore", parents=[common], help="restore a backup onto an empty, stopped node")
     res.add_argument("--force", action="store_true", help="replace a database that already holds exams")
-    res.add_argument("--erasures-from", action="append", metavar="NEWER_BACKUP",
-                     help="re-apply the erasure log of a newer backup too (repeatable)")
+    res.add_argument(
+        "--erasures-from",
+        action="append",
+        metavar="NEWER_BACKUP",
+        help="re-apply the erasure log of a newer backup too (repeatable)",
+    )
     res.set_defaults(func=lambda args: cmd_restore(args, settings_of(args)))

@@ -74,8 +74,7 @@ class Subjects:
 
     def subtrees(self) -> list[x509.GeneralName]:
         """nameConstraints: each name (and its sub-domains), each address alone (/32, /128)."""
-        return [*(x509.DNSName(n) for n in self.names),
-                *(x509.IPAddress(ipaddress.ip_network(ip)) for ip in self.ips)]
+        return [*(x509.DNSName(n) for n in self.names), *(x509.IPAddress(ipaddress.ip_network(ip)) for ip in self.ips)]
 
     def __str__(self) -> str:
         return ", ".join([*self.names, *(str(ip) for ip in self.ips)])
@@ -117,8 +116,9 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _permitted(ca: x509.Certificate) -> list[x509.GeneralName] | None:
@@ -134,9 +134,11 @@ def _covers(permitted: list[x509.GeneralName], subjects: Subjects) -> list[str]:
     dns = [str(p.value).lower() for p in permitted if isinstance(p, x509.DNSName)]
     nets = [p.value for p in permitted if isinstance(p, x509.IPAddress)]
     missing = [n for n in subjects.names if not any(n == d or n.endswith("." + d) for d in dns)]
-    missing += [str(ip) for ip in subjects.ips
-                if not any(isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network) and ip in net
-                           for net in nets)]
+    missing += [
+        str(ip)
+        for ip in subjects.ips
+        if not any(isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network) and ip in net for net in nets)
+    ]
     return missing
 
 
@@ -145,8 +147,10 @@ def _load_ca(directory: Path, subjects: Subjects) -> tuple[x509.Certificate, ec.
     if not cert_path.exists() and not key_path.exists():
         return None
     if not (cert_path.exists() and key_path.exists()):
-        raise CertError(f"{directory} holds only one of {CA_CERT} and {CA_KEY}; restore the other or remove both "
-                        "to make a new CA (students then trust the new one)")
+        raise CertError(
+            f"{directory} holds only one of {CA_CERT} and {CA_KEY}; restore the other or remove both "
+            "to make a new CA (students then trust the new one)"
+        )
     ca = x509.load_pem_x509_certificate(cert_path.read_bytes())
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -157,38 +161,59 @@ def _load_ca(directory: Path, subjects: Subjects) -> tuple[x509.Certificate, ec.
         raise CertError(
             f"the CA in {directory} may vouch only for {', '.join(str(p.value) for p in permitted or [])}, "
             f"not for {', '.join(missing)}. Remove {CA_CERT} and {CA_KEY} to make a new CA for every name "
-            "(students then trust the new one), or issue for names the CA already covers")
+            "(students then trust the new one), or issue for names the CA already covers"
+        )
     return ca, key
 
 
 def _new_ca(subjects: Subjects, now: datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Proctor exam hall"),
-        x509.NameAttribute(NameOID.COMMON_NAME, f"Proctor local CA for {subjects}"[:64]),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Proctor exam hall"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"Proctor local CA for {subjects}"[:64]),
+        ]
+    )
     ca = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
-        ), critical=True)
-        .add_extension(x509.NameConstraints(permitted_subtrees=subjects.subtrees(), excluded_subtrees=None),
-                       critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.NameConstraints(permitted_subtrees=subjects.subtrees(), excluded_subtrees=None), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return ca, key
 
 
-def _server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, key: ec.EllipticCurvePrivateKey,
-                 subjects: Subjects, now: datetime, days: int) -> x509.Certificate:
+def _server_cert(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey,
+    subjects: Subjects,
+    now: datetime,
+    days: int,
+) -> x509.Certificate:
     # An address as CN would be checked as a DNS name against the CA's name constraints
     # by OpenSSL when the certificate has no DNS names; a CN with a space is not a name.
     first = subjects.names[0] if subjects.names else f"Proctor node {subjects.ips[0]}"
@@ -202,10 +227,20 @@ def _server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, key: 
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(subjects.general_names()), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-            key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
-        ), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -231,8 +266,13 @@ def issue(directory: Path, subjects: Subjects, days: int = 365) -> Issued:
     _write(directory / KEY, _pem_key(key), 0o600)
     _write(directory / CERT, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     fingerprint = hashlib.sha256(ca.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return Issued(directory, created, ":".join(fingerprint[i:i + 2] for i in range(0, 64, 2)), subjects,
-                  cert.not_valid_after_utc)
+    return Issued(
+        directory,
+        created,
+        ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)),
+        subjects,
+        cert.not_valid_after_utc,
+    )
 
 
 def instructions(issued: Issued, port: int) -> str:
@@ -241,8 +281,11 @@ def instructions(issued: Issued, port: int) -> str:
     first = issued.subjects.names[0] if issued.subjects.names else str(issued.subjects.ips[0])
     host = f"[{first}]" if ":" in first else first
     url = f"https://{host}:{port}" if port != 443 else f"https://{host}"
-    ca_state = "new — every student machine must trust it once" if issued.ca_created else \
-        "reused — machines that trust it already need nothing new"
+    ca_state = (
+        "new — every student machine must trust it once"
+        if issued.ca_created
+        else "reused — machines that trust it already need nothing new"
+    )
     return f"""\
 Certificate for {issued.subjects}, valid until {issued.not_after:%Y-%m-%d}.
 

@@ -65,8 +65,9 @@ def _wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[byte
     raise ClusterError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
-def http_json(url: str, *, method: str = "GET", token: str | None = None, body: Any = None,
-              timeout: float = 5) -> tuple[int, Any]:
+def http_json(
+    url: str, *, method: str = "GET", token: str | None = None, body: Any = None, timeout: float = 5
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     if token:
@@ -126,15 +127,15 @@ class LocalCluster:
     redis_port: int = 0
     # What `proctor serve --processes` sets (server/cli/service.py); the defaults are the dev cluster's.
     listen_host: str = "127.0.0.1"  # Nginx's listen address
-    node_host: str = "127.0.0.1"    # the nodes' listen address
-    node_prefix: str = "node"       # node ids are {prefix}-{n}
-    node_port_base: int = 0         # node n listens on base + n - 1 (0: any free port)
-    front: bool = True              # False: the operator runs Nginx (`--front none`)
+    node_host: str = "127.0.0.1"  # the nodes' listen address
+    node_prefix: str = "node"  # node ids are {prefix}-{n}
+    node_port_base: int = 0  # node n listens on base + n - 1 (0: any free port)
+    front: bool = True  # False: the operator runs Nginx (`--front none`)
     public_url: str = ""
-    redis_url_given: str = ""       # use this Redis instead of starting one
-    supervised: bool = False        # children in their own session, dying with this process
+    redis_url_given: str = ""  # use this Redis instead of starting one
+    supervised: bool = False  # children in their own session, dying with this process
     node_stop_timeout: float = 15
-    node_cwd: Path | None = None    # where nodes run (and read `.env`); default their data dir
+    node_cwd: Path | None = None  # where nodes run (and read `.env`); default their data dir
     _redis: subprocess.Popen[bytes] | None = None
     _postgres: EmbeddedPostgres | None = None
     _nginx: subprocess.Popen[bytes] | None = None
@@ -250,9 +251,15 @@ class LocalCluster:
 
     def save(self) -> None:
         state = {
-            "url": self.url, "redis_url": self.redis_url, "database_url": self.database_url,
-            "secret": self.secret, "admin_token": self.admin_token, "nginx_port": self.nginx_port,
-            "balance": self.balance, "env": self.env, "pids": self.pids(),
+            "url": self.url,
+            "redis_url": self.redis_url,
+            "database_url": self.database_url,
+            "secret": self.secret,
+            "admin_token": self.admin_token,
+            "nginx_port": self.nginx_port,
+            "balance": self.balance,
+            "env": self.env,
+            "pids": self.pids(),
             "nodes": [{"node_id": n.node_id, "port": n.port} for n in self.nodes],
         }
         path = self.root / "cluster.json"
@@ -264,9 +271,14 @@ class LocalCluster:
     def load(cls, root: Path) -> LocalCluster:
         state = json.loads((root / "cluster.json").read_text())
         cluster = cls(
-            root=root, node_count=len(state["nodes"]), database_url=state["database_url"],
-            nginx_port=state["nginx_port"], balance=state["balance"], env=state["env"],
-            secret=state["secret"], admin_token=state["admin_token"],
+            root=root,
+            node_count=len(state["nodes"]),
+            database_url=state["database_url"],
+            nginx_port=state["nginx_port"],
+            balance=state["balance"],
+            env=state["env"],
+            secret=state["secret"],
+            admin_token=state["admin_token"],
         )
         cluster.redis_port = int(state["redis_url"].rsplit(":", 1)[1].split("/")[0])
         for entry in state["nodes"]:
@@ -284,9 +296,23 @@ class LocalCluster:
         directory = self.root / "redis"
         directory.mkdir(parents=True, exist_ok=True)
         self._redis = self._popen(
-            [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
-             "--maxclients", "10000"],
+            [
+                binary,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+                "--daemonize",
+                "no",
+                "--maxclients",
+                "10000",
+            ],
             directory / "redis.log",
         )
         _wait_port("127.0.0.1", self.redis_port, 10, self._redis)
@@ -304,17 +330,19 @@ class LocalCluster:
 
     def node_env(self, node: NodeProcess) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-        env.update({
-            "PROCTOR_REDIS_URL": self.redis_url if self.use_redis else "",
-            "PROCTOR_DATABASE_URL": self.database_url,
-            "PROCTOR_SECRET": self.secret,
-            "PROCTOR_ADMIN_TOKEN": self.admin_token,
-            "PROCTOR_NODE_ID": node.node_id,
-            "PROCTOR_HOST": self.node_host,
-            "PROCTOR_PORT": str(node.port),
-            "PROCTOR_DATA_DIR": str(node.data_dir),
-            "PROCTOR_PUBLIC_URL": self.public_url or (self.url if self.nginx_port else ""),
-        })
+        env.update(
+            {
+                "PROCTOR_REDIS_URL": self.redis_url if self.use_redis else "",
+                "PROCTOR_DATABASE_URL": self.database_url,
+                "PROCTOR_SECRET": self.secret,
+                "PROCTOR_ADMIN_TOKEN": self.admin_token,
+                "PROCTOR_NODE_ID": node.node_id,
+                "PROCTOR_HOST": self.node_host,
+                "PROCTOR_PORT": str(node.port),
+                "PROCTOR_DATA_DIR": str(node.data_dir),
+                "PROCTOR_PUBLIC_URL": self.public_url or (self.url if self.nginx_port else ""),
+            }
+        )
         env.update(self.env)
         return env
 
@@ -335,7 +363,9 @@ class LocalCluster:
 
     def start_node(self, node: NodeProcess, *, wait: bool = True) -> None:
         node.proc = self._popen(
-            [sys.executable, "-m", "server.cli", "serve"], node.log, env=self.node_env(node),
+            [sys.executable, "-m", "server.cli", "serve"],
+            node.log,
+            env=self.node_env(node),
             cwd=self.node_cwd or node.data_dir,
         )
         if wait:
@@ -377,7 +407,8 @@ class LocalCluster:
         return render_site(
             [Node(self.node_host, n.port) for n in self.nodes],
             listen=f"{host}:{self.nginx_port}" if host else str(self.nginx_port),
-            balance=self.balance, fail_timeout=5,
+            balance=self.balance,
+            fail_timeout=5,
         )
 
     def start_nginx(self) -> None:
@@ -408,7 +439,9 @@ class LocalCluster:
         (prefix / "nginx.conf").write_text(self.nginx_conf())
         subprocess.run(
             [find_binary("nginx", "nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-s", "reload"],
-            check=True, capture_output=True, timeout=10,
+            check=True,
+            capture_output=True,
+            timeout=10,
         )
 
 
@@ -431,15 +464,20 @@ def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
         proc.wait(timeout=5)
 
 
-def run_cluster(nodes: int, *, root: Path | None, port: int, balance: Balance,
-                rooms_per_node: int | None) -> int:
+def run_cluster(nodes: int, *, root: Path | None, port: int, balance: Balance, rooms_per_node: int | None) -> int:
     """The foreground `proctor cluster`: start everything, print the URL, stop on Ctrl-C."""
     root = root or Path(tempfile.mkdtemp(prefix="proctor-cluster-"))
     env: dict[str, str] = {}
     if rooms_per_node:
         env["PROCTOR_ROOMS_PER_NODE"] = str(rooms_per_node)
-    cluster = LocalCluster(root=root, node_count=nodes, nginx_port=port, balance=balance,
-                           env=env, database_url=os.environ.get("PROCTOR_DATABASE_URL", ""))
+    cluster = LocalCluster(
+        root=root,
+        node_count=nodes,
+        nginx_port=port,
+        balance=balance,
+        env=env,
+        database_url=os.environ.get("PROCTOR_DATABASE_URL", ""),
+    )
     stop = False
 
     def request_stop(signum: int, frame: Any) -> None:

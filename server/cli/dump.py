@@ -135,8 +135,9 @@ class Tools:
                 raise BackupError(f"{self.bin_dir / name} is missing (pip install pgserver, or give --pg-bin)")
 
     def version(self) -> str:
-        out = subprocess.run([str(self.bin_dir / "pg_dump"), "--version"], capture_output=True, text=True,
-                             check=True, timeout=30).stdout
+        out = subprocess.run(
+            [str(self.bin_dir / "pg_dump"), "--version"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
         match = re.search(r"(\d+)(?:\.(\d+))?", out)
         if match is None:
             raise BackupError(f"cannot tell pg_dump's version from {out!r:.80}")
@@ -159,8 +160,10 @@ class Tools:
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-8:])
             if "SSL support is not compiled in" in tail:
-                tail += (f"\n{self.bin_dir} has no TLS (pgserver's build): give --pg-bin with your"
-                         " distribution's programs, e.g. /usr/lib/postgresql/<major>/bin")
+                tail += (
+                    f"\n{self.bin_dir} has no TLS (pgserver's build): give --pg-bin with your"
+                    " distribution's programs, e.g. /usr/lib/postgresql/<major>/bin"
+                )
             raise BackupError(f"{program} failed (exit {done.returncode}): {tail}")
         return done.stdout
 

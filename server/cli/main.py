@@ -79,8 +79,9 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     logger.info("shutting down")
     app[PLACEMENT].draining = True
     # Order (uvicorn's): stop accepting, tell clients, flush writers, then the cleanup contexts.
-    if not await bounded(runner.cleanup(), settings.shutdown_timeout_seconds, "the stop",
-                         generators=cleanup_generators(app)):
+    if not await bounded(
+        runner.cleanup(), settings.shutdown_timeout_seconds, "the stop", generators=cleanup_generators(app)
+    ):
         return 1
     logger.info("stopped")
     return 0
@@ -97,8 +98,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The supervisor's own lines; each node it starts configures its own logging.
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
-            return run_service(settings, processes=args.processes, front=args.front, balance=args.balance,
-                               node_ports=args.node_ports, node_host=args.node_host)
+            return run_service(
+                settings,
+                processes=args.processes,
+                front=args.front,
+                balance=args.balance,
+                node_ports=args.node_ports,
+                node_host=args.node_host,
+            )
         except ClusterError as exc:
             print(f"serve: {exc}", file=sys.stderr)
             return 1
@@ -156,8 +163,11 @@ def cmd_cert(args: argparse.Namespace) -> int:
     from .certs import CertError, Subjects, instructions, issue
 
     if not args.self_signed:
-        print("cert: only --self-signed is supported (a local CA for a hall without a domain name); for a public "
-              "name use ACME (certbot), see docs/operations.md, HTTPS", file=sys.stderr)
+        print(
+            "cert: only --self-signed is supported (a local CA for a hall without a domain name); for a public "
+            "name use ACME (certbot), see docs/operations.md, HTTPS",
+            file=sys.stderr,
+        )
         return 2
     settings = _settings(args)
     directory = Path(args.out) if args.out else settings.data_dir / "tls"
@@ -180,16 +190,24 @@ def cmd_nginx_conf(args: argparse.Namespace) -> int:
         nodes = [Node.parse(n) for n in args.node]
         tls = None
         if args.tls_cert or args.tls_key:
-            tls = SiteTLS(cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
-                          key=str(Path(args.tls_key).absolute()) if args.tls_key else "",
-                          http_listen=args.http_listen, ocsp_stapling=args.ocsp_stapling,
-                          resolver=args.resolver or "")
+            tls = SiteTLS(
+                cert=str(Path(args.tls_cert).absolute()) if args.tls_cert else "",
+                key=str(Path(args.tls_key).absolute()) if args.tls_key else "",
+                http_listen=args.http_listen,
+                ocsp_stapling=args.ocsp_stapling,
+                resolver=args.resolver or "",
+            )
         elif args.ocsp_stapling or args.http_listen != "80":
             raise ConfigError("--ocsp-stapling and --http-listen go with --tls-cert/--tls-key")
         listen = args.listen or ("443" if tls is not None else "80")
         site = render_site(
-            nodes, listen=listen, server_name=args.server_name, balance=args.balance,
-            max_fails=args.max_fails, fail_timeout=args.fail_timeout, tls=tls,
+            nodes,
+            listen=listen,
+            server_name=args.server_name,
+            balance=args.balance,
+            max_fails=args.max_fails,
+            fail_timeout=args.fail_timeout,
+            tls=tls,
         )
         text = render_standalone(Path(args.standalone), site) if args.standalone else site
     except ConfigError as exc:
@@ -209,8 +227,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if args.add_node:
             return add_node(Path(args.add_node))
         root = Path(args.dir) if args.dir else None
-        return run_cluster(args.nodes, root=root, port=args.port, balance=args.balance,
-                           rooms_per_node=args.rooms_per_node)
+        return run_cluster(
+            args.nodes, root=root, port=args.port, balance=args.balance, rooms_per_node=args.rooms_per_node
+        )
     except ClusterError as exc:
         print(f"cluster: {exc}", file=sys.stderr)
         return 1
@@ -258,15 +277,24 @@ def add_cluster_commands(sub: Any) -> None:
     conf.add_argument("--node", action="append", required=True, metavar="HOST:PORT", help="a node (repeat)")
     conf.add_argument("--listen", help="Nginx listen address/port (default 80, or 443 with --tls-cert)")
     conf.add_argument("--server-name", default="_", help="server_name (default _)")
-    conf.add_argument("--balance", choices=["ip_hash", "hash"], default="ip_hash",
-                      help="ip_hash (first three IPv4 octets) or hash $remote_addr consistent")
+    conf.add_argument(
+        "--balance",
+        choices=["ip_hash", "hash"],
+        default="ip_hash",
+        help="ip_hash (first three IPv4 octets) or hash $remote_addr consistent",
+    )
     conf.add_argument("--max-fails", type=int, default=1)
     conf.add_argument("--fail-timeout", type=int, default=10, help="seconds")
-    conf.add_argument("--tls-cert", metavar="PEM", help="terminate TLS: certificate (full chain), e.g. "
-                      "/etc/letsencrypt/live/HOST/fullchain.pem; adds an HTTP->HTTPS redirect and HSTS")
+    conf.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="terminate TLS: certificate (full chain), e.g. "
+        "/etc/letsencrypt/live/HOST/fullchain.pem; adds an HTTP->HTTPS redirect and HSTS",
+    )
     conf.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (with --tls-cert)")
-    conf.add_argument("--http-listen", default="80",
-                      help="with TLS: the plain-HTTP redirect server's listen (default 80; off: none)")
+    conf.add_argument(
+        "--http-listen", default="80", help="with TLS: the plain-HTTP redirect server's listen (default 80; off: none)"
+    )
     conf.add_argument("--ocsp-stapling", action="store_true", help="with TLS: staple OCSP answers (needs --resolver)")
     conf.add_argument("--resolver", metavar="ADDR", help="DNS server(s) for OCSP stapling, e.g. 127.0.0.53")
     conf.add_argument("--standalone", metavar="DIR", help="a whole nginx.conf with every path under DIR")
@@ -341,17 +369,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="data directory (PROCTOR_DATA_DIR)")
     serve.add_argument("--instance", type=int, help="process index on this machine: listen on the port + this")
     # One machine, every core (server/cli/service.py, docs/operations.md).
-    serve.add_argument("--processes", metavar="N|auto",
-                       help="run N node processes behind Nginx on --host/--port as one service "
-                            "(auto: one per core); needs redis-server and nginx")
-    serve.add_argument("--front", choices=["nginx", "none"], default="nginx",
-                       help="with --processes: start Nginx (default) or print its config for yours")
-    serve.add_argument("--balance", choices=["hash", "ip_hash"], default="hash",
-                       help="with --processes: hash $remote_addr consistent (default) or ip_hash")
-    serve.add_argument("--node-ports", type=int, metavar="FIRST",
-                       help="with --processes: the nodes listen on FIRST, FIRST+1, ... (default --port + 1)")
-    serve.add_argument("--node-host", default="127.0.0.1",
-                       help="with --processes: the nodes' listen address (default 127.0.0.1)")
+    serve.add_argument(
+        "--processes",
+        metavar="N|auto",
+        help="run N node processes behind Nginx on --host/--port as one service "
+        "(auto: one per core); needs redis-server and nginx",
+    )
+    serve.add_argument(
+        "--front",
+        choices=["nginx", "none"],
+        default="nginx",
+        help="with --processes: start Nginx (default) or print its config for yours",
+    )
+    serve.add_argument(
+        "--balance",
+        choices=["hash", "ip_hash"],
+        default="hash",
+        help="with --processes: hash $remote_addr consistent (default) or ip_hash",
+    )
+    serve.add_argument(
+        "--node-ports",
+        type=int,
+        metavar="FIRST",
+        help="with --processes: the nodes listen on FIRST, FIRST+1, ... (default --port + 1)",
+    )
+    serve.add_argument(
+        "--node-host", default="127.0.0.1", help="with --processes: the nodes' listen address (default 127.0.0.1)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations and exit")

@@ -42,10 +42,19 @@ logger = logging.getLogger("proctor.service")
 Front = Literal["nginx", "none"]
 
 # Settings the supervisor decides for each node; every other PROCTOR_* goes through as given.
-_MANAGED = frozenset({
-    "PROCTOR_REDIS_URL", "PROCTOR_DATABASE_URL", "PROCTOR_SECRET", "PROCTOR_ADMIN_TOKEN", "PROCTOR_NODE_ID",
-    "PROCTOR_HOST", "PROCTOR_PORT", "PROCTOR_DATA_DIR", "PROCTOR_PUBLIC_URL",
-})
+_MANAGED = frozenset(
+    {
+        "PROCTOR_REDIS_URL",
+        "PROCTOR_DATABASE_URL",
+        "PROCTOR_SECRET",
+        "PROCTOR_ADMIN_TOKEN",
+        "PROCTOR_NODE_ID",
+        "PROCTOR_HOST",
+        "PROCTOR_PORT",
+        "PROCTOR_DATA_DIR",
+        "PROCTOR_PUBLIC_URL",
+    }
+)
 _FIRST_BACKOFF = 1.0
 _MAX_BACKOFF = 30.0
 _STABLE_SECONDS = 60.0  # a child up this long has recovered: its next crash restarts at once again
@@ -124,12 +133,14 @@ def _check_ports(host: str, ports: list[int]) -> None:
             try:
                 sock.bind((host, port))
             except OSError as exc:
-                raise ClusterError(f"node port {host}:{port} is not free ({exc.strerror}); "
-                                   "choose others with --node-ports FIRST") from None
+                raise ClusterError(
+                    f"node port {host}:{port} is not free ({exc.strerror}); choose others with --node-ports FIRST"
+                ) from None
 
 
-def build_cluster(settings: Settings, *, processes: int, front: Front, balance: Balance,
-                  node_ports: int | None, node_host: str) -> LocalCluster:
+def build_cluster(
+    settings: Settings, *, processes: int, front: Front, balance: Balance, node_ports: int | None, node_host: str
+) -> LocalCluster:
     """The cluster `proctor serve --processes` runs, from the node's own settings."""
     prefix = settings.node_id or socket.gethostname()
     settings = settings.with_runtime_defaults()  # the persisted secret in DATA_DIR/secret
@@ -140,19 +151,33 @@ def build_cluster(settings: Settings, *, processes: int, front: Front, balance: 
     _check_ports(node_host, ports)
     passed = {k: v for k, v in os.environ.items() if k.startswith("PROCTOR_") and k not in _MANAGED}
     return LocalCluster(
-        root=settings.data_dir, node_count=processes, database_url=settings.database_url.get_secret_value(),
-        nginx_port=settings.port, balance=balance, env=passed, secret=settings.secret.get_secret_value(),
-        admin_token=_admin_token(settings), listen_host=settings.host, node_host=node_host,
-        node_prefix=prefix, node_port_base=base, front=front == "nginx", public_url=settings.public_url,
-        redis_url_given=settings.redis_url.get_secret_value(), supervised=True,
+        root=settings.data_dir,
+        node_count=processes,
+        database_url=settings.database_url.get_secret_value(),
+        nginx_port=settings.port,
+        balance=balance,
+        env=passed,
+        secret=settings.secret.get_secret_value(),
+        admin_token=_admin_token(settings),
+        listen_host=settings.host,
+        node_host=node_host,
+        node_prefix=prefix,
+        node_port_base=base,
+        front=front == "nginx",
+        public_url=settings.public_url,
+        redis_url_given=settings.redis_url.get_secret_value(),
+        supervised=True,
         # A node's own stop is bounded by PROCTOR_SHUTDOWN_TIMEOUT_SECONDS; then it is killed.
-        node_stop_timeout=settings.shutdown_timeout_seconds + 5, node_cwd=Path.cwd(),
+        node_stop_timeout=settings.shutdown_timeout_seconds + 5,
+        node_cwd=Path.cwd(),
     )
 
 
 def _children(cluster: LocalCluster) -> list[Child]:
-    children = [Child(node.node_id, node.alive, functools.partial(cluster.start_node, node, wait=False))
-                for node in cluster.nodes]
+    children = [
+        Child(node.node_id, node.alive, functools.partial(cluster.start_node, node, wait=False))
+        for node in cluster.nodes
+    ]
     if not cluster.redis_url_given:
         children.append(Child("redis-server", cluster.redis_alive, cluster.start_redis))
     if cluster.front:
@@ -170,15 +195,25 @@ def _print_front_none(cluster: LocalCluster) -> None:
     path.write_text(site)
     print(f"\n--front none: Nginx is yours. The config for these nodes is in {path}:\n", flush=True)
     print(site, flush=True)
-    print("Install it in Nginx's http {} context and reload, e.g.:\n"
-          f"  cp {path} /etc/nginx/conf.d/proctor.conf && nginx -t && nginx -s reload\n", flush=True)
+    print(
+        "Install it in Nginx's http {} context and reload, e.g.:\n"
+        f"  cp {path} /etc/nginx/conf.d/proctor.conf && nginx -t && nginx -s reload\n",
+        flush=True,
+    )
 
 
-def run_service(settings: Settings, *, processes: str, front: Front, balance: Balance,
-                node_ports: int | None, node_host: str) -> int:
+def run_service(
+    settings: Settings, *, processes: str, front: Front, balance: Balance, node_ports: int | None, node_host: str
+) -> int:
     """Start everything, supervise until SIGTERM/SIGINT, stop in order."""
-    cluster = build_cluster(settings, processes=process_count(processes), front=front, balance=balance,
-                            node_ports=node_ports, node_host=node_host)
+    cluster = build_cluster(
+        settings,
+        processes=process_count(processes),
+        front=front,
+        balance=balance,
+        node_ports=node_ports,
+        node_host=node_host,
+    )
     stopping = False
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -190,20 +225,29 @@ def run_service(settings: Settings, *, processes: str, front: Front, balance: Ba
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     count = cluster.node_count
-    print(f"starting {count} node processes, Redis, Postgres"
-          f"{' and Nginx' if cluster.front else ''} in {cluster.root} ...", flush=True)
+    print(
+        f"starting {count} node processes, Redis, Postgres"
+        f"{' and Nginx' if cluster.front else ''} in {cluster.root} ...",
+        flush=True,
+    )
     cluster.start()  # stops what it started if it fails
     try:
         for node in cluster.nodes:
             print(f"  {node.node_id}: {node.url}  (log: {node.log})", flush=True)
         if cluster.front:
-            print(f"proctor service ready: {cluster.url} ({count} processes behind Nginx, "
-                  f"balance {cluster.balance})", flush=True)
+            print(
+                f"proctor service ready: {cluster.url} ({count} processes behind Nginx, balance {cluster.balance})",
+                flush=True,
+            )
         else:
             _print_front_none(cluster)
             print(f"proctor service ready: {count} processes", flush=True)
-        print(f"admin token: {settings.data_dir / 'admin-token'}" if not settings.admin_token.get_secret_value()
-              else "admin token: from PROCTOR_ADMIN_TOKEN", flush=True)
+        print(
+            f"admin token: {settings.data_dir / 'admin-token'}"
+            if not settings.admin_token.get_secret_value()
+            else "admin token: from PROCTOR_ADMIN_TOKEN",
+            flush=True,
+        )
         supervise(cluster, lambda: stopping)
     finally:
         print("stopping: nodes, then Nginx, Redis, Postgres ...", flush=True)

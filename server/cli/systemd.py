@@ -99,8 +99,11 @@ class UnitOptions:
             raise UnitError("--processes must be 1..256")
         if not self.user or any(c.isspace() for c in self.user):
             raise UnitError("--user must be an account name")
-        for name, path in (("--data-dir", self.data_dir), ("--env-file", self.env_file),
-                           ("the proctor executable", self.executable)):
+        for name, path in (
+            ("--data-dir", self.data_dir),
+            ("--env-file", self.env_file),
+            ("the proctor executable", self.executable),
+        ):
             if path is not None and not path.is_absolute():
                 raise UnitError(f"{name} must be an absolute path, got {path}")
             if path is not None and any(c.isspace() for c in str(path)):
@@ -115,9 +118,14 @@ def render_units(options: UnitOptions) -> dict[str, str]:
     # "-": a missing file is not an error, so a node with no secrets to set still starts.
     env_line = f"EnvironmentFile=-{options.env_file}\n" if options.env_file else ""
     service = SERVICE.format(
-        user=options.user, group=options.group or options.user, data_dir=options.data_dir,
-        env_file_line=env_line, executable=options.executable, shutdown_timeout=options.shutdown_timeout,
-        stop_timeout=options.shutdown_timeout + STOP_MARGIN_SECONDS, nofile=options.nofile,
+        user=options.user,
+        group=options.group or options.user,
+        data_dir=options.data_dir,
+        env_file_line=env_line,
+        executable=options.executable,
+        shutdown_timeout=options.shutdown_timeout,
+        stop_timeout=options.shutdown_timeout + STOP_MARGIN_SECONDS,
+        nofile=options.nofile,
     )
     wants = " ".join(f"proctor@{i}.service" for i in range(options.processes))
     return {"proctor@.service": service, "proctor.target": TARGET.format(processes=options.processes, wants=wants)}
@@ -137,9 +145,12 @@ def proctor_executable() -> Path:
 def cmd_systemd(args: argparse.Namespace) -> int:
     try:
         options = UnitOptions(
-            processes=args.processes, user=args.user, group=args.group or "",
+            processes=args.processes,
+            user=args.user,
+            group=args.group or "",
             executable=Path(args.executable) if args.executable else proctor_executable(),
-            data_dir=Path(args.data_dir), env_file=Path(args.env_file) if args.env_file else None,
+            data_dir=Path(args.data_dir),
+            env_file=Path(args.env_file) if args.env_file else None,
             shutdown_timeout=args.shutdown_timeout,
         )
         units = render_units(options)
@@ -147,11 +158,17 @@ def cmd_systemd(args: argparse.Namespace) -> int:
         print(f"systemd: {exc}", file=sys.stderr)
         return 2
     if str(options.executable).startswith(("/home/", "/root/")):
-        print(f"systemd: ProtectHome=yes hides {options.executable} from the service; install proctor "
-              "outside /home and /root (e.g. a venv in /opt/proctor)", file=sys.stderr)
+        print(
+            f"systemd: ProtectHome=yes hides {options.executable} from the service; install proctor "
+            "outside /home and /root (e.g. a venv in /opt/proctor)",
+            file=sys.stderr,
+        )
     if args.processes > 1:
-        print("systemd: several processes need PROCTOR_DATABASE_URL, PROCTOR_REDIS_URL and PROCTOR_SECRET "
-              f"in {options.env_file or 'their environment'}", file=sys.stderr)
+        print(
+            "systemd: several processes need PROCTOR_DATABASE_URL, PROCTOR_REDIS_URL and PROCTOR_SECRET "
+            f"in {options.env_file or 'their environment'}",
+            file=sys.stderr,
+        )
     if not args.out:
         for name, text in units.items():
             sys.stdout.write(f"# --- {name}\n{text}")
@@ -172,7 +189,11 @@ def add_systemd_command(sub: Any) -> None:
     unit.add_argument("--data-dir", default="/var/lib/proctor", help="PROCTOR_DATA_DIR, the only writable path")
     unit.add_argument("--env-file", default="/etc/proctor/env", help="KEY=value settings ('' for none)")
     unit.add_argument("--executable", help="absolute path of proctor (default: this installation's)")
-    unit.add_argument("--shutdown-timeout", type=float, default=60.0,
-                      help="PROCTOR_SHUTDOWN_TIMEOUT_SECONDS; TimeoutStopSec is this + 15")
+    unit.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="PROCTOR_SHUTDOWN_TIMEOUT_SECONDS; TimeoutStopSec is this + 15",
+    )
     unit.add_argument("--out", help="write the files into this directory instead of printing them")
     unit.set_defaults(func=cmd_systemd)

@@ -96,8 +96,10 @@ async def print_setup_link(app: Any) -> None:
     code = await app[ACCOUNTS].new_setup_code()
     if code is not None:
         base = app[SETTINGS].base_url.rstrip("/")
-        print(f"no accounts yet: create the first admin at {base}/teacher/setup#code={code}"
-              " (single use, valid 24 h)", flush=True)
+        print(
+            f"no accounts yet: create the first admin at {base}/teacher/setup#code={code} (single use, valid 24 h)",
+            flush=True,
+        )
 
 
 def add_user_commands(sub: Any) -> None:
@@ -107,14 +109,19 @@ def add_user_commands(sub: Any) -> None:
     add.add_argument("email")
     add.add_argument("--name", default="", help="display name")
     add.add_argument("--role", choices=["admin", "teacher"], required=True)
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read a password from stdin (else the account signs in by SSO only)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a password from stdin (else the account signs in by SSO only)",
+    )
     passwd = actions.add_parser("passwd", help="set an account's password (read from stdin or a prompt)")
     passwd.add_argument("email")
     passwd.add_argument("--password-stdin", action="store_true")
     leaves = [add, passwd]
-    for name, text in (("disable", "disable an account: its sessions and tokens end within seconds"),
-                       ("enable", "enable a disabled account")):
+    for name, text in (
+        ("disable", "disable an account: its sessions and tokens end within seconds"),
+        ("enable", "enable a disabled account"),
+    ):
         state = actions.add_parser(name, help=text)
         state.add_argument("email")
         leaves.append(state)

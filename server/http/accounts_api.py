@@ -32,7 +32,8 @@ _Email = Annotated[str, Field(min_length=3, max_length=MAX_EMAIL)]
 
 class SignIn(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
+        frozen=True,
+        extra="forbid",
         json_schema_extra={"example": {"email": "ada@example.org", "password": "correct horse battery"}},
     )
 
@@ -42,9 +43,16 @@ class SignIn(BaseModel):
 
 class Setup(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
-        json_schema_extra={"example": {"code": "from-the-start-up-link", "email": "root@example.org",
-                                       "name": "Root", "password": "correct horse battery"}},
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "code": "from-the-start-up-link",
+                "email": "root@example.org",
+                "name": "Root",
+                "password": "correct horse battery",
+            }
+        },
     )
 
     code: str = Field(min_length=1, max_length=128)
@@ -55,7 +63,9 @@ class Setup(BaseModel):
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", json_schema_extra={"example": {"name": "grading script", "ttl_days": 30}},
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"example": {"name": "grading script", "ttl_days": 30}},
     )
 
     name: str = Field(min_length=1, max_length=100)
@@ -68,9 +78,13 @@ def _address(request: web.Request) -> str:
 
 def _signed_in(request: web.Request, new: NewSession, status: int = 200) -> web.Response:
     response = web.json_response(
-        {"account": new.account.to_json(), "csrf_token": new.session.csrf_token,
-         "session": new.session.to_json(new.session.id)},
-        status=status, headers={"Cache-Control": "no-store"},
+        {
+            "account": new.account.to_json(),
+            "csrf_token": new.session.csrf_token,
+            "session": new.session.to_json(new.session.id),
+        },
+        status=status,
+        headers={"Cache-Control": "no-store"},
     )
     set_session_cookie(request, response, new.secret, request.app[ACCOUNTS].absolute_seconds)
     return response
@@ -80,7 +94,10 @@ async def sign_in(request: web.Request) -> web.Response:
     check_same_origin(request)  # login CSRF: another site must not sign a browser into its account
     body = await parse_body(request, SignIn)
     new = await request.app[ACCOUNTS].sign_in_password(
-        body.email, body.password, address=_address(request), user_agent=request.headers.get("User-Agent", ""),
+        body.email,
+        body.password,
+        address=_address(request),
+        user_agent=request.headers.get("User-Agent", ""),
     )
     return _signed_in(request, new)
 
@@ -89,7 +106,11 @@ async def setup_first_admin(request: web.Request) -> web.Response:
     check_same_origin(request)
     body = await parse_body(request, Setup)
     new = await request.app[ACCOUNTS].complete_setup(
-        body.code, body.email, body.name, body.password, address=_address(request),
+        body.code,
+        body.email,
+        body.name,
+        body.password,
+        address=_address(request),
     )
     return _signed_in(request, new, status=201)
 
@@ -99,8 +120,12 @@ async def me(request: web.Request) -> web.Response:
     session = session_of(request)
     body: dict[str, object] = {"role": claims.role, "sub": claims.sub, "name": claims.name, "via": "token"}
     if session is not None:
-        body.update(via="session", csrf_token=session.csrf_token, session_id=session.id,
-                    expires_at=session.expires_at.isoformat())
+        body.update(
+            via="session",
+            csrf_token=session.csrf_token,
+            session_id=session.id,
+            expires_at=session.expires_at.isoformat(),
+        )
     elif claims.token_id.startswith("token:"):
         body["via"] = "personal_token"
     return web.json_response(body, headers={"Cache-Control": "no-store"})
@@ -157,26 +182,51 @@ async def revoke_personal_token(request: web.Request) -> web.Response:
     claims = claims_of(request)
     token_id = request.match_info["token_id"]
     await request.app[ACCOUNTS].revoke_token(claims, token_id)
-    return web.json_response({"token_id": token_id, "revoked": True,
-                              "at": datetime.now(UTC).isoformat()})
+    return web.json_response({"token_id": token_id, "revoked": True, "at": datetime.now(UTC).isoformat()})
 
 
 _ACCOUNT_ROLES = ("admin", "teacher")
 ACCOUNT_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/me/tokens", list_tokens, "List my personal API tokens (an account's session or token)",
-          _ACCOUNT_ROLES),
-    Route("POST", "/api/me/tokens", create_personal_token,
-          "Mint a personal API token (shown once; use as Authorization: Bearer pt_…)", _ACCOUNT_ROLES,
-          TokenCreate, 201),
-    Route("DELETE", "/api/me/tokens/{token_id}", revoke_personal_token, "Revoke one of my personal tokens",
-          _ACCOUNT_ROLES),
+    Route(
+        "GET",
+        "/api/me/tokens",
+        list_tokens,
+        "List my personal API tokens (an account's session or token)",
+        _ACCOUNT_ROLES,
+    ),
+    Route(
+        "POST",
+        "/api/me/tokens",
+        create_personal_token,
+        "Mint a personal API token (shown once; use as Authorization: Bearer pt_…)",
+        _ACCOUNT_ROLES,
+        TokenCreate,
+        201,
+    ),
+    Route(
+        "DELETE", "/api/me/tokens/{token_id}", revoke_personal_token, "Revoke one of my personal tokens", _ACCOUNT_ROLES
+    ),
 )
 # The browser's side: public (sign-in, setup) or about the caller's own sessions.
 AUTH_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/auth/signin", sign_in, "Sign in with email and password (sets the session cookie)",
-          ("anyone",), SignIn, responses={429: "too many attempts (Retry-After)"}),
-    Route("POST", "/auth/setup", setup_first_admin, "Create the first admin with the start-up link's code",
-          ("anyone",), Setup, 201),
+    Route(
+        "POST",
+        "/auth/signin",
+        sign_in,
+        "Sign in with email and password (sets the session cookie)",
+        ("anyone",),
+        SignIn,
+        responses={429: "too many attempts (Retry-After)"},
+    ),
+    Route(
+        "POST",
+        "/auth/setup",
+        setup_first_admin,
+        "Create the first admin with the start-up link's code",
+        ("anyone",),
+        Setup,
+        201,
+    ),
     Route("GET", "/auth/me", me, "Who I am, and my session's CSRF token", _ACCOUNT_ROLES),
     Route("POST", "/auth/signout", sign_out, "Sign out (revokes this session)", _ACCOUNT_ROLES),
     Route("GET", "/auth/sessions", list_sessions, "List my sessions", _ACCOUNT_ROLES),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from rooms.errors import Invalid, NoCapacity
+from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
@@ -20,7 +21,6 @@ from .credentials import claims_of
 from .errors import parse_body
 from .reports import render_csv
 from .route import Route
-from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from .schemas import (
     ExamSpec,
     InviteRequest,
@@ -59,9 +59,7 @@ async def create_room(request: web.Request) -> web.Response:
     exam = await catalog.exam_for(claims, request.match_info["exam_id"], "exam.add_room")
     body = await parse_body(request, RoomCreate)
     if not request.app[PLACEMENT].can_open():
-        raise NoCapacity(
-            "no node has a free room slot; try again shortly", code="capacity", retry_after=30
-        )
+        raise NoCapacity("no node has a free room slot; try again shortly", code="capacity", retry_after=30)
     room = await catalog.create_room(exam, body.name, body.seats)
     await request.app[AUDIT].record(claims, "room.create", "room", room.id, {"exam_id": exam.id})
     if claims.role == "teacher" and claims.sub != exam.created_by:
@@ -81,14 +79,23 @@ async def create_invites(request: web.Request) -> web.Response:
     invites = []
     for student in body.students:
         token = tokens.mint(
-            "student", student.id, name=student.name, exam_id=exam.id, room_id=room.id,
+            "student",
+            student.id,
+            name=student.name,
+            exam_id=exam.id,
+            room_id=room.id,
             ttl_seconds=ttl,
         )
         url = f"{settings.base_url.rstrip('/')}/exam/#token={urllib.parse.quote(token)}"
-        invites.append({
-            "student_id": student.id, "name": student.name, "token": token, "url": url,
-            "expires_at": expires.isoformat(),
-        })
+        invites.append(
+            {
+                "student_id": student.id,
+                "name": student.name,
+                "token": token,
+                "url": url,
+                "expires_at": expires.isoformat(),
+            }
+        )
     await request.app[AUDIT].record(
         claims, "invites.create", "room", room.id, {"students": [s.id for s in body.students]}
     )
@@ -129,12 +136,15 @@ async def create_token(request: web.Request) -> web.Response:
     ttl = body.ttl_hours * 3600
     token = request.app[TOKENS].mint(body.role, body.sub, name=body.name, rooms=body.rooms, ttl_seconds=ttl)
     expires = datetime.fromtimestamp(datetime.now(UTC).timestamp() + ttl, UTC)
-    await request.app[AUDIT].record(
-        claims, "token.create", body.role, body.sub, {"rooms": list(body.rooms)}
-    )
+    await request.app[AUDIT].record(claims, "token.create", body.role, body.sub, {"rooms": list(body.rooms)})
     return web.json_response(
-        {"token": token, "role": body.role, "sub": body.sub, "rooms": list(body.rooms),
-         "expires_at": expires.isoformat()},
+        {
+            "token": token,
+            "role": body.role,
+            "sub": body.sub,
+            "rooms": list(body.rooms),
+            "expires_at": expires.isoformat(),
+        },
         status=201,
     )
 
@@ -146,7 +156,8 @@ async def get_evidence(request: web.Request) -> web.Response:
     # Every view of evidence is recorded: who, when, what.
     await request.app[AUDIT].record(claims, "evidence.view", "evidence", evidence_id, {"attempt_id": attempt_id})
     return web.Response(
-        body=data, content_type=content_type,
+        body=data,
+        content_type=content_type,
         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
     )
 
@@ -162,7 +173,10 @@ async def review_violation(request: web.Request) -> web.Response:
     body = await parse_body(request, ReviewDecision)
     attempt_id = await request.app[EVIDENCE].set_review(claims, violation_id, body.decision)
     await request.app[AUDIT].record(
-        claims, f"violation.{body.decision}", "attempt", attempt_id,
+        claims,
+        f"violation.{body.decision}",
+        "attempt",
+        attempt_id,
         {"violation_id": violation_id, "note": body.note},
     )
     return web.json_response({"violation_id": violation_id, "review": body.decision})
@@ -230,39 +244,109 @@ _TEACHERS = ("admin", "teacher")
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/exams", create_exam, "Create an exam", _TEACHERS, ExamSpec, 201),
     Route("GET", "/api/exams/{exam_id}", get_exam, "Read an exam", ("admin", "teacher", "student")),
-    Route("POST", "/api/exams/{exam_id}/rooms", create_room, "Create a room for an exam",
-          _TEACHERS, RoomCreate, 201, responses={503: "no room slot free (Retry-After)"}),
-    Route("POST", "/api/rooms/{room_id}/invites", create_invites,
-          "Issue signed, expiring student invite links", _TEACHERS, InviteRequest, 201),
+    Route(
+        "POST",
+        "/api/exams/{exam_id}/rooms",
+        create_room,
+        "Create a room for an exam",
+        _TEACHERS,
+        RoomCreate,
+        201,
+        responses={503: "no room slot free (Retry-After)"},
+    ),
+    Route(
+        "POST",
+        "/api/rooms/{room_id}/invites",
+        create_invites,
+        "Issue signed, expiring student invite links",
+        _TEACHERS,
+        InviteRequest,
+        201,
+    ),
     Route("GET", "/api/rooms/{room_id}/attempts", list_attempts, "List a room's attempts", _TEACHERS),
-    Route("GET", "/api/attempts/{attempt_id}/timeline", attempt_timeline,
-          "An attempt's timeline: answers, violations, controls, network gaps",
-          ("admin", "teacher", "student")),
-    Route("GET", "/api/rooms/{room_id}/report.csv", room_report, "Room report as CSV",
-          _TEACHERS, content_type="text/csv"),
-    Route("GET", "/api/evidence/{evidence_id}", get_evidence,
-          "An evidence JPEG (audited; teachers of the room only)", _TEACHERS, content_type="image/jpeg"),
-    Route("POST", "/api/violations/{violation_id}/review", review_violation,
-          "Confirm or dismiss a flag (recorded)", _TEACHERS, ReviewDecision),
-    Route("POST", "/api/tokens/revoke", revoke_token, "Revoke a token (ends its sessions within seconds)",
-          ("admin",), RevokeRequest),
-    Route("GET", "/api/students/{student_id}/export", export_student,
-          "Everything stored about one student, as JSON (audited)", ("admin",)),
-    Route("DELETE", "/api/students/{student_id}", erase_student,
-          "Erase everything stored about one student (audited)", ("admin",)),
-    Route("GET", "/api/rooms/{room_id}/members", list_members,
-          "A room's colleagues and their roles (owners only)", _TEACHERS),
-    Route("POST", "/api/rooms/{room_id}/members", add_member,
-          "Give a colleague (by account email) a role in the room (owners only; audited)", _TEACHERS, MemberAdd,
-          responses={404: "no account with that email"}),
-    Route("DELETE", "/api/rooms/{room_id}/members", remove_member,
-          "Take a colleague's role in the room away (owners only; audited)", _TEACHERS, MemberRemove,
-          responses={404: "no account with that email"}),
-    Route("GET", "/api/me/rooms", my_rooms,
-          "Rooms where I hold a role (admins: all), with my role and live counts", _TEACHERS),
-    Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",),
-          TokenRequest, 201),
-) + ACCOUNT_ROUTES  # an account's own personal tokens (server/http/accounts_api.py)
+    Route(
+        "GET",
+        "/api/attempts/{attempt_id}/timeline",
+        attempt_timeline,
+        "An attempt's timeline: answers, violations, controls, network gaps",
+        ("admin", "teacher", "student"),
+    ),
+    Route(
+        "GET", "/api/rooms/{room_id}/report.csv", room_report, "Room report as CSV", _TEACHERS, content_type="text/csv"
+    ),
+    Route(
+        "GET",
+        "/api/evidence/{evidence_id}",
+        get_evidence,
+        "An evidence JPEG (audited; teachers of the room only)",
+        _TEACHERS,
+        content_type="image/jpeg",
+    ),
+    Route(
+        "POST",
+        "/api/violations/{violation_id}/review",
+        review_violation,
+        "Confirm or dismiss a flag (recorded)",
+        _TEACHERS,
+        ReviewDecision,
+    ),
+    Route(
+        "POST",
+        "/api/tokens/revoke",
+        revoke_token,
+        "Revoke a token (ends its sessions within seconds)",
+        ("admin",),
+        RevokeRequest,
+    ),
+    Route(
+        "GET",
+        "/api/students/{student_id}/export",
+        export_student,
+        "Everything stored about one student, as JSON (audited)",
+        ("admin",),
+    ),
+    Route(
+        "DELETE",
+        "/api/students/{student_id}",
+        erase_student,
+        "Erase everything stored about one student (audited)",
+        ("admin",),
+    ),
+    Route(
+        "GET",
+        "/api/rooms/{room_id}/members",
+        list_members,
+        "A room's colleagues and their roles (owners only)",
+        _TEACHERS,
+    ),
+    Route(
+        "POST",
+        "/api/rooms/{room_id}/members",
+        add_member,
+        "Give a colleague (by account email) a role in the room (owners only; audited)",
+        _TEACHERS,
+        MemberAdd,
+        responses={404: "no account with that email"},
+    ),
+    Route(
+        "DELETE",
+        "/api/rooms/{room_id}/members",
+        remove_member,
+        "Take a colleague's role in the room away (owners only; audited)",
+        _TEACHERS,
+        MemberRemove,
+        responses={404: "no account with that email"},
+    ),
+    Route(
+        "GET",
+        "/api/me/rooms",
+        my_rooms,
+        "Rooms where I hold a role (admins: all), with my role and live counts",
+        _TEACHERS,
+    ),
+    Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
+    *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
+)
 
 
 def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:

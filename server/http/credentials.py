@@ -142,7 +142,13 @@ async def credentials_middleware(request: web.Request, handler: Handler) -> web.
 def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str, max_age: float) -> None:
     secure = request.app[SETTINGS].base_url.startswith("https://")
     response.set_cookie(
-        SESSION_COOKIE, secret, max_age=int(max_age), path="/", httponly=True, samesite="Lax", secure=secure,
+        SESSION_COOKIE,
+        secret,
+        max_age=int(max_age),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=secure,
     )
 
 

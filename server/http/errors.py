@@ -17,14 +17,19 @@ from pydantic import BaseModel, ValidationError
 
 from rooms.cluster.errors import REDIS_TRANSIENT
 from rooms.errors import RoomsError
-
 from server.keys import SETTINGS
 
 logger = logging.getLogger(__name__)
 
 STATUS: dict[str, int] = {
-    "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
-    "conflict": 409, "too_large": 413, "rate_limited": 429, "unavailable": 503,
+    "invalid": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "rate_limited": 429,
+    "unavailable": 503,
     "capacity": 503,
 }
 
@@ -98,16 +103,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status, "http_error"
-        )
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason, headers=_keep_headers(exc))
     except ValidationError as exc:  # a model built inside a handler from client data
         return error_response(400, "invalid", "invalid input", validation_fields(exc))
     except REDIS_TRANSIENT as exc:
         logger.warning("%s %s: Redis unavailable (%s)", request.method, request.path, exc)
-        return error_response(503, "unavailable", "the cluster's Redis is unavailable; retry shortly",
-                              headers={"Retry-After": "1"})
+        return error_response(
+            503, "unavailable", "the cluster's Redis is unavailable; retry shortly", headers={"Retry-After": "1"}
+        )
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; it has been logged")

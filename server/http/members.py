@@ -1,8 +1,9 @@
 """REST for roles per room: a room's colleagues (owners only) and "my rooms" for the home page.
 
 Built by the composition root with the account directory it adds colleagues from
-(`AccountService.find_by_email`), so a test or another way of signing in can hand it another. The handlers in `server/http/api.py` delegate here, which
-keeps every route in `api.ROUTES` (the OpenAPI document and the access matrix read it).
+(`AccountService.find_by_email`), so a test or another way of signing in can hand it another.
+The handlers in `server/http/api.py` delegate here, which keeps every route in `api.ROUTES`
+(the OpenAPI document and the access matrix read it).
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ NO_ACCOUNT = "no account with that email"
 
 
 class MembersApi:
-    def __init__(
-        self, catalog: Catalog, access: RoomAccess, directory: AccountDirectory, presence: Presence
-    ) -> None:
+    def __init__(self, catalog: Catalog, access: RoomAccess, directory: AccountDirectory, presence: Presence) -> None:
         self._catalog = catalog
         self._access = access
         self._directory = directory

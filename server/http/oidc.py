@@ -79,7 +79,12 @@ class Auditor(Protocol):
     """rooms/store/audit.py AuditLog."""
 
     async def record(
-        self, claims: Claims, action: str, target_type: str, target_id: str, details: dict[str, Any] | None = None,
+        self,
+        claims: Claims,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
     ) -> None: ...
 
 
@@ -106,8 +111,9 @@ class LoginCookie:
         payload, _, mac = (value or "").partition(".")
         expected = _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
         if not value or not hmac.compare_digest(mac.encode(), expected.encode()):
-            raise SignInError("no_login", "This sign-in was not started here, or its cookie is gone. "
-                              "Start the sign-in again.")
+            raise SignInError(
+                "no_login", "This sign-in was not started here, or its cookie is gone. Start the sign-in again."
+            )
         state, nonce, verifier, expires_at = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         if time.time() > float(expires_at):
             raise SignInError("login_expired", "This sign-in took too long. Start it again.")
@@ -126,7 +132,11 @@ class OidcRoutes:
     """The three routes; enabled when the provider is configured and accounts are wired."""
 
     def __init__(
-        self, settings: Settings, client: OidcClient | None, audit: Auditor, sign_in: TeacherSignIn[Any] | None,
+        self,
+        settings: Settings,
+        client: OidcClient | None,
+        audit: Auditor,
+        sign_in: TeacherSignIn[Any] | None,
     ) -> None:
         self.client = client
         self._sign_in = sign_in
@@ -150,15 +160,26 @@ class OidcRoutes:
     async def login(self, request: web.Request) -> web.StreamResponse:
         try:
             client = self._client()
-            login = LoginState(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64),
-                               time.time() + LOGIN_SECONDS)
+            login = LoginState(
+                secrets.token_urlsafe(32),
+                secrets.token_urlsafe(32),
+                secrets.token_urlsafe(64),
+                time.time() + LOGIN_SECONDS,
+            )
             location = await client.authorization_url(login.state, login.nonce, login.verifier)
         except SignInError as exc:
             await self._record_failure(request, exc, {})
             return _error_page(exc, self._settings)
         response = web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
-        response.set_cookie(LOGIN_COOKIE, self._cookie.seal(login), max_age=LOGIN_SECONDS, path="/auth/oidc",
-                            httponly=True, samesite="Lax", secure=self._secure)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            self._cookie.seal(login),
+            max_age=LOGIN_SECONDS,
+            path="/auth/oidc",
+            httponly=True,
+            samesite="Lax",
+            secure=self._secure,
+        )
         return secure(response, self._settings)
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
@@ -181,16 +202,20 @@ class OidcRoutes:
         login = self._cookie.open(request.cookies.get(LOGIN_COOKIE))
         query = request.query
         if not hmac.compare_digest(query.get("state", "").encode(), login.state.encode()):
-            raise SignInError("state_mismatch", "This answer from the identity provider belongs to another "
-                              "sign-in. Start the sign-in again.")
+            raise SignInError(
+                "state_mismatch",
+                "This answer from the identity provider belongs to another sign-in. Start the sign-in again.",
+            )
         if "error" in query:
             # The provider's words, but they come through the address bar: printable and short.
             error = _printable(query["error"], 80)
             seen["provider_error"] = error
             description = _printable(query.get("error_description", ""), 300)
-            raise SignInError("provider_error", f"The identity provider answered “{error}”"
-                              + (f": {description}" if description else "."),
-                              403 if error in ("access_denied", "consent_required", "login_required") else 400)
+            raise SignInError(
+                "provider_error",
+                f"The identity provider answered “{error}”" + (f": {description}" if description else "."),
+                403 if error in ("access_denied", "consent_required", "login_required") else 400,
+            )
         metadata = await client.metadata()
         # RFC 9207: a callback meant for another provider (a mix-up) carries its issuer.
         if ("iss" in query or metadata.iss_parameter) and query.get("iss") != metadata.issuer:
@@ -206,11 +231,16 @@ class OidcRoutes:
         admin = is_admin(identity.claims, self._admin_rule)
         assert self._sign_in is not None  # _client() checked
         account = await self._sign_in.accounts.sign_in_sso(
-            identity.issuer, identity.subject, identity.email, identity.name, admin)
+            identity.issuer, identity.subject, identity.email, identity.name, admin
+        )
         response = web.Response(status=302, headers={"Location": AFTER_SIGNIN, "Cache-Control": "no-store"})
         try:
-            await self._record(request, identity.subject, "signin.oidc", {
-                "subject": identity.subject, "email": identity.email, "admin": admin})
+            await self._record(
+                request,
+                identity.subject,
+                "signin.oidc",
+                {"subject": identity.subject, "email": identity.email, "admin": admin},
+            )
         except Exception:
             # No sign-in without its audit entry (and Postgres down would stop the accounts anyway).
             logger.exception("could not audit an OIDC sign-in")
@@ -226,8 +256,9 @@ class OidcRoutes:
     async def _record_failure(self, request: web.Request, exc: SignInError, seen: dict[str, Any]) -> None:
         logger.info("OIDC sign-in refused: %s (%s)", exc.reason, exc.message)
         try:
-            await self._record(request, str(seen.get("subject") or "anonymous"), "signin.oidc.refused",
-                               {"reason": exc.reason, **seen})
+            await self._record(
+                request, str(seen.get("subject") or "anonymous"), "signin.oidc.refused", {"reason": exc.reason, **seen}
+            )
         except Exception:  # the page must still say what went wrong
             logger.exception("could not audit a refused OIDC sign-in")
 
@@ -238,7 +269,10 @@ class OidcRoutes:
 
 
 _TITLES = {
-    400: "Sign-in failed", 403: "Sign-in refused", 404: "Single sign-on is off", 502: "Identity provider unavailable",
+    400: "Sign-in failed",
+    403: "Sign-in refused",
+    404: "Single sign-on is off",
+    502: "Identity provider unavailable",
     503: "Sign-in unavailable",
 }
 
@@ -246,18 +280,19 @@ _TITLES = {
 def _error_page(exc: SignInError, settings: Settings) -> web.Response:
     title = _TITLES.get(exc.status, "Sign-in failed")
     body = (
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n"
-        "  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"  <title>{title}</title>\n  <link rel=\"icon\" href=\"data:,\">\n"
-        "  <link rel=\"stylesheet\" href=\"/static/css/app.css\">\n</head>\n"
-        "<body class=\"teacher\">\n  <main id=\"main\" class=\"card\">\n"
-        f"    <h1>{title}</h1>\n    <p id=\"sso-error\" role=\"alert\">{html.escape(exc.message)}</p>\n"
-        f"    <p><a href=\"{SIGNIN_PAGE}\">Back to sign-in</a></p>\n"
-        f"    <p class=\"muted\">Reference: <code id=\"sso-reason\">{html.escape(exc.reason)}</code></p>\n"
+        '<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n'
+        '  <meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'  <title>{title}</title>\n  <link rel="icon" href="data:,">\n'
+        '  <link rel="stylesheet" href="/static/css/app.css">\n</head>\n'
+        '<body class="teacher">\n  <main id="main" class="card">\n'
+        f'    <h1>{title}</h1>\n    <p id="sso-error" role="alert">{html.escape(exc.message)}</p>\n'
+        f'    <p><a href="{SIGNIN_PAGE}">Back to sign-in</a></p>\n'
+        f'    <p class="muted">Reference: <code id="sso-reason">{html.escape(exc.reason)}</code></p>\n'
         "  </main>\n</body>\n</html>\n"
     )
-    response = web.Response(status=exc.status, text=body, content_type="text/html",
-                            headers={"Cache-Control": "no-store"})
+    response = web.Response(
+        status=exc.status, text=body, content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
     secure(response, settings)
     return response
 
@@ -267,7 +302,9 @@ def oidc_routes(settings: Settings, audit: Auditor, sign_in: TeacherSignIn[Any] 
     client = None
     if settings.oidc_issuer:
         client = OidcClient(
-            settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret.get_secret_value(),
+            settings.oidc_issuer,
+            settings.oidc_client_id,
+            settings.oidc_client_secret.get_secret_value(),
             settings.base_url.rstrip("/") + CALLBACK_PATH,
         )
         if sign_in is None:

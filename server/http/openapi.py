@@ -48,9 +48,16 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
         params = re.findall(r"{(\w+)}", route.path)
         if params:
             op["parameters"] = [
-                {"name": p, "in": "path", "required": True,
-                 "schema": {"type": "integer"} if p == "violation_id"
-                 else {"type": "string"} if p == "student_id" else {"type": "string", "format": "uuid"}}
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer"}
+                    if p == "violation_id"
+                    else {"type": "string"}
+                    if p == "student_id"
+                    else {"type": "string", "format": "uuid"},
+                }
                 for p in params
             ]
         if route.body is not None:
@@ -65,8 +72,10 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
                 media["example"] = example
             op["requestBody"] = {"required": True, "content": {"application/json": media}}
         ok_schema: dict[str, Any] = (
-            {"type": "object"} if route.content_type == "application/json"
-            else {"type": "string", "format": "binary"} if route.content_type.startswith("image/")
+            {"type": "object"}
+            if route.content_type == "application/json"
+            else {"type": "string", "format": "binary"}
+            if route.content_type.startswith("image/")
             else {"type": "string"}
         )
         op["responses"][str(route.status)] = {

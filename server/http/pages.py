@@ -72,8 +72,13 @@ VENDOR = {
     "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
 }
 _TYPES = {
-    ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
-    ".map": "application/json", ".html": "text/html", ".ico": "image/x-icon",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".map": "application/json",
+    ".html": "text/html",
+    ".ico": "image/x-icon",
 }
 MISSING_VENDOR = (
     "The browser apps need the Socket.IO client from npm, which is not installed.\n"
@@ -126,8 +131,9 @@ async def _exam_listens(request: web.Request, exam_id: str) -> bool:
         return False
     except Exception:
         # Postgres lost mid-run (asyncpg's and the socket's own errors): the same, and say so once.
-        logger.warning("cannot tell whether exam %.40r listens for speech; page served without microphone",
-                       exam_id, exc_info=True)
+        logger.warning(
+            "cannot tell whether exam %.40r listens for speech; page served without microphone", exam_id, exc_info=True
+        )
         return False
     return exam.rules.analysis.speaking_for()
 
@@ -210,6 +216,11 @@ def add_pages(app: web.Application) -> None:
 
 
 __all__ = [
-    "APP_CONFIG_MAX_AGE", "CONSENT_VERSION", "MIC_POLICY", "MIC_QUERY", "SECURITY_HEADERS", "add_pages",
+    "APP_CONFIG_MAX_AGE",
+    "CONSENT_VERSION",
+    "MIC_POLICY",
+    "MIC_QUERY",
+    "SECURITY_HEADERS",
+    "add_pages",
     "content_security_policy",
 ]

@@ -11,8 +11,19 @@ from collections.abc import Iterable
 from typing import Any
 
 REPORT_COLUMNS = (
-    "id", "student_id", "student_name", "status", "started_at", "deadline", "submitted_at",
-    "end_reason", "answered", "violations", "score", "extension_seconds", "last_violation_at",
+    "id",
+    "student_id",
+    "student_name",
+    "status",
+    "started_at",
+    "deadline",
+    "submitted_at",
+    "end_reason",
+    "answered",
+    "violations",
+    "score",
+    "extension_seconds",
+    "last_violation_at",
 )
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).

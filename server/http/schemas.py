@@ -67,9 +67,7 @@ class TokenRequest(BaseModel):
     role: Literal["teacher", "admin"]
     sub: _Id
     name: str = Field(default="", max_length=200)
-    rooms: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = Field(
-        default=(), max_length=500
-    )
+    rooms: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = Field(default=(), max_length=500)
     ttl_hours: float = Field(default=12, gt=0, le=24 * 365)
 
 
@@ -84,7 +82,8 @@ class ReviewDecision(BaseModel):
 
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
+        frozen=True,
+        extra="forbid",
         json_schema_extra={"example": {"token_id": "5b1f0c9e2d7a4c3b8e6f1a2b3c4d5e6f"}},
     )
 
@@ -98,7 +97,8 @@ _Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[
 
 class MemberAdd(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
+        frozen=True,
+        extra="forbid",
         json_schema_extra={"example": {"email": "colleague@example.org", "role": "reviewer"}},
     )
 
@@ -108,7 +108,9 @@ class MemberAdd(BaseModel):
 
 class MemberRemove(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", json_schema_extra={"example": {"email": "colleague@example.org"}},
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"example": {"email": "colleague@example.org"}},
     )
 
     email: _Email | None = Field(default=None, description="the colleague's account email, or")

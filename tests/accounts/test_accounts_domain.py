@@ -112,14 +112,20 @@ async def test_sign_in_sso_finds_links_creates_and_refuses_disabled(client: Clie
     linked = await accounts.sign_in_sso("https://other.example", f"o-{tag}", existing.email.upper(), "x", False)
     assert linked.id == existing.id
     pool = app_of(client)[POOL]
-    assert await pool.fetchval(
-        "SELECT account_id::text FROM account_identities WHERE issuer = 'https://other.example' AND subject = $1",
-        f"o-{tag}") == existing.id
+    assert (
+        await pool.fetchval(
+            "SELECT account_id::text FROM account_identities WHERE issuer = 'https://other.example' AND subject = $1",
+            f"o-{tag}",
+        )
+        == existing.id
+    )
     await accounts.set_state(ADMIN_STATIC, existing.email, "disabled")
     with pytest.raises(Forbidden):
         await accounts.sign_in_sso("https://other.example", f"o-{tag}", existing.email, "x", False)
-    actions = [r["action"] for r in await pool.fetch(
-        "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", existing.id)]
+    actions = [
+        r["action"]
+        for r in await pool.fetch("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", existing.id)
+    ]
     assert actions[-4:] == ["account.link", "signin", "account.disable", "signin.refused"]
 
 
@@ -131,8 +137,9 @@ async def test_a_flood_of_hashes_is_refused_not_queued_without_bound() -> None:
     passwords = Passwords(workers=1, max_waiting=1)
     try:
         stored = await passwords.hash("a good password")
-        results = await asyncio.gather(*(passwords.verify(stored, "a good password") for _ in range(5)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(passwords.verify(stored, "a good password") for _ in range(5)), return_exceptions=True
+        )
         assert results[:2] == [True, True]
         assert all(isinstance(r, Unavailable) and r.retry_after for r in results[2:]), results
     finally:

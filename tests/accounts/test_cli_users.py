@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def proctor(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args], input=stdin, capture_output=True, text=True,
-        env=env, cwd=ROOT, timeout=120,
+        [sys.executable, "-m", "server.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
     )
 
 
@@ -37,8 +42,11 @@ def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
 def test_user_add_passwd_disable_list(database_url: str, tmp_path: Path) -> None:
     env = environment(database_url, tmp_path)
     email = f"cli-{uuid.uuid4().hex[:8]}@Example.org"
-    done = proctor(["user", "add", email, "--name", "Ada L", "--role", "teacher", "--password-stdin"], env,
-                   stdin="first password 123\n")
+    done = proctor(
+        ["user", "add", email, "--name", "Ada L", "--role", "teacher", "--password-stdin"],
+        env,
+        stdin="first password 123\n",
+    )
     assert done.returncode == 0, done.stderr
     assert f"added teacher {email}" in done.stdout
     # Case-insensitive uniqueness.
@@ -65,7 +73,9 @@ def test_user_add_passwd_disable_list(database_url: str, tmp_path: Path) -> None
         try:
             rows = await conn.fetch(
                 "SELECT l.action FROM audit_log l JOIN accounts a ON l.target_id = a.id::text"
-                " WHERE lower(a.email) = lower($1) ORDER BY l.id", email)
+                " WHERE lower(a.email) = lower($1) ORDER BY l.id",
+                email,
+            )
             return [r["action"] for r in rows]
         finally:
             await conn.close()
@@ -78,8 +88,14 @@ def test_first_serve_prints_a_single_use_setup_link(postgres: PostgresServer, tm
     env = environment(database_url, tmp_path)
     port = free_port()
     env.update(PROCTOR_PORT=str(port), PROCTOR_PUBLIC_URL=f"http://127.0.0.1:{port}", PROCTOR_GC_TUNING="off")
-    node = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         link = None
         deadline = time.monotonic() + 60
@@ -102,8 +118,9 @@ def test_first_serve_prints_a_single_use_setup_link(postgres: PostgresServer, tm
                 body = {"code": code, "email": "root@example.org", "name": "Root", "password": "root password 1"}
                 async with http.post(base + "/auth/setup", json=body, headers={"Origin": base}) as first:
                     first_status = first.status
-                async with http.post(base + "/auth/setup", json={**body, "email": "again@example.org"},
-                                     headers={"Origin": base}) as second:
+                async with http.post(
+                    base + "/auth/setup", json={**body, "email": "again@example.org"}, headers={"Origin": base}
+                ) as second:
                     return page_status, first_status, second.status
 
         assert asyncio.run(use()) == (200, 201, 403)

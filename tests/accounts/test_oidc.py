@@ -16,6 +16,7 @@ from server.embedded_pg import free_port
 from server.http.oidc import CALLBACK_PATH, LOGIN_COOKIE, LoginCookie, LoginState
 from server.oidc_client import Identity, ProviderMetadata, SignInError, is_admin, refusal
 from server.settings import Settings
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.oidc import (
     CLIENT_ID,
     SESSION_COOKIE,
@@ -26,7 +27,6 @@ from tests.support.oidc import (
     follow,
     provider_login,
 )
-from tests.support.browser import CHROMIUM_ARGS
 
 
 def cookie(http: aiohttp.ClientSession, name: str) -> str | None:
@@ -174,16 +174,19 @@ async def test_a_replayed_code_is_refused(sso_node: SsoNode, http: aiohttp.Clien
     await refused(sso_node, await follow(http, "GET", at_callback.url), 400, "code_refused", http)
 
 
-@pytest.mark.parametrize(("mode", "reason"), [
-    ("issuer", "wrong_issuer"),
-    ("audience", "wrong_audience"),
-    ("azp", "wrong_audience"),
-    ("expired", "token_expired"),
-    ("old", "token_expired"),
-    ("nonce", "nonce_mismatch"),
-    ("signature", "bad_signature"),
-    ("unknown-kid", "bad_signature"),
-])
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("issuer", "wrong_issuer"),
+        ("audience", "wrong_audience"),
+        ("azp", "wrong_audience"),
+        ("expired", "token_expired"),
+        ("old", "token_expired"),
+        ("nonce", "nonce_mismatch"),
+        ("signature", "bad_signature"),
+        ("unknown-kid", "bad_signature"),
+    ],
+)
 async def test_a_bad_id_token_is_refused(
     sso_node: SsoNode, http: aiohttp.ClientSession, provider: Provider, mode: str, reason: str
 ) -> None:
@@ -214,9 +217,7 @@ async def test_a_rotated_signing_key_is_fetched_again(
     assert (await provider.stats())["jwks"] - before["jwks"] == 2
 
 
-async def test_the_providers_error_answer_is_shown_and_audited(
-    sso_node: SsoNode, http: aiohttp.ClientSession
-) -> None:
+async def test_the_providers_error_answer_is_shown_and_audited(sso_node: SsoNode, http: aiohttp.ClientSession) -> None:
     login_page = await follow(http, "GET", sso_node.url + "/auth/oidc/login")
     links = Forms()
     links.feed(login_page.text)
@@ -264,9 +265,7 @@ class TestProviderDown:
 
 
 @pytest.mark.slow
-async def test_the_sign_in_page_button_and_the_providers_pages_in_chromium(
-    sso_node: SsoNode, chromium: str
-) -> None:
+async def test_the_sign_in_page_button_and_the_providers_pages_in_chromium(sso_node: SsoNode, chromium: str) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -320,19 +319,31 @@ def test_refusals_need_a_verified_email_in_an_allowed_domain() -> None:
 
 def test_a_discovery_document_must_name_the_issuer_and_offer_what_the_flow_needs() -> None:
     issuer = "https://idp.example/realms/school"
-    good = {"issuer": issuer, "authorization_endpoint": issuer + "/auth", "token_endpoint": issuer + "/token",
-            "jwks_uri": issuer + "/certs", "id_token_signing_alg_values_supported": ["HS256", "RS256"],
-            "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_post"]}
+    good = {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + "/auth",
+        "token_endpoint": issuer + "/token",
+        "jwks_uri": issuer + "/certs",
+        "id_token_signing_alg_values_supported": ["HS256", "RS256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_post"],
+    }
     metadata = ProviderMetadata.parse(issuer, good)
     assert metadata.algorithms == ("RS256",) and metadata.token_auth_method == "client_secret_post"
     # Absent or malformed lists mean the spec's defaults (client_secret_basic, RS256), not a crash.
     for broken in (None, "client_secret_post", 7):
-        fallback = ProviderMetadata.parse(issuer, {**good, "token_endpoint_auth_methods_supported": broken,
-                                                   "id_token_signing_alg_values_supported": broken})
+        fallback = ProviderMetadata.parse(
+            issuer,
+            {**good, "token_endpoint_auth_methods_supported": broken, "id_token_signing_alg_values_supported": broken},
+        )
         assert fallback.token_auth_method == "client_secret_basic" and fallback.algorithms == ("RS256",)
-    for bad in ({"issuer": issuer + "/"}, {"token_endpoint": "http://idp.example/token"}, {"jwks_uri": None},
-                {"code_challenge_methods_supported": ["plain"]}, {"id_token_signing_alg_values_supported": ["HS256"]},
-                {"token_endpoint_auth_methods_supported": ["private_key_jwt"]}):
+    for bad in (
+        {"issuer": issuer + "/"},
+        {"token_endpoint": "http://idp.example/token"},
+        {"jwks_uri": None},
+        {"code_challenge_methods_supported": ["plain"]},
+        {"id_token_signing_alg_values_supported": ["HS256"]},
+        {"token_endpoint_auth_methods_supported": ["private_key_jwt"]},
+    ):
         with pytest.raises(SignInError) as info:
             ProviderMetadata.parse(issuer, {**good, **bad})
         assert info.value.status == 502, bad

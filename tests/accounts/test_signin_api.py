@@ -27,8 +27,9 @@ def assert_error_shape(body: Any, code: str | None = None) -> None:
 
 async def test_sign_in_sets_a_strict_session_cookie_and_me_names_the_account(client: Client) -> None:
     account = await add_account(client)
-    resp = await client.post("/auth/signin", json={"email": account.email.upper(), "password": PASSWORD},
-                             headers={"Origin": ORIGIN})
+    resp = await client.post(
+        "/auth/signin", json={"email": account.email.upper(), "password": PASSWORD}, headers={"Origin": ORIGIN}
+    )
     assert resp.status == 200, await resp.text()
     header = resp.headers["Set-Cookie"]
     assert "proctor_session=" in header and "HttpOnly" in header and "SameSite=Lax" in header
@@ -41,7 +42,8 @@ async def test_sign_in_sets_a_strict_session_cookie_and_me_names_the_account(cli
     assert body["csrf_token"]
     # Only the cookie's hash is stored.
     stored = await app_of(client)[POOL].fetchval(
-        "SELECT count(*) FROM account_sessions WHERE token_hash = $1", resp.cookies["proctor_session"].value.encode())
+        "SELECT count(*) FROM account_sessions WHERE token_hash = $1", resp.cookies["proctor_session"].value.encode()
+    )
     assert stored == 0
 
 
@@ -49,8 +51,11 @@ async def test_cookie_is_secure_when_the_public_url_is_https(settings: Settings)
     app = create_app(settings.replace(public_url="https://proctor.test"))
     async with TestClient(TestServer(app)) as client:
         account = await add_account(client)
-        resp = await client.post("/auth/signin", json={"email": account.email, "password": PASSWORD},
-                                 headers={"Origin": "https://proctor.test"})
+        resp = await client.post(
+            "/auth/signin",
+            json={"email": account.email, "password": PASSWORD},
+            headers={"Origin": "https://proctor.test"},
+        )
         assert resp.status == 200
         assert "Secure" in resp.headers["Set-Cookie"]
 
@@ -62,8 +67,9 @@ async def test_unknown_email_and_wrong_password_get_one_answer_and_both_hash(cli
     for email, password in ((account.email, "wrong password!"), ("nobody-here@example.org", "wrong password!")):
         before = passwords.dummy_checks
         start = time.perf_counter()
-        resp = await client.post("/auth/signin", json={"email": email, "password": password},
-                                 headers={"Origin": ORIGIN})
+        resp = await client.post(
+            "/auth/signin", json={"email": email, "password": password}, headers={"Origin": ORIGIN}
+        )
         times.append(time.perf_counter() - start)
         answers.append((resp.status, await resp.json()))
         ran_dummy = passwords.dummy_checks - before
@@ -75,8 +81,9 @@ async def test_unknown_email_and_wrong_password_get_one_answer_and_both_hash(cli
     assert times[1] > times[0] / 5 and times[0] > times[1] / 5, times
     # An account without a password (SSO only) answers the same, through the dummy hash too.
     sso = await add_account(client, password=None)
-    resp = await client.post("/auth/signin", json={"email": sso.email, "password": "anything!!"},
-                             headers={"Origin": ORIGIN})
+    resp = await client.post(
+        "/auth/signin", json={"email": sso.email, "password": "anything!!"}, headers={"Origin": ORIGIN}
+    )
     assert (resp.status, await resp.json()) == answers[0]
 
 
@@ -90,23 +97,26 @@ async def test_failures_per_account_then_per_address_answer_429_with_retry(setti
         account = await add_account(client)
         statuses = []
         for _ in range(4):
-            resp = await client.post("/auth/signin", json={"email": account.email, "password": "nope nope"},
-                                     headers={"Origin": ORIGIN})
+            resp = await client.post(
+                "/auth/signin", json={"email": account.email, "password": "nope nope"}, headers={"Origin": ORIGIN}
+            )
             statuses.append(resp.status)
         assert statuses == [401, 401, 401, 429]
         body = await resp.json()
         assert_error_shape(body, "rate_limited")
         assert int(resp.headers["Retry-After"]) > 0 and 800 < body["error"]["retry_after"] <= 900
         # Even the right password waits now (the limit is checked before the password).
-        resp = await client.post("/auth/signin", json={"email": account.email, "password": PASSWORD},
-                                 headers={"Origin": ORIGIN})
+        resp = await client.post(
+            "/auth/signin", json={"email": account.email, "password": PASSWORD}, headers={"Origin": ORIGIN}
+        )
         assert resp.status == 429
         # Per address: 6 counted attempts a minute whatever the emails (3 counted above; refused
         # ones do not count), so 3 more are answered and the next is refused.
         statuses = []
         for i in range(4):
-            resp = await client.post("/auth/signin", json={"email": f"x{i}@example.org", "password": "nope nope"},
-                                     headers={"Origin": ORIGIN})
+            resp = await client.post(
+                "/auth/signin", json={"email": f"x{i}@example.org", "password": "nope nope"}, headers={"Origin": ORIGIN}
+            )
             statuses.append(resp.status)
         assert statuses == [401, 401, 401, 429]
         assert "Retry-After" in resp.headers and (await resp.json())["error"]["code"] == "rate_limited"
@@ -132,15 +142,19 @@ async def test_csrf_refused_without_or_with_wrong_header_or_foreign_origin(clien
     # A bearer token needs no CSRF header.
     assert (await client.post("/api/exams", json=EXAM_BODY, headers=bearer())).status == 201
     # Sign-in itself refuses another site's form (login CSRF).
-    resp = await client.post("/auth/signin", json={"email": teacher.account.email, "password": PASSWORD},
-                             headers={"Origin": "https://evil.example"})
+    resp = await client.post(
+        "/auth/signin",
+        json={"email": teacher.account.email, "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
     assert resp.status == 403
 
 
 async def test_a_session_teacher_reaches_rooms_of_exams_they_created(client: Client, teacher: SignedIn) -> None:
     exam = await (await client.post("/api/exams", json=EXAM_BODY, headers=teacher.headers())).json()
-    room = await client.post(f"/api/exams/{exam['id']}/rooms", json={"name": "A", "seats": 3},
-                             headers=teacher.headers())
+    room = await client.post(
+        f"/api/exams/{exam['id']}/rooms", json={"name": "A", "seats": 3}, headers=teacher.headers()
+    )
     assert room.status == 201, await room.text()
     room_id = (await room.json())["id"]
     assert (await client.get(f"/api/rooms/{room_id}/attempts", headers=teacher.headers())).status == 200
@@ -157,17 +171,20 @@ async def test_tampered_expired_and_revoked_cookies_are_refused(client: Client, 
     pool = app_of(client)[POOL]
     # Idle too long: past the idle timeout since the last request.
     idle = await sign_in(client, teacher.account.email)
-    await pool.execute("UPDATE account_sessions SET last_seen_at = now() - interval '9 hours' WHERE id = $1::uuid",
-                       idle.session_id)
+    await pool.execute(
+        "UPDATE account_sessions SET last_seen_at = now() - interval '9 hours' WHERE id = $1::uuid", idle.session_id
+    )
     assert (await client.get("/auth/me", headers=idle.headers())).status == 401
     # Past the absolute timeout.
     old = await sign_in(client, teacher.account.email)
-    await pool.execute("UPDATE account_sessions SET expires_at = now() - interval '1 second' WHERE id = $1::uuid",
-                       old.session_id)
+    await pool.execute(
+        "UPDATE account_sessions SET expires_at = now() - interval '1 second' WHERE id = $1::uuid", old.session_id
+    )
     assert (await client.get("/auth/me", headers=old.headers())).status == 401
     # Revoked by its owner from another session.
-    resp = await client.delete(f"/auth/sessions/{teacher.session_id}", headers=(await sign_in(
-        client, teacher.account.email)).headers())
+    resp = await client.delete(
+        f"/auth/sessions/{teacher.session_id}", headers=(await sign_in(client, teacher.account.email)).headers()
+    )
     assert resp.status == 200, await resp.text()
     assert (await client.get("/auth/me", headers=teacher.headers())).status == 401
 
@@ -188,8 +205,12 @@ async def test_list_revoke_and_sign_out_everywhere(client: Client, teacher: Sign
         assert (await client.get("/auth/me", headers=session.headers())).status == 401
     assert (await client.get("/auth/me", headers=stranger.headers())).status == 200
     # Every step is in the audit log.
-    actions = {r["action"] for r in await app_of(client)[POOL].fetch(
-        "SELECT action FROM audit_log WHERE actor_id = $1", teacher.account.id)}
+    actions = {
+        r["action"]
+        for r in await app_of(client)[POOL].fetch(
+            "SELECT action FROM audit_log WHERE actor_id = $1", teacher.account.id
+        )
+    }
     assert {"signin", "session.revoke_all"} <= actions
 
 
@@ -204,22 +225,31 @@ async def test_a_disabled_account_is_refused(client: Client, teacher: SignedIn) 
 
     await app_of(client)[ACCOUNTS].set_state(ADMIN_STATIC, teacher.account.email, "disabled")
     assert (await client.get("/auth/me", headers=teacher.headers())).status == 401
-    resp = await client.post("/auth/signin", json={"email": teacher.account.email, "password": PASSWORD},
-                             headers={"Origin": ORIGIN})
+    resp = await client.post(
+        "/auth/signin", json={"email": teacher.account.email, "password": PASSWORD}, headers={"Origin": ORIGIN}
+    )
     assert resp.status == 403
     assert_error_shape(await resp.json(), "account_disabled")
-    resp = await client.post("/auth/signin", json={"email": teacher.account.email, "password": "wrong one!"},
-                             headers={"Origin": ORIGIN})
+    resp = await client.post(
+        "/auth/signin", json={"email": teacher.account.email, "password": "wrong one!"}, headers={"Origin": ORIGIN}
+    )
     assert resp.status == 401  # a wrong password learns nothing about the account's state
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"not json", b"[1, 2]", b'{"email": "a@b.example"}', b'{"email": 5, "password": "x"}',
-    b'{"email": "a@b.example", "password": "pw", "admin": true}',
-    ('{"email": "' + "a" * 300 + '@b.example", "password": "pw"}').encode(),
-    ('{"email": "a@b.example", "password": "' + "p" * 1025 + '"}').encode(),
-    b'{"email": "a@b.example", "password": "pw\\u0000"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"email": "a@b.example"}',
+        b'{"email": 5, "password": "x"}',
+        b'{"email": "a@b.example", "password": "pw", "admin": true}',
+        ('{"email": "' + "a" * 300 + '@b.example", "password": "pw"}').encode(),
+        ('{"email": "a@b.example", "password": "' + "p" * 1025 + '"}').encode(),
+        b'{"email": "a@b.example", "password": "pw\\u0000"}',
+    ],
+)
 async def test_bad_sign_in_bodies_are_400_in_the_error_shape(client: Client, body: bytes) -> None:
     resp = await client.post("/auth/signin", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == 400, await resp.text()
@@ -229,8 +259,11 @@ async def test_bad_sign_in_bodies_are_400_in_the_error_shape(client: Client, bod
 async def test_an_oversized_sign_in_body_is_413_json(client: Client) -> None:
     import io
 
-    resp = await client.post("/auth/signin", data=io.BytesIO(b'{"email": "' + b"a" * (2 << 20) + b'"}'),
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/auth/signin",
+        data=io.BytesIO(b'{"email": "' + b"a" * (2 << 20) + b'"}'),
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 413
     assert_error_shape(await resp.json(), "too_large")
 
@@ -238,7 +271,8 @@ async def test_an_oversized_sign_in_body_is_413_json(client: Client) -> None:
 async def test_passwords_are_never_logged(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     account = await add_account(client)
     caplog.set_level("DEBUG")
-    await client.post("/auth/signin", json={"email": account.email, "password": "s3cret-wrong-value"},
-                      headers={"Origin": ORIGIN})
+    await client.post(
+        "/auth/signin", json={"email": account.email, "password": "s3cret-wrong-value"}, headers={"Origin": ORIGIN}
+    )
     await sign_in(client, account.email)
     assert "s3cret-wrong-value" not in caplog.text and PASSWORD not in caplog.text

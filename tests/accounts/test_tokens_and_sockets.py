@@ -23,8 +23,9 @@ async def test_personal_tokens_mint_list_use_revoke(client: Client, teacher: Sig
     secret = minted["token"]
     assert secret.startswith("pt_") and len(secret) > 40
     # Stored hashed: the secret is nowhere in the table.
-    rows = await app_of(client)[POOL].fetch("SELECT token_hash::text, prefix FROM personal_tokens WHERE id = $1::uuid",
-                                               minted["id"])
+    rows = await app_of(client)[POOL].fetch(
+        "SELECT token_hash::text, prefix FROM personal_tokens WHERE id = $1::uuid", minted["id"]
+    )
     assert rows and secret not in rows[0]["token_hash"] and rows[0]["prefix"] == secret[:10]
     # Usable as a bearer token, no CSRF header needed; it acts as the account.
     exam = await client.post("/api/exams", json=EXAM_BODY, headers=bearer(secret))
@@ -43,8 +44,12 @@ async def test_personal_tokens_mint_list_use_revoke(client: Client, teacher: Sig
     assert resp.status == 200
     refused = await client.get("/auth/me", headers=bearer(secret))
     assert refused.status == 401 and (await refused.json())["error"]["code"] == "token_revoked"
-    actions = [r["action"] for r in await app_of(client)[POOL].fetch(
-        "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", minted["id"])]
+    actions = [
+        r["action"]
+        for r in await app_of(client)[POOL].fetch(
+            "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", minted["id"]
+        )
+    ]
     assert actions == ["personal_token.create", "personal_token.revoke"]
 
 
@@ -143,8 +148,12 @@ async def test_another_sites_page_cannot_open_a_socket_with_the_cookie(client: C
     url = str(client.server.make_url("")).rstrip("/")
     sio = socketio.AsyncClient(reconnection=False)
     try:
-        await sio.connect(url, namespaces=["/teacher"], transports=["websocket"],
-                          headers={"Cookie": f"proctor_session={teacher.cookie}", "Origin": "https://evil.example"})
+        await sio.connect(
+            url,
+            namespaces=["/teacher"],
+            transports=["websocket"],
+            headers={"Cookie": f"proctor_session={teacher.cookie}", "Origin": "https://evil.example"},
+        )
     except socketio.exceptions.ConnectionError:
         pass
     assert not sio.connected

@@ -21,8 +21,11 @@ ANALYSED_EXAM: dict[str, Any] = {
     **EXAM_BODY,
     "rules": {
         "analysis": {
-            "enabled": True, "sample_interval_seconds": 0.5, "no_face_seconds": 1.0,
-            "multiple_faces_seconds": 1.0, "camera_blocked_seconds": 1.0,
+            "enabled": True,
+            "sample_interval_seconds": 0.5,
+            "no_face_seconds": 1.0,
+            "multiple_faces_seconds": 1.0,
+            "camera_blocked_seconds": 1.0,
         },
         "evidence_retention_days": 7,
     },
@@ -55,11 +58,14 @@ async def test_faces_become_violations_with_audited_evidence(
         pcs.append(await stream(client, image))
     try:
         await teacher.received.wait_for(
-            "violation", lambda v: v["attempt_id"] == students["two"] and v["kind"] == "multiple_faces", timeout=20)
+            "violation", lambda v: v["attempt_id"] == students["two"] and v["kind"] == "multiple_faces", timeout=20
+        )
         await teacher.received.wait_for(
-            "violation", lambda v: v["attempt_id"] == students["blank"] and v["kind"] == "no_face", timeout=20)
+            "violation", lambda v: v["attempt_id"] == students["blank"] and v["kind"] == "no_face", timeout=20
+        )
         await teacher.received.wait_for(
-            "violation", lambda v: v["attempt_id"] == students["blank"] and v["kind"] == "camera_blocked", timeout=20)
+            "violation", lambda v: v["attempt_id"] == students["blank"] and v["kind"] == "camera_blocked", timeout=20
+        )
         thumb = await teacher.received.wait_for("thumbnail", lambda t: t["attempt_id"] == students["one"], timeout=20)
         assert thumb["jpeg"].startswith("data:image/jpeg;base64,")
         await asyncio.sleep(1.5)
@@ -75,20 +81,23 @@ async def test_faces_become_violations_with_audited_evidence(
 
     # The room's teacher reads the evidence; the read is audited.
     teacher_token = await live.teacher_token([room["id"]])
-    resp = await live.http.get(f"{live.url}/api/evidence/{multiple['evidence_id']}",
-                               headers={"Authorization": f"Bearer {teacher_token}"})
+    resp = await live.http.get(
+        f"{live.url}/api/evidence/{multiple['evidence_id']}", headers={"Authorization": f"Bearer {teacher_token}"}
+    )
     assert resp.status == 200 and resp.content_type == "image/jpeg"
     assert (await resp.read())[:2] == b"\xff\xd8"
     pool = live.app[POOL]  # type: ignore[attr-defined]
     audited = await pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE action = 'evidence.view' AND target_id = $1", multiple["evidence_id"])
+        "SELECT count(*) FROM audit_log WHERE action = 'evidence.view' AND target_id = $1", multiple["evidence_id"]
+    )
     assert audited == 1
     # Another room's teacher and the student themselves are refused.
     other_room = await live.room()
     outsider = await live.teacher_token([other_room["id"]], sub="t-other")
     for token in (outsider, tokens[1]):
-        resp = await live.http.get(f"{live.url}/api/evidence/{multiple['evidence_id']}",
-                                   headers={"Authorization": f"Bearer {token}"})
+        resp = await live.http.get(
+            f"{live.url}/api/evidence/{multiple['evidence_id']}", headers={"Authorization": f"Bearer {token}"}
+        )
         assert resp.status == 403
     # Timeline shows the server violation with its evidence and reason.
     timeline = await live.rest("GET", f"/api/attempts/{students['two']}/timeline")

@@ -56,7 +56,8 @@ async def test_a_turned_head_is_flagged_with_the_same_explanation_everywhere(liv
     pc, player = await stream_file(student, turned_video)
     try:
         pushed = await teacher.received.wait_for(
-            "violation", lambda v: v["attempt_id"] == attempt_id and v["kind"] == "head_turned", timeout=30)
+            "violation", lambda v: v["attempt_id"] == attempt_id and v["kind"] == "head_turned", timeout=30
+        )
     finally:
         await pc.close()
         if player.video is not None:

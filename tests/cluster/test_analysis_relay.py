@@ -51,8 +51,9 @@ class Cluster:
         self.draining: set[str] = set()
         self.relays: list[RedisAnalysisRelay] = []
 
-    async def node(self, node_id: str, local: FakePeers | None, timeout: float = 1.0,
-                   host_of: Any = None) -> RedisAnalysisRelay:
+    async def node(
+        self, node_id: str, local: FakePeers | None, timeout: float = 1.0, host_of: Any = None
+    ) -> RedisAnalysisRelay:
         async def room_of(attempt_id: str) -> str:
             return attempt_id.split("/")[0]
 
@@ -60,8 +61,14 @@ class Cluster:
             return self.holders.get(room_id)
 
         relay = RedisAnalysisRelay(
-            self.redis, node_id, local=local, room_of=room_of, host_of=host_of or holder, holder_of=holder,
-            accepting=lambda: node_id not in self.draining, timeout=timeout,
+            self.redis,
+            node_id,
+            local=local,
+            room_of=room_of,
+            host_of=host_of or holder,
+            holder_of=holder,
+            accepting=lambda: node_id not in self.draining,
+            timeout=timeout,
         )
         await relay.start()
         self.relays.append(relay)

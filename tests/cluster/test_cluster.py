@@ -89,7 +89,8 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     for attempt_id in (a_id, b_id):
         await tutor.received.wait_for("joined", lambda d, i=attempt_id: d["attempt_id"] == i)
         await tutor.received.wait_for(
-            "presence", lambda d, i=attempt_id: d["attempt_id"] == i and d["presence"] == "online")
+            "presence", lambda d, i=attempt_id: d["attempt_id"] == i and d["presence"] == "online"
+        )
 
     assert (await sent(alice, "window_blur"))["ok"]
     violation = await tutor.received.wait_for("violation", lambda d: d["attempt_id"] == a_id)
@@ -123,8 +124,9 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     assert ack["ok"], ack
     offer = await alice.received.wait_for("rtc", lambda d: d["type"] == "offer")
     assert offer["session"] == ack["session"] and offer["sdp"] == "v=0 offer"
-    answer = await alice.call("rtc", {"target": "peer", "type": "answer", "session": offer["session"],
-                                      "sdp": "v=0 answer"})
+    answer = await alice.call(
+        "rtc", {"target": "peer", "type": "answer", "session": offer["session"], "sdp": "v=0 answer"}
+    )
     assert answer["ok"], answer
     got = await tutor.received.wait_for("rtc", lambda d: d["type"] == "answer")
     assert got["sdp"] == "v=0 answer" and got["attempt_id"] == a_id
@@ -141,10 +143,10 @@ async def test_teacher_sees_students_on_other_nodes_and_controls_reach_them(
     assert await roster_presence(tutor, room["id"]) == {a_id: "online", b_id: "submitted", c_id: "online"}
 
     await alice.close()
+    await tutor.received.wait_for("presence", lambda d: d["attempt_id"] == a_id and d["presence"] == "reconnecting")
     await tutor.received.wait_for(
-        "presence", lambda d: d["attempt_id"] == a_id and d["presence"] == "reconnecting")
-    await tutor.received.wait_for(
-        "presence", lambda d: d["attempt_id"] == a_id and d["presence"] == "offline", timeout=10)
+        "presence", lambda d: d["attempt_id"] == a_id and d["presence"] == "offline", timeout=10
+    )
 
 
 async def test_placement_respects_the_per_node_cap(cluster: Cluster, people: list[Participant]) -> None:
@@ -160,8 +162,12 @@ async def test_placement_respects_the_per_node_cap(cluster: Cluster, people: lis
 
     async def rest_refuses() -> Any:
         exam = cluster.rest("POST", "/api/exams", {**_exam(), "title": "Full"})
-        status, body = http_json(cluster.url + f"/api/exams/{exam['id']}/rooms", method="POST",
-                                 token=cluster.local.admin_token, body={"name": "More", "seats": 5})
+        status, body = http_json(
+            cluster.url + f"/api/exams/{exam['id']}/rooms",
+            method="POST",
+            token=cluster.local.admin_token,
+            body={"name": "More", "seats": 5},
+        )
         return status == 503 and body
 
     body = await eventually(rest_refuses, timeout=10)
@@ -265,9 +271,12 @@ async def test_drain_hands_rooms_over_and_moves_clients(cluster: Cluster, people
     node = cluster.local.node("node-2")
     env = {**os.environ, "PROCTOR_ADMIN_TOKEN": cluster.local.admin_token}
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "server.cli.main", "drain", "--node", node.address, "--wait",
-                         "--timeout", "30"],
-        env=env, capture_output=True, text=True, timeout=60,
+        subprocess.run,
+        [sys.executable, "-m", "server.cli.main", "drain", "--node", node.address, "--wait", "--timeout", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert await exit_code(node, 15) == 0
@@ -277,6 +286,7 @@ async def test_drain_hands_rooms_over_and_moves_clients(cluster: Cluster, people
         assert ack["resumed"] is True
         assert await cluster.node_for(s.subnet) != "node-2"
         assert (await sent(s))["ok"]
+
     async def handed_over() -> str | None:
         holder = await lease_holder(cluster, room["id"])
         return holder if holder in ("node-1", "node-3") else None
@@ -329,7 +339,8 @@ async def test_redis_restart_mid_exam_reconnects_and_presence_converges(
         assert ack is not None and ack["ok"]
         try:
             await tutor.received.wait_for(
-                "violation", lambda d: d["kind"] == "paste" and d["seq"] == ack["seq"], timeout=1)
+                "violation", lambda d: d["kind"] == "paste" and d["seq"] == ack["seq"], timeout=1
+            )
         except TimeoutError:
             return False
         return True

@@ -32,8 +32,9 @@ def cluster(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
     require("redis-server", "redis-server")
     require("nginx", "nginx")
     database = asyncio.run(postgres.create_database())
-    local = LocalCluster(root=tmp_path_factory.mktemp("crash"), node_count=2, database_url=database,
-                         env=dict(CLUSTER_ENV))
+    local = LocalCluster(
+        root=tmp_path_factory.mktemp("crash"), node_count=2, database_url=database, env=dict(CLUSTER_ENV)
+    )
     local.start()
     try:
         yield Cluster(local)
@@ -90,8 +91,9 @@ async def test_a_sigkilled_node_is_one_network_gap_and_the_teacher_sees_reconnec
     assert {r["seq"] for r in stored} == acked_events
 
     async def gaps() -> list[dict[str, Any]]:
-        found = await rows(cluster, "SELECT details FROM attempt_log WHERE attempt_id = $1 AND kind = 'network_gap'",
-                           attempt_id)
+        found = await rows(
+            cluster, "SELECT details FROM attempt_log WHERE attempt_id = $1 AND kind = 'network_gap'", attempt_id
+        )
         return [json.loads(r["details"]) for r in found]
 
     [gap] = await eventually(gaps, timeout=5)

@@ -94,9 +94,7 @@ async def test_a_rooms_analysis_offer_is_answered_by_its_host_node(
         await pc.close()
 
 
-async def test_a_reconnect_on_another_node_records_one_network_gap(
-    cluster: Cluster, people: list[Participant]
-) -> None:
+async def test_a_reconnect_on_another_node_records_one_network_gap(cluster: Cluster, people: list[Participant]) -> None:
     room, _host, tutor = await hosted_room(cluster, people)
     first, second = [n.node_id for n in cluster.local.nodes][1:3]
     [token] = cluster.invites(room["id"], 1, "g")
@@ -104,7 +102,8 @@ async def test_a_reconnect_on_another_node_records_one_network_gap(
     attempt_id = bob.joined["attempt"]["attempt_id"]
     await bob.close()
     await tutor.received.wait_for(
-        "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "reconnecting")
+        "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "reconnecting"
+    )
     await asyncio.sleep(1.0)
     again = await student_on(cluster, people, token, second)
     assert again.joined["resumed"] is True
@@ -119,8 +118,8 @@ async def test_a_reconnect_on_another_node_records_one_network_gap(
         conn = await asyncpg.connect(cluster.local.database_url)
         try:
             rows = await conn.fetch(
-                "SELECT details FROM attempt_log WHERE attempt_id = $1 AND kind = 'network_gap'",
-                uuid.UUID(attempt_id))
+                "SELECT details FROM attempt_log WHERE attempt_id = $1 AND kind = 'network_gap'", uuid.UUID(attempt_id)
+            )
         finally:
             await conn.close()
         return [json.loads(r["details"]) for r in rows]
@@ -150,7 +149,8 @@ async def test_when_the_host_dies_the_student_is_told_and_the_new_host_answers(
         cluster.local.kill_node(cluster.local.node(host))
         # The node that places the room again tells its students to offer again.
         bye = await carol.received.wait_for(
-            "rtc", lambda d: d.get("target") == "server" and d["type"] == "bye", timeout=15)
+            "rtc", lambda d: d.get("target") == "server" and d["type"] == "bye", timeout=15
+        )
         assert bye["reason"] == "host_changed"
         new_host = await lease_holder(cluster, room["id"])
         assert new_host is not None and new_host != host
@@ -172,4 +172,3 @@ async def test_when_the_host_dies_the_student_is_told_and_the_new_host_answers(
         await pc.close()
         if replacement is not None:
             await replacement.close()
-

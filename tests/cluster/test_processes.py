@@ -96,9 +96,20 @@ def service(tmp_path: Path) -> Iterator[Service]:
     log = tmp_path / "service.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--processes", str(PROCESSES),
-             "--node-ports", str(node_ports)],
-            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--processes",
+                str(PROCESSES),
+                "--node-ports",
+                str(node_ports),
+            ],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     svc = Service(proc, tmp_path / "data", port, log)
     try:
@@ -170,8 +181,10 @@ def using(data_dir: Path) -> set[int]:
 async def stored_events(database_url: str, attempt_ids: list[str]) -> dict[str, set[int]]:
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch("SELECT attempt_id, seq FROM violations WHERE attempt_id = ANY($1::uuid[])",
-                                [uuid.UUID(a) for a in attempt_ids])
+        rows = await conn.fetch(
+            "SELECT attempt_id, seq FROM violations WHERE attempt_id = ANY($1::uuid[])",
+            [uuid.UUID(a) for a in attempt_ids],
+        )
     finally:
         await conn.close()
     out: dict[str, set[int]] = {a: set() for a in attempt_ids}
@@ -183,9 +196,11 @@ async def stored_events(database_url: str, attempt_ids: list[str]) -> dict[str, 
 async def gap_counts(database_url: str, attempt_ids: list[str]) -> dict[str, int]:
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch("SELECT attempt_id, count(*) AS n FROM attempt_log WHERE kind = 'network_gap' "
-                                "AND attempt_id = ANY($1::uuid[]) GROUP BY attempt_id",
-                                [uuid.UUID(a) for a in attempt_ids])
+        rows = await conn.fetch(
+            "SELECT attempt_id, count(*) AS n FROM attempt_log WHERE kind = 'network_gap' "
+            "AND attempt_id = ANY($1::uuid[]) GROUP BY attempt_id",
+            [uuid.UUID(a) for a in attempt_ids],
+        )
     finally:
         await conn.close()
     counts = {a: 0 for a in attempt_ids}
@@ -222,8 +237,12 @@ async def test_serve_processes_spreads_students_restarts_a_killed_node_and_stops
     room = cluster.room()
     tokens = cluster.invites(room["id"], 4, "svc")
     victim, survivor = node_ids
-    nets = [await cluster.subnet_of(victim, 0), await cluster.subnet_of(victim, 1),
-            await cluster.subnet_of(survivor, 0), await cluster.subnet_of(survivor, 1)]
+    nets = [
+        await cluster.subnet_of(victim, 0),
+        await cluster.subnet_of(victim, 1),
+        await cluster.subnet_of(survivor, 0),
+        await cluster.subnet_of(survivor, 1),
+    ]
     students = [await student(cluster, people, token, net) for token, net in zip(tokens, nets, strict=True)]
     assert [await cluster.node_for(net) for net in nets] == [victim, victim, survivor, survivor]
     tutor = await teacher(cluster, people, [room["id"]], await cluster.subnet_of(survivor, 2))
@@ -263,8 +282,10 @@ async def test_serve_processes_spreads_students_restarts_a_killed_node_and_stops
 
     async def roster_right() -> bool:
         entries = {s["id"]: s for s in (await tutor.call("watch", {"room_id": room["id"]}))["students"]}
-        return all(entries[attempt_of(p)]["presence"] == "online"
-                   and entries[attempt_of(p)]["violations"] == len(p.acked) for p in students)
+        return all(
+            entries[attempt_of(p)]["presence"] == "online" and entries[attempt_of(p)]["violations"] == len(p.acked)
+            for p in students
+        )
 
     await eventually(roster_right, timeout=15, interval=0.3)
     # The crash is one neutral network gap for each of the dead process's students, none for the others,
@@ -310,9 +331,22 @@ def test_serve_processes_refuses_what_it_cannot_run_with_a_clear_message(tmp_pat
             taken.listen()
             args[-1] = str(taken.getsockname()[1])
         done = subprocess.run(
-            [sys.executable, "-m", "server.cli", "serve", "--data-dir", str(tmp_path / "d"),
-             "--port", str(free_port()), *args],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--port",
+                str(free_port()),
+                *args,
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 1, done
     expected = {

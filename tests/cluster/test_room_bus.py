@@ -81,8 +81,9 @@ async def test_nothing_lost_no_resync(redis: Redis, buses: list[Bus]) -> None:
     buses.append(bus)
     await bus.listening()
     for n in range(5):
-        await bus.manager._publish({"method": "emit", "room": "teachers:r", "event": "x", "data": [n],
-                                    "host_id": bus.manager.host_id})
+        await bus.manager._publish(
+            {"method": "emit", "room": "teachers:r", "event": "x", "data": [n], "host_id": bus.manager.host_id}
+        )
     await asyncio.sleep(1.0)
     assert bus.resyncs == []
     assert bus.manager.published >= 5
@@ -163,8 +164,9 @@ async def test_a_failed_publish_asks_the_other_nodes_once_redis_takes_it(redis: 
     await sender.listening()
     await other.listening()
     flaky.fail = 3  # the emit and the first two retries of the resync request
-    await sender.manager._publish({"method": "emit", "room": "teachers:r", "event": "x", "data": [1],
-                                   "host_id": sender.manager.host_id})
+    await sender.manager._publish(
+        {"method": "emit", "room": "teachers:r", "event": "x", "data": [1], "host_id": sender.manager.host_id}
+    )
 
     async def asked() -> list[str]:
         return other.resyncs

@@ -25,8 +25,20 @@ LABELS = {kind.label for kind in SIGNAL_KINDS}
 PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
     "core/vocabulary.py": (frozenset(KINDS), "the declaration itself"),
     "detection/settings.py": (
-        frozenset({"no_face", "multiple_faces", "looking_away", "camera_blocked", "head_turned", "looking_down",
-                   "too_dark", "face_too_small", "too_blurred", "speaking"}),
+        frozenset(
+            {
+                "no_face",
+                "multiple_faces",
+                "looking_away",
+                "camera_blocked",
+                "head_turned",
+                "looking_down",
+                "too_dark",
+                "face_too_small",
+                "too_blurred",
+                "speaking",
+            }
+        ),
         "the names detection/rules.py and detection/speaking.py raise; checked at import against the vocabulary's "
         "server kinds (and `speaking`, the exam's switch of the same name)",
     ),
@@ -209,9 +221,7 @@ def _table_rows(markdown: str, header: str) -> list[list[str]]:
 def test_docs_api_tables_match_the_vocabulary() -> None:
     doc = (ROOT / "docs" / "api.md").read_text()
     kinds = _table_rows(doc, "| kind | label | source | default weight | what happened |")
-    assert kinds == [
-        [f"`{k.id}`", k.label, k.source, f"{k.default_weight:g}", k.explanation] for k in SIGNAL_KINDS
-    ]
+    assert kinds == [[f"`{k.id}`", k.label, k.source, f"{k.default_weight:g}", k.explanation] for k in SIGNAL_KINDS]
     bounds = _table_rows(doc, "| setting | range | default | unit | what |")
     assert bounds == [
         [f"`{b.name}`", f"`{b.interval()}`", f"{b.default:g}", b.unit or "—", b.description] for b in ANALYSIS_BOUNDS

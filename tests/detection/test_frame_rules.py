@@ -36,8 +36,7 @@ def test_head_turned_says_how_far_and_how_long() -> None:
 
     assert violation.kind == "head_turned"
     assert violation.reason == "Head turned to the side for 3.0 s (yaw ratio 0.42 > 0.30)"
-    assert violation.details == {"yaw_ratio": 0.425, "yaw_ratio_max": 0.425, "threshold": 0.3,
-                                 "observed_seconds": 3.0}
+    assert violation.details == {"yaw_ratio": 0.425, "yaw_ratio_max": 0.425, "threshold": 0.3, "observed_seconds": 3.0}
     assert (violation.started_at, violation.duration) == (0.0, 3.0)
 
 
@@ -98,8 +97,13 @@ def test_a_blurred_frame_without_a_face_is_unable_to_judge() -> None:
     (violation,) = feed(StudentRules(RuleSettings()), 10, stats=blurred)
 
     assert violation.kind == "too_blurred"
-    assert violation.details == {"state": "unable_to_judge", "cause": "too_blurred", "value": 0.01,
-                                 "threshold": 0.03, "observed_seconds": 3.0}
+    assert violation.details == {
+        "state": "unable_to_judge",
+        "cause": "too_blurred",
+        "value": 0.01,
+        "threshold": 0.03,
+        "observed_seconds": 3.0,
+    }
     assert feed(StudentRules(RuleSettings()), 10, stats=blurred, faces=(face(),)) == []
 
 
@@ -181,8 +185,10 @@ def test_sparse_samples_fire_no_earlier_than_half_the_hold() -> None:
 def test_an_older_exam_that_names_looking_away_still_loads_and_switches_head_pose_off() -> None:
     from rooms.exam import Rules
 
-    stored = {"weights": {"looking_away": 2, "no_face": 3},
-              "analysis": {"enabled": True, "disabled": ["looking_away"], "looking_away_seconds": 4}}
+    stored = {
+        "weights": {"looking_away": 2, "no_face": 3},
+        "analysis": {"enabled": True, "disabled": ["looking_away"], "looking_away_seconds": 4},
+    }
     rules = Rules.model_validate(stored)
 
     settings = RuleSettings.from_rules(rules.model_dump(mode="json"))

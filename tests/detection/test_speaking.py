@@ -24,7 +24,7 @@ def feed(rule: SpeakingRule, pattern: list[float], start: float = 1000.0, step: 
     """Feed `pattern` in half-second pieces, as the listener does; the violations raised."""
     raised = []
     for index in range(0, len(pattern), step):
-        piece = pattern[index:index + step]
+        piece = pattern[index : index + step]
         ended = start + (index + len(piece)) * CHUNK_SECONDS
         violation = rule.observe(ended, piece)
         if violation is not None:
@@ -107,7 +107,7 @@ def model() -> VoiceModel:
 def probabilities(model: VoiceModel, audio: Samples, piece: int = 8000) -> Samples:
     """In half-second pieces through one stream, as the listener feeds it."""
     stream = VoiceStream()
-    parts = [model.probabilities([(stream, audio[i:i + piece])])[0] for i in range(0, len(audio), piece)]
+    parts = [model.probabilities([(stream, audio[i : i + piece])])[0] for i in range(0, len(audio), piece)]
     return np.concatenate(parts)
 
 
@@ -122,8 +122,11 @@ def test_espeak_speech_is_speech(model: VoiceModel) -> None:
 @pytest.mark.parametrize("name", ["silence", "tone 440 Hz", "tone 1 kHz", "keyboard clicks", "tone + clicks"])
 def test_silence_tones_and_clicks_are_not_speech(model: VoiceModel, name: str) -> None:
     sounds = {
-        "silence": silence(20), "tone 440 Hz": tone(20, 440), "tone 1 kHz": tone(20, 1000),
-        "keyboard clicks": clicks(20), "tone + clicks": (tone(20, 440, level=0.1) + clicks(20, seed=3) // 2),
+        "silence": silence(20),
+        "tone 440 Hz": tone(20, 440),
+        "tone 1 kHz": tone(20, 1000),
+        "keyboard clicks": clicks(20),
+        "tone + clicks": (tone(20, 440, level=0.1) + clicks(20, seed=3) // 2),
     }
     p = probabilities(model, as_float(sounds[name]))
     assert (p >= 0.5).mean() < 0.05, f"{name}: {(p >= 0.5).mean():.0%} of chunks heard as speech"

@@ -43,8 +43,9 @@ async def test_dashboard_shows_forty_students_at_1280x720(browsers: Browsers, no
         for n, sio in enumerate(clients[:12]):
             await sio.call("answer", {"question_id": "q1", "value": 1, "seq": 1}, namespace="/student")
             if n % 3 == 0:
-                await sio.call("event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"},
-                               namespace="/student")
+                await sio.call(
+                    "event", {"seq": 2, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student"
+                )
         await clients[39].disconnect()
 
         teacher = await open_teacher(browsers, node, room["id"], await node.teacher_token([room["id"]]), face_video)
@@ -135,7 +136,8 @@ async def test_the_page_offers_again_when_the_room_moves(browsers: Browsers, nod
         await asyncio.sleep(0.1)
     [source] = peers.sources()
     await node.app[HUB].notifier.room_students(
-        room["id"], "rtc", {"target": "server", "type": "bye", "reason": "host_changed"})
+        room["id"], "rtc", {"target": "server", "type": "bye", "reason": "host_changed"}
+    )
     for _ in range(150):  # the page waits 0.5-3 s, then gathers and offers
         now = peers.source(source.attempt_id)
         if now is not None and now.slot is not source.slot:
@@ -170,8 +172,9 @@ async def test_the_dashboard_reads_the_roster_again_on_resync(browsers: Browsers
         hub.notifier.teachers = lost
         try:
             for seq, kind in ((1, "paste"), (2, "copy")):
-                ack = await sio.call("event", {"seq": seq, "kind": kind, "occurred_at": "2026-01-01T10:00:00Z"},
-                                     namespace="/student")
+                ack = await sio.call(
+                    "event", {"seq": seq, "kind": kind, "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student"
+                )
                 assert ack["ok"] and ack["stored"], ack
         finally:
             del hub.notifier.teachers

@@ -176,8 +176,10 @@ async def test_offline_answers_wait_on_the_device_and_are_sent_on_reconnect(
     banner = student.locator("#offline")
     await expect(banner).to_contain_text("waiting on this device")
     await expect(student.locator("#q-q1-status")).to_have_attribute("data-state", "waiting")
-    stored = await student.evaluate("Object.keys(localStorage).filter(k => k.startsWith('proctor.outbox.'))"
-                                    ".map(k => JSON.parse(localStorage[k]).length)")
+    stored = await student.evaluate(
+        "Object.keys(localStorage).filter(k => k.startsWith('proctor.outbox.'))"
+        ".map(k => JSON.parse(localStorage[k]).length)"
+    )
     assert sum(stored) >= 1
     await screenshot(student, "student-offline")
 

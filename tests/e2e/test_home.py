@@ -18,8 +18,9 @@ async def test_home_lists_two_rooms_and_their_counts_follow_a_student(
     browsers: Browsers, node: Node, face_video: Path
 ) -> None:
     first = await node.room()
-    second = await node.room({"title": "Geometry", "duration_minutes": 20,
-                              "questions": [{"id": "q1", "kind": "text", "text": "Why?"}]})
+    second = await node.room(
+        {"title": "Geometry", "duration_minutes": 20, "questions": [{"id": "q1", "kind": "text", "text": "Why?"}]}
+    )
     [invite] = await node.invites(first["id"], ["Ada Lovelace"])
     token = await node.teacher_token([first["id"], second["id"]])  # a proctor of both
 
@@ -36,13 +37,15 @@ async def test_home_lists_two_rooms_and_their_counts_follow_a_student(
 
     student = socketio.AsyncClient(reconnection=False)
     try:
-        await student.connect(node.url, namespaces=["/student"], auth={"token": invite["token"]},
-                              transports=["websocket"])
+        await student.connect(
+            node.url, namespaces=["/student"], auth={"token": invite["token"]}, transports=["websocket"]
+        )
         assert (await student.call("join", {}, namespace="/student"))["ok"]
         # The page polls: the join shows without a reload, in room 1 only.
         await expect(row1.locator(".online")).to_have_text("1", timeout=8_000)
-        ack = await student.call("event", {"seq": 1, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"},
-                                 namespace="/student")
+        ack = await student.call(
+            "event", {"seq": 1, "kind": "paste", "occurred_at": "2026-01-01T10:00:00Z"}, namespace="/student"
+        )
         assert ack["ok"], ack
         await expect(row1.locator(".flagged")).to_have_text("1", timeout=8_000)
         await screenshot(page, "teacher-home")

@@ -30,8 +30,11 @@ HOST = "exam.test"
 
 
 @pytest.fixture
-async def https_node(postgres: PostgresServer, tmp_path: Path, vendor_ready: None,
-                     ) -> AsyncIterator[tuple[HttpsNode, LocalCA, ServerCert, str]]:
+async def https_node(
+    postgres: PostgresServer,
+    tmp_path: Path,
+    vendor_ready: None,
+) -> AsyncIterator[tuple[HttpsNode, LocalCA, ServerCert, str]]:
     ca = LocalCA()
     served = ca.issue(serial=4242, names=(HOST, "localhost"))
     served.write(tmp_path / "cert.pem", tmp_path / "key.pem")
@@ -51,6 +54,7 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
 ) -> None:
     node, ca, served, database = https_node
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ca.client_context())) as http:
+
         async def rest(path: str, body: Any) -> Any:
             async with http.post(node.url + path, json=body, headers=bearer(ADMIN)) as resp:
                 assert resp.status == 201, (path, resp.status, await resp.text())
@@ -59,7 +63,8 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
         exam = await rest("/api/exams", EXAM_BODY)
         room = await rest(f"/api/exams/{exam['id']}/rooms", {"name": "Hall A", "seats": 5})
         invite = (await rest(f"/api/rooms/{room['id']}/invites", {"students": [{"id": "s-1", "name": "Ada"}]}))[
-            "invites"][0]
+            "invites"
+        ][0]
     origin = f"https://{HOST}:{node.port}"
     assert invite["url"].startswith(f"{origin}/exam/#token="), invite["url"]
 
@@ -68,11 +73,16 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
     except ImportError:
         pytest.fail("Playwright is missing: pip install -e '.[dev]'", pytrace=False)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=[
-            *CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={face_video}",
-            f"--ignore-certificate-errors-spki-list={served.spki_sha256}",
-            f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-        ])
+        browser = await pw.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--use-file-for-fake-video-capture={face_video}",
+                f"--ignore-certificate-errors-spki-list={served.spki_sha256}",
+                f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+            ],
+        )
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 720})
             context.set_default_timeout(10_000)
@@ -126,7 +136,9 @@ async def test_student_takes_an_exam_over_https_with_the_camera(
     try:
         rows = await conn.fetch(
             "SELECT a.status, an.question_id, an.value FROM attempts a JOIN answers an ON an.attempt_id = a.id "
-            "WHERE a.room_id = $1", room["id"])
+            "WHERE a.room_id = $1",
+            room["id"],
+        )
     finally:
         await conn.close()
     assert [(r["status"], r["question_id"]) for r in rows] == [("submitted", "q1")], rows

@@ -97,8 +97,9 @@ async def test_editor_creates_exam_room_invites_and_tokens(browsers: Browsers, n
     assert attempts == {"attempts": []}
 
 
-async def test_review_page_shows_timeline_report_and_reviews_flags(browsers: Browsers, node: Node,
-                                                                   face_video: Path) -> None:
+async def test_review_page_shows_timeline_report_and_reviews_flags(
+    browsers: Browsers, node: Node, face_video: Path
+) -> None:
     room = await node.room()
     invite = (await node.invites(room["id"], ["Emmy Noether"]))[0]
     sio = socketio.AsyncClient(reconnection=False)

@@ -23,11 +23,17 @@ pytestmark = pytest.mark.slow
 
 SPEAKING_EXAM: dict[str, Any] = {
     **EXAM_BODY,
-    "rules": {"analysis": {
-        "enabled": True, "speaking": True, "speaking_seconds": 2.0, "speaking_window_seconds": 6.0,
-        # A still camera picture: the face rules stay quiet unless something is wrong.
-        "no_face_seconds": 600, "looking_away_seconds": 600,
-    }},
+    "rules": {
+        "analysis": {
+            "enabled": True,
+            "speaking": True,
+            "speaking_seconds": 2.0,
+            "speaking_window_seconds": 6.0,
+            # A still camera picture: the face rules stay quiet unless something is wrong.
+            "no_face_seconds": 600,
+            "looking_away_seconds": 600,
+        }
+    },
 }
 CAMERA_ONLY_EXAM: dict[str, Any] = {**EXAM_BODY, "rules": {"analysis": {"enabled": True}}}
 RATE = 48_000
@@ -59,9 +65,13 @@ async def student_page(browsers: Browsers, camera: Path, microphone: Path, url: 
     key = f"{camera}|{microphone}"
     if key not in browsers.launched:
         browsers.launched[key] = await browsers.playwright.chromium.launch(
-            executable_path=browsers.chromium, headless=True,
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}",
-                  f"--use-file-for-fake-audio-capture={microphone}"],
+            executable_path=browsers.chromium,
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--use-file-for-fake-video-capture={camera}",
+                f"--use-file-for-fake-audio-capture={microphone}",
+            ],
         )
     context = await browsers.launched[key].new_context(viewport={"width": 1280, "height": 720})
     context.set_default_timeout(10_000)
@@ -170,7 +180,8 @@ async def test_an_exam_without_speaking_never_asks_for_the_microphone(
     assert await page.evaluate("document.featurePolicy.allowsFeature('microphone')") is False
     # Even asked for, the header refuses it (the fake-UI flag would otherwise grant it).
     refused = await page.evaluate(
-        "navigator.mediaDevices.getUserMedia({audio: true}).then(() => 'granted', (e) => e.name)")
+        "navigator.mediaDevices.getUserMedia({audio: true}).then(() => 'granted', (e) => e.name)"
+    )
     assert refused == "NotAllowedError"
     assert await page.evaluate("document.querySelector('#selfview').srcObject.getAudioTracks().length") == 0
     await asyncio.sleep(8)  # as long as the speaker above took to be flagged

@@ -19,7 +19,7 @@ from tests.support.cluster import Cluster, Participant
 @dataclass(frozen=True, slots=True)
 class Timed:
     seq: int
-    sent: float    # time.monotonic() of the send
+    sent: float  # time.monotonic() of the send
     latency: float
     ok: bool
     stored: bool
@@ -62,8 +62,9 @@ class LoadedStudent(Participant):
         code = None if ok else ack.get("error", {}).get("code")
         if code:
             self.errors[code] += 1
-        self.timed.append(Timed(payload["seq"], start, time.monotonic() - start, ok,
-                                bool(ok and ack.get("stored")), code))
+        self.timed.append(
+            Timed(payload["seq"], start, time.monotonic() - start, ok, bool(ok and ack.get("stored")), code)
+        )
         return ack
 
     async def recover(self) -> None:
@@ -115,8 +116,9 @@ class Load:
         await asyncio.gather(*(s.settle() for s in self.students))
 
 
-async def loaded_students(cluster: Cluster, people: list[Participant], room_id: str, per_node: dict[str, int],
-                          prefix: str) -> list[LoadedStudent]:
+async def loaded_students(
+    cluster: Cluster, people: list[Participant], room_id: str, per_node: dict[str, int], prefix: str
+) -> list[LoadedStudent]:
     """`per_node[node]` students whose /24 Nginx sends to `node`, each joined."""
     total = sum(per_node.values())
     tokens = iter(cluster.invites(room_id, total, prefix))
@@ -142,9 +144,11 @@ async def check_invariant(database_url: str, students: list[LoadedStudent]) -> d
             attempt_id = s.joined["attempt"]["attempt_id"]
             rows = await conn.fetch(
                 "SELECT seq, severity FROM violations WHERE attempt_id = $1 AND source = 'client' ORDER BY seq",
-                uuid.UUID(attempt_id))
-            score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
-                                        uuid.UUID(attempt_id))
+                uuid.UUID(attempt_id),
+            )
+            score = await conn.fetchval(
+                "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id)
+            )
             seqs = [r["seq"] for r in rows]
             assert seqs == list(range(1, s.seq + 1)), (attempt_id, len(seqs), s.seq, sorted(s.pending))
             assert s.acked <= set(seqs)
@@ -161,7 +165,10 @@ def pushes(teacher: Participant, students: list[LoadedStudent]) -> dict[str, int
     """How often each stored event reached the teacher: duplicates are a bug; a push lost with
     a killed node or a stopped Redis is best effort (docs/cluster.md) and only counted."""
     ids = {s.joined["attempt"]["attempt_id"] for s in students}
-    seen = Counter((v["attempt_id"], v["seq"]) for v in teacher.received.events["violation"]
-                   if v["attempt_id"] in ids and v["source"] == "client")
+    seen = Counter(
+        (v["attempt_id"], v["seq"])
+        for v in teacher.received.events["violation"]
+        if v["attempt_id"] in ids and v["source"] == "client"
+    )
     expected = sum(s.seq for s in students)
     return {"expected": expected, "received": len(seen), "duplicates": sum(n - 1 for n in seen.values())}

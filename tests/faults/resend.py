@@ -24,7 +24,7 @@ RETRY = frozenset({"rate_limited", "unavailable", "busy", "internal"})
 @dataclass(frozen=True, slots=True)
 class AckRecord:
     seq: int
-    sent_at: float   # loop time the copy this ack answers was sent
+    sent_at: float  # loop time the copy this ack answers was sent
     acked_at: float  # loop time the ack arrived
     ok: bool
     stored: bool
@@ -112,7 +112,7 @@ class ResendingStudent:
                     return  # the test sees it in `errors` and fails
                 delay = float(ack["error"].get("retry_after") or 0.5)
             else:
-                delay = min(4.0, 0.25 * 2 ** tries)
+                delay = min(4.0, 0.25 * 2**tries)
             tries += 1
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
 
@@ -144,9 +144,11 @@ class ResendingStudent:
 
 async def stored_rows(dsn: str | asyncpg.Pool, attempt_id: str) -> list[asyncpg.Record]:
     """The client violations Postgres holds for an attempt, and the attempt's score."""
-    query = ("SELECT v.seq, v.severity, (SELECT coalesce(sum(w.severity), 0) FROM violations w"
-             " WHERE w.attempt_id = v.attempt_id) AS score FROM violations v"
-             " WHERE v.attempt_id = $1 AND v.source = 'client' ORDER BY v.seq")
+    query = (
+        "SELECT v.seq, v.severity, (SELECT coalesce(sum(w.severity), 0) FROM violations w"
+        " WHERE w.attempt_id = v.attempt_id) AS score FROM violations v"
+        " WHERE v.attempt_id = $1 AND v.source = 'client' ORDER BY v.seq"
+    )
     if isinstance(dsn, str):
         conn = await asyncpg.connect(dsn)
         try:

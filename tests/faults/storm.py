@@ -65,8 +65,7 @@ class Crowd:
 
     def open_sessions(self) -> None:
         self.sessions = {
-            a: aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(a, 0), limit=0))
-            for a in self.addresses
+            a: aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(a, 0), limit=0)) for a in self.addresses
         }
 
     async def bring_up(self, i: int, *, first_wait: bool) -> None:
@@ -118,14 +117,19 @@ class Crowd:
         failed = [repr(r) for r in results if isinstance(r, BaseException)]
         took = sorted(self.took)
         return {
-            "n": len(self.sockets), "seconds": round(time.monotonic() - start, 2), "attempts": self.attempts,
-            "refusals": dict(self.refusals), "resumed": self.resumed, "failed": failed[:5],
+            "n": len(self.sockets),
+            "seconds": round(time.monotonic() - start, 2),
+            "attempts": self.attempts,
+            "refusals": dict(self.refusals),
+            "resumed": self.resumed,
+            "failed": failed[:5],
             "retry_hints": sorted(set(self.hints))[:10],
             "per_client_p50_s": round(took[len(took) // 2], 2) if took else None,
             "per_client_max_s": round(took[-1], 2) if took else None,
             # How many were back (joined) in each second of the phase.
             "back_per_second": [sum(1 for t in took if s <= t < s + 1) for s in range(int(took[-1]) + 1)]
-            if took else [],
+            if took
+            else [],
         }
 
     async def drop(self) -> None:

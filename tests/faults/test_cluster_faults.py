@@ -75,8 +75,9 @@ async def all_online(tutor: Participant, room_id: str, students: list[LoadedStud
 async def counted(tutor: Participant, room_id: str, students: list[LoadedStudent]) -> None:
     """The roster counts every stored event of every student once."""
     entries = await roster(tutor, room_id)
-    got = {s.joined["attempt"]["attempt_id"]: entries[s.joined["attempt"]["attempt_id"]]["violations"]
-           for s in students}
+    got = {
+        s.joined["attempt"]["attempt_id"]: entries[s.joined["attempt"]["attempt_id"]]["violations"] for s in students
+    }
     assert got == {s.joined["attempt"]["attempt_id"]: s.seq for s in students}, got
 
 
@@ -87,13 +88,16 @@ def latency_figures(students: list[LoadedStudent], start: float, end: float) -> 
     for s in students:
         times = sorted(t.sent + t.latency for t in s.timed if t.ok)
         stalls.append(max((b - a for a, b in itertools.pairwise(times)), default=0.0))
-    return {"acks": len(inside), "ack_p50_ms": ms(percentile(inside, 50)), "ack_p99_ms": ms(percentile(inside, 99)),
-            "ack_max_ms": ms(max(inside, default=0.0)), "longest_stall_s": round(max(stalls, default=0.0), 2)}
+    return {
+        "acks": len(inside),
+        "ack_p50_ms": ms(percentile(inside, 50)),
+        "ack_p99_ms": ms(percentile(inside, 99)),
+        "ack_max_ms": ms(max(inside, default=0.0)),
+        "longest_stall_s": round(max(stalls, default=0.0), 2),
+    }
 
 
-async def test_same_event_replayed_three_times_through_two_nodes(
-    cluster: Cluster, people: list[Participant]
-) -> None:
+async def test_same_event_replayed_three_times_through_two_nodes(cluster: Cluster, people: list[Participant]) -> None:
     room = cluster.room()
     [token] = cluster.invites(room["id"], 1, "twice")
     net_a = await cluster.subnet_of("node-1")
@@ -118,20 +122,34 @@ async def test_same_event_replayed_three_times_through_two_nodes(
 
     conn = await asyncpg.connect(cluster.local.database_url)
     try:
-        rows = await conn.fetch("SELECT seq, kind, severity FROM violations WHERE attempt_id = $1 ORDER BY seq",
-                                uuid.UUID(attempt_id))
-        score = await conn.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
-                                    uuid.UUID(attempt_id))
+        rows = await conn.fetch(
+            "SELECT seq, kind, severity FROM violations WHERE attempt_id = $1 ORDER BY seq", uuid.UUID(attempt_id)
+        )
+        score = await conn.fetchval(
+            "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id)
+        )
     finally:
         await conn.close()
     pushed = Counter(v["seq"] for v in tutor.received.events["violation"] if v["attempt_id"] == attempt_id)
     entry = (await roster(tutor, room["id"]))[attempt_id]
-    stored_by_node = Counter(("node-1" if i // 3 == 0 else "node-2")
-                             for r in range(rounds) for i, a in enumerate(all_acks[r * 6:(r + 1) * 6]) if a["stored"])
-    record("replay_through_two_nodes", rounds=rounds, sends=len(all_acks),
-           acks_ok=sum(a["ok"] for a in all_acks), stored_true=sum(a["stored"] for a in all_acks),
-           stored_by_node=dict(stored_by_node), rows=len(rows), teacher_violations=sum(pushed.values()),
-           score=float(score), roster_score=entry["score"])
+    stored_by_node = Counter(
+        ("node-1" if i // 3 == 0 else "node-2")
+        for r in range(rounds)
+        for i, a in enumerate(all_acks[r * 6 : (r + 1) * 6])
+        if a["stored"]
+    )
+    record(
+        "replay_through_two_nodes",
+        rounds=rounds,
+        sends=len(all_acks),
+        acks_ok=sum(a["ok"] for a in all_acks),
+        stored_true=sum(a["stored"] for a in all_acks),
+        stored_by_node=dict(stored_by_node),
+        rows=len(rows),
+        teacher_violations=sum(pushed.values()),
+        score=float(score),
+        roster_score=entry["score"],
+    )
     assert [r["seq"] for r in rows] == list(range(1, rounds + 1))
     assert dict(pushed) == {seq: 1 for seq in range(1, rounds + 1)}, pushed
     assert float(score) == sum(float(r["severity"]) for r in rows)
@@ -145,7 +163,7 @@ def lost_by_origin(teacher: Participant, students: list[LoadedStudent], per_node
     out: dict[str, str] = {}
     start = 0
     for node_id, count in per_node.items():
-        group = students[start:start + count]
+        group = students[start : start + count]
         start += count
         expected = sum(s.seq for s in group)
         got = sum(1 for s in group for q in range(1, s.seq + 1) if (s.joined["attempt"]["attempt_id"], q) in seen)
@@ -205,8 +223,10 @@ async def test_redis_restart_under_load(cluster: Cluster, people: list[Participa
             probe = students[7]
             mark = len(tutor.received.events["violation"])
             await asyncio.sleep(0.5)
-            return any(v["attempt_id"] == probe.joined["attempt"]["attempt_id"]
-                       for v in tutor.received.events["violation"][mark:])
+            return any(
+                v["attempt_id"] == probe.joined["attempt"]["attempt_id"]
+                for v in tutor.received.events["violation"][mark:]
+            )
 
         await eventually(relayed, timeout=CONVERGE, interval=0.1)
         relayed_in = time.monotonic() - up
@@ -224,17 +244,29 @@ async def test_redis_restart_under_load(cluster: Cluster, people: list[Participa
     teacher_pushes = pushes(tutor, students)
     ready = nodes_ready(cluster)
     during = latency_figures(students, down, up)
-    record("redis_restart_under_load", students=len(students), interval_ms=100, redis_down_s=round(restart - down, 1),
-           events=sum(s.seq for s in students), **figures, resumes=sum(len(s.resumes) for s in students),
-           lost_calls=sum(s.lost_calls for s in students),
-           error_acks=dict(sum((s.errors for s in students), Counter())),
-           acks_while_redis_down=during["acks"], while_down=during,
-           overall=latency_figures(students, 0, float("inf")),
-           registry_back_after_restart_s=round(registered_in, 2), relay_back_after_restart_s=round(relayed_in, 2),
-           presence_online_after_restart_s=round(presence_in, 2), teacher_pushes=teacher_pushes, nodes=ready,
-           resync_after_restart_s=round(resync_in, 2), resyncs=[r["reason"] for r in resyncs],
-           acked_while_down_counted_after_resync=acked_while_down,
-           pushes_lost_by_origin=lost_by_origin(tutor, students, {"node-1": 7, "node-2": 7, "node-3": 6}))
+    record(
+        "redis_restart_under_load",
+        students=len(students),
+        interval_ms=100,
+        redis_down_s=round(restart - down, 1),
+        events=sum(s.seq for s in students),
+        **figures,
+        resumes=sum(len(s.resumes) for s in students),
+        lost_calls=sum(s.lost_calls for s in students),
+        error_acks=dict(sum((s.errors for s in students), Counter())),
+        acks_while_redis_down=during["acks"],
+        while_down=during,
+        overall=latency_figures(students, 0, float("inf")),
+        registry_back_after_restart_s=round(registered_in, 2),
+        relay_back_after_restart_s=round(relayed_in, 2),
+        presence_online_after_restart_s=round(presence_in, 2),
+        teacher_pushes=teacher_pushes,
+        nodes=ready,
+        resync_after_restart_s=round(resync_in, 2),
+        resyncs=[r["reason"] for r in resyncs],
+        acked_while_down_counted_after_resync=acked_while_down,
+        pushes_lost_by_origin=lost_by_origin(tutor, students, {"node-1": 7, "node-2": 7, "node-3": 6}),
+    )
     assert teacher_pushes["duplicates"] == 0
     assert set(ready.values()) == {200}, ready
     assert await lease_holder(cluster, room["id"]) is not None
@@ -280,15 +312,27 @@ async def test_sigkill_under_load(cluster: Cluster, people: list[Participant]) -
     teacher_pushes = pushes(tutor, students)
     ready = nodes_ready(cluster, skip=host)
     reconnects = [b - a for s in on_victim for a, b in s.resumes]
-    record("sigkill_under_load", students=len(students), on_victim=len(on_victim), interval_ms=100, victim=host,
-           new_host=new_host, events=sum(s.seq for s in students), **figures,
-           resumes=sum(len(s.resumes) for s in students), lost_calls=sum(s.lost_calls for s in students),
-           error_acks=dict(sum((s.errors for s in students), Counter())),
-           kill_to_all_rejoined_s=round(back - killed, 2), reconnect_max_s=round(max(reconnects, default=0.0), 2),
-           after_kill=latency_figures(students, killed, back), overall=latency_figures(students, 0, float("inf")),
-           presence_online_after_all_rejoined_s=round(presence_in, 2),
-           presence_online_after_kill_s=round(back - killed + presence_in, 2),
-           teacher_pushes=teacher_pushes, nodes=ready)
+    record(
+        "sigkill_under_load",
+        students=len(students),
+        on_victim=len(on_victim),
+        interval_ms=100,
+        victim=host,
+        new_host=new_host,
+        events=sum(s.seq for s in students),
+        **figures,
+        resumes=sum(len(s.resumes) for s in students),
+        lost_calls=sum(s.lost_calls for s in students),
+        error_acks=dict(sum((s.errors for s in students), Counter())),
+        kill_to_all_rejoined_s=round(back - killed, 2),
+        reconnect_max_s=round(max(reconnects, default=0.0), 2),
+        after_kill=latency_figures(students, killed, back),
+        overall=latency_figures(students, 0, float("inf")),
+        presence_online_after_all_rejoined_s=round(presence_in, 2),
+        presence_online_after_kill_s=round(back - killed + presence_in, 2),
+        teacher_pushes=teacher_pushes,
+        nodes=ready,
+    )
     assert teacher_pushes["duplicates"] == 0
     assert set(ready.values()) == {200}, ready
 

@@ -44,9 +44,11 @@ async def test_client_offline_for_two_minutes_resumes_and_resends(settings: Sett
         unacked_at_abort = len(student.pending)
 
         await teacher.received.wait_for(
-            "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "reconnecting")
+            "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "reconnecting"
+        )
         await teacher.received.wait_for(
-            "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "offline", timeout=GRACE + 5)
+            "presence", lambda d: d["attempt_id"] == attempt_id and d["presence"] == "offline", timeout=GRACE + 5
+        )
         offline_after = loop.time() - gone_at
         stored_while_away = len(await stored_rows(pool, attempt_id))
         await asyncio.sleep(max(0.0, OFFLINE - (loop.time() - gone_at)))
@@ -65,8 +67,9 @@ async def test_client_offline_for_two_minutes_resumes_and_resends(settings: Sett
         await student.settle(10)
 
         def online_again() -> bool:
-            return [d["presence"] for d in teacher.received.events["presence"]
-                    if d["attempt_id"] == attempt_id].count("online") >= 2
+            return [d["presence"] for d in teacher.received.events["presence"] if d["attempt_id"] == attempt_id].count(
+                "online"
+            ) >= 2
 
         # Polls what the teacher received (a Recorder), measuring how long the return took.
         while not online_again() and loop.time() - back_at < 10:  # noqa: ASYNC110
@@ -82,12 +85,19 @@ async def test_client_offline_for_two_minutes_resumes_and_resends(settings: Sett
         violations = [e for e in timeline["entries"] if e["type"] == "violation"]
         record(
             "client_offline_2min",
-            offline_s=round(back_at - gone_at, 1), grace_s=GRACE, events=student.seq,
-            unacked_at_abort=unacked_at_abort, stored_while_away=stored_while_away,
-            resends=student.sends - student.seq, resent_and_acked_in_s=round(resent_in, 2),
-            offline_presence_after_s=round(offline_after, 2), online_presence_after_reconnect_s=round(online_in, 2),
-            presence_sequence=states, network_gaps=[g["details"]["seconds"] for g in gaps],
-            timeline_violations=len(violations), teacher_violations=sum(pushed.values()),
+            offline_s=round(back_at - gone_at, 1),
+            grace_s=GRACE,
+            events=student.seq,
+            unacked_at_abort=unacked_at_abort,
+            stored_while_away=stored_while_away,
+            resends=student.sends - student.seq,
+            resent_and_acked_in_s=round(resent_in, 2),
+            offline_presence_after_s=round(offline_after, 2),
+            online_presence_after_reconnect_s=round(online_in, 2),
+            presence_sequence=states,
+            network_gaps=[g["details"]["seconds"] for g in gaps],
+            timeline_violations=len(violations),
+            teacher_violations=sum(pushed.values()),
         )
         check_exactly_once(student, rows, saw_every_ack=False)
         assert states == ["online", "reconnecting", "offline", "online"], states

@@ -19,8 +19,8 @@ from .figures import ms, percentile, record
 from .resend import ResendingStudent, check_exactly_once, stored_rows
 
 STUDENTS = 6
-INTERVAL = 0.2   # one new event per student every 200 ms
-OUTAGE = 10.0    # seconds Postgres is down
+INTERVAL = 0.2  # one new event per student every 200 ms
+OUTAGE = 10.0  # seconds Postgres is down
 OUR_LOGGERS = ("server", "signaling", "rooms")
 
 
@@ -107,8 +107,12 @@ async def test_postgres_stopped_for_10s_mid_exam(
     # no ack at all may arrive while it is down (in-flight acks of earlier commits land at once).
     impossible = [a for a in acks if a.ok and a.sent_at >= stopped and a.acked_at < restart_began]
     during = [a for a in acks if a.ok and stopped + 0.5 < a.acked_at < restart_began]
-    waited = [a.acked_at - s.first_sent[a.seq] for s in students for a in s.acks
-              if a.ok and a.stored and stop_began <= s.first_sent[a.seq] < restart_began]
+    waited = [
+        a.acked_at - s.first_sent[a.seq]
+        for s in students
+        for a in s.acks
+        if a.ok and a.stored and stop_began <= s.first_sent[a.seq] < restart_began
+    ]
     rows_total = 0
     for s in students:
         rows = await stored_rows(own_postgres.dsn, s.attempt_id)
@@ -124,19 +128,38 @@ async def test_postgres_stopped_for_10s_mid_exam(
 
     record(
         "postgres_outage",
-        students=STUDENTS, interval_ms=ms(INTERVAL), outage_s=round(restart_began - stopped, 1),
-        stop_took_s=round(stopped - stop_began, 2), restart_took_s=round(restarted - restart_began, 2),
-        events=sum(s.seq for s in students), rows=rows_total, sends=sum(s.sends for s in students),
+        students=STUDENTS,
+        interval_ms=ms(INTERVAL),
+        outage_s=round(restart_began - stopped, 1),
+        stop_took_s=round(stopped - stop_began, 2),
+        restart_took_s=round(restarted - restart_began, 2),
+        events=sum(s.seq for s in students),
+        rows=rows_total,
+        sends=sum(s.sends for s in students),
         client_timeouts=sum(s.timeouts for s in students),
         error_acks=dict(sum((s.errors for s in students), Counter())),
-        acks_while_down=len(during), readyz_while_down=dict(codes_down), healthz_while_down=dict(health_down),
-        readyz_after=codes_after[-1], readyz_polls_until_200=len(codes_after),
-        backlog_acked_after_restart_s=round(max((a.acked_at for s in students for a in s.acks if a.ok
-                                                 and stop_began <= s.first_sent[a.seq] < restart_began),
-                                                default=restarted) - restarted, 2),
+        acks_while_down=len(during),
+        readyz_while_down=dict(codes_down),
+        healthz_while_down=dict(health_down),
+        readyz_after=codes_after[-1],
+        readyz_polls_until_200=len(codes_after),
+        backlog_acked_after_restart_s=round(
+            max(
+                (
+                    a.acked_at
+                    for s in students
+                    for a in s.acks
+                    if a.ok and stop_began <= s.first_sent[a.seq] < restart_began
+                ),
+                default=restarted,
+            )
+            - restarted,
+            2,
+        ),
         outage_event_wait_p50_s=round(percentile(waited, 50), 2),
         outage_event_wait_max_s=round(max(waited, default=0), 2),
-        teacher_violations=sum(pushed.values()), error_log_entries=len(errors_logged),
+        teacher_violations=sum(pushed.values()),
+        error_log_entries=len(errors_logged),
         error_log_sources=dict(Counter(f"{r.name}: {r.getMessage()[:50]}" for r in errors_logged)),
     )
     assert not impossible, impossible[:5]
@@ -154,9 +177,7 @@ async def test_postgres_stopped_for_10s_mid_exam(
 
 
 @pytest.mark.timeout(60)
-async def test_join_while_postgres_is_down_says_unavailable(
-    node: Live, own_postgres: EmbeddedPostgres
-) -> None:
+async def test_join_while_postgres_is_down_says_unavailable(node: Live, own_postgres: EmbeddedPostgres) -> None:
     """A student (re)joining during the outage must be told to retry (`unavailable` with
     `retry_after`, docs/protocol.md), not `internal` (a bug), and get in once it is back."""
     live = node

@@ -89,10 +89,18 @@ def raise_open_files() -> tuple[int, int]:
 @pytest.fixture
 async def node(postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[LocalCluster]:
     """One `proctor serve` process on the session Postgres (a fresh database)."""
-    local = LocalCluster(root=tmp_path / "node", node_count=1, database_url=await postgres.create_database(),
-                         use_redis=False, admin_token=ADMIN,
-                         env={"PROCTOR_DRAIN_TIMEOUT_SECONDS": "5", "PROCTOR_LOG_LEVEL": "WARNING",
-                              "PROCTOR_RECONNECT_GRACE_SECONDS": str(GRACE)})
+    local = LocalCluster(
+        root=tmp_path / "node",
+        node_count=1,
+        database_url=await postgres.create_database(),
+        use_redis=False,
+        admin_token=ADMIN,
+        env={
+            "PROCTOR_DRAIN_TIMEOUT_SECONDS": "5",
+            "PROCTOR_LOG_LEVEL": "WARNING",
+            "PROCTOR_RECONNECT_GRACE_SECONDS": str(GRACE),
+        },
+    )
     try:
         await asyncio.to_thread(local.add_node)
         yield local
@@ -165,10 +173,17 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
         tokens_file = tmp_path / "tokens.json"
         tokens_file.write_text(json.dumps(crowd_tokens))
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.faults.storm", url, str(tokens_file),
-            *[arg for a in ADDRESSES for arg in ("--address", a)], "--limit", str(BACK_WITHIN),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).resolve().parents[2],  # noqa: ASYNC240  (once, before the storm)
+            sys.executable,
+            "-m",
+            "tests.faults.storm",
+            url,
+            str(tokens_file),
+            *[arg for a in ADDRESSES for arg in ("--address", a)],
+            "--limit",
+            str(BACK_WITHIN),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[2],
         )
         crowd = Crowd(proc)
         try:
@@ -204,7 +219,8 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
                     row = await conn.fetchrow(
                         "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting,"
                         " count(*) FILTER (WHERE state = 'active') AS active, count(*) AS total"
-                        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
                     pg_samples.append((row["waiting"], row["active"], row["total"]))
                     await asyncio.sleep(0.25)
 
@@ -239,7 +255,7 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
             roster = [await teacher.call("watch", {"room_id": r}) for r in rooms]
             final_states = Counter(e["presence"] for r in roster for e in r["students"])
             crowd_ids = [a for a, v in told.items() if told_before.get(a, 0) < len(v)]
-            sequences = Counter(" > ".join(told[a][told_before.get(a, 0):]) for a in crowd_ids)
+            sequences = Counter(" > ".join(told[a][told_before.get(a, 0) :]) for a in crowd_ids)
             sending = False
             await sender
             await asyncio.wait_for(asyncio.gather(*calls), 30)
@@ -262,11 +278,13 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
             rows = await conn.fetch(
                 "SELECT attempt_id, count(*) AS n, count(DISTINCT seq) AS d, max(seq) AS top FROM violations"
                 " WHERE attempt_id = ANY($1::uuid[]) GROUP BY attempt_id",
-                [uuid.UUID(a) for _, a in measured])
+                [uuid.UUID(a) for _, a in measured],
+            )
             gaps = await conn.fetchval(
                 "SELECT count(*) FROM attempt_log l JOIN attempts a ON a.id = l.attempt_id"
                 " WHERE a.room_id = ANY($1::uuid[]) AND l.kind = 'network_gap'",
-                [uuid.UUID(r) for r in rooms[:ROOMS]])
+                [uuid.UUID(r) for r in rooms[:ROOMS]],
+            )
         finally:
             await conn.close()
         for sock, _ in measured:
@@ -279,30 +297,56 @@ async def test_reconnect_storm_of_1000_keeps_connected_students_served(node: Loc
     errors = Counter(code for _, _, code in sent if code)
 
     def latency(samples: list[float]) -> dict[str, Any]:
-        return {"acks": len(samples), "p50_ms": ms(percentile(samples, 50)), "p99_ms": ms(percentile(samples, 99)),
-                "max_ms": ms(max(samples, default=0.0))}
+        return {
+            "acks": len(samples),
+            "p50_ms": ms(percentile(samples, 50)),
+            "p99_ms": ms(percentile(samples, 99)),
+            "max_ms": ms(max(samples, default=0.0)),
+        }
 
     trace = os.environ.get("PROCTOR_STORM_TRACE")
     if trace:  # every measured event (sent at, relative to the drop; latency) for plotting
         # After the measurement: blocking file writes are allowed in tests (ASYNC230).
-        Path(trace).write_text(json.dumps({  # noqa: ASYNC240
-            "back_s": back_at - dropped_at, "dropped_wall": dropped_wall, "sent": [
-                (round(at - dropped_at, 3), round(lat, 4), code) for at, lat, code in sent]}))
+        Path(trace).write_text(
+            json.dumps(
+                {
+                    "back_s": back_at - dropped_at,
+                    "dropped_wall": dropped_wall,
+                    "sent": [(round(at - dropped_at, 3), round(lat, 4), code) for at, lat, code in sent],
+                }
+            )
+        )
     record(
         "reconnect_storm",
-        crowd=CROWD, source_addresses=len(ADDRESSES), measured_students=MEASURED, interval_ms=ms(INTERVAL),
-        open_files_limit=nofile[0], connect_phase=connected, back=back,
+        crowd=CROWD,
+        source_addresses=len(ADDRESSES),
+        measured_students=MEASURED,
+        interval_ms=ms(INTERVAL),
+        open_files_limit=nofile[0],
+        connect_phase=connected,
+        back=back,
         back_after_drop_s=round(back_in, 2),
-        baseline=latency(baseline), during_storm=latency(storm), after_back=latency(after), error_acks=dict(errors),
-        postgres_sessions_max={"waiting_on_lock": max((w for w, _, _ in pg_samples), default=0),
-                               "active": max((a for _, a, _ in pg_samples), default=0),
-                               "total": max((t for _, _, t in pg_samples), default=0)},
-        node_loop_lag=delta_quantiles(metrics_before["proctor_event_loop_lag_seconds"],
-                                      metrics_back["proctor_event_loop_lag_seconds"]),
-        node_commit_latency=delta_quantiles(metrics_before["proctor_commit_latency_seconds"],
-                                            metrics_back["proctor_commit_latency_seconds"]),
-        teacher_presence_sequences=dict(sequences.most_common(6)), roster_all_online_after_back_s=online_in,
-        roster_after_grace=dict(final_states), network_gaps_logged=gaps, readyz_after=status, node_alive=alive,
+        baseline=latency(baseline),
+        during_storm=latency(storm),
+        after_back=latency(after),
+        error_acks=dict(errors),
+        postgres_sessions_max={
+            "waiting_on_lock": max((w for w, _, _ in pg_samples), default=0),
+            "active": max((a for _, a, _ in pg_samples), default=0),
+            "total": max((t for _, _, t in pg_samples), default=0),
+        },
+        node_loop_lag=delta_quantiles(
+            metrics_before["proctor_event_loop_lag_seconds"], metrics_back["proctor_event_loop_lag_seconds"]
+        ),
+        node_commit_latency=delta_quantiles(
+            metrics_before["proctor_commit_latency_seconds"], metrics_back["proctor_commit_latency_seconds"]
+        ),
+        teacher_presence_sequences=dict(sequences.most_common(6)),
+        roster_all_online_after_back_s=online_in,
+        roster_after_grace=dict(final_states),
+        network_gaps_logged=gaps,
+        readyz_after=status,
+        node_alive=alive,
     )
     assert back["n"] == CROWD and not back["failed"], back
     assert back["resumed"] == CROWD

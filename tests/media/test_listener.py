@@ -40,7 +40,7 @@ class WavMicrophone(AudioStreamTrack):
         delay = self._began + self._sent / RATE - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        piece = self._pcm[self._sent:self._sent + FRAME]
+        piece = self._pcm[self._sent : self._sent + FRAME]
         piece = np.pad(piece, (0, FRAME - len(piece)))
         frame = av.AudioFrame.from_ndarray(piece.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = RATE
@@ -50,8 +50,9 @@ class WavMicrophone(AudioStreamTrack):
         return frame
 
 
-async def connect(peers: AnalysisPeers, attempt_id: str, image: Frame, pcm: Pcm,
-                  settings: AnalysisSettings) -> RTCPeerConnection:
+async def connect(
+    peers: AnalysisPeers, attempt_id: str, image: Frame, pcm: Pcm, settings: AnalysisSettings
+) -> RTCPeerConnection:
     client = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     client.addTrack(SyntheticCamera(image))
     client.addTrack(WavMicrophone(pcm))

@@ -50,8 +50,9 @@ async def test_offer_is_answered_and_track_drained_into_one_frame_slot(
     # the in-process client only sends, so every decoder thread here is the server's.
     decoders = [t for t in threading.enumerate() if t.name == "video-decoder" and t.native_id is not None]
     assert decoders, [t.name for t in threading.enumerate()]
-    assert all(os.getpriority(os.PRIO_PROCESS, t.native_id) >= BACKGROUND_NICENESS for t in decoders
-               if t.native_id is not None)
+    assert all(
+        os.getpriority(os.PRIO_PROCESS, t.native_id) >= BACKGROUND_NICENESS for t in decoders if t.native_id is not None
+    )
 
 
 @pytest.mark.asyncio
@@ -68,15 +69,11 @@ async def test_server_close_and_close_all_return_live_count_to_zero(
     assert peers.live_count == 0
     assert peers.sources() == []
     # The students see the server side go away.
-    await wait_until(
-        lambda: all(c.connectionState == "closed" for c in clients), 10, "clients to see the close"
-    )
+    await wait_until(lambda: all(c.connectionState == "closed" for c in clients), 10, "clients to see the close")
 
 
 @pytest.mark.asyncio
-async def test_client_closing_its_side_removes_the_peer(
-    peers: AnalysisPeers, one_face: Frame
-) -> None:
+async def test_client_closing_its_side_removes_the_peer(peers: AnalysisPeers, one_face: Frame) -> None:
     client = await connect_student(peers, "a1", one_face, SETTINGS)
     source = peers.source("a1")
     assert source is not None
@@ -141,15 +138,14 @@ def _without(sdp: str, prefix: str) -> str:
         pytest.param(lambda sdp: sdp[: len(sdp) // 3], id="truncated"),
         pytest.param(lambda sdp: _without(sdp, "a=fingerprint"), id="no-fingerprint"),
         pytest.param(lambda sdp: _without(sdp, "a=ice-ufrag"), id="no-ice-credentials"),
-        pytest.param(lambda sdp: sdp.replace("VP8/90000", "XYZ/90000").replace("H264/90000", "XYZ/90000"),
-                     id="no-common-codec"),
+        pytest.param(
+            lambda sdp: sdp.replace("VP8/90000", "XYZ/90000").replace("H264/90000", "XYZ/90000"), id="no-common-codec"
+        ),
         pytest.param(lambda sdp: sdp + "x" * 70_000, id="oversized"),
     ],
 )
 @pytest.mark.asyncio
-async def test_malformed_offer_is_refused_as_invalid(
-    peers: AnalysisPeers, one_face: Frame, mangle: object
-) -> None:
+async def test_malformed_offer_is_refused_as_invalid(peers: AnalysisPeers, one_face: Frame, mangle: object) -> None:
     sdp = mangle(await _real_offer(one_face))  # type: ignore[operator]
     with pytest.raises(MediaError) as caught:
         await peers.accept_offer("a1", sdp, "offer", SETTINGS)
@@ -158,9 +154,7 @@ async def test_malformed_offer_is_refused_as_invalid(
 
 
 @pytest.mark.asyncio
-async def test_offer_of_wrong_type_or_without_video_is_invalid(
-    peers: AnalysisPeers, one_face: Frame
-) -> None:
+async def test_offer_of_wrong_type_or_without_video_is_invalid(peers: AnalysisPeers, one_face: Frame) -> None:
     sdp = await _real_offer(one_face)
     for type_ in ("answer", "bogus"):
         with pytest.raises(MediaError) as caught:

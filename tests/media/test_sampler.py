@@ -70,8 +70,7 @@ async def test_three_students_in_one_batch_get_the_right_violations(
             clients.append(await connect_student(peers, attempt, image, FAST))
 
         await sink.wait_for(
-            lambda: {"multiple_faces"} <= sink.kinds("two")
-            and {"no_face", "camera_blocked"} <= sink.kinds("blank"),
+            lambda: {"multiple_faces"} <= sink.kinds("two") and {"no_face", "camera_blocked"} <= sink.kinds("blank"),
             timeout=15,
         )
         # The one-face student has been observed for as long as the others needed to
@@ -105,8 +104,11 @@ async def test_three_students_in_one_batch_get_the_right_violations(
 
 @pytest.mark.asyncio
 async def test_slow_detector_drops_samples_and_keeps_the_loop_responsive(
-    peers: AnalysisPeers, clients: list[RTCPeerConnection], face_detector: FaceDetector,
-    one_face: Frame, two_faces: Frame,
+    peers: AnalysisPeers,
+    clients: list[RTCPeerConnection],
+    face_detector: FaceDetector,
+    one_face: Frame,
+    two_faces: Frame,
 ) -> None:
     # onnxruntime grows its arena on the first runs of each batch size; do that before
     # memory is measured.
@@ -156,8 +158,11 @@ async def test_slow_detector_drops_samples_and_keeps_the_loop_responsive(
 
 @pytest.mark.asyncio
 async def test_a_failing_sink_does_not_stop_analysis(
-    peers: AnalysisPeers, clients: list[RTCPeerConnection], face_detector: FaceDetector,
-    blank: Frame, caplog: pytest.LogCaptureFixture,
+    peers: AnalysisPeers,
+    clients: list[RTCPeerConnection],
+    face_detector: FaceDetector,
+    blank: Frame,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = FailingSink()
     async with AnalysisSampler(peers, face_detector, sink, tick=TICK):
@@ -168,8 +173,11 @@ async def test_a_failing_sink_does_not_stop_analysis(
 
 @pytest.mark.asyncio
 async def test_ended_attempt_is_forgotten_and_reconnect_keeps_analysing(
-    peers: AnalysisPeers, clients: list[RTCPeerConnection], face_detector: FaceDetector,
-    one_face: Frame, blank: Frame,
+    peers: AnalysisPeers,
+    clients: list[RTCPeerConnection],
+    face_detector: FaceDetector,
+    one_face: Frame,
+    blank: Frame,
 ) -> None:
     sink = RecordingSink()
     async with AnalysisSampler(peers, face_detector, sink, tick=TICK) as sampler:

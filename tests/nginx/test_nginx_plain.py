@@ -56,8 +56,11 @@ def front(upstream: int, port: int, tmp_path: Path) -> Iterator[str]:
     prefix.mkdir()
     conf = prefix / "nginx.conf"
     conf.write_text(render_standalone(prefix, render_site([Node("127.0.0.1", upstream)], listen=f"127.0.0.1:{port}")))
-    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -81,22 +84,38 @@ async def test_a_browser_origin_passes_through_plain_nginx(front: str) -> None:
         headers = bearer(ADMIN)
         async with http.post(front + "/api/exams", json=EXAM_BODY, headers=headers) as resp:
             exam = await resp.json()
-        async with http.post(front + f"/api/exams/{exam['id']}/rooms", json={"name": "Hall", "seats": 3},
-                             headers=headers) as resp:
+        async with http.post(
+            front + f"/api/exams/{exam['id']}/rooms", json={"name": "Hall", "seats": 3}, headers=headers
+        ) as resp:
             room = await resp.json()
-        async with http.post(front + f"/api/rooms/{room['id']}/invites",
-                             json={"students": [{"id": "s-1", "name": "Ada"}]}, headers=headers) as resp:
+        async with http.post(
+            front + f"/api/rooms/{room['id']}/invites",
+            json={"students": [{"id": "s-1", "name": "Ada"}]},
+            headers=headers,
+        ) as resp:
             invite = (await resp.json())["invites"][0]
         for transports in (["websocket"], ["polling"]):
             sio = socketio.AsyncClient(reconnection=False, http_session=http)
             try:
-                await sio.connect(front, namespaces=["/student"], auth={"token": invite["token"]},
-                                  headers={"Origin": front}, transports=transports, wait_timeout=10)
+                await sio.connect(
+                    front,
+                    namespaces=["/student"],
+                    auth={"token": invite["token"]},
+                    headers={"Origin": front},
+                    transports=transports,
+                    wait_timeout=10,
+                )
                 ack = await sio.call("join", {}, namespace="/student", timeout=10)
                 assert ack["ok"], ack
             finally:
                 await sio.disconnect()
         other = socketio.AsyncClient(reconnection=False, http_session=http)
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await other.connect(front, namespaces=["/student"], auth={"token": invite["token"]},
-                                headers={"Origin": "http://evil.example"}, transports=["websocket"], wait_timeout=5)
+            await other.connect(
+                front,
+                namespaces=["/student"],
+                auth={"token": invite["token"]},
+                headers={"Origin": "http://evil.example"},
+                transports=["websocket"],
+                wait_timeout=5,
+            )

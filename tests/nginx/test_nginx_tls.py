@@ -73,17 +73,24 @@ def proxy(upstream: int, ports: tuple[int, int], tmp_path: Path) -> Iterator[Pro
     cert.parent.mkdir()
     served.write(cert, key)
     http_port, tls_port = ports
-    site = render_site([Node("127.0.0.1", upstream)], listen=f"127.0.0.1:{tls_port}",
-                       tls=SiteTLS(str(cert), str(key), http_listen=f"127.0.0.1:{http_port}"))
+    site = render_site(
+        [Node("127.0.0.1", upstream)],
+        listen=f"127.0.0.1:{tls_port}",
+        tls=SiteTLS(str(cert), str(key), http_listen=f"127.0.0.1:{http_port}"),
+    )
     prefix = tmp_path / "nginx"
     conf = prefix / "nginx.conf"
     prefix.mkdir()
     conf.write_text(render_standalone(prefix, site))
-    check = subprocess.run([binary, "-p", str(prefix), "-c", str(conf), "-t"], capture_output=True, text=True,
-                           timeout=30)
+    check = subprocess.run(
+        [binary, "-p", str(prefix), "-c", str(conf), "-t"], capture_output=True, text=True, timeout=30
+    )
     assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -131,11 +138,15 @@ async def test_nginx_terminates_tls_for_rest_and_socketio(proxy: Proxy) -> None:
         headers = bearer(ADMIN)
         async with http.post(proxy.url + "/api/exams", json=EXAM_BODY, headers=headers) as resp:
             exam = await resp.json()
-        async with http.post(proxy.url + f"/api/exams/{exam['id']}/rooms", json={"name": "Hall", "seats": 3},
-                             headers=headers) as resp:
+        async with http.post(
+            proxy.url + f"/api/exams/{exam['id']}/rooms", json={"name": "Hall", "seats": 3}, headers=headers
+        ) as resp:
             room = await resp.json()
-        async with http.post(proxy.url + f"/api/rooms/{room['id']}/invites",
-                             json={"students": [{"id": "s-1", "name": "Ada"}]}, headers=headers) as resp:
+        async with http.post(
+            proxy.url + f"/api/rooms/{room['id']}/invites",
+            json={"students": [{"id": "s-1", "name": "Ada"}]},
+            headers=headers,
+        ) as resp:
             invite = (await resp.json())["invites"][0]
         assert invite["url"].startswith(proxy.url + "/exam/#token=")
 
@@ -143,8 +154,14 @@ async def test_nginx_terminates_tls_for_rest_and_socketio(proxy: Proxy) -> None:
         # the https page sends: the node's same-origin check must see https and the port.
         sio = socketio.AsyncClient(reconnection=False, http_session=http)
         try:
-            await sio.connect(proxy.url, namespaces=["/student"], auth={"token": invite["token"]},
-                              headers={"Origin": proxy.url}, transports=["websocket"], wait_timeout=10)
+            await sio.connect(
+                proxy.url,
+                namespaces=["/student"],
+                auth={"token": invite["token"]},
+                headers={"Origin": proxy.url},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
             assert sio.transport() == "websocket"
             ack = await sio.call("join", {}, namespace="/student", timeout=10)
             assert ack["ok"], ack
@@ -153,5 +170,11 @@ async def test_nginx_terminates_tls_for_rest_and_socketio(proxy: Proxy) -> None:
         # The check is real: another site's page is refused.
         other = socketio.AsyncClient(reconnection=False, http_session=http)
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await other.connect(proxy.url, namespaces=["/student"], auth={"token": invite["token"]},
-                                headers={"Origin": "https://evil.example"}, transports=["websocket"], wait_timeout=5)
+            await other.connect(
+                proxy.url,
+                namespaces=["/student"],
+                auth={"token": invite["token"]},
+                headers={"Origin": "https://evil.example"},
+                transports=["websocket"],
+                wait_timeout=5,
+            )

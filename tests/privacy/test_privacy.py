@@ -17,7 +17,10 @@ async def evidence_for(pool: asyncpg.Pool, attempt_id: str, expires_at: datetime
     evidence_id = uuid.uuid4()
     await pool.execute(
         "INSERT INTO evidence (id, attempt_id, data, expires_at) VALUES ($1, $2, $3, $4)",
-        evidence_id, uuid.UUID(attempt_id), b"\xff\xd8jpeg", expires_at,
+        evidence_id,
+        uuid.UUID(attempt_id),
+        b"\xff\xd8jpeg",
+        expires_at,
     )
     return str(evidence_id)
 
@@ -36,8 +39,9 @@ async def test_retention_purges_only_expired_evidence(live: Live) -> None:
     rows = await pool.fetch("SELECT id FROM evidence WHERE attempt_id = $1", uuid.UUID(attempt_id))
     left = {str(r["id"]) for r in rows}
     assert old not in left and young in left
-    resp = await live.http.get(f"{live.url}/api/evidence/{old}",
-                               headers={"Authorization": "Bearer test-admin-token-0123456789"})
+    resp = await live.http.get(
+        f"{live.url}/api/evidence/{old}", headers={"Authorization": "Bearer test-admin-token-0123456789"}
+    )
     assert resp.status == 404
 
 
@@ -54,8 +58,9 @@ async def test_export_then_erase_a_student(live: Live) -> None:
     await evidence_for(pool, attempt_id, datetime.now(UTC) + timedelta(days=3))
 
     # Not while the exam runs: 409, and nothing is erased.
-    resp = await live.http.delete(f"{live.url}/api/students/{student_id}",
-                                  headers={"Authorization": "Bearer test-admin-token-0123456789"})
+    resp = await live.http.delete(
+        f"{live.url}/api/students/{student_id}", headers={"Authorization": "Bearer test-admin-token-0123456789"}
+    )
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "conflict"
     assert (await student.call("submit"))["ok"]
     await student.close()
@@ -69,11 +74,16 @@ async def test_export_then_erase_a_student(live: Live) -> None:
     for table in ("attempts", "answers", "violations", "evidence", "attempt_log"):
         column = "id" if table == "attempts" else "attempt_id"
         assert await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", uuid.UUID(attempt_id)) == 0
-    actions = [r["action"] for r in await pool.fetch(
-        "SELECT action FROM audit_log WHERE target_type = 'student' AND target_id = $1 ORDER BY id", student_id)]
+    actions = [
+        r["action"]
+        for r in await pool.fetch(
+            "SELECT action FROM audit_log WHERE target_type = 'student' AND target_id = $1 ORDER BY id", student_id
+        )
+    ]
     assert actions[-2:] == ["student.export", "student.erase"]
-    resp = await live.http.get(f"{live.url}/api/students/{student_id}/export",
-                               headers={"Authorization": "Bearer test-admin-token-0123456789"})
+    resp = await live.http.get(
+        f"{live.url}/api/students/{student_id}/export", headers={"Authorization": "Bearer test-admin-token-0123456789"}
+    )
     assert resp.status == 404
 
 
@@ -88,8 +98,9 @@ async def test_revoked_teacher_loses_access_within_seconds(live: Live) -> None:
         await asyncio.sleep(0.1)
     assert not teacher.sio.connected, "a revoked teacher's socket must close within 5 s"
     assert asyncio.get_running_loop().time() - started < 5
-    resp = await live.http.get(f"{live.url}/api/rooms/{room['id']}/attempts",
-                               headers={"Authorization": f"Bearer {token}"})
+    resp = await live.http.get(
+        f"{live.url}/api/rooms/{room['id']}/attempts", headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "token_revoked"
     import pytest
     import socketio

@@ -25,9 +25,17 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def attempt(**changes: Any) -> Attempt:
     """A 45-minute attempt started at T0, active unless `changes` say otherwise."""
     base = Attempt(
-        id=str(uuid.uuid4()), exam_id=str(uuid.uuid4()), room_id=str(uuid.uuid4()), student_id="s1",
-        student_name="Ada", status="active", started_at=T0, deadline=T0 + timedelta(minutes=45),
-        paused_at=None, extension_seconds=0, end_reason=None,
+        id=str(uuid.uuid4()),
+        exam_id=str(uuid.uuid4()),
+        room_id=str(uuid.uuid4()),
+        student_id="s1",
+        student_name="Ada",
+        status="active",
+        started_at=T0,
+        deadline=T0 + timedelta(minutes=45),
+        paused_at=None,
+        extension_seconds=0,
+        end_reason=None,
     )
     return replace(base, **changes)
 
@@ -43,7 +51,11 @@ class FakeStore:
         return self.attempts.get(attempt_id)
 
     async def join(
-        self, room_id: str, student_id: str, seats: int, opening: Callable[[datetime], Attempt],
+        self,
+        room_id: str,
+        student_id: str,
+        seats: int,
+        opening: Callable[[datetime], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
         if self.seats_left == 0:
@@ -126,9 +138,13 @@ class Fixture:
     @classmethod
     def build(cls, stored_score: float = 0.0) -> Fixture:
         exam = Exam(
-            id=str(uuid.uuid4()), title="Algebra", duration_seconds=2700,
+            id=str(uuid.uuid4()),
+            title="Algebra",
+            duration_seconds=2700,
             questions=(Question(id="q1", kind="text", text="Why?"),),
-            rules=Rules(weights={"copy": 2.0, "paste": 3.0}), created_by="t1", created_at=T0,
+            rules=Rules(weights={"copy": 2.0, "paste": 3.0}),
+            created_by="t1",
+            created_at=T0,
         )
         room = Room(id=str(uuid.uuid4()), exam_id=exam.id, name="A", seats=1, host_node=None, created_at=T0)
         store, catalog, notifier = FakeStore(stored_score), FakeCatalog(exam, room), FakeNotifier()
@@ -174,8 +190,11 @@ class NoPresence:
 
 class NoAudit:
     async def record(
-        self, claims: Claims, action: str, target_type: str, target_id: str, details: dict[str, Any] | None = None,
+        self,
+        claims: Claims,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
     ) -> None:
         pass
-
-

@@ -28,8 +28,13 @@ class RecordingWriter:
 
 def _flag(**changes: Any) -> AnalysisFlag:
     values: dict[str, Any] = {
-        "kind": "paste", "started_at": time.time() - 4, "duration": 3.0, "confidence": 0.91,
-        "reason": "No face seen for 3.0 s", "details": {"observed_seconds": 3.2}, "evidence_jpeg": b"\xff\xd8jpeg",
+        "kind": "paste",
+        "started_at": time.time() - 4,
+        "duration": 3.0,
+        "confidence": 0.91,
+        "reason": "No face seen for 3.0 s",
+        "details": {"observed_seconds": 3.2},
+        "evidence_jpeg": b"\xff\xd8jpeg",
     }
     values.update(changes)
     return AnalysisFlag(**values)

@@ -22,6 +22,7 @@ US = timedelta(microseconds=1)
 
 # -- the clock ---------------------------------------------------------------------------------
 
+
 def test_remaining_is_the_time_to_the_deadline() -> None:
     a = attempt()
     assert a.remaining_seconds(T0) == 45 * 60
@@ -45,8 +46,12 @@ def test_clock_reports_the_server_view() -> None:
     now = T0 + timedelta(seconds=0.25)
     clock = a.clock(now)
     assert clock == {
-        "attempt_id": a.id, "status": "active", "deadline": a.deadline.isoformat(),
-        "server_now": now.isoformat(), "remaining_seconds": 2699.75, "paused": False,
+        "attempt_id": a.id,
+        "status": "active",
+        "deadline": a.deadline.isoformat(),
+        "server_now": now.isoformat(),
+        "remaining_seconds": 2699.75,
+        "paused": False,
     }
     assert attempt(status="paused", paused_at=T0).clock(T0)["paused"] is True
 
@@ -60,6 +65,7 @@ def test_a_first_join_ends_one_duration_after_it_starts() -> None:
 
 
 # -- what an attempt still takes ---------------------------------------------------------------
+
 
 def test_the_late_answer_grace_is_two_seconds() -> None:
     assert LATE_ANSWER_GRACE == timedelta(seconds=2)
@@ -104,6 +110,7 @@ def test_a_running_attempt_is_not_closed(status: str) -> None:
 
 # -- the sweeper -------------------------------------------------------------------------------
 
+
 def test_an_active_attempt_is_due_at_its_deadline_not_before() -> None:
     a = attempt()
     assert not is_due(a, a.deadline - US)
@@ -129,6 +136,7 @@ def test_only_an_active_attempt_expires(status: str) -> None:
 
 # -- submit ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", ["active", "paused"])
 def test_submit_closes_a_running_attempt_now(status: str) -> None:
     now = T0 + timedelta(minutes=20)
@@ -145,6 +153,7 @@ def test_submit_leaves_a_closed_attempt_alone(status: str) -> None:
 
 
 # -- score bookkeeping (AttemptService over the stand-ins of tests/rooms/fakes.py) -----------------
+
 
 def scores(notifier: FakeNotifier) -> list[float]:
     return [data["score"] for event, data in notifier.teacher_events if event == "violation"]

@@ -36,10 +36,12 @@ async def pool(postgres: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
 async def a_room(pool: asyncpg.Pool, seats: int = 5) -> tuple[str, str]:
     exam = await pool.fetchval(
         "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
-        " VALUES (gen_random_uuid(), 't', $1, '[]', '{}', 'a') RETURNING id", int(DURATION))
+        " VALUES (gen_random_uuid(), 't', $1, '[]', '{}', 'a') RETURNING id",
+        int(DURATION),
+    )
     room = await pool.fetchval(
-        "INSERT INTO rooms (id, exam_id, name, seats) VALUES (gen_random_uuid(), $1, 'r', $2) RETURNING id",
-        exam, seats)
+        "INSERT INTO rooms (id, exam_id, name, seats) VALUES (gen_random_uuid(), $1, 'r', $2) RETURNING id", exam, seats
+    )
     return str(exam), str(room)
 
 
@@ -71,10 +73,12 @@ async def test_a_first_join_starts_at_the_database_now_and_a_second_resumes(pool
 async def test_no_seat_is_given_twice(pool: asyncpg.Pool) -> None:
     store = AttemptStore(pool)
     exam, room = await a_room(pool, seats=3)
-    results = await asyncio.gather(*(
-        store.join(room, f"s{i}", 3, functools.partial(timer.opened, exam, room, f"s{i}", "", DURATION), None)
-        for i in range(8)
-    ))
+    results = await asyncio.gather(
+        *(
+            store.join(room, f"s{i}", 3, functools.partial(timer.opened, exam, room, f"s{i}", "", DURATION), None)
+            for i in range(8)
+        )
+    )
     assert sum(r is not None for r in results) == 3
     assert await pool.fetchval("SELECT count(*) FROM attempts WHERE room_id = $1", uuid.UUID(room)) == 3
 

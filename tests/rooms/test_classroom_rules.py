@@ -29,6 +29,7 @@ def applied(change: Change | None, a: Attempt, now: datetime) -> Attempt:
 
 # -- pause and resume --------------------------------------------------------------------------
 
+
 def test_pause_freezes_the_clock_now() -> None:
     a = attempt()
     now = T0 + timedelta(minutes=10)
@@ -71,6 +72,7 @@ def test_pause_needs_an_active_attempt_and_resume_a_paused_one() -> None:
 
 # -- extend ------------------------------------------------------------------------------------
 
+
 def test_extend_moves_the_deadline_and_counts_the_extension() -> None:
     a = attempt()
     once = applied(state_change("extend", 5), a, T0)
@@ -105,6 +107,7 @@ def test_the_bounds_of_extend_are_allowed() -> None:
 
 
 # -- terminate, and the actions that change nothing ----------------------------------------------
+
 
 @pytest.mark.parametrize("status", ["active", "paused"])
 def test_terminate_closes_a_running_attempt_now(status: str) -> None:

@@ -29,12 +29,17 @@ async def pool(postgres: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
 async def an_attempt(pool: asyncpg.Pool) -> uuid.UUID:
     exam = await pool.fetchval(
         "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
-        " VALUES (gen_random_uuid(), 't', 60, '[]', '{}', 'a') RETURNING id")
+        " VALUES (gen_random_uuid(), 't', 60, '[]', '{}', 'a') RETURNING id"
+    )
     room = await pool.fetchval(
-        "INSERT INTO rooms (id, exam_id, name, seats) VALUES (gen_random_uuid(), $1, 'r', 9) RETURNING id", exam)
+        "INSERT INTO rooms (id, exam_id, name, seats) VALUES (gen_random_uuid(), $1, 'r', 9) RETURNING id", exam
+    )
     attempt: uuid.UUID = await pool.fetchval(
         "INSERT INTO attempts (id, exam_id, room_id, student_id, deadline)"
-        " VALUES (gen_random_uuid(), $1, $2, 's', now()) RETURNING id", exam, room)
+        " VALUES (gen_random_uuid(), $1, $2, 's', now()) RETURNING id",
+        exam,
+        room,
+    )
     return attempt
 
 
@@ -132,8 +137,15 @@ async def test_a_release_failing_after_the_commit_still_acknowledges_stored(post
         writer = EventWriter(pool, flush_ms=1)
         writer.start()
         try:
-            record = ViolationRecord(attempt_id=attempt, seq=1, source="client", kind="paste", severity=1.0,
-                                     occurred_at=datetime.now(UTC), details={})
+            record = ViolationRecord(
+                attempt_id=attempt,
+                seq=1,
+                source="client",
+                kind="paste",
+                severity=1.0,
+                occurred_at=datetime.now(UTC),
+                details={},
+            )
             result = await asyncio.wait_for(writer.submit(record), timeout=10)
         finally:
             await writer.close(timeout=5)

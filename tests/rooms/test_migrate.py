@@ -40,8 +40,12 @@ async def test_concurrent_migrations_from_two_processes(postgres: PostgresServer
     dsn = await postgres.create_database()
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _CHILD, dsn,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-c",
+            _CHILD,
+            dsn,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(2)
     ]

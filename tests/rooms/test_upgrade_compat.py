@@ -126,8 +126,13 @@ async def old_node_writes(conn: asyncpg.Connection, student: str) -> dict[str, A
     """One student's exam, written with nothing but the previous release's statements."""
     spec = ExamSpec.model_validate(EXAM_BODY)
     exam = await conn.fetchrow(
-        OLD_CREATE_EXAM, uuid.uuid4(), spec.title, 1800,
-        json.dumps([q.model_dump(mode="json") for q in spec.questions]), spec.rules.model_dump_json(), "t-old",
+        OLD_CREATE_EXAM,
+        uuid.uuid4(),
+        spec.title,
+        1800,
+        json.dumps([q.model_dump(mode="json") for q in spec.questions]),
+        spec.rules.model_dump_json(),
+        "t-old",
     )
     room = await conn.fetchrow(OLD_CREATE_ROOM, uuid.uuid4(), exam["id"], "Hall", 30)
     attempt = await conn.fetchrow(OLD_CREATE_ATTEMPT, uuid.uuid4(), exam["id"], room["id"], student, "Old", 1800.0)
@@ -137,10 +142,20 @@ async def old_node_writes(conn: asyncpg.Connection, student: str) -> dict[str, A
     await conn.execute(OLD_UPSERT_ANSWERS, [aid], ["q3"], [json.dumps("old")], [1])
     now = datetime.now(UTC)
     evidence = uuid.uuid4()
-    await conn.execute(OLD_INSERT_EVIDENCE, [evidence], [aid], ["image/jpeg"], [b"\xff\xd8"], [now],
-                       [now + timedelta(days=1)])
-    stored = await conn.fetch(OLD_INSERT_VIOLATIONS, [aid, aid], [2, 3], ["client", "server"], ["paste", "no_face"],
-                              [1.0, 3.0], [now, now], [json.dumps({}), json.dumps({"reason": "r"})], [None, evidence])
+    await conn.execute(
+        OLD_INSERT_EVIDENCE, [evidence], [aid], ["image/jpeg"], [b"\xff\xd8"], [now], [now + timedelta(days=1)]
+    )
+    stored = await conn.fetch(
+        OLD_INSERT_VIOLATIONS,
+        [aid, aid],
+        [2, 3],
+        ["client", "server"],
+        ["paste", "no_face"],
+        [1.0, 3.0],
+        [now, now],
+        [json.dumps({}), json.dumps({"reason": "r"})],
+        [None, evidence],
+    )
     assert len(stored) == 2
     [summary] = await conn.fetch(OLD_ATTEMPT_SUMMARY, room["id"])
     assert summary["score"] == 4.0 and summary["answered"] == 1
@@ -196,12 +211,12 @@ async def test_new_read_paths_work_on_the_previous_schema(pool: asyncpg.Pool) ->
 
 async def test_a_no_transaction_migration_builds_an_index_concurrently(pool: asyncpg.Pool) -> None:
     concurrent = Migration(
-        9001, "9001_concurrent_index.sql",
+        9001,
+        "9001_concurrent_index.sql",
         f"{NO_TRANSACTION}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS answers_saved ON answers (saved_at);\n",
     )
     async with pool.acquire() as conn:
         assert (await migrate(conn, [*available(), concurrent]))[-1] == concurrent.name
-        valid = await conn.fetchval(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'answers_saved'::regclass")
+        valid = await conn.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = 'answers_saved'::regclass")
         assert valid is True
         assert await migrate(conn, [*available(), concurrent]) == []

@@ -13,14 +13,52 @@ from hypothesis import strategies as st
 # surrogates (not encodable as UTF-8), direction overrides, formula and SQL fragments,
 # path climbing, and sizes just over the limits.
 NASTY_STRINGS = (
-    "", " ", "\x00", "a\x00b", "\ud800", "x\udfffy", "\u202eevil", "\ufeff", "💥" * 50,
-    "' OR '1'='1' --", "\"; DROP TABLE attempts; --", "=cmd|' /C calc'!A0", "+1", "@SUM(A1)",
-    "../../../../etc/passwd", "%00", "%2e%2e%2f", "<script>alert(1)</script>", "${jndi:ldap://x}",
-    "null", "NaN", "-0", "1e309", "9" * 40, "\n\r\t", "\\", "\\u0000",
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfffy",
+    "\u202eevil",
+    "\ufeff",
+    "💥" * 50,
+    "' OR '1'='1' --",
+    '"; DROP TABLE attempts; --',
+    "=cmd|' /C calc'!A0",
+    "+1",
+    "@SUM(A1)",
+    "../../../../etc/passwd",
+    "%00",
+    "%2e%2e%2f",
+    "<script>alert(1)</script>",
+    "${jndi:ldap://x}",
+    "null",
+    "NaN",
+    "-0",
+    "1e309",
+    "9" * 40,
+    "\n\r\t",
+    "\\",
+    "\\u0000",
 )
 NASTY_NUMBERS: tuple[Any, ...] = (
-    0, -1, 1, 2**31, 2**53 + 1, 2**63, -(2**63) - 1, 10**30, 0.5, -0.0, 1e-320, 1e308,
-    float("nan"), float("inf"), float("-inf"), True, False,
+    0,
+    -1,
+    1,
+    2**31,
+    2**53 + 1,
+    2**63,
+    -(2**63) - 1,
+    10**30,
+    0.5,
+    -0.0,
+    1e-320,
+    1e308,
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    True,
+    False,
 )
 
 any_text = st.one_of(
@@ -30,8 +68,12 @@ any_text = st.one_of(
     st.text(max_size=20),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.sampled_from(NASTY_NUMBERS),
-    st.floats(allow_nan=True, allow_infinity=True), any_text,
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from(NASTY_NUMBERS),
+    st.floats(allow_nan=True, allow_infinity=True),
+    any_text,
 )
 json_values = st.recursive(
     scalars,
@@ -80,7 +122,10 @@ def _drop(value: Any, path: tuple[Any, ...]) -> Any:
 
 @st.composite
 def mutated(
-    draw: st.DrawFn, valid: Any, *, extra_values: st.SearchStrategy[Any] = json_values,
+    draw: st.DrawFn,
+    valid: Any,
+    *,
+    extra_values: st.SearchStrategy[Any] = json_values,
     big: st.SearchStrategy[str] = big_text,
 ) -> Any:
     """A valid payload with one part replaced, removed, or an unknown key added."""
@@ -115,10 +160,25 @@ def to_json_bytes(value: Any) -> bytes:
 
 # Raw bodies no JSON encoder would produce.
 RAW_BODIES: tuple[bytes, ...] = (
-    b"", b"null", b"[]", b"0", b'"text"', b"{", b"}", b"\xff\xfe\x00", b"\xef\xbb\xbf{}",
-    b'{"a": NaN}', b'{"a": Infinity, "b": -Infinity}', b"NaN",
-    b'{"a": 1, "a": 2}', b'{"a": 1e999999}', b'{"a": ' + b"9" * 5000 + b"}",
-    b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    b'{"title": "\\u0000"}', b'{"title": "\\ud800"}', b"{\"a\": \"\x00\"}",
+    b"",
+    b"null",
+    b"[]",
+    b"0",
+    b'"text"',
+    b"{",
+    b"}",
+    b"\xff\xfe\x00",
+    b"\xef\xbb\xbf{}",
+    b'{"a": NaN}',
+    b'{"a": Infinity, "b": -Infinity}',
+    b"NaN",
+    b'{"a": 1, "a": 2}',
+    b'{"a": 1e999999}',
+    b'{"a": ' + b"9" * 5000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    b'{"title": "\\u0000"}',
+    b'{"title": "\\ud800"}',
+    b'{"a": "\x00"}',
 )
 raw_bodies = st.one_of(st.sampled_from(RAW_BODIES), st.binary(max_size=200))

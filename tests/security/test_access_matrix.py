@@ -104,9 +104,20 @@ AUTH_PUBLIC = {("POST", "/auth/signin"), ("POST", "/auth/setup")}
 
 # Public by design: health, metrics, the API description, the browser pages and the single
 # sign-on routes (tests/accounts/test_oidc.py covers them; AUTH_POLICY above the others).
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/openapi.json", "/exam", "/teacher",
-                   "/static/", "/vendor/", "/app-config.json", "/socket.io", "/auth/config",
-                   "/auth/oidc/")
+PUBLIC_PREFIXES = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/openapi.json",
+    "/exam",
+    "/teacher",
+    "/static/",
+    "/vendor/",
+    "/app-config.json",
+    "/socket.io",
+    "/auth/config",
+    "/auth/oidc/",
+)
 PUBLIC_EXACT = ("/",)
 
 UNAUTHENTICATED = frozenset({"anonymous", "forged", "expired"})
@@ -228,8 +239,11 @@ async def test_auth_routes_matrix(world: World) -> None:
 
     email = f"outsider-{uuid.uuid4().hex[:8]}@example.org"
     await live.app[ACCOUNTS].create(ADMIN_STATIC, email, "Outsider", "teacher", ACCOUNT_PASSWORD)  # type: ignore[attr-defined]
-    async with live.http.post(live.url + "/auth/signin", json={"email": email, "password": ACCOUNT_PASSWORD},
-                              headers={"Origin": PUBLIC_ORIGIN}) as resp:
+    async with live.http.post(
+        live.url + "/auth/signin",
+        json={"email": email, "password": ACCOUNT_PASSWORD},
+        headers={"Origin": PUBLIC_ORIGIN},
+    ) as resp:
         outsider = (await resp.json())["session"]["id"]
     checks, failures = 0, []
     for (method, template), allowed in AUTH_POLICY.items():
@@ -311,8 +325,9 @@ async def connect_outcome(
     except socketio.exceptions.ConnectionError:
         await sio.disconnect()
         data = reasons[0] if reasons else None
-        code = (data.get("data", {}).get("code")
-                if isinstance(data, dict) and isinstance(data.get("data"), dict) else None)
+        code = (
+            data.get("data", {}).get("code") if isinstance(data, dict) and isinstance(data.get("data"), dict) else None
+        )
         return str(code or f"refused without a code: {data!r}"), None
     live.clients.append(client)
     return "connected", client
@@ -333,8 +348,9 @@ async def connect_matrix(world: World) -> tuple[dict[str, Client], int, list[str
                 failures.append(f"UNAUTHORISED CONNECT: {role} {namespace}")
                 await client.close()
             elif not may:
-                want = {"anonymous": "unauthorized", "forged": "invalid_token",
-                        "expired": "token_expired"}.get(role, "wrong_role")
+                want = {"anonymous": "unauthorized", "forged": "invalid_token", "expired": "token_expired"}.get(
+                    role, "wrong_role"
+                )
                 if outcome != want:
                     failures.append(f"WRONG CONNECT REFUSAL: {role} {namespace}: {outcome} (want {want})")
             if client is not None:
@@ -392,8 +408,16 @@ class SocketPass:
                 ("control:pause", "control", {"attempt_id": attempt_a, "action": "pause"}),
                 ("control:resume", "control", {"attempt_id": attempt_a, "action": "resume"}),
                 ("announce", "announce", {"room_id": room_x, "text": f"announce by {role}"}),
-                ("rtc:offer", "rtc", {"target": "peer", "type": "offer", "attempt_id": attempt_a,
-                                      "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}),
+                (
+                    "rtc:offer",
+                    "rtc",
+                    {
+                        "target": "peer",
+                        "type": "offer",
+                        "attempt_id": attempt_a,
+                        "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n",
+                    },
+                ),
             ]
             for label, event, payload in calls:
                 ack = await client.call(event, payload)
@@ -401,9 +425,13 @@ class SocketPass:
                 if label == "rtc:offer" and ack.get("ok"):
                     self.views[role] = ack["session"]
             # Another teacher's view session must not be usable (session hijack).
-            hijack = {"target": "peer", "type": "candidate", "attempt_id": attempt_a,
-                      "session": self.views.get("teacher_x", "none"),
-                      "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}}
+            hijack = {
+                "target": "peer",
+                "type": "candidate",
+                "attempt_id": attempt_a,
+                "session": self.views.get("teacher_x", "none"),
+                "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"},
+            }
             label = "rtc:candidate on teacher_x's view"
             self.judge(role, label, TEACHER_POLICY[label], await client.call("rtc", hijack))
             # Terminate a fresh attempt of room X, and check a refused terminate changed nothing.
@@ -411,7 +439,8 @@ class SocketPass:
             ack = await client.call("control", {"attempt_id": victim, "action": "terminate"})
             self.judge(role, "control:terminate", TEACHER_POLICY["control:terminate"], ack)
             status = await self.world.live.app[POOL].fetchval(  # type: ignore[attr-defined]
-                "SELECT status FROM attempts WHERE id = $1::uuid", victim)
+                "SELECT status FROM attempts WHERE id = $1::uuid", victim
+            )
             want = "terminated" if role in TEACHER_POLICY["control:terminate"] else "active"
             self.checks += 1
             if status != want:
@@ -446,8 +475,12 @@ class SocketPass:
                 elif event == "hand":
                     payload = {"text": f"help from {role}"}
                 elif event == "rtc":
-                    payload = {"target": "peer", "type": "answer", "session": self.views.get("teacher_x", "none"),
-                               "sdp": "v=0\r\n"}
+                    payload = {
+                        "target": "peer",
+                        "type": "answer",
+                        "session": self.views.get("teacher_x", "none"),
+                        "sdp": "v=0\r\n",
+                    }
                 else:
                     payload = {}
                 ack = await client.call(event, payload)
@@ -488,8 +521,12 @@ class SocketPass:
         room_x = self.world.room_x["id"]
         x_attempts = {self.world.attempts["student_a"], self.world.attempts["student_b"]}
         for role in ("teacher_y", "owner_y", "proctor_y", "reviewer_y", "reviewer_x"):
-            leaked = [(e, d) for e, items in self.clients[role].received.events.items() for d in items
-                      if isinstance(d, dict) and (d.get("attempt_id") in x_attempts or d.get("room_id") == room_x)]
+            leaked = [
+                (e, d)
+                for e, items in self.clients[role].received.events.items()
+                for d in items
+                if isinstance(d, dict) and (d.get("attempt_id") in x_attempts or d.get("room_id") == room_x)
+            ]
             self.checks += 1
             if leaked:
                 self.failures.append(f"LEAK: {role} received room X events: {leaked[:3]}")
@@ -541,8 +578,10 @@ async def test_live_view_needs_target_peer_and_attempt(world: World) -> None:
         ({"target": "server", "type": "offer", "attempt_id": world.attempts["student_a"], "sdp": "v=0"}, {"invalid"}),
         ({"target": "peer", "type": "offer", "attempt_id": str(uuid.uuid4()), "sdp": "v=0"}, {"not_found"}),
         ({"target": "peer", "type": "offer", "attempt_id": world.attempts["student_c"], "sdp": "v=0"}, {"forbidden"}),
-        ({"target": "peer", "type": "answer", "attempt_id": world.attempts["student_a"], "session": "guess"},
-         {"not_found"}),
+        (
+            {"target": "peer", "type": "answer", "attempt_id": world.attempts["student_a"], "session": "guess"},
+            {"not_found"},
+        ),
     ]
     failures = []
     for payload, codes in cases:
@@ -556,12 +595,18 @@ async def test_live_view_needs_target_peer_and_attempt(world: World) -> None:
 # role -> (its role in room X, in room Y) as GET /api/me/rooms must report them (None: absent).
 MY_ROOMS: dict[str, tuple[str | None, str | None]] = {
     "admin": ("admin", "admin"),
-    "owner": ("owner", None), "owner_x": ("owner", None), "teacher_x": ("proctor", None),
-    "proctor_x": ("proctor", None), "reviewer_x": ("reviewer", None),
-    "teacher_y": (None, "proctor"), "owner_y": (None, "owner"), "proctor_y": (None, "proctor"),
+    "owner": ("owner", None),
+    "owner_x": ("owner", None),
+    "teacher_x": ("proctor", None),
+    "proctor_x": ("proctor", None),
+    "reviewer_x": ("reviewer", None),
+    "teacher_y": (None, "proctor"),
+    "owner_y": (None, "owner"),
+    "proctor_y": (None, "proctor"),
     "reviewer_y": (None, "reviewer"),
     # Accounts that own nothing and were given no role: they list no room of this world.
-    "teacher_session": (None, None), "teacher_token": (None, None),
+    "teacher_session": (None, None),
+    "teacher_token": (None, None),
 }
 
 
@@ -588,7 +633,8 @@ async def test_evidence_is_not_served_after_expiry(world: World) -> None:
     expired = uuid.uuid4()
     await pool.execute(
         "INSERT INTO evidence (id, attempt_id, data, expires_at) VALUES ($1, $2::uuid, 'x', now() - interval '1 s')",
-        expired, world.attempts["student_a"],
+        expired,
+        world.attempts["student_a"],
     )
     async with world.live.http.get(f"{world.live.url}/api/evidence/{expired}", headers=bearer(ADMIN)) as resp:
         FIGURES["access checks: REST (role x route)"] += 1

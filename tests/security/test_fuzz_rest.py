@@ -28,9 +28,27 @@ MAX_EXAMPLES = 150
 BODY_ROUTES = [r for r in ROUTES if r.body is not None]
 
 PATH_GARBAGE = (
-    "0", "-1", "99999999999999999999", "-99999999999999999999", "1e3", "١٢", " 1", "1_000",
-    "00000000-0000-0000-0000-000000000000", "%2e%2e", "..", "x" * 300, "null", "true", "[]", "{}",
-    "\x00", "a\x00b", "\ud800", "' OR 1=1 --", "s-a\n",
+    "0",
+    "-1",
+    "99999999999999999999",
+    "-99999999999999999999",
+    "1e3",
+    "١٢",
+    " 1",
+    "1_000",
+    "00000000-0000-0000-0000-000000000000",
+    "%2e%2e",
+    "..",
+    "x" * 300,
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "' OR 1=1 --",
+    "s-a\n",
 )
 path_garbage = st.one_of(any_text.filter(bool), st.sampled_from(PATH_GARBAGE))
 
@@ -112,8 +130,10 @@ async def test_fuzz_path_params(world: World, bridge: LoopBridge, route: Route) 
     body = to_json_bytes(example(route)) if route.body is not None else None
 
     @settings(**fuzz_settings(MAX_EXAMPLES // 3))
-    @given(garbage=st.fixed_dictionaries({n: path_garbage for n in names}),
-           token=st.sampled_from([ADMIN, "", "Bearer", "garbage", "e30.e30.", "a" * 5000]))
+    @given(
+        garbage=st.fixed_dictionaries({n: path_garbage for n in names}),
+        token=st.sampled_from([ADMIN, "", "Bearer", "garbage", "e30.e30.", "a" * 5000]),
+    )
     def run(garbage: dict[str, str], token: str) -> None:
         FIGURES["fuzz cases: REST path params"] += 1
         path = build_path(route, world.ids, garbage)
@@ -188,7 +208,8 @@ STRING_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("route", "where", "bad"), STRING_CASES,
+    ("route", "where", "bad"),
+    STRING_CASES,
     ids=[f"{r.method} {r.path} {'.'.join(map(str, p))} {_kind(b)}" for r, p, b in STRING_CASES],
 )
 async def test_unstorable_strings_are_refused_not_500(

@@ -40,8 +40,9 @@ UNDOCUMENTED_CODES: dict[str, set[str]] = {}
 def live_settings(settings: Settings) -> Settings:
     # The fuzzer sends faster than a person: a high rate limit lets every case reach the
     # schema and the handler instead of stopping at `rate_limited`.
-    return settings.replace(reconnect_grace_seconds=1.0, writer_flush_ms=5.0,
-                            events_per_second=100_000.0, event_burst=100_000)
+    return settings.replace(
+        reconnect_grace_seconds=1.0, writer_flush_ms=5.0, events_per_second=100_000.0, event_burst=100_000
+    )
 
 
 def now_iso() -> str:
@@ -53,13 +54,19 @@ def valid_payloads(world: World, attempt_id: str) -> dict[tuple[str, str], dict[
     return {
         ("/student", "join"): {"consent_version": "2026-11-v1"},
         ("/student", "answer"): {"question_id": "q3", "value": "because", "seq": 5},
-        ("/student", "event"): {"seq": 6, "kind": "copy", "occurred_at": "2026-01-01T10:00:00+00:00",
-                                "details": {"length": 3, "note": "x"}},
+        ("/student", "event"): {
+            "seq": 6,
+            "kind": "copy",
+            "occurred_at": "2026-01-01T10:00:00+00:00",
+            "details": {"length": 3, "note": "x"},
+        },
         ("/student", "submit"): {},
         ("/student", "hand"): {"text": "help", "raised": True},
-        ("/student", "rtc"): {"target": "server", "type": "candidate",
-                              "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
-                                            "sdpMid": "0", "sdpMLineIndex": 0}},
+        ("/student", "rtc"): {
+            "target": "server",
+            "type": "candidate",
+            "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0},
+        },
         ("/teacher", "watch"): {"room_id": room},
         ("/teacher", "unwatch"): {"room_id": room},
         ("/teacher", "control"): {"attempt_id": attempt_id, "action": "warn", "text": "look here"},
@@ -71,7 +78,8 @@ def valid_payloads(world: World, attempt_id: str) -> dict[tuple[str, str], dict[
 EVENTS = [("/student", e) for e in StudentNamespace.handlers] + [("/teacher", e) for e in TeacherNamespace.handlers]
 socket_scalars = st.one_of(scalars, st.binary(max_size=32))  # bytes travel as binary attachments
 socket_values = st.recursive(
-    socket_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(any_text, inner, max_size=4)),
+    socket_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(any_text, inner, max_size=4)),
     max_leaves=12,
 )
 
@@ -123,10 +131,12 @@ async def bystander_still_works(bystander: Client, seq: int) -> None:
     assert ack == {"ok": True, "seq": seq, "stored": True}, ack
 
 
-@pytest.mark.parametrize(("namespace", "event"),
-                         [*EVENTS, ("/student", "no_such_event"), ("/teacher", "no_such_event")], ids=lambda v: v)
-async def test_fuzz_event(world: World, bridge: LoopBridge, caplog: pytest.LogCaptureFixture,
-                          namespace: str, event: str) -> None:
+@pytest.mark.parametrize(
+    ("namespace", "event"), [*EVENTS, ("/student", "no_such_event"), ("/teacher", "no_such_event")], ids=lambda v: v
+)
+async def test_fuzz_event(
+    world: World, bridge: LoopBridge, caplog: pytest.LogCaptureFixture, namespace: str, event: str
+) -> None:
     fuzzer, bystander, teacher, attempt_id = await fuzz_world(world)
     client = fuzzer if namespace == "/student" else teacher
     valid = valid_payloads(world, attempt_id).get((namespace, event), {"anything": 1})
@@ -154,16 +164,20 @@ async def test_fuzz_event(world: World, bridge: LoopBridge, caplog: pytest.LogCa
 # or teacher sends; the answer must be an `invalid` ack, never `internal` or a log entry.
 UNSTORABLE = ("a\x00b", "a\ud800b")
 STRING_FIELDS = [
-    ("/student", "join", "consent_version"), ("/student", "answer", "value"),
-    ("/student", "event", "details"), ("/student", "hand", "text"),
-    ("/teacher", "control", "text"), ("/teacher", "announce", "text"),
+    ("/student", "join", "consent_version"),
+    ("/student", "answer", "value"),
+    ("/student", "event", "details"),
+    ("/student", "hand", "text"),
+    ("/teacher", "control", "text"),
+    ("/teacher", "announce", "text"),
 ]
 
 
 @pytest.mark.parametrize("bad", UNSTORABLE, ids=["NUL", "surrogate"])
 @pytest.mark.parametrize(("namespace", "event", "field"), STRING_FIELDS, ids=lambda v: v)
-async def test_unstorable_strings(world: World, caplog: pytest.LogCaptureFixture,
-                                  namespace: str, event: str, field: str, bad: str) -> None:
+async def test_unstorable_strings(
+    world: World, caplog: pytest.LogCaptureFixture, namespace: str, event: str, field: str, bad: str
+) -> None:
     fuzzer, bystander, teacher, attempt_id = await fuzz_world(world)
     client = fuzzer if namespace == "/student" else teacher
     payload = dict(valid_payloads(world, attempt_id)[(namespace, event)])
@@ -198,8 +212,13 @@ async def test_non_finite_numbers_in_event_details(
 
 # Deterministic regressions: ids a teacher names that are not ids at all.
 GARBAGE_IDS = ("not-a-uuid", "0", "' OR 1=1 --", "00000000-0000-0000-0000-00000000000g", "a\x00b", "{}")
-ID_FIELDS = [("control", "attempt_id"), ("rtc", "attempt_id"), ("watch", "room_id"), ("unwatch", "room_id"),
-             ("announce", "room_id")]
+ID_FIELDS = [
+    ("control", "attempt_id"),
+    ("rtc", "attempt_id"),
+    ("watch", "room_id"),
+    ("unwatch", "room_id"),
+    ("announce", "room_id"),
+]
 
 
 @pytest.mark.parametrize(("event", "field"), ID_FIELDS, ids=lambda v: v)

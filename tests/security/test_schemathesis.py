@@ -37,7 +37,6 @@ def run_schemathesis(url: str, ids: dict[str, str]) -> tuple[int, list[str]]:
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
             # check() runs right below, within this iteration, so `operation` is the current one.
             @settings(**fuzz_settings(MAX_EXAMPLES))
             @given(case=operation.as_strategy(generation_mode=mode), real_ids=st.booleans())

@@ -29,9 +29,7 @@ async def make_room(client: Client, exam_id: str, token: str = ADMIN, seats: int
 
 
 async def teacher_token(client: Client, rooms: list[str], sub: str = "t-1") -> str:
-    resp = await client.post(
-        "/api/tokens", json={"role": "teacher", "sub": sub, "rooms": rooms}, headers=bearer()
-    )
+    resp = await client.post("/api/tokens", json={"role": "teacher", "sub": sub, "rooms": rooms}, headers=bearer())
     assert resp.status == 201, await resp.text()
     return str((await resp.json())["token"])
 
@@ -139,9 +137,7 @@ async def test_teacher_scope(client: Client) -> None:
     assert resp.status == 403
     # The teacher sees the exam through room A but may not open more rooms on it.
     assert (await client.get(f"/api/exams/{exam['id']}", headers=bearer(token_a))).status == 200
-    resp = await client.post(
-        f"/api/exams/{exam['id']}/rooms", json={"name": "x", "seats": 3}, headers=bearer(token_a)
-    )
+    resp = await client.post(f"/api/exams/{exam['id']}/rooms", json={"name": "x", "seats": 3}, headers=bearer(token_a))
     assert resp.status == 403
 
 
@@ -189,14 +185,16 @@ async def test_attempts_timeline_and_report(client: Client) -> None:
         "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, deadline)"
         " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-9', '=cmd()', now() + interval '30 min')"
         " RETURNING id::text",
-        exam["id"], room["id"],
+        exam["id"],
+        room["id"],
     )
     await pool.execute(
         "INSERT INTO answers (attempt_id, question_id, value, seq) VALUES ($1::uuid, 'q1', '1', 1)", attempt_id
     )
     await pool.execute(
         "INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at)"
-        " VALUES ($1::uuid, 2, 'client', 'tab_hidden', 3, now())", attempt_id,
+        " VALUES ($1::uuid, 2, 'client', 'tab_hidden', 3, now())",
+        attempt_id,
     )
     resp = await client.get(f"/api/rooms/{room['id']}/attempts", headers=bearer())
     attempts = (await resp.json())["attempts"]
@@ -215,9 +213,7 @@ async def test_attempts_timeline_and_report(client: Client) -> None:
     rows = list(csv.DictReader(io.StringIO(await resp.text())))
     assert rows[0]["student_id"] == "s-9"
     assert rows[0]["student_name"] == "'=cmd()"  # formula injection neutralised
-    audit = await pool.fetch(
-        "SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", attempt_id
-    )
+    audit = await pool.fetch("SELECT action FROM audit_log WHERE target_id = $1 ORDER BY id", attempt_id)
     assert [r["action"] for r in audit] == ["timeline.view"]
 
 
@@ -228,9 +224,7 @@ async def test_room_creation_refused_when_node_full(client: Client) -> None:
     for i in range(placement.capacity):
         await placement.acquire(f"r{i}")
     exam = await make_exam(client)
-    resp = await client.post(
-        f"/api/exams/{exam['id']}/rooms", json={"name": "x", "seats": 3}, headers=bearer()
-    )
+    resp = await client.post(f"/api/exams/{exam['id']}/rooms", json={"name": "x", "seats": 3}, headers=bearer())
     assert resp.status == 503
     assert resp.headers["Retry-After"] == "30"
     assert (await resp.json())["error"]["code"] == "capacity"

@@ -32,8 +32,11 @@ async def test_every_kind_is_served_with_its_label_weight_and_source(client: Cli
     assert [kind["id"] for kind in config["kinds"]] == [kind.id for kind in SIGNAL_KINDS]
     for kind in SIGNAL_KINDS:
         assert served[kind.id] == {
-            "id": kind.id, "label": kind.label, "source": kind.source,
-            "default_weight": kind.default_weight, "explanation": kind.explanation,
+            "id": kind.id,
+            "label": kind.label,
+            "source": kind.source,
+            "default_weight": kind.default_weight,
+            "explanation": kind.explanation,
         }
     assert [b["name"] for b in config["analysis_bounds"]] == [b.name for b in ANALYSIS_BOUNDS]
     threshold = next(b for b in config["analysis_bounds"] if b["name"] == "threshold")

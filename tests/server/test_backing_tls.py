@@ -49,13 +49,28 @@ def _ca(common: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name(common)).issuer_name(_name(common))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(_name(common))
+        .issuer_name(_name(common))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -67,11 +82,17 @@ def make_certs(root: Path) -> Certs:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -92,8 +113,10 @@ class TlsServers:
     redis_port: int
 
     def database_url(self, ca: Path | None = None, database: str = "postgres") -> str:
-        return (f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
-                f"?sslmode=verify-full&sslrootcert={ca or self.certs.ca}")
+        return (
+            f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
+            f"?sslmode=verify-full&sslrootcert={ca or self.certs.ca}"
+        )
 
     def redis_url(self, ca: Path | None = None) -> str:
         return f"rediss://127.0.0.1:{self.redis_port}/0?ssl_ca_certs={ca or self.certs.ca}&ssl_cert_reqs=required"
@@ -107,8 +130,14 @@ class SystemPostgres(EmbeddedPostgres):
         self.bin_dir = bin_dir
 
     def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.bin_dir / args[0]), *args[1:]], check=True, capture_output=True,
-                              text=True, timeout=timeout, user=self._user)
+        return subprocess.run(
+            [str(self.bin_dir / args[0]), *args[1:]],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            user=self._user,
+        )
 
 
 def system_pg_bin() -> Path:
@@ -132,8 +161,10 @@ def _tls_postgres(root: Path, certs: Certs) -> EmbeddedPostgres:
         conf.write(f"\nssl = on\nssl_cert_file = '{certs.cert.name}'\nssl_key_file = '{certs.key.name}'\n")
     # TLS or nothing: a plain TCP connection matches no line and is refused.
     hba = pg.data_dir / "pg_hba.conf"
-    hba.write_text("\n".join("hostssl" + line[4:] if line.startswith("host ") else line
-                             for line in hba.read_text().splitlines()) + "\n")
+    hba.write_text(
+        "\n".join("hostssl" + line[4:] if line.startswith("host ") else line for line in hba.read_text().splitlines())
+        + "\n"
+    )
     pg.start()
     return pg
 
@@ -144,10 +175,31 @@ def _tls_redis(root: Path, certs: Certs) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     log = root / "redis.log"
     proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certs.cert),
-         "--tls-key-file", str(certs.key), "--tls-ca-cert-file", str(certs.ca), "--tls-auth-clients", "no",
-         "--save", "", "--appendonly", "no", "--dir", str(root), "--logfile", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(certs.cert),
+            "--tls-key-file",
+            str(certs.key),
+            "--tls-ca-cert-file",
+            str(certs.ca),
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -245,7 +297,9 @@ async def test_a_wrong_postgres_ca_stops_start_up_naming_the_certificate(tls: Tl
 
 
 async def test_a_wrong_redis_ca_is_logged_at_start_up_and_joins_are_refused(
-    tls: TlsServers, settings: Settings, caplog: pytest.LogCaptureFixture,
+    tls: TlsServers,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     node = settings.replace(redis_url=tls.redis_url(ca=tls.certs.wrong_ca))
     with caplog.at_level(logging.ERROR):

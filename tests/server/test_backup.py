@@ -31,8 +31,21 @@ from tests.support.live import Live, running_node
 from tests.support.node import EXAM_BODY, bearer
 
 # Every table a node writes; compared row for row after a round trip.
-TABLES = ("exams", "rooms", "attempts", "answers", "violations", "evidence", "controls", "attempt_log",
-          "consents", "audit_log", "revoked_tokens", "erasures", "schema_migrations")
+TABLES = (
+    "exams",
+    "rooms",
+    "attempts",
+    "answers",
+    "violations",
+    "evidence",
+    "controls",
+    "attempt_log",
+    "consents",
+    "audit_log",
+    "revoked_tokens",
+    "erasures",
+    "schema_migrations",
+)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8 + b"\xff\xd9"
 
 
@@ -49,8 +62,15 @@ def tmp_path() -> Iterator[Path]:
 
 def node_settings(data_dir: Path) -> Settings:
     # No secret and no admin token given: the node keeps both in its data dir, as `proctor serve` does.
-    return Settings.load(environ={}, env_file=None, data_dir=data_dir, node_id="node-backup",
-                         public_url="http://proctor.test", reconnect_grace_seconds=0.5, writer_flush_ms=5.0)
+    return Settings.load(
+        environ={},
+        env_file=None,
+        data_dir=data_dir,
+        node_id="node-backup",
+        public_url="http://proctor.test",
+        reconnect_grace_seconds=0.5,
+        writer_flush_ms=5.0,
+    )
 
 
 def admin_token(live: Live) -> str:
@@ -66,8 +86,12 @@ async def snapshot(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
 async def exam_room(live: Live, admin: str, students: list[str]) -> tuple[str, list[str]]:
     exam = await live.rest("POST", "/api/exams", EXAM_BODY, token=admin)
     room = await live.rest("POST", f"/api/exams/{exam['id']}/rooms", {"name": "Hall", "seats": 30}, token=admin)
-    invites = await live.rest("POST", f"/api/rooms/{room['id']}/invites",
-                              {"students": [{"id": s, "name": s.title()} for s in students]}, token=admin)
+    invites = await live.rest(
+        "POST",
+        f"/api/rooms/{room['id']}/invites",
+        {"students": [{"id": s, "name": s.title()} for s in students]},
+        token=admin,
+    )
     return room["id"], [i["token"] for i in invites["invites"]]
 
 
@@ -77,8 +101,9 @@ async def test_round_trip_keeps_every_row_and_every_token(tmp_path: Path) -> Non
     async with running_node(source) as live:
         admin = admin_token(live)
         room_id, [student_token] = await exam_room(live, admin, ["ada"])
-        teacher = (await live.rest("POST", "/api/tokens", {"role": "teacher", "sub": "t-1", "rooms": [room_id]},
-                                   token=admin))["token"]
+        teacher = (
+            await live.rest("POST", "/api/tokens", {"role": "teacher", "sub": "t-1", "rooms": [room_id]}, token=admin)
+        )["token"]
         student, joined = await live.student(student_token)
         attempt_id = joined["attempt"]["attempt_id"]
         assert (await student.call("answer", {"question_id": "q1", "value": 1, "seq": 1}))["ok"]
@@ -172,8 +197,9 @@ async def test_an_erased_student_does_not_come_back_from_an_older_backup(tmp_pat
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def test_truncated_or_corrupt_archives_are_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -182,17 +208,25 @@ def test_truncated_or_corrupt_archives_are_refused_with_a_clear_error(tmp_path: 
     log = tmp_path / "erasures.json"
     log.write_text("[]")
     good = tmp_path / "good.tar.gz"
-    archive.write(good, archive.Manifest(created_at="now", proctor_version="test", node_id="n",
-                                         database={"source": "embedded"}, migrations=[]),
-                  {archive.DUMP: dump, archive.ERASURES: log})
+    archive.write(
+        good,
+        archive.Manifest(
+            created_at="now", proctor_version="test", node_id="n", database={"source": "embedded"}, migrations=[]
+        ),
+        {archive.DUMP: dump, archive.ERASURES: log},
+    )
     data = good.read_bytes()
     truncated, flipped, garbage = tmp_path / "truncated.tar.gz", tmp_path / "flipped.tar.gz", tmp_path / "garbage"
     truncated.write_bytes(data[: len(data) // 2])
     flipped.write_bytes(data[:-5000] + bytes([data[-5000] ^ 0xFF]) + data[-4999:])
     garbage.write_text("not a backup at all")
     target = tmp_path / "target"
-    for bad, words in ((truncated, "truncated"), (flipped, "corrupt"), (garbage, "corrupt"),
-                       (tmp_path / "missing.tar.gz", "no such file")):
+    for bad, words in (
+        (truncated, "truncated"),
+        (flipped, "corrupt"),
+        (garbage, "corrupt"),
+        (tmp_path / "missing.tar.gz", "no such file"),
+    ):
         done = _cli("restore", str(bad), "--data-dir", str(target), cwd=tmp_path)
         assert done.returncode == 1, done
         assert "Traceback" not in done.stderr, done.stderr

@@ -43,8 +43,9 @@ def test_serve_on_embedded_defaults_then_sigterm(tmp_path: Path) -> None:
             token = (tmp_path / "d" / "admin-token").read_text().strip()
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/api/exams",
-                data=json.dumps({"title": "t", "duration_minutes": 1, "questions": [
-                    {"id": "q", "kind": "text", "text": "?"}]}).encode(),
+                data=json.dumps(
+                    {"title": "t", "duration_minutes": 1, "questions": [{"id": "q", "kind": "text", "text": "?"}]}
+                ).encode(),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
             with urllib.request.urlopen(req, timeout=5) as resp:
@@ -72,9 +73,26 @@ def test_token_command_mints_a_verifiable_teacher_token(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     out = subprocess.run(
-        [sys.executable, "-m", "server.cli", "token", "--role", "teacher", "--sub", "t1",
-         "--room", "r1", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=30, check=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "token",
+            "--role",
+            "teacher",
+            "--sub",
+            "t1",
+            "--room",
+            "r1",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=tmp_path,
     ).stdout.strip()
     secret = (tmp_path / "secret").read_text().strip()
     claims = TokenService(secret).verify(out)

@@ -59,8 +59,12 @@ def test_a_node_logs_json_lines_with_its_id_and_the_request_id(postgres: Postgre
         assert node.get("/healthz")[0] == 200 and node.proc.poll() is None
         # The drain runs in a task the request started; its lines carry the request's id,
         # and it ends the process (a whole life in the log).
-        req = urllib.request.Request(node.url + "/admin/drain", method="POST", data=b"",
-                                     headers={"Authorization": f"Bearer {ADMIN}", "X-Request-Id": "req-42.a_b"})
+        req = urllib.request.Request(
+            node.url + "/admin/drain",
+            method="POST",
+            data=b"",
+            headers={"Authorization": f"Bearer {ADMIN}", "X-Request-Id": "req-42.a_b"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 202
             assert resp.headers["X-Request-Id"] == "req-42.a_b"
@@ -94,10 +98,16 @@ def test_sane_request_ids_are_kept_others_replaced() -> None:
 
 @pytest.fixture
 def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
-    settings = Settings.load(environ={}, env_file=None, secret=SECRET, admin_token=ADMIN, node_id="n-1",
-                             log_format="json",
-                             database_url=f"postgresql://app:{DB_PASSWORD}@db.example/proctor",
-                             redis_url="redis://:redis-pass-77@cache.example:6379/0")
+    settings = Settings.load(
+        environ={},
+        env_file=None,
+        secret=SECRET,
+        admin_token=ADMIN,
+        node_id="n-1",
+        log_format="json",
+        database_url=f"postgresql://app:{DB_PASSWORD}@db.example/proctor",
+        redis_url="redis://:redis-pass-77@cache.example:6379/0",
+    )
     stream = io.StringIO()
     logger = logging.getLogger("tests.logs.captured")
     handler = build_handler(settings, stream)
@@ -114,8 +124,11 @@ def test_secrets_in_messages_args_and_tracebacks_are_redacted(captured: tuple[lo
     logger, stream = captured
     minted = jwt.encode({"sub": "s-1", "role": "student"}, "another-key-entirely-xxxxxxxxxxxx", algorithm="HS256")
     logger.info("secret %s and admin token %s", SECRET, ADMIN)
-    logger.warning("connecting to %s and %s", f"postgresql://app:{DB_PASSWORD}@db.example/proctor",
-                   "redis://:redis-pass-77@cache.example:6379/0")
+    logger.warning(
+        "connecting to %s and %s",
+        f"postgresql://app:{DB_PASSWORD}@db.example/proctor",
+        "redis://:redis-pass-77@cache.example:6379/0",
+    )
     logger.info("invite " + minted)  # a JWT in the message itself, not an argument
     logger.info("header %r", {"Authorization": "Bearer opaque-token-value"})
     logger.info("some://user:hunter22@host/ url of another service")
@@ -170,11 +183,20 @@ def test_text_is_the_default_and_other_formats_are_refused() -> None:
 def test_a_crash_at_start_up_is_one_json_line_without_the_password(tmp_path: Path) -> None:
     """What Python would print itself (an uncaught traceback) goes through the handler too."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-    env.update(PROCTOR_LOG_FORMAT="json", PROCTOR_SECRET=SECRET, PROCTOR_NODE_ID="node-crash",
-               PROCTOR_DATABASE_URL=f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/db")
-    proc = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--port", str(free_port()),
-                           "--data-dir", str(tmp_path / "d")], env=env, capture_output=True, text=True,
-                          timeout=90, cwd=tmp_path)
+    env.update(
+        PROCTOR_LOG_FORMAT="json",
+        PROCTOR_SECRET=SECRET,
+        PROCTOR_NODE_ID="node-crash",
+        PROCTOR_DATABASE_URL=f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/db",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "d")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     lines = _lines(proc.stderr)
     crash = [e for e in lines if e["level"] == "CRITICAL"]

@@ -23,8 +23,12 @@ async def owned_room(live: Live) -> tuple[dict[str, Any], str, str]:
     """A room whose exam a fresh teacher created: (room, that teacher's sub, token)."""
     sub = f"t-{uuid.uuid4().hex[:8]}"
     token = await live.teacher_token([], sub=sub)
-    exam = await live.rest("POST", "/api/exams", {"title": "Roles", "duration_minutes": 30, "questions": [
-        {"id": "q1", "kind": "text", "text": "Why?"}]}, token=token)
+    exam = await live.rest(
+        "POST",
+        "/api/exams",
+        {"title": "Roles", "duration_minutes": 30, "questions": [{"id": "q1", "kind": "text", "text": "Why?"}]},
+        token=token,
+    )
     room = await live.rest("POST", f"/api/exams/{exam['id']}/rooms", {"name": "R", "seats": 5}, token=token)
     return room, sub, token
 
@@ -59,8 +63,11 @@ async def test_owner_adds_lists_and_removes_a_colleague_by_email(live: Live) -> 
 
     # Every role change is in the audit log, with who did it.
     entries = await live.app[AUDIT].entries("room", room["id"])  # type: ignore[attr-defined]
-    changes = [(e["action"], e["actor_id"], e["details"].get("role"), e["details"].get("previous"))
-               for e in entries if e["action"].startswith("room.member.")]
+    changes = [
+        (e["action"], e["actor_id"], e["details"].get("role"), e["details"].get("previous"))
+        for e in entries
+        if e["action"].startswith("room.member.")
+    ]
     assert changes == [
         ("room.member.set", owner_sub, "reviewer", None),
         ("room.member.set", owner_sub, "proctor", "reviewer"),
@@ -78,9 +85,13 @@ async def test_only_owners_manage_members_and_ask_about_emails(live: Live) -> No
     await create_account(live, target)
     unknown = f"nobody-{uuid.uuid4().hex[:6]}@example.org"
     for token in (proctor, reviewer, other_owner):
-        for method, body in (("GET", None), ("POST", {"email": target, "role": "owner"}),
-                             ("POST", {"email": unknown, "role": "owner"}), ("DELETE", {"email": target}),
-                             ("DELETE", {"email": unknown})):
+        for method, body in (
+            ("GET", None),
+            ("POST", {"email": target, "role": "owner"}),
+            ("POST", {"email": unknown, "role": "owner"}),
+            ("DELETE", {"email": target}),
+            ("DELETE", {"email": unknown}),
+        ):
             status, data = await call(live, method, path, token, body)
             # Refused before the email is looked up: the same answer for a known and an unknown one.
             assert status == 403, (method, body, status, data)
@@ -88,7 +99,8 @@ async def test_only_owners_manage_members_and_ask_about_emails(live: Live) -> No
             assert "account" not in data["error"]["message"], data
     # None of the refused calls changed anything.
     rows = await live.app[POOL].fetch(  # type: ignore[attr-defined]
-        "SELECT role FROM room_members WHERE room_id = $1::uuid ORDER BY role", room["id"])
+        "SELECT role FROM room_members WHERE room_id = $1::uuid ORDER BY role", room["id"]
+    )
     assert [r["role"] for r in rows] == ["proctor", "reviewer"]
 
 
@@ -109,8 +121,11 @@ async def test_unknown_or_inactive_email_is_404_and_says_no_more(live: Live) -> 
 async def test_members_input_and_the_creators_ownership(live: Live) -> None:
     room, owner_sub, owner = await owned_room(live)
     path = f"/api/rooms/{room['id']}/members"
-    for body in ({"email": "not-an-email", "role": "reviewer"}, {"email": "a@b.c", "role": "admin"},
-                 {"email": "a@b.c", "role": "owner", "extra": 1}):
+    for body in (
+        {"email": "not-an-email", "role": "reviewer"},
+        {"email": "a@b.c", "role": "admin"},
+        {"email": "a@b.c", "role": "owner", "extra": 1},
+    ):
         status, data = await call(live, "POST", path, owner, body)
         assert status == 400 and data["error"]["code"] == "invalid", (body, data)
     for body in ({}, {"email": "a@b.c", "subject": "x"}):

@@ -92,8 +92,13 @@ def test_every_alert_says_how_bad_for_how_long_and_what_to_do() -> None:
     doc = yaml.safe_load(ALERTS.read_text())
     rules = [r for g in doc["groups"] for r in g["rules"]]
     assert {r["alert"] for r in rules} >= {
-        "ProctorNodeDown", "ProctorNotReady", "ProctorWriterQueueGrowing", "ProctorCommitLatencyHigh",
-        "ProctorEventLoopLagHigh", "ProctorAnalysisSamplesDropped", "ProctorRedisBusDown",
+        "ProctorNodeDown",
+        "ProctorNotReady",
+        "ProctorWriterQueueGrowing",
+        "ProctorCommitLatencyHigh",
+        "ProctorEventLoopLagHigh",
+        "ProctorAnalysisSamplesDropped",
+        "ProctorRedisBusDown",
     }
     for rule in rules:
         assert "for" in rule, rule["alert"]
@@ -112,8 +117,10 @@ def _annotations(alert: str, instance: str, value: str = "") -> dict[str, str]:
 
 
 def _expect(alert: str, instance: str, severity: str, value: str = "") -> dict[str, Any]:
-    return {"exp_labels": {"severity": severity, "job": "proctor", "instance": instance},
-            "exp_annotations": _annotations(alert, instance, value)}
+    return {
+        "exp_labels": {"severity": severity, "job": "proctor", "instance": instance},
+        "exp_annotations": _annotations(alert, instance, value),
+    }
 
 
 def test_promtool_unit_tests_fire_and_stay_quiet(tmp_path: Path) -> None:
@@ -122,29 +129,40 @@ def test_promtool_unit_tests_fire_and_stay_quiet(tmp_path: Path) -> None:
     tests = {
         "rule_files": [str(ALERTS)],
         "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                {"series": 'proctor_ready{job="proctor",instance="a:8080"}', "values": "1 1 0 0 0 0 0 0"},
-                {"series": 'proctor_ready{job="proctor",instance="b:8081"}', "values": "1x7"},
-                {"series": 'proctor_redis_bus_up{job="proctor",instance="a:8080"}', "values": "1 0 0 0 0"},
-                {"series": 'proctor_redis_bus_up{job="proctor",instance="b:8081"}', "values": "1 0 1 0 1"},
-                # a grows by 500 a minute; b is deep but steady (draining as fast as it fills)
-                {"series": 'proctor_writer_queue_depth{job="proctor",instance="a:8080"}', "values": "100+500x20"},
-                {"series": 'proctor_writer_queue_depth{job="proctor",instance="b:8081"}', "values": "5000x20"},
-            ],
-            "alert_rule_test": [
-                {"eval_time": "3m", "alertname": "ProctorNotReady", "exp_alerts": []},  # 1 min only
-                {"eval_time": "5m", "alertname": "ProctorNotReady",
-                 "exp_alerts": [_expect("ProctorNotReady", "a:8080", "critical")]},
-                {"eval_time": "1m", "alertname": "ProctorRedisBusDown", "exp_alerts": []},
-                {"eval_time": "3m", "alertname": "ProctorRedisBusDown",
-                 "exp_alerts": [_expect("ProctorRedisBusDown", "a:8080", "critical")]},
-                {"eval_time": "4m", "alertname": "ProctorWriterQueueGrowing", "exp_alerts": []},
-                {"eval_time": "10m", "alertname": "ProctorWriterQueueGrowing",
-                 "exp_alerts": [_expect("ProctorWriterQueueGrowing", "a:8080", "warning", "5.1k")]},
-            ],
-        }],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'proctor_ready{job="proctor",instance="a:8080"}', "values": "1 1 0 0 0 0 0 0"},
+                    {"series": 'proctor_ready{job="proctor",instance="b:8081"}', "values": "1x7"},
+                    {"series": 'proctor_redis_bus_up{job="proctor",instance="a:8080"}', "values": "1 0 0 0 0"},
+                    {"series": 'proctor_redis_bus_up{job="proctor",instance="b:8081"}', "values": "1 0 1 0 1"},
+                    # a grows by 500 a minute; b is deep but steady (draining as fast as it fills)
+                    {"series": 'proctor_writer_queue_depth{job="proctor",instance="a:8080"}', "values": "100+500x20"},
+                    {"series": 'proctor_writer_queue_depth{job="proctor",instance="b:8081"}', "values": "5000x20"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "ProctorNotReady", "exp_alerts": []},  # 1 min only
+                    {
+                        "eval_time": "5m",
+                        "alertname": "ProctorNotReady",
+                        "exp_alerts": [_expect("ProctorNotReady", "a:8080", "critical")],
+                    },
+                    {"eval_time": "1m", "alertname": "ProctorRedisBusDown", "exp_alerts": []},
+                    {
+                        "eval_time": "3m",
+                        "alertname": "ProctorRedisBusDown",
+                        "exp_alerts": [_expect("ProctorRedisBusDown", "a:8080", "critical")],
+                    },
+                    {"eval_time": "4m", "alertname": "ProctorWriterQueueGrowing", "exp_alerts": []},
+                    {
+                        "eval_time": "10m",
+                        "alertname": "ProctorWriterQueueGrowing",
+                        "exp_alerts": [_expect("ProctorWriterQueueGrowing", "a:8080", "warning", "5.1k")],
+                    },
+                ],
+            }
+        ],
     }
     path = tmp_path / "alerts_test.yml"
     path.write_text(yaml.safe_dump(tests, sort_keys=False))
@@ -159,8 +177,18 @@ def test_dashboard_is_grafana_36_plus_on_a_datasource_variable() -> None:
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     titles = " ".join(p["title"].lower() for p in doc["panels"])
-    for topic in ("sockets", "events", "commit latency", "writer queue", "loop lag", "gc", "analysis",
-                  "rooms", "cluster nodes", "redis"):
+    for topic in (
+        "sockets",
+        "events",
+        "commit latency",
+        "writer queue",
+        "loop lag",
+        "gc",
+        "analysis",
+        "rooms",
+        "cluster nodes",
+        "redis",
+    ):
         assert topic in titles, topic
     ids = [p["id"] for p in doc["panels"]]
     assert len(ids) == len(set(ids))
@@ -172,8 +200,10 @@ def test_dashboard_is_grafana_36_plus_on_a_datasource_variable() -> None:
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each panel's query as a recording rule (Grafana's `$instance` becomes
     the regex it stands for), so a typo in a panel fails here, not on an operator's screen."""
-    rules = [{"record": f"proctor_dashboard:panel_{i}", "expr": e.replace("$instance", ".*")}
-             for i, e in enumerate(dashboard_exprs())]
+    rules = [
+        {"record": f"proctor_dashboard:panel_{i}", "expr": e.replace("$instance", ".*")}
+        for i, e in enumerate(dashboard_exprs())
+    ]
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     proc = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
@@ -228,12 +258,33 @@ def test_a_rule_on_a_metric_no_node_exports_is_caught(scrapes: dict[str, str], t
     """The check itself works: a rule file promtool accepts, on a misspelt histogram and a
     metric that does not exist, is reported with both names."""
     bad = tmp_path / "bad.yml"
-    bad.write_text(yaml.safe_dump({"groups": [{"name": "bad", "rules": [
-        {"alert": "Typo", "expr": "histogram_quantile(0.99, rate(proctor_commit_latency_bucket[5m])) > 1",
-         "for": "1m", "labels": {"severity": "warning"}, "annotations": {"summary": "s", "description": "d"}},
-        {"alert": "Gone", "expr": "proctor_ready == 0 and proctor_no_such_metric > 0",
-         "for": "1m", "labels": {"severity": "warning"}, "annotations": {"summary": "s", "description": "d"}},
-    ]}]}))
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "bad",
+                        "rules": [
+                            {
+                                "alert": "Typo",
+                                "expr": "histogram_quantile(0.99, rate(proctor_commit_latency_bucket[5m])) > 1",
+                                "for": "1m",
+                                "labels": {"severity": "warning"},
+                                "annotations": {"summary": "s", "description": "d"},
+                            },
+                            {
+                                "alert": "Gone",
+                                "expr": "proctor_ready == 0 and proctor_no_such_metric > 0",
+                                "for": "1m",
+                                "labels": {"severity": "warning"},
+                                "annotations": {"summary": "s", "description": "d"},
+                            },
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     proc = subprocess.run([promtool(), "check", "rules", str(bad)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr  # valid PromQL: only our check can tell
     exported = exported_names(scrapes["single"]) | exported_names(scrapes["cluster"])
@@ -250,7 +301,8 @@ def _prometheus_api(port: int, path: str) -> Any:
 
 @pytest.mark.slow
 def test_a_real_prometheus_scrapes_a_node_and_evaluates_rules_and_panels(
-        postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     """The operator's set-up end to end: job `proctor` scraping a node, the shipped rules
     loaded and evaluated without error, every panel's query answered."""
     binary = shutil.which("prometheus")
@@ -260,14 +312,28 @@ def test_a_real_prometheus_scrapes_a_node_and_evaluates_rules_and_panels(
     with running_node(tmp_path, database) as node:
         port = free_port()
         config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(ALERTS)],
-            "scrape_configs": [{"job_name": "proctor", "static_configs": [{"targets": [f"127.0.0.1:{node.port}"]}]}],
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(ALERTS)],
+                    "scrape_configs": [
+                        {"job_name": "proctor", "static_configs": [{"targets": [f"127.0.0.1:{node.port}"]}]}
+                    ],
+                }
+            )
+        )
         with (tmp_path / "prometheus.log").open("wb") as log:
-            prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                     f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+            prom = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=log,
+            )
         try:
             deadline = time.monotonic() + 60
             ready: list[Any] = []

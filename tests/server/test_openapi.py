@@ -24,7 +24,9 @@ async def test_document_is_valid_and_complete(client: Client) -> None:
     registered = {
         (r.method, r.resource.canonical)
         for r in client.app.router.routes()
-        if r.resource is not None and r.resource.canonical.startswith("/api") and r.method != "HEAD"
+        if r.resource is not None
+        and r.resource.canonical.startswith("/api")
+        and r.method != "HEAD"
         and r.resource.canonical != "/api/openapi.json"
     }
     assert documented == registered
@@ -42,7 +44,8 @@ async def test_every_example_is_accepted(client: Client) -> None:
         " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi', now()) RETURNING id)"
         " INSERT INTO violations (attempt_id, seq, source, kind, occurred_at)"
         " SELECT id, 1, 'client', 'copy', now() FROM a RETURNING id",
-        exam["id"], room["id"],
+        exam["id"],
+        room["id"],
     )
     ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id}
     # /api/me/* is an account's own: its examples run with a personal token of an account.

@@ -57,12 +57,22 @@ BAD_VALUES: dict[str, list[str]] = {
     "signin_account_window_seconds": ["0", "-1", "86401"],
     "signin_address_attempts": ["0", "many"],
     "signin_address_window_seconds": ["0", "nan", "86401"],
-    "oidc_issuer": ["idp.example", "ftp://idp.example", "http://idp.example", "https://idp.example/?tenant=1",
-                    "https://idp.example/#x"],
+    "oidc_issuer": [
+        "idp.example",
+        "ftp://idp.example",
+        "http://idp.example",
+        "https://idp.example/?tenant=1",
+        "https://idp.example/#x",
+    ],
     "oidc_client_id": ["two words", "c" * 256, "naïve"],
     "oidc_client_secret": ["a secret with spaces", "s" * 1025],
-    "oidc_allowed_domains": ["@school.example", "school", "*.school.example", "school.example,bad_domain.example",
-                             "-school.example"],
+    "oidc_allowed_domains": [
+        "@school.example",
+        "school",
+        "*.school.example",
+        "school.example,bad_domain.example",
+        "-school.example",
+    ],
     "oidc_admin_claim": ["groups=", "=proctor-admins", "two words=x"],
 }
 SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token", "oidc_client_secret")
@@ -81,9 +91,7 @@ def clean_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", list(Settings.model_fields))
-def test_every_key_refuses_out_of_range_values_from_the_environment(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_key_refuses_out_of_range_values_from_the_environment(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert BAD_VALUES.get(name), f"no bad value for {name}: add one to BAD_VALUES"
     key = name.upper()
     for value in BAD_VALUES[name]:
@@ -107,11 +115,20 @@ def test_values_at_the_bounds_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_
     model = tmp_path / "face.onnx"
     model.write_bytes(b"onnx")
     for key, value in {
-        "PORT": "65535", "EVENTS_PER_SECOND": "0.01", "EVENT_BURST": "1", "ANALYSIS_DETECT_WIDTH": "0",
-        "LOG_LEVEL": "debug", "ALLOWED_ORIGINS": "https://a.example, http://b.example:8080,,", "FACE_MODEL": str(model),
-        "ICE_SERVERS": "stun:stun.example:3478,turns:turn.example?transport=tcp", "SECRET": "s" * 32,
-        "DATABASE_URL": "postgres://u:pw@db/x", "REDIS_URL": "unix:///run/redis.sock", "GC_TUNING": "off",
-        "PUBLIC_URL": "https://proctor.example/", "NODE_ID": "node-1.example_a",
+        "PORT": "65535",
+        "EVENTS_PER_SECOND": "0.01",
+        "EVENT_BURST": "1",
+        "ANALYSIS_DETECT_WIDTH": "0",
+        "LOG_LEVEL": "debug",
+        "ALLOWED_ORIGINS": "https://a.example, http://b.example:8080,,",
+        "FACE_MODEL": str(model),
+        "ICE_SERVERS": "stun:stun.example:3478,turns:turn.example?transport=tcp",
+        "SECRET": "s" * 32,
+        "DATABASE_URL": "postgres://u:pw@db/x",
+        "REDIS_URL": "unix:///run/redis.sock",
+        "GC_TUNING": "off",
+        "PUBLIC_URL": "https://proctor.example/",
+        "NODE_ID": "node-1.example_a",
     }.items():
         monkeypatch.setenv(f"PROCTOR_{key}", value)
     s = Settings.load()
@@ -125,21 +142,30 @@ def test_values_at_the_bounds_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_single_sign_on_needs_its_client_and_takes_loopback_http_only_for_tests() -> None:
     issuer = {"PROCTOR_OIDC_ISSUER": "https://idp.example/realms/school"}
-    for missing, given in (("OIDC_CLIENT_ID", {"PROCTOR_OIDC_CLIENT_SECRET": "c-secret"}),
-                           ("OIDC_CLIENT_SECRET", {"PROCTOR_OIDC_CLIENT_ID": "proctor"})):
+    for missing, given in (
+        ("OIDC_CLIENT_ID", {"PROCTOR_OIDC_CLIENT_SECRET": "c-secret"}),
+        ("OIDC_CLIENT_SECRET", {"PROCTOR_OIDC_CLIENT_ID": "proctor"}),
+    ):
         with pytest.raises(SettingsError) as info:
             Settings.load(environ=issuer | given, env_file=None)
         assert info.value.key == missing and "required with PROCTOR_OIDC_ISSUER" in str(info.value)
     client = {"PROCTOR_OIDC_CLIENT_ID": "proctor", "PROCTOR_OIDC_CLIENT_SECRET": "c-secret~._"}
-    s = Settings.load(environ=issuer | client | {
-        "PROCTOR_OIDC_ALLOWED_DOMAINS": "School.Example, staff.school.example,,",
-        "PROCTOR_OIDC_ADMIN_CLAIM": "groups=/proctor admins",
-    }, env_file=None)
+    s = Settings.load(
+        environ=issuer
+        | client
+        | {
+            "PROCTOR_OIDC_ALLOWED_DOMAINS": "School.Example, staff.school.example,,",
+            "PROCTOR_OIDC_ADMIN_CLAIM": "groups=/proctor admins",
+        },
+        env_file=None,
+    )
     assert s.oidc_allowed_domains == ("school.example", "staff.school.example")
     assert s.oidc_admin_rule == ("groups", "/proctor admins")
     assert "c-secret" not in repr(s) and s.oidc_client_secret.get_secret_value() == "c-secret~._"
     assert Settings.load(environ={"PROCTOR_OIDC_ADMIN_CLAIM": "is_admin"}, env_file=None).oidc_admin_rule == (
-        "is_admin", None)
+        "is_admin",
+        None,
+    )
     for loopback in ("http://127.0.0.1:5556/dex", "http://localhost:8080/realms/test", "http://[::1]:9000"):
         assert Settings.load(environ={"PROCTOR_OIDC_ISSUER": loopback} | client, env_file=None).oidc_issuer == loopback
     # Without an issuer nothing else is required: single sign-on is simply off.
@@ -204,8 +230,12 @@ def test_settings_are_frozen() -> None:
 
 def test_secrets_stay_out_of_repr_and_str() -> None:
     s = Settings.load(
-        environ={"PROCTOR_SECRET": "s3cr3t-value-" + "x" * 32, "PROCTOR_DATABASE_URL": "postgresql://u:pw@h/db",
-                 "PROCTOR_REDIS_URL": "redis://:rpw@h:6379/0", "PROCTOR_ADMIN_TOKEN": "adm1n-token-value"},
+        environ={
+            "PROCTOR_SECRET": "s3cr3t-value-" + "x" * 32,
+            "PROCTOR_DATABASE_URL": "postgresql://u:pw@h/db",
+            "PROCTOR_REDIS_URL": "redis://:rpw@h:6379/0",
+            "PROCTOR_ADMIN_TOKEN": "adm1n-token-value",
+        },
         env_file=None,
     )
     for name in SECRET_KEYS:
@@ -232,11 +262,20 @@ def test_readme_lists_every_key() -> None:
 def test_proctor_serve_refuses_a_bad_value_naming_the_key(clean_start: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     # A database URL that is valid but unreachable: whatever happens, no embedded Postgres starts.
-    env |= {"PROCTOR_EVENTS_PER_SECOND": "0", "PROCTOR_DATABASE_URL": f"postgresql://127.0.0.1:{free_port()}/x",
-            "PROCTOR_DATA_DIR": str(clean_start / "data")}
+    env |= {
+        "PROCTOR_EVENTS_PER_SECOND": "0",
+        "PROCTOR_DATABASE_URL": f"postgresql://127.0.0.1:{free_port()}/x",
+        "PROCTOR_DATA_DIR": str(clean_start / "data"),
+    }
     proctor = Path(sys.executable).with_name("proctor")
-    proc = subprocess.run([str(proctor), "serve", "--port", str(free_port())], env=env, cwd=clean_start,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [str(proctor), "serve", "--port", str(free_port())],
+        env=env,
+        cwd=clean_start,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode != 0
     assert "PROCTOR_EVENTS_PER_SECOND" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

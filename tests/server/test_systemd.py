@@ -27,8 +27,12 @@ def systemd_analyze() -> str:
 
 
 def render(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PROCTOR), "systemd", "--user", "proctor", "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(PROCTOR), "systemd", "--user", "proctor", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def keys(path: Path) -> dict[str, list[str]]:
@@ -45,8 +49,9 @@ def keys(path: Path) -> dict[str, list[str]]:
 
 
 def verify(directory: Path, *units: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([systemd_analyze(), "verify", *units], cwd=directory,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [systemd_analyze(), "verify", *units], cwd=directory, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_units_for_three_processes_pass_systemd_verify(tmp_path: Path) -> None:
@@ -57,9 +62,16 @@ def test_units_for_three_processes_pass_systemd_verify(tmp_path: Path) -> None:
     assert service["Service.ExecStart"] == [f"{PROCTOR.absolute()} serve --instance %i"]
     assert Path(service["Service.ExecStart"][0].split()[0]).is_absolute()
     expected = {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "ReadWritePaths": "/srv/proctor", "Restart": "on-failure", "KillSignal": "SIGTERM",
-        "ExecReload": "/bin/kill -HUP $MAINPID", "User": "proctor", "EnvironmentFile": "-/etc/proctor/env",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "ReadWritePaths": "/srv/proctor",
+        "Restart": "on-failure",
+        "KillSignal": "SIGTERM",
+        "ExecReload": "/bin/kill -HUP $MAINPID",
+        "User": "proctor",
+        "EnvironmentFile": "-/etc/proctor/env",
     }
     for key, value in expected.items():
         assert service[f"Service.{key}"] == [value], key
@@ -87,12 +99,15 @@ def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     assert "NoNewPrivilege" in misspelt.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--processes", "0"], "--processes"),
-    (["--data-dir", "relative/dir"], "--data-dir must be an absolute path"),
-    (["--executable", "proctor"], "must be an absolute path"),
-    (["--shutdown-timeout", "0"], "--shutdown-timeout"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--processes", "0"], "--processes"),
+        (["--data-dir", "relative/dir"], "--data-dir must be an absolute path"),
+        (["--executable", "proctor"], "must be an absolute path"),
+        (["--shutdown-timeout", "0"], "--shutdown-timeout"),
+    ],
+)
 def test_bad_arguments_are_refused_with_the_reason(tmp_path: Path, args: list[str], message: str) -> None:
     proc = render(tmp_path, *args)
     assert proc.returncode == 2
@@ -101,8 +116,9 @@ def test_bad_arguments_are_refused_with_the_reason(tmp_path: Path, args: list[st
 
 
 def test_printed_without_out(tmp_path: Path) -> None:
-    proc = subprocess.run([str(PROCTOR), "systemd", "--user", "proctor", "--env-file", ""],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(PROCTOR), "systemd", "--user", "proctor", "--env-file", ""], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "# --- proctor@.service" in proc.stdout and "# --- proctor.target" in proc.stdout
     assert "EnvironmentFile" not in proc.stdout

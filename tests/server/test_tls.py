@@ -94,14 +94,25 @@ async def test_node_serves_https_and_wss_and_reloads_its_certificate_on_sighup(
             # site's is refused): a student joins on a WebSocket that stays open across the reload.
             foreign = socketio.AsyncClient(reconnection=False, http_session=http)
             with pytest.raises(socketio.exceptions.ConnectionError):
-                await foreign.connect(node.url, namespaces=["/student"], auth={"token": student["token"]},
-                                      headers={"Origin": "https://evil.example"}, transports=["websocket"],
-                                      wait_timeout=10)
+                await foreign.connect(
+                    node.url,
+                    namespaces=["/student"],
+                    auth={"token": student["token"]},
+                    headers={"Origin": "https://evil.example"},
+                    transports=["websocket"],
+                    wait_timeout=10,
+                )
             disconnected = asyncio.Event()
             sio = socketio.AsyncClient(reconnection=False, http_session=http)
             sio.on("disconnect", lambda *a: disconnected.set(), namespace="/student")
-            await sio.connect(node.url, namespaces=["/student"], auth={"token": student["token"]},
-                              headers={"Origin": node.url}, transports=["websocket"], wait_timeout=10)
+            await sio.connect(
+                node.url,
+                namespaces=["/student"],
+                auth={"token": student["token"]},
+                headers={"Origin": node.url},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
             assert sio.transport() == "websocket"
             joined = await sio.call("join", {}, namespace="/student", timeout=10)
             assert joined["ok"], joined
@@ -141,8 +152,9 @@ async def test_node_serves_https_and_wss_and_reloads_its_certificate_on_sighup(
 
 async def test_sighup_without_tls_is_logged_and_the_node_serves_on(postgres: PostgresServer, tmp_path: Path) -> None:
     # SIGHUP's default action ends a process; a renewal hook or `systemctl reload` must not.
-    node = HttpsNode(tmp_path, await postgres.create_database(), Path(), Path(),
-                     env={"PROCTOR_TLS_CERT": "", "PROCTOR_TLS_KEY": ""})
+    node = HttpsNode(
+        tmp_path, await postgres.create_database(), Path(), Path(), env={"PROCTOR_TLS_CERT": "", "PROCTOR_TLS_KEY": ""}
+    )
     node.start(None)
     try:
         assert f"listening on http://127.0.0.1:{node.port}" in node.output()
@@ -158,8 +170,14 @@ async def test_sighup_without_tls_is_logged_and_the_node_serves_on(postgres: Pos
 def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     environ.update({"PROCTOR_DATA_DIR": str(tmp_path / "data"), **env})
-    return subprocess.run([sys.executable, "-m", "server.cli", "serve"], env=environ, capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
 
 
 def test_start_up_refuses_a_key_that_is_not_the_certificates(tmp_path: Path) -> None:
@@ -173,14 +191,18 @@ def test_start_up_refuses_a_key_that_is_not_the_certificates(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("which", "content", "expected"), [
-    ("cert", None, "PROCTOR_TLS_CERT: cannot read"),
-    ("key", None, "PROCTOR_TLS_KEY: cannot read"),
-    ("cert", b"not a certificate\n", "PROCTOR_TLS_CERT: "),
-    ("key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "PROCTOR_TLS_KEY: "),
-])
-def test_start_up_names_the_unreadable_or_invalid_file(tmp_path: Path, which: str, content: bytes | None,
-                                                        expected: str) -> None:
+@pytest.mark.parametrize(
+    ("which", "content", "expected"),
+    [
+        ("cert", None, "PROCTOR_TLS_CERT: cannot read"),
+        ("key", None, "PROCTOR_TLS_KEY: cannot read"),
+        ("cert", b"not a certificate\n", "PROCTOR_TLS_CERT: "),
+        ("key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "PROCTOR_TLS_KEY: "),
+    ],
+)
+def test_start_up_names_the_unreadable_or_invalid_file(
+    tmp_path: Path, which: str, content: bytes | None, expected: str
+) -> None:
     LocalCA().issue(serial=1).write(tmp_path / "cert.pem", tmp_path / "key.pem")
     target = tmp_path / f"{which}.pem"
     target.unlink()
@@ -191,8 +213,9 @@ def test_start_up_names_the_unreadable_or_invalid_file(tmp_path: Path, which: st
     assert str(target) in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("given", "missing"), [("PROCTOR_TLS_CERT", "PROCTOR_TLS_KEY"),
-                                                ("PROCTOR_TLS_KEY", "PROCTOR_TLS_CERT")])
+@pytest.mark.parametrize(
+    ("given", "missing"), [("PROCTOR_TLS_CERT", "PROCTOR_TLS_KEY"), ("PROCTOR_TLS_KEY", "PROCTOR_TLS_CERT")]
+)
 def test_one_of_the_pair_alone_is_a_start_up_error(tmp_path: Path, given: str, missing: str) -> None:
     result = _serve(tmp_path, **{given: str(tmp_path / "x.pem")})
     assert result.returncode == 2 and f"{missing}: set both" in result.stderr, result.stderr
@@ -211,14 +234,27 @@ async def test_cert_command_makes_a_local_ca_that_a_client_trusts(tmp_path: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
 
     def cert(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "server.cli", "cert", *args, "--out", str(out), "--port", "8443"],
-                              env=env, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "server.cli", "cert", *args, "--out", str(out), "--port", "8443"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
 
     first = cert("--self-signed", "--name", "localhost", "--ip", "127.0.0.1")
     assert first.returncode == 0, first.stderr
-    for text in (f"PROCTOR_TLS_CERT={out / 'cert.pem'}", f"PROCTOR_TLS_KEY={out / 'key.pem'}",
-                 "PROCTOR_PUBLIC_URL=https://localhost:8443", "certutil -addstore -f Root proctor-ca.crt",
-                 "add-trusted-cert", "update-ca-certificates", "Firefox", "ChromeOS"):
+    for text in (
+        f"PROCTOR_TLS_CERT={out / 'cert.pem'}",
+        f"PROCTOR_TLS_KEY={out / 'key.pem'}",
+        "PROCTOR_PUBLIC_URL=https://localhost:8443",
+        "certutil -addstore -f Root proctor-ca.crt",
+        "add-trusted-cert",
+        "update-ca-certificates",
+        "Firefox",
+        "ChromeOS",
+    ):
         assert text in first.stdout, text
     assert (out / "key.pem").stat().st_mode & 0o777 == 0o600
     assert (out / "proctor-ca-key.pem").stat().st_mode & 0o777 == 0o600

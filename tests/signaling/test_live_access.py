@@ -69,14 +69,17 @@ async def test_student_acts_only_on_own_attempt(live: Live) -> None:
     _, joined_a = await live.student(a)
     student_b, _ = await live.student(b)
     # Messages name no attempt: the session's own attempt is implied, another cannot be named.
-    ack = await student_b.call("answer", {"question_id": "q1", "value": 1, "seq": 1,
-                                          "attempt_id": joined_a["attempt"]["attempt_id"]})
+    ack = await student_b.call(
+        "answer", {"question_id": "q1", "value": 1, "seq": 1, "attempt_id": joined_a["attempt"]["attempt_id"]}
+    )
     assert ack["ok"] is False and ack["error"]["code"] == "invalid"
     # A student cannot drive the teacher namespace's events either.
     ack = await student_b.call("control", {"attempt_id": joined_a["attempt"]["attempt_id"], "action": "terminate"})
     assert ack["ok"] is False and ack["error"]["code"] == "unknown_event"
-    resp = await live.http.get(f"{live.url}/api/attempts/{joined_a['attempt']['attempt_id']}/timeline",
-                               headers={"Authorization": f"Bearer {b}"})
+    resp = await live.http.get(
+        f"{live.url}/api/attempts/{joined_a['attempt']['attempt_id']}/timeline",
+        headers={"Authorization": f"Bearer {b}"},
+    )
     assert resp.status == 403
 
 
@@ -125,9 +128,9 @@ async def test_rate_limit_answers_with_retry_hint(live: Live) -> None:
     room = await live.room()
     [token] = await live.invites(room["id"], 1)
     student, _ = await live.student(token)
-    acks = await asyncio.gather(*[
-        student.call("event", {"seq": i, "kind": "copy", "occurred_at": now_iso()}) for i in range(1, 101)
-    ])
+    acks = await asyncio.gather(
+        *[student.call("event", {"seq": i, "kind": "copy", "occurred_at": now_iso()}) for i in range(1, 101)]
+    )
     limited = [a for a in acks if not a["ok"]]
     assert limited, "a burst of 100 must hit the limit"
     assert all(a["error"]["code"] == "rate_limited" and a["error"]["retry_after"] > 0 for a in limited), limited
@@ -152,7 +155,8 @@ async def test_room_seats_and_node_rooms_are_capped(live: Live) -> None:
     ack = await client.call("join")
     assert ack["ok"] is False and ack["error"]["code"] == "capacity"
     resp = await live.http.post(
-        f"{live.url}/api/exams/{other['exam_id']}/rooms", json={"name": "x", "seats": 2},
+        f"{live.url}/api/exams/{other['exam_id']}/rooms",
+        json={"name": "x", "seats": 2},
         headers={"Authorization": "Bearer test-admin-token-0123456789"},
     )
     assert resp.status == 503 and "Retry-After" in resp.headers

@@ -40,12 +40,11 @@ async def test_disconnect_with_unacknowledged_events_then_resend(live: Live) -> 
     acks = [await again.call("event", event(seq)) for seq in range(1, 31)]
     assert all(a["ok"] and a["seq"] == i for i, a in enumerate(acks, start=1))
     pool = live.app[POOL]  # type: ignore[attr-defined]
-    rows = await pool.fetch(
-        "SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", uuid.UUID(attempt_id)
-    )
+    rows = await pool.fetch("SELECT seq FROM violations WHERE attempt_id = $1 ORDER BY seq", uuid.UUID(attempt_id))
     assert [r["seq"] for r in rows] == list(range(1, 31))
-    score = await pool.fetchval("SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1",
-                                uuid.UUID(attempt_id))
+    score = await pool.fetchval(
+        "SELECT coalesce(sum(severity), 0) FROM violations WHERE attempt_id = $1", uuid.UUID(attempt_id)
+    )
     assert score == 30 * 2.0  # copy weighs 2; counted once per stored event
     await asyncio.sleep(0.3)
     seen = [v["seq"] for v in teacher.received.events["violation"]]
@@ -85,7 +84,8 @@ async def test_pause_resume_extend_and_deadline(live: Live) -> None:
     ack = await teacher.call("control", {"attempt_id": attempt_id, "action": "extend", "minutes": 5})
     assert ack["ok"], ack
     assert datetime.fromisoformat(ack["attempt"]["deadline"]) - deadline0 == (
-        datetime.fromisoformat("2000-01-01T00:05:00") - datetime.fromisoformat("2000-01-01T00:00:00"))
+        datetime.fromisoformat("2000-01-01T00:05:00") - datetime.fromisoformat("2000-01-01T00:00:00")
+    )
     clock = await student.received.wait_for("deadline")
     assert clock["deadline"] == ack["attempt"]["deadline"]
 
@@ -99,8 +99,9 @@ async def test_pause_resume_extend_and_deadline(live: Live) -> None:
     rejoin = await student.call("join")
     assert abs(rejoin["attempt"]["remaining_seconds"] - remaining) < 0.05
     resumed = await teacher.call("control", {"attempt_id": attempt_id, "action": "resume"})
-    pushed = (datetime.fromisoformat(resumed["attempt"]["deadline"])
-              - datetime.fromisoformat(paused["attempt"]["deadline"]))
+    pushed = datetime.fromisoformat(resumed["attempt"]["deadline"]) - datetime.fromisoformat(
+        paused["attempt"]["deadline"]
+    )
     assert 1.1 < pushed.total_seconds() < 3
     wrong = await teacher.call("control", {"attempt_id": attempt_id, "action": "resume"})
     assert wrong["error"]["code"] == "invalid_state"
@@ -108,8 +109,9 @@ async def test_pause_resume_extend_and_deadline(live: Live) -> None:
     # Auto-submit at the deadline, with the student gone.
     await student.close()
     pool = live.app[POOL]  # type: ignore[attr-defined]
-    await pool.execute("UPDATE attempts SET deadline = now() + interval '1 second' WHERE id = $1",
-                       uuid.UUID(attempt_id))
+    await pool.execute(
+        "UPDATE attempts SET deadline = now() + interval '1 second' WHERE id = $1", uuid.UUID(attempt_id)
+    )
     submitted = await teacher.received.wait_for("submitted", lambda d: d["attempt_id"] == attempt_id, timeout=6)
     assert submitted["reason"] == "deadline"
     _, after = await live.student(token)

@@ -32,8 +32,9 @@ async def test_full_flow(live: Live) -> None:
     progress = await teacher.received.wait_for("progress")
     assert progress == {"attempt_id": attempt_id, "answered": 1, "total": 3}
 
-    ack = await student.call("event", {"seq": 2, "kind": "tab_hidden", "occurred_at": now_iso(),
-                                       "details": {"ms": 1200}})
+    ack = await student.call(
+        "event", {"seq": 2, "kind": "tab_hidden", "occurred_at": now_iso(), "details": {"ms": 1200}}
+    )
     assert ack == {"ok": True, "seq": 2, "stored": True}
     violation = await teacher.received.wait_for("violation")
     assert violation["kind"] == "tab_hidden" and violation["severity"] == 3.0 and violation["score"] == 3.0

@@ -24,10 +24,15 @@ ROOMS = ("attempt:a", "attempt:b", "students:r", "teachers:r")
 
 Op = tuple[str, str, str, str]
 
-ops = st.lists(st.tuples(
-    st.sampled_from(("connect", "enter", "leave", "disconnect", "close")),
-    st.sampled_from(NAMESPACES), st.sampled_from(SIDS), st.sampled_from(ROOMS),
-), max_size=60)
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(("connect", "enter", "leave", "disconnect", "close")),
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(SIDS),
+        st.sampled_from(ROOMS),
+    ),
+    max_size=60,
+)
 
 
 def apply(manager: Any, op: Op) -> None:
@@ -69,7 +74,8 @@ def test_same_rooms_as_python_socketio_after_any_sequence(sequence: list[Op]) ->
     # Nothing lingers in the index for sockets that are gone.
     for namespace, sid in indexed.joined:
         assert sid in indexed.rooms[namespace][None] or any(
-            sid in members for members in indexed.rooms.get(namespace, {}).values())
+            sid in members for members in indexed.rooms.get(namespace, {}).values()
+        )
 
 
 def test_a_disconnect_looks_only_at_the_sockets_own_rooms() -> None:

@@ -29,8 +29,11 @@ def calls(room_id: str, attempt_id: str) -> list[tuple[str, str, dict[str, Any]]
         ("control:warn", "control", {"attempt_id": attempt_id, "action": "warn", "text": "eyes up"}),
         ("control:extend", "control", {"attempt_id": attempt_id, "action": "extend", "minutes": 1}),
         ("announce", "announce", {"room_id": room_id, "text": "ten minutes left"}),
-        ("rtc:offer (live view)", "rtc", {"target": "peer", "type": "offer", "attempt_id": attempt_id,
-                                          "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}),
+        (
+            "rtc:offer (live view)",
+            "rtc",
+            {"target": "peer", "type": "offer", "attempt_id": attempt_id, "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"},
+        ),
     ]
 
 

@@ -50,7 +50,7 @@ async def test_an_oversized_payload_is_refused_with_too_large(raw: int | None) -
 
 async def test_the_size_counts_ascii_escapes_as_before() -> None:
     # 200 characters outside the BMP: 200 in the packet, 2,400 once escaped: over the limit.
-    payload = {"text": "\U0001F600" * 200}
+    payload = {"text": "\U0001f600" * 200}
     assert len(json.dumps(payload, separators=(",", ":"))) > LIMIT
     ack = await dispatch(namespace(), payload, len(json.dumps(payload, ensure_ascii=False)) + 20)
     assert ack["error"]["code"] == "too_large"

@@ -28,8 +28,9 @@ class Node:
 
 @contextlib.asynccontextmanager
 async def start_node(ping_interval: float, ping_timeout: float) -> AsyncIterator[Node]:
-    sio = ProctorServer(async_mode="aiohttp", client_manager=DirectManager(), ping_interval=ping_interval,
-                        ping_timeout=ping_timeout)
+    sio = ProctorServer(
+        async_mode="aiohttp", client_manager=DirectManager(), ping_interval=ping_interval, ping_timeout=ping_timeout
+    )
     app = web.Application()
     sio.attach(app)
     server = TestServer(app)
@@ -180,8 +181,10 @@ async def test_an_incomplete_binary_packet_is_released_with_its_connection(node:
             await ws.send_bytes(b"first of two")
             await until(lambda: len(node.sio._binary_packet) == 1, "the partial packet is held")
             await ws.close()
-            await until(lambda: not node.sio._binary_packet and len(node.disconnected) == 1,
-                        "the partial packet is dropped with its connection")
+            await until(
+                lambda: not node.sio._binary_packet and len(node.disconnected) == 1,
+                "the partial packet is dropped with its connection",
+            )
             # nobody else was affected
             assert await other.call("burst", {"n": 1}, namespace="/t", timeout=5) == {"ok": True, "sent": 1}
         finally:
@@ -241,22 +244,37 @@ async def send_quietly(ws: aiohttp.ClientWebSocketResponse, frame: str | bytes) 
 # not a packet, empty, truncated JSON, CONNECT_ERROR (server to client only), an empty
 # binary message, events and acks whose data upstream's handlers cannot index.
 INVALID: list[str | bytes] = ["abc", "", "9", "4abc", "4", '42["x",', "44", b"", "42", "42{}", "42[[1]]", '43"x"']
-INVALID_IDS = ["eio-garbage", "eio-empty", "eio-unknown-type", "sio-garbage", "sio-empty", "sio-bad-json",
-               "sio-connect-error", "sio-empty-binary", "sio-no-event", "sio-event-not-a-list", "sio-event-no-name",
-               "sio-ack-not-a-list"]
+INVALID_IDS = [
+    "eio-garbage",
+    "eio-empty",
+    "eio-unknown-type",
+    "sio-garbage",
+    "sio-empty",
+    "sio-bad-json",
+    "sio-connect-error",
+    "sio-empty-binary",
+    "sio-no-event",
+    "sio-event-not-a-list",
+    "sio-event-no-name",
+    "sio-ack-not-a-list",
+]
 
 
 def connection_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Warnings and errors of the layers a connection passes through (not, say, a GC pause
     that a loaded machine may log meanwhile)."""
     layers = ("signaling", "engineio", "socketio", "aiohttp")
-    return [f"{r.name}: {r.getMessage()}" for r in caplog.records
-            if r.levelno >= logging.WARNING and r.name.split(".")[0] in layers]
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.split(".")[0] in layers
+    ]
 
 
 @pytest.mark.parametrize("frame", INVALID, ids=INVALID_IDS)
 async def test_an_invalid_packet_closes_the_connection(
-        live: Live, caplog: pytest.LogCaptureFixture, frame: str | bytes) -> None:
+    live: Live, caplog: pytest.LogCaptureFixture, frame: str | bytes
+) -> None:
     caplog.set_level(logging.INFO)
     async with aiohttp.ClientSession() as http:
         ws = await engineio_socket(http, live)
@@ -270,7 +288,8 @@ async def test_an_invalid_packet_closes_the_connection(
 
 
 async def test_many_invalid_frames_log_at_most_one_line_per_connection(
-        live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     connections, frames = 4, 200
     async with aiohttp.ClientSession() as http:

@@ -48,14 +48,21 @@ def test_the_installed_versions_are_tested() -> None:
     assert upstream.patched()
 
 
-@pytest.mark.parametrize(("version", "inside"), [
-    ("4.15.1", True), ("4.15.9", True), ("4.15.0", False), ("4.16.0", False), ("4.16.0rc1", False),
-    ("5.0", False), ("4.15.1.post1", True),
-])
+@pytest.mark.parametrize(
+    ("version", "inside"),
+    [
+        ("4.15.1", True),
+        ("4.15.9", True),
+        ("4.15.0", False),
+        ("4.16.0", False),
+        ("4.16.0rc1", False),
+        ("5.0", False),
+        ("4.15.1.post1", True),
+    ],
+)
 def test_the_range_check(monkeypatch: pytest.MonkeyPatch, version: str, inside: bool) -> None:
     real = upstream.installed_version
-    monkeypatch.setattr(upstream, "installed_version",
-                        lambda d: version if d == "python-engineio" else real(d))
+    monkeypatch.setattr(upstream, "installed_version", lambda d: version if d == "python-engineio" else real(d))
     assert (upstream.untested() == []) is inside
 
 
@@ -71,8 +78,7 @@ def test_inside_the_range_the_patched_classes_are_used() -> None:
 def untested_engineio(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """As if python-engineio 4.16.0 were installed; the gate decides again afterwards."""
     real = upstream.installed_version
-    monkeypatch.setattr(upstream, "installed_version",
-                        lambda d: "4.16.0" if d == "python-engineio" else real(d))
+    monkeypatch.setattr(upstream, "installed_version", lambda d: "4.16.0" if d == "python-engineio" else real(d))
     upstream.patched.cache_clear()
     try:
         yield
@@ -81,7 +87,8 @@ def untested_engineio(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def test_outside_the_range_upstream_classes_serve_a_real_student(
-        untested_engineio: None, live_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    untested_engineio: None, live_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="signaling.upstream")
     async with running_node(live_settings) as live:
         hub = live.app[HUB]  # type: ignore[attr-defined]

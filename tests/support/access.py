@@ -152,11 +152,18 @@ async def build_world(live: Live) -> World:
     room_x = await _post(live, f"/api/exams/{exam_x['id']}/rooms", {"name": "X", "seats": 30}, owner)
     exam_y = await _post(live, "/api/exams", EXAM_BODY, ADMIN)
     room_y = await _post(live, f"/api/exams/{exam_y['id']}/rooms", {"name": "Y", "seats": 30}, ADMIN)
-    invites_x = await _post(live, f"/api/rooms/{room_x['id']}/invites",
-                            {"students": [{"id": "s-a", "name": "Ada"}, {"id": "s-b", "name": "Bob"},
-                                         {"id": "s-erase", "name": "Eve"}]}, ADMIN)
-    invites_y = await _post(live, f"/api/rooms/{room_y['id']}/invites",
-                            {"students": [{"id": "s-c", "name": "Cy"}, {"id": OWNER_SUB, "name": "Dee"}]}, ADMIN)
+    invites_x = await _post(
+        live,
+        f"/api/rooms/{room_x['id']}/invites",
+        {"students": [{"id": "s-a", "name": "Ada"}, {"id": "s-b", "name": "Bob"}, {"id": "s-erase", "name": "Eve"}]},
+        ADMIN,
+    )
+    invites_y = await _post(
+        live,
+        f"/api/rooms/{room_y['id']}/invites",
+        {"students": [{"id": "s-c", "name": "Cy"}, {"id": OWNER_SUB, "name": "Dee"}]},
+        ADMIN,
+    )
     foreign = TokenService("a-different-secret-of-at-least-32-bytes!!")
     tokens: dict[str, str | None] = {
         "anonymous": None,
@@ -200,12 +207,15 @@ async def build_world(live: Live) -> World:
     attempt_a = uuid.UUID(world.attempts["student_a"])
     await pool.execute(
         "INSERT INTO evidence (id, attempt_id, data, expires_at) VALUES ($1, $2, $3, now() + interval '1 day')",
-        evidence, attempt_a, b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9",
+        evidence,
+        attempt_a,
+        b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9",
     )
     world.violation_id = await pool.fetchval(
         "INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, evidence_id)"
         " VALUES ($1, 1, 'server', 'no_face', 3, now(), $2) RETURNING id",
-        attempt_a, evidence,
+        attempt_a,
+        evidence,
     )
     world.evidence_id = str(evidence)
     return world
@@ -225,8 +235,11 @@ async def add_account_roles(world: World) -> None:
     for role in ("teacher_session", "teacher_token"):
         email = f"{role}-{uuid.uuid4().hex[:8]}@example.org"
         await accounts.create(ADMIN_STATIC, email, role, "teacher", ACCOUNT_PASSWORD)
-        async with live.http.post(live.url + "/auth/signin", json={"email": email, "password": ACCOUNT_PASSWORD},
-                                  headers={"Origin": PUBLIC_ORIGIN}) as resp:
+        async with live.http.post(
+            live.url + "/auth/signin",
+            json={"email": email, "password": ACCOUNT_PASSWORD},
+            headers={"Origin": PUBLIC_ORIGIN},
+        ) as resp:
             body = await resp.json()
             assert resp.status == 200, body
             signed_in[role] = (resp.cookies[SESSION_COOKIE].value, body["csrf_token"])
@@ -254,8 +267,10 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     for record in caplog.records:
         if record.levelno >= logging.ERROR and record.name.split(".")[0] in (*OUR_LOGGERS, "engineio", "socketio"):
             cause = record.exc_info[1] if record.exc_info else None
-            found.append(f"{record.name}: {record.getMessage()}"
-                         + (f" [{type(cause).__name__}: {cause}]" if cause is not None else ""))
+            found.append(
+                f"{record.name}: {record.getMessage()}"
+                + (f" [{type(cause).__name__}: {cause}]" if cause is not None else "")
+            )
     return found
 
 
@@ -268,8 +283,10 @@ def error_shape_problem(data: Any) -> str | None:
         return f"no code: {err!r:.200}"
     if not isinstance(err.get("message"), str):
         return f"no message: {err!r:.200}"
-    if "fields" in err and not (isinstance(err["fields"], dict)
-                                and all(isinstance(k, str) and isinstance(v, str) for k, v in err["fields"].items())):
+    if "fields" in err and not (
+        isinstance(err["fields"], dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in err["fields"].items())
+    ):
         return f"fields not a str->str map: {err['fields']!r:.200}"
     if "retry_after" in err and not (isinstance(err["retry_after"], (int, float)) and err["retry_after"] > 0):
         return f"bad retry_after: {err!r:.200}"
@@ -301,7 +318,21 @@ def ack_shape_problem(ack: Any) -> str | None:
 
 
 # The codes docs/protocol.md documents; anything else seen is reported as a doc gap.
-DOCUMENTED_ACK_CODES = frozenset({
-    "invalid", "too_large", "unknown_event", "rate_limited", "unavailable", "busy", "internal",
-    "not_joined", "attempt_closed", "paused", "capacity", "forbidden", "not_found", "invalid_state",
-})
+DOCUMENTED_ACK_CODES = frozenset(
+    {
+        "invalid",
+        "too_large",
+        "unknown_event",
+        "rate_limited",
+        "unavailable",
+        "busy",
+        "internal",
+        "not_joined",
+        "attempt_closed",
+        "paused",
+        "capacity",
+        "forbidden",
+        "not_found",
+        "invalid_state",
+    }
+)

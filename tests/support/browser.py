@@ -28,11 +28,19 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDTH, HEIGHT, FPS = 320, 240, 5
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
     # Background pages must keep their timers and sockets running like a real, visible tab.
-    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
     "--disable-backgrounding-occluded-windows",
 ]
 
@@ -44,7 +52,7 @@ def write_y4m(path: Path, rgb: np.ndarray, frames: int = 10) -> Path:
     target = w * 3 // 4
     if h > target:
         top = (h - target) // 2
-        rgb = rgb[top:top + target]
+        rgb = rgb[top : top + target]
     small = cv2.resize(np.ascontiguousarray(rgb), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
     i420 = cv2.cvtColor(small, cv2.COLOR_RGB2YUV_I420).tobytes()
     with path.open("wb") as out:
@@ -106,8 +114,9 @@ class Node:
         return list(data["invites"])
 
     async def teacher_token(self, rooms: list[str]) -> str:
-        data = await self.rest("POST", "/api/tokens",
-                               {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms})
+        data = await self.rest(
+            "POST", "/api/tokens", {"role": "teacher", "sub": "t-1", "name": "Ms Rivera", "rooms": rooms}
+        )
         return str(data["token"])
 
 
@@ -141,7 +150,8 @@ class Browsers:
         key = str(camera)
         if key not in self.launched:
             self.launched[key] = await self.playwright.chromium.launch(
-                executable_path=self.chromium, headless=True,
+                executable_path=self.chromium,
+                headless=True,
                 args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"],
             )
         context = await self.launched[key].new_context(viewport={"width": 1280, "height": 720})
@@ -158,8 +168,11 @@ async def browsers(chromium: str, node: Node) -> AsyncIterator[Browsers]:
     try:
         from playwright.async_api import async_playwright
     except ImportError:
-        pytest.fail("Playwright is missing: pip install -e '.[dev]' (never `playwright install`: "
-                    "the tests use Debian's chromium)", pytrace=False)
+        pytest.fail(
+            "Playwright is missing: pip install -e '.[dev]' (never `playwright install`: "
+            "the tests use Debian's chromium)",
+            pytrace=False,
+        )
     async with async_playwright() as pw:
         env = Browsers(chromium, pw)
         try:

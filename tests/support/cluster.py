@@ -60,9 +60,21 @@ class RedisServer:
     def start(self) -> None:
         binary = require("redis-server", "redis-server")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         import socket
         import time
@@ -181,8 +193,9 @@ def cluster(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) 
     require("redis-server", "redis-server")
     require("nginx", "nginx")
     database = asyncio.run(postgres.create_database())
-    local = LocalCluster(root=tmp_path_factory.mktemp("cluster"), node_count=3, database_url=database,
-                         env=dict(CLUSTER_ENV))
+    local = LocalCluster(
+        root=tmp_path_factory.mktemp("cluster"), node_count=3, database_url=database, env=dict(CLUSTER_ENV)
+    )
     local.start()
     try:
         yield Cluster(local)
@@ -222,14 +235,14 @@ class Participant:
             gone.set()
 
         sio.on("disconnect", disconnected, namespace=self.namespace)
-        await sio.connect(self.url, namespaces=[self.namespace], auth={"token": self.token},
-                          transports=["websocket"], wait_timeout=5)
+        await sio.connect(
+            self.url, namespaces=[self.namespace], auth={"token": self.token}, transports=["websocket"], wait_timeout=5
+        )
         self.sio = sio
 
     async def call(self, event: str, data: Any = None, timeout: float = 10) -> dict[str, Any]:
         assert self.sio is not None
-        result = await self.sio.call(event, data if data is not None else {}, namespace=self.namespace,
-                                     timeout=timeout)
+        result = await self.sio.call(event, data if data is not None else {}, namespace=self.namespace, timeout=timeout)
         assert isinstance(result, dict), result
         return result
 
@@ -250,8 +263,11 @@ class Participant:
     async def _send(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         try:
             ack = await self.call("event", payload, timeout=5)
-        except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError,
-                socketio.exceptions.DisconnectedError):
+        except (
+            socketio.exceptions.TimeoutError,
+            socketio.exceptions.BadNamespaceError,
+            socketio.exceptions.DisconnectedError,
+        ):
             return None
         if ack.get("ok"):
             self.pending.pop(payload["seq"], None)
@@ -314,8 +330,9 @@ async def student_on(cluster: Cluster, people: list[Participant], token: str, no
     return person
 
 
-async def teacher(cluster: Cluster, people: list[Participant], room_ids: list[str], subnet: int,
-                  may_see: list[str] | None = None) -> Participant:
+async def teacher(
+    cluster: Cluster, people: list[Participant], room_ids: list[str], subnet: int, may_see: list[str] | None = None
+) -> Participant:
     person = Participant(cluster.url, "/teacher", cluster.teacher_token(may_see or room_ids), subnet)
     people.append(person)
     await person.connect()

@@ -34,8 +34,9 @@ def _name(common: str) -> x509.Name:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ class ServerCert:
     def spki_sha256(self) -> str:
         """base64(SHA-256(SubjectPublicKeyInfo)): what Chromium's --ignore-certificate-errors-spki-list takes."""
         cert = x509.load_pem_x509_certificate(self.cert_pem)
-        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
     def write(self, cert_path: Path, key_path: Path) -> None:
@@ -69,15 +71,27 @@ class LocalCA:
         now = datetime.now(UTC)
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name)).issuer_name(_name(common_name))
+            .subject_name(_name(common_name))
+            .issuer_name(_name(common_name))
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
-            ), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
@@ -86,18 +100,24 @@ class LocalCA:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, serial: int, names: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",),
-              ) -> ServerCert:
+    def issue(
+        self,
+        serial: int,
+        names: tuple[str, ...] = ("localhost",),
+        ips: tuple[str, ...] = ("127.0.0.1",),
+    ) -> ServerCert:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         san: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
         san += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(names[0] if names else "proctor test node")).issuer_name(self.cert.subject)
+            .subject_name(_name(names[0] if names else "proctor test node"))
+            .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(serial)
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(san), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -126,8 +146,9 @@ async def handshake(port: int, context: ssl.SSLContext, host: str = "127.0.0.1")
     try:
         tls = writer.get_extra_info("ssl_object")
         der = tls.getpeercert(binary_form=True)
-        return Handshake(x509.load_der_x509_certificate(der), tls.version(), tls.compression(),
-                         tls.selected_alpn_protocol())
+        return Handshake(
+            x509.load_der_x509_certificate(der), tls.version(), tls.compression(), tls.selected_alpn_protocol()
+        )
     finally:
         writer.close()
         try:
@@ -172,13 +193,23 @@ class HttpsNode:
         self.port = free_port()
         self.log = root / "node.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-        self.env.update({
-            "PROCTOR_DATABASE_URL": database_url, "PROCTOR_SECRET": SECRET, "PROCTOR_ADMIN_TOKEN": ADMIN,
-            "PROCTOR_HOST": "127.0.0.1", "PROCTOR_PORT": str(self.port), "PROCTOR_DATA_DIR": str(root / "data"),
-            "PROCTOR_NODE_ID": "tls-node", "PROCTOR_TLS_CERT": str(cert), "PROCTOR_TLS_KEY": str(key),
-            "PROCTOR_GC_TUNING": "false", "PROCTOR_WRITER_FLUSH_MS": "5", "PROCTOR_SHUTDOWN_TIMEOUT_SECONDS": "10",
-            **(env or {}),
-        })
+        self.env.update(
+            {
+                "PROCTOR_DATABASE_URL": database_url,
+                "PROCTOR_SECRET": SECRET,
+                "PROCTOR_ADMIN_TOKEN": ADMIN,
+                "PROCTOR_HOST": "127.0.0.1",
+                "PROCTOR_PORT": str(self.port),
+                "PROCTOR_DATA_DIR": str(root / "data"),
+                "PROCTOR_NODE_ID": "tls-node",
+                "PROCTOR_TLS_CERT": str(cert),
+                "PROCTOR_TLS_KEY": str(key),
+                "PROCTOR_GC_TUNING": "false",
+                "PROCTOR_WRITER_FLUSH_MS": "5",
+                "PROCTOR_SHUTDOWN_TIMEOUT_SECONDS": "10",
+                **(env or {}),
+            }
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -191,8 +222,13 @@ class HttpsNode:
 
     def start(self, context: ssl.SSLContext | None, timeout: float = 60) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.cli", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -61,8 +61,20 @@ class Client:
         await self.sio.disconnect()
 
 
-EVENTS = ("joined", "presence", "violation", "progress", "hand", "submitted", "control",
-          "announce", "deadline", "thumbnail", "rtc", "resync")
+EVENTS = (
+    "joined",
+    "presence",
+    "violation",
+    "progress",
+    "hand",
+    "submitted",
+    "control",
+    "announce",
+    "deadline",
+    "thumbnail",
+    "rtc",
+    "resync",
+)
 
 
 class Live:

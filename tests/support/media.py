@@ -31,9 +31,7 @@ VIDEO_CLOCK = 90_000
 @pytest.fixture(scope="session")
 def one_face() -> Frame:
     """The astronaut portrait at 320x240: one frontal face."""
-    return np.asarray(
-        cv2.resize(astronaut_bgr(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA), np.uint8
-    )
+    return np.asarray(cv2.resize(astronaut_bgr(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA), np.uint8)
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +40,7 @@ def two_faces() -> Frame:
     pair = np.hstack([astronaut_bgr(), astronaut_bgr()])
     strip = cv2.resize(pair, (WIDTH, HEIGHT // 3 * 2), interpolation=cv2.INTER_AREA)
     pad = (HEIGHT - strip.shape[0]) // 2
-    framed = cv2.copyMakeBorder(strip, pad, HEIGHT - strip.shape[0] - pad, 0, 0,
-                                cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    framed = cv2.copyMakeBorder(strip, pad, HEIGHT - strip.shape[0] - pad, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     return np.asarray(framed, np.uint8)
 
 

@@ -18,7 +18,10 @@ async def create_account(live: Live, email: str, name: str = "", state: str = "a
     account = uuid.uuid4()
     await live.app[POOL].execute(  # type: ignore[attr-defined]
         "INSERT INTO accounts (id, email, display_name, role, state) VALUES ($1, $2, $3, 'teacher', $4)",
-        account, email, name, state,
+        account,
+        email,
+        name,
+        state,
     )
     return str(account)
 
@@ -29,7 +32,8 @@ async def example_account(pool: Any) -> None:
     await pool.execute(
         "INSERT INTO accounts (id, email, display_name, role, state) SELECT $1, $2, 'A colleague', 'teacher', 'active'"
         " WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE lower(email) = lower($2))",
-        uuid.uuid4(), EXAMPLE_EMAIL,
+        uuid.uuid4(),
+        EXAMPLE_EMAIL,
     )
 
 

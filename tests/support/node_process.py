@@ -59,14 +59,21 @@ def _wait_ready(node: NodeProcess, timeout: float) -> None:
 
 
 @contextmanager
-def running_node(tmp_path: Path, database_url: str, env: Mapping[str, str] | None = None,
-                 timeout: float = 90) -> Iterator[NodeProcess]:
+def running_node(
+    tmp_path: Path, database_url: str, env: Mapping[str, str] | None = None, timeout: float = 90
+) -> Iterator[NodeProcess]:
     """Start a node on a free port against `database_url`; SIGTERM it on exit (the exit status
     lands in `returncode`, so a test can read the log of the whole stop)."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
-    full_env = {**base, "PROCTOR_DATABASE_URL": database_url, "PROCTOR_SECRET": SECRET,
-                "PROCTOR_ADMIN_TOKEN": ADMIN, "PROCTOR_NODE_ID": f"node-{port}", **(env or {})}
+    full_env = {
+        **base,
+        "PROCTOR_DATABASE_URL": database_url,
+        "PROCTOR_SECRET": SECRET,
+        "PROCTOR_ADMIN_TOKEN": ADMIN,
+        "PROCTOR_NODE_ID": f"node-{port}",
+        **(env or {}),
+    }
     stderr_path, stdout_path = tmp_path / f"node-{port}.stderr", tmp_path / f"node-{port}.stdout"
     data_dir = tmp_path / f"d{port}"
     with stderr_path.open("wb") as err, stdout_path.open("wb") as out:

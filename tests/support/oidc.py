@@ -42,8 +42,12 @@ CLIENT_ID = "proctor-test"
 CLIENT_SECRET = "s3cr3t:+/%&=~" + "x" * 20
 SESSION_COOKIE = "proctor_session"
 USERS: dict[str, dict[str, Any]] = {
-    "alice": {"email": "Alice@School.Example", "email_verified": True, "name": "Alice Admin",
-              "groups": ["staff", "proctor-admins"]},
+    "alice": {
+        "email": "Alice@School.Example",
+        "email_verified": True,
+        "name": "Alice Admin",
+        "groups": ["staff", "proctor-admins"],
+    },
     "erin": {"email": "erin@school.example", "email_verified": True, "name": "Erin Teacher", "groups": ["staff"]},
     "bob": {"email": "bob@other.example", "email_verified": True, "name": "Bob Elsewhere"},
     "carol": {"email": "carol@school.example", "email_verified": False, "name": "Carol Unverified"},
@@ -74,19 +78,31 @@ def node_port() -> int:
 def provider(node_port: int) -> Iterator[Provider]:
     node = shutil.which("node")
     if node is None or not (ROOT / "node_modules" / "oidc-provider" / "package.json").is_file():
-        pytest.fail("the tests' OpenID Provider needs node and the npm package oidc-provider: "
-                    "install node and run `npm ci` (./install.sh does both)", pytrace=False)
+        pytest.fail(
+            "the tests' OpenID Provider needs node and the npm package oidc-provider: "
+            "install node and run `npm ci` (./install.sh does both)",
+            pytrace=False,
+        )
     config = {
-        "clients": [{
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"http://localhost:{node_port}/auth/oidc/callback"],
-            "grant_types": ["authorization_code"], "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        }],
+        "clients": [
+            {
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uris": [f"http://localhost:{node_port}/auth/oidc/callback"],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            }
+        ],
         "accounts": USERS,
     }
-    process = subprocess.Popen([node, str(HERE / "provider.mjs"), json.dumps(config)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [node, str(HERE / "provider.mjs"), json.dumps(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
@@ -152,8 +168,11 @@ class SsoNode:
 @pytest.fixture
 def sso_settings(settings: Settings, provider: Provider, node_port: int) -> Settings:
     return settings.replace(
-        public_url=f"http://localhost:{node_port}", oidc_issuer=provider.issuer, oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET, oidc_admin_claim="groups=proctor-admins",
+        public_url=f"http://localhost:{node_port}",
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        oidc_admin_claim="groups=proctor-admins",
     )
 
 
@@ -203,8 +222,9 @@ class Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": a.get("action") or "", "method": (a.get("method") or "get").upper(),
-                               "inputs": {}})
+            self.forms.append(
+                {"action": a.get("action") or "", "method": (a.get("method") or "get").upper(), "inputs": {}}
+            )
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1]["inputs"][a["name"]] = a.get("value") or ""
         elif tag == "a" and a.get("href"):
@@ -219,8 +239,9 @@ class Hop:
     visited: list[str]
 
 
-async def follow(http: aiohttp.ClientSession, method: str, url: str, data: dict[str, str] | None = None,
-                 stop_at: str | None = None) -> Hop:
+async def follow(
+    http: aiohttp.ClientSession, method: str, url: str, data: dict[str, str] | None = None, stop_at: str | None = None
+) -> Hop:
     """Follow redirects by hand (so a test can stop before a path, e.g. the callback)."""
     visited: list[str] = []
     for _ in range(20):
@@ -242,12 +263,12 @@ async def submit(http: aiohttp.ClientSession, page: Hop, fields: dict[str, str],
     parser.feed(page.text)
     assert parser.forms, f"no form on {page.url}: {page.text[:300]}"
     form = parser.forms[0]
-    return await follow(http, form["method"], urljoin(page.url, form["action"]), {**form["inputs"], **fields},
-                        stop_at=stop_at)
+    return await follow(
+        http, form["method"], urljoin(page.url, form["action"]), {**form["inputs"], **fields}, stop_at=stop_at
+    )
 
 
-async def provider_login(http: aiohttp.ClientSession, node: SsoNode, login: str,
-                         stop_at: str | None = None) -> Hop:
+async def provider_login(http: aiohttp.ClientSession, node: SsoNode, login: str, stop_at: str | None = None) -> Hop:
     """From the node's login route through the provider's own login and consent pages."""
     page = await follow(http, "GET", node.url + "/auth/oidc/login")
     assert page.status == 200 and "/interaction/" in page.url, (page.status, page.url, page.text[:300])
@@ -262,4 +283,3 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
-

@@ -29,8 +29,9 @@ def espeak_pcm(text: str = SENTENCES, rate: int = RATE) -> Pcm:
     """`text` spoken by espeak-ng, mono 16-bit at `rate` Hz."""
     program = shutil.which("espeak-ng")
     if program is None:
-        pytest.fail("espeak-ng makes the test speech: apt-get install espeak-ng "
-                    "(./install.sh test installs it)", pytrace=False)
+        pytest.fail(
+            "espeak-ng makes the test speech: apt-get install espeak-ng (./install.sh test installs it)", pytrace=False
+        )
     wav = subprocess.run([program, "--stdout", text], check=True, capture_output=True, timeout=60).stdout
     path_rate, pcm = _parse_wav(wav)
     return resample(pcm, path_rate, rate)
@@ -69,7 +70,7 @@ def clicks(seconds: float, per_second: float = 8.0, rate: int = RATE, seed: int 
     out = np.zeros(int(seconds * rate))
     burst = int(0.01 * rate)
     for start in rng.integers(0, len(out) - burst, int(seconds * per_second)):
-        out[start:start + burst] += rng.normal(0, 8000, burst) * np.exp(-np.arange(burst) / (burst / 5))
+        out[start : start + burst] += rng.normal(0, 8000, burst) * np.exp(-np.arange(burst) / (burst / 5))
     return np.clip(out, -32767, 32767).astype(np.int16)
 
 
