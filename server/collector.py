@@ -14,8 +14,8 @@ default settings, a full collection at 10,000-20,000 sockets paused the loop for
 What a freeze costs: cyclic garbage alive at that moment (not yet collected) and a cycle that
 becomes garbage after its objects were frozen are never collected. Sockets and their rooms
 are released by reference counting when they close (they do not depend on the cyclic
-collector), and freezes happen only after bursts of at least `FREEZE_AFTER_NEW_SOCKETS` sockets, so what can leak is bounded by the objects of bursts
-that later turned into cycles.
+collector), and freezes happen only after bursts of at least `FREEZE_AFTER_NEW_SOCKETS`
+sockets, so what can leak is bounded by the objects of bursts that later turned into cycles.
 """
 
 from __future__ import annotations
