@@ -2,7 +2,7 @@
 # The project's only set-up script.
 #   ./install.sh serve [proctor serve flags]   create .venv, install, start a node
 #                                              (with --processes: also redis-server and nginx)
-#   ./install.sh test  [pytest args]           also install what the tests need, run them all
+#   ./install.sh test  [pytest args]           also install what the tests need; mypy, ruff, then pytest
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -89,6 +89,14 @@ fi
 
 case "$mode" in
   serve) exec "$VENV/bin/proctor" serve "$@" ;;
-  test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)
+    # Types and lint first (pyproject: mypy strict over the packages and tests, ruff's rules and
+    # format), then the suite; any failure fails the command.
+    echo "install.sh: mypy (strict)"
+    "$VENV/bin/mypy"
+    echo "install.sh: ruff check, ruff format --check"
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
+    exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: ./install.sh serve|test [args]" >&2; exit 2 ;;
 esac
