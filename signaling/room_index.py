@@ -17,6 +17,7 @@ sub managers' remote requests), and leaves python-socketio's own structure as it
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 
@@ -30,17 +31,26 @@ class RoomIndex:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # (namespace, sid) -> the rooms it is in (None and its own sid room included);
-        # a dict for python-socketio's order (the order it entered them).
+        # (namespace, sid) -> the rooms it is in (None and its own sid room included).
         self.joined: dict[tuple[str, str], dict[Any, None]] = {}
+        # When each live room was created: python-socketio's `get_rooms` lists a socket's rooms
+        # in the order the rooms came into being (its dict of rooms), not the order the socket
+        # entered them; a room emptied and made again counts as new, as there.
+        self._born: dict[tuple[str, Any], int] = {}
+        self._births = itertools.count()
 
     def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> None:
+        new_room = room not in self.rooms.get(namespace, {})
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
         # Only after it succeeded: python-socketio refuses a duplicate connect by raising.
+        if new_room:
+            self._born[(namespace, room)] = next(self._births)
         self.joined.setdefault((namespace, sid), {})[room] = None
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
+        if room not in self.rooms.get(namespace, {}):
+            self._born.pop((namespace, room), None)
         key = (namespace, sid)
         rooms = self.joined.get(key)
         if rooms is not None:
@@ -64,4 +74,6 @@ class RoomIndex:
                     del pending[namespace]
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [room for room in self.joined.get((namespace, sid), ()) if room is not None]
+        rooms = [room for room in self.joined.get((namespace, sid), ()) if room is not None]
+        # A socket is in two or three rooms: sorting them costs nothing next to upstream's scan.
+        return sorted(rooms, key=lambda room: self._born.get((namespace, room), 0))
