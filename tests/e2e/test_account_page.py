@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from rooms.accounts import claims_of_account
 from rooms.tokens import ADMIN_STATIC
 from server.keys import ACCOUNTS
 from server.settings import Settings
@@ -65,6 +66,10 @@ async def test_my_account_tokens_sessions_and_the_admins_accounts(
     await expect(minted).to_contain_text("shown only once")
     secret = await page.locator("#minted-token").input_value()
     assert secret.startswith("pt_")
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=node.url)
+    await page.get_by_role("button", name="Copy").click()
+    await expect(page.locator("#minted-copied")).to_have_text("Copied.")
+    assert await page.evaluate("() => navigator.clipboard.readText()") == secret
     row = page.locator("#tokens-table tbody tr", has_text="grading script")
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text(secret[:10])
@@ -120,9 +125,15 @@ async def test_my_account_tokens_sessions_and_the_admins_accounts(
 
 async def test_a_teacher_sees_no_accounts_section(browsers: Browsers, node: Node, face_video: Path) -> None:
     email = f"teacher-{uuid.uuid4().hex[:8]}@example.org"
-    await node.app[ACCOUNTS].create(ADMIN_STATIC, email, "Tom Teacher", "teacher", PASSWORD)
+    account = await node.app[ACCOUNTS].create(ADMIN_STATIC, email, "Tom Teacher", "teacher", PASSWORD)
     page = await signed_in_page(browsers, node, face_video, email)
     await page.goto(f"{node.url}/teacher/account.html")
     await expect(page.locator("#sessions-table tbody tr")).to_have_count(1)
     await expect(page.locator("#tokens")).to_be_visible()
     await expect(page.locator("#accounts")).to_be_hidden()
+    # Sign out everywhere: after the confirmation every session of mine ends, this one too.
+    await page.get_by_role("button", name="Sign out everywhere").click()
+    await confirm(page)
+    await page.wait_for_url(f"{node.url}/teacher/signin.html")
+    assert await status_of(page, "/auth/me") == 401
+    assert await node.app[ACCOUNTS].sessions(claims_of_account(account, "session:x")) == []
