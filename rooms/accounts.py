@@ -17,11 +17,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, cast
 
-from .errors import Forbidden, Invalid, NotFound, Unauthorized
+from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .passwords import Passwords, check_length
 from .signin_limits import SignInLimits
 from .tokens import Claims, Role
@@ -119,6 +119,7 @@ class AccountStore(Protocol):
     async def update_password(self, account_id: str, password_hash: str) -> None: ...
     async def update_state(self, account_id: str, state: AccountState, by: str) -> None: ...
     async def all_accounts(self) -> list[Account]: ...
+    async def identity_counts(self) -> dict[str, int]: ...
     async def count_accounts(self) -> int: ...
     async def insert_session(
         self, account_id: str, token_hash: bytes, csrf_token: str, expires_at: datetime, user_agent: str, address: str
@@ -228,6 +229,26 @@ class AccountService:
 
     async def accounts(self) -> list[Account]:
         return await self.store.all_accounts()
+
+    async def directory(self) -> list[tuple[Account, int]]:
+        """Every account with its number of single-sign-on identities (the admins' list)."""
+        counts = await self.store.identity_counts()
+        return [(account, counts.get(account.id, 0)) for account in await self.store.all_accounts()]
+
+    async def by_id(self, account_id: str) -> Account:
+        account = await self.store.account_by_id(account_id)
+        if account is None:
+            raise NotFound("no such account")
+        return account
+
+    async def set_state_by_id(self, by: Claims, account_id: str, state: AccountState) -> Account:
+        """`set_state` for the admins' page, which names accounts by id; the account as it is now."""
+        account = await self.by_id(account_id)
+        if account.id == by.sub and state == "disabled":
+            # Would end the very session asking, and could leave no admin able to undo it.
+            raise Conflict("you cannot disable your own account", code="conflict")
+        await self.set_state(by, account.email, state)
+        return replace(account, state=state)
 
     async def count(self) -> int:
         return await self.store.count_accounts()

@@ -141,6 +141,10 @@ class AccountRepository:
         rows = await self._pool.fetch(f"SELECT {_ACCOUNT} FROM accounts a ORDER BY lower(a.email)")
         return [_account(r) for r in rows]
 
+    async def identity_counts(self) -> dict[str, int]:
+        rows = await self._pool.fetch("SELECT account_id, count(*) AS n FROM account_identities GROUP BY account_id")
+        return {str(r["account_id"]): int(r["n"]) for r in rows}
+
     async def count_accounts(self) -> int:
         return int(await self._pool.fetchval("SELECT count(*) FROM accounts"))
 

@@ -17,6 +17,7 @@ from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS
 from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
+from .admin_accounts import ADMIN_ACCOUNT_ROUTES
 from .credentials import claims_of
 from .errors import parse_body
 from .reports import render_csv
@@ -346,6 +347,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
     *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
+    *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
 )
 
 

@@ -64,6 +64,7 @@ PAGES = {
     "/teacher/editor.html": "teacher/editor.html",
     "/teacher/review.html": "teacher/review.html",
     "/teacher/signin.html": "teacher/signin.html",
+    "/teacher/account.html": "teacher/account.html",
     "/teacher/setup": "teacher/setup.html",
 }
 # Served from node_modules; a fixed list, so nothing else there is reachable.

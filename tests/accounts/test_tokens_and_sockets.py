@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from rooms.tokens import ADMIN_STATIC
 from server.keys import ACCOUNTS, POOL
-from tests.support.accounts import ORIGIN, PASSWORD, SignedIn, add_account, app_of, sign_in
+from tests.support.accounts import ORIGIN, PASSWORD, SignedIn, add_account, app_of, sign_in, socket_connect
 from tests.support.node import EXAM_BODY, bearer
 
 Client = TestClient[Any, Any]
@@ -80,23 +80,6 @@ async def test_first_admin_setup_code_is_single_use(client: Client) -> None:
     again = await client.post("/auth/setup", json={**body, "email": "second@example.org"}, headers={"Origin": ORIGIN})
     assert again.status == 403 and (await again.json())["error"]["code"] == "setup_invalid"
     assert await accounts.new_setup_code() is None  # accounts exist: no more links
-
-
-async def socket_connect(
-    url: str, *, cookie: str | None = None, token: str | None = None
-) -> tuple[socketio.AsyncClient, asyncio.Event, list[Any]]:
-    sio = socketio.AsyncClient(reconnection=False)
-    gone = asyncio.Event()
-    refused: list[Any] = []
-    sio.on("disconnect", lambda *a: gone.set(), namespace="/teacher")
-    sio.on("connect_error", lambda data=None: refused.append(data), namespace="/teacher")
-    headers = {"Cookie": f"proctor_session={cookie}"} if cookie else {}
-    auth = {"token": token} if token else None
-    try:
-        await sio.connect(url, namespaces=["/teacher"], headers=headers, auth=auth, transports=["websocket"])
-    except socketio.exceptions.ConnectionError:
-        await sio.disconnect()
-    return sio, gone, refused
 
 
 async def test_a_teacher_socket_connects_with_the_cookie_and_closes_when_revoked(

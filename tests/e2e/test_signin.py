@@ -6,17 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
 from rooms.tokens import ADMIN_STATIC
-from server.app import create_app
-from server.embedded_pg import free_port
 from server.keys import ACCOUNTS, HUB, TOKENS
 from server.settings import Settings
-from tests.support.browser import Browsers, Node, screenshot
+from tests.support.browser import Browsers, Node, node_at_public_url, screenshot
 from tests.support.node import EXAM_BODY
 
 PASSWORD = "e2e password 123"
@@ -24,17 +20,8 @@ PASSWORD = "e2e password 123"
 
 @pytest.fixture
 async def node(e2e_settings: Settings, vendor_ready: None) -> AsyncIterator[Node]:
-    # The browser's Origin must be the public URL's (CSRF rules): serve on a port chosen first.
-    port = free_port()
-    settings = e2e_settings.replace(public_url=f"http://127.0.0.1:{port}", signin_account_failures=3)
-    app = create_app(settings)
-    server = TestServer(app, host="127.0.0.1", port=port)
-    await server.start_server()
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield Node(f"http://127.0.0.1:{port}", http, app)
-        finally:
-            await server.close()
+    async with node_at_public_url(e2e_settings.replace(signin_account_failures=3)) as node:
+        yield node
 
 
 async def test_password_sign_in_then_the_dashboard_socket_uses_the_session(

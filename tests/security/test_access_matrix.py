@@ -70,6 +70,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/me/tokens"): frozenset({"teacher_session", "teacher_token"}),
     # The id is a spare token of teacher_token's account: nobody else may revoke it.
     ("DELETE", "/api/me/tokens/{token_id}"): frozenset({"teacher_token"}),
+    # Managing people: admins only (the world's admin is the static token; admin accounts are
+    # covered in tests/accounts/test_admin_accounts.py). The id is a spare account's.
+    ("GET", "/api/accounts"): frozenset({"admin"}),
+    ("POST", "/api/accounts"): frozenset({"admin"}),
+    ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {

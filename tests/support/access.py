@@ -105,6 +105,7 @@ class World:
     # Roles that call with a browser session: role -> (cookie, CSRF token).
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)
     personal_token_id: str = ""  # a spare personal token of teacher_token's account
+    spare_account_id: str = ""  # an account nobody signs in with (the admins' state route names it)
 
     def headers(self, role: str) -> dict[str, str]:
         """The role's credential as request headers: a session cookie (with its CSRF token and
@@ -126,6 +127,7 @@ class World:
             "violation_id": str(self.violation_id),
             "student_id": "s-a",
             "token_id": self.personal_token_id,
+            "account_id": self.spare_account_id,
         }
 
 
@@ -255,6 +257,12 @@ async def add_account_roles(world: World) -> None:
     world.tokens["teacher_session"] = None
     world.tokens["teacher_token"] = minted[0]["token"]
     world.personal_token_id = minted[1]["id"]
+    spare = await accounts.create(ADMIN_STATIC, f"spare-{uuid.uuid4().hex[:8]}@example.org", "spare", "teacher")
+    world.spare_account_id = spare.id
+    # POST /api/accounts's example creates this address: free it for this world's admin call.
+    from server.http.admin_accounts import EXAMPLE_NEW_ACCOUNT
+
+    await live.app[POOL].execute("DELETE FROM accounts WHERE lower(email) = $1", EXAMPLE_NEW_ACCOUNT)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -55,3 +57,21 @@ async def sign_in(client: TestClient[Any, Any], email: str, password: str = PASS
     client.session.cookie_jar.clear()
     account = await app_of(client)[ACCOUNTS].by_email(email)
     return SignedIn(account, cookie, body["csrf_token"], body["session"]["id"])
+
+
+async def socket_connect(
+    url: str, *, cookie: str | None = None, token: str | None = None
+) -> tuple[socketio.AsyncClient, asyncio.Event, list[Any]]:
+    """A /teacher socket on a cookie or a token: (client, set when it disconnects, connect errors)."""
+    sio = socketio.AsyncClient(reconnection=False)
+    gone = asyncio.Event()
+    refused: list[Any] = []
+    sio.on("disconnect", lambda *a: gone.set(), namespace="/teacher")
+    sio.on("connect_error", lambda data=None: refused.append(data), namespace="/teacher")
+    headers = {"Cookie": f"proctor_session={cookie}"} if cookie else {}
+    auth = {"token": token} if token else None
+    try:
+        await sio.connect(url, namespaces=["/teacher"], headers=headers, auth=auth, transports=["websocket"])
+    except socketio.exceptions.ConnectionError:
+        await sio.disconnect()
+    return sio, gone, refused

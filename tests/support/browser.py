@@ -7,6 +7,7 @@ Screenshots of each run go to test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from server.app import create_app
+from server.embedded_pg import free_port
 from server.http.pages import node_modules
 from server.settings import Settings
 from tests.support.node import ADMIN, EXAM_BODY, bearer
@@ -133,6 +135,21 @@ async def node(e2e_settings: Settings, vendor_ready: None) -> AsyncIterator[Node
     async with aiohttp.ClientSession() as http:
         try:
             yield Node(str(server.make_url("")).rstrip("/"), http, app)
+        finally:
+            await server.close()
+
+
+@contextlib.asynccontextmanager
+async def node_at_public_url(settings: Settings) -> AsyncIterator[Node]:
+    """A node whose public URL is its own address: the browser's Origin then passes the CSRF
+    rules of cookie requests and sign-in (docs/accounts.md), so its port is chosen first."""
+    port = free_port()
+    app = create_app(settings.replace(public_url=f"http://127.0.0.1:{port}"))
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield Node(f"http://127.0.0.1:{port}", http, app)
         finally:
             await server.close()
 
