@@ -8,9 +8,6 @@ whose Origin is the page it loaded. Clients without an Origin (the other tests) 
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,11 +16,11 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
-from nginx.render import Node, render_site, render_standalone
+from nginx.render import Node, render_site
 from server.app import create_app
-from server.cli.cluster import ClusterError, find_binary
 from server.embedded_pg import free_port
 from server.settings import Settings
+from tests.support.nginx import running_nginx
 from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 pytestmark = pytest.mark.slow
@@ -48,35 +45,9 @@ async def upstream(settings: Settings, port: int) -> AsyncIterator[int]:
 
 @pytest.fixture
 def front(upstream: int, port: int, tmp_path: Path) -> Iterator[str]:
-    try:
-        binary = find_binary("nginx", "nginx")
-    except ClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    conf = prefix / "nginx.conf"
-    conf.write_text(render_standalone(prefix, render_site([Node("127.0.0.1", upstream)], listen=f"127.0.0.1:{port}")))
-    proc = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
+    site = render_site([Node("127.0.0.1", upstream)], listen=f"127.0.0.1:{port}")
+    with running_nginx(tmp_path / "nginx", site, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 async def test_a_browser_origin_passes_through_plain_nginx(front: str) -> None:

@@ -3,10 +3,7 @@ real node: HTTP redirects to HTTPS, HSTS, TLS 1.2+ with HTTP/2, REST and Socket.
 
 from __future__ import annotations
 
-import socket
 import ssl
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +13,12 @@ import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 
-from nginx.render import Node, SiteTLS, render_site, render_standalone
+from nginx.render import Node, SiteTLS, render_site
 from server.app import create_app
-from server.cli.cluster import ClusterError, find_binary
 from server.embedded_pg import free_port
 from server.settings import Settings
 from tests.support.https import LocalCA, handshake, handshake_error, old_tls_client
+from tests.support.nginx import running_nginx
 from tests.support.node import ADMIN, EXAM_BODY, bearer
 
 pytestmark = pytest.mark.slow
@@ -37,13 +34,6 @@ class Proxy:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.tls_port}"
-
-
-def _nginx() -> str:
-    try:
-        return find_binary("nginx", "nginx")
-    except ClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture
@@ -66,7 +56,6 @@ async def upstream(settings: Settings, ports: tuple[int, int]) -> AsyncIterator[
 
 @pytest.fixture
 def proxy(upstream: int, ports: tuple[int, int], tmp_path: Path) -> Iterator[Proxy]:
-    binary = _nginx()
     ca = LocalCA()
     served = ca.issue(serial=7001)
     cert, key = tmp_path / "tls" / "fullchain.pem", tmp_path / "tls" / "key.pem"
@@ -78,35 +67,8 @@ def proxy(upstream: int, ports: tuple[int, int], tmp_path: Path) -> Iterator[Pro
         listen=f"127.0.0.1:{tls_port}",
         tls=SiteTLS(str(cert), str(key), http_listen=f"127.0.0.1:{http_port}"),
     )
-    prefix = tmp_path / "nginx"
-    conf = prefix / "nginx.conf"
-    prefix.mkdir()
-    conf.write_text(render_standalone(prefix, site))
-    check = subprocess.run(
-        [binary, "-p", str(prefix), "-c", str(conf), "-t"], capture_output=True, text=True, timeout=30
-    )
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", tls_port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
+    with running_nginx(tmp_path / "nginx", site, tls_port):
         yield Proxy(http_port, tls_port, ca, served.serial)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 async def test_nginx_terminates_tls_for_rest_and_socketio(proxy: Proxy) -> None:
