@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nginx.render import Balance, Node, render_site, render_standalone
+from nginx.render import Balance, Node, SiteTLS, render_site, render_standalone
 from server.embedded_pg import EmbeddedPostgres, free_port
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class LocalCluster:
     supervised: bool = False  # children in their own session, dying with this process
     node_stop_timeout: float = 15
     node_cwd: Path | None = None  # where nodes run (and read `.env`); default their data dir
+    tls: SiteTLS | None = None  # Nginx terminates TLS (`serve --processes` with PROCTOR_TLS_CERT/KEY)
     _redis: subprocess.Popen[bytes] | None = None
     _postgres: EmbeddedPostgres | None = None
     _nginx: subprocess.Popen[bytes] | None = None
@@ -148,7 +149,7 @@ class LocalCluster:
     @property
     def url(self) -> str:
         host = f"[{self.front_host}]" if ":" in self.front_host else self.front_host
-        return f"http://{host}:{self.nginx_port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.nginx_port}"
 
     @property
     def redis_url(self) -> str:
@@ -409,6 +410,7 @@ class LocalCluster:
             listen=f"{host}:{self.nginx_port}" if host else str(self.nginx_port),
             balance=self.balance,
             fail_timeout=5,
+            tls=self.tls,
         )
 
     def start_nginx(self) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nginx.render import Balance
+from nginx.render import SiteTLS, Balance
 from server.settings import Settings
 
 from .cluster import ClusterError, LocalCluster
@@ -53,6 +53,10 @@ _MANAGED = frozenset(
         "PROCTOR_PORT",
         "PROCTOR_DATA_DIR",
         "PROCTOR_PUBLIC_URL",
+        # With a certificate, Nginx speaks TLS to the students; the nodes behind it on loopback
+        # serve plain HTTP (their public URL is the front's https one).
+        "PROCTOR_TLS_CERT",
+        "PROCTOR_TLS_KEY",
     }
 )
 _FIRST_BACKOFF = 1.0
@@ -150,6 +154,7 @@ def build_cluster(
         raise ClusterError(f"the node ports {base}..{base + processes - 1} include the public port {settings.port}")
     _check_ports(node_host, ports)
     passed = {k: v for k, v in os.environ.items() if k.startswith("PROCTOR_") and k not in _MANAGED}
+    tls = _front_tls(settings)
     return LocalCluster(
         root=settings.data_dir,
         node_count=processes,
@@ -170,7 +175,20 @@ def build_cluster(
         # A node's own stop is bounded by PROCTOR_SHUTDOWN_TIMEOUT_SECONDS; then it is killed.
         node_stop_timeout=settings.shutdown_timeout_seconds + 5,
         node_cwd=Path.cwd(),
+        tls=tls,
     )
+
+
+def _front_tls(settings: Settings) -> SiteTLS | None:
+    """The front's certificate (PROCTOR_TLS_CERT/KEY), checked before anything starts."""
+    if not settings.tls:
+        return None
+    from server.tls import check_pair
+
+    cert, key = Path(settings.tls_cert).resolve(), Path(settings.tls_key).resolve()
+    check_pair(cert, key)  # a bad pair stops the start naming the setting, as a single node does
+    # No port-80 redirect server here: that port is the operator's to give (docs/operations.md).
+    return SiteTLS(str(cert), str(key), http_listen="off")
 
 
 def _children(cluster: LocalCluster) -> list[Child]:

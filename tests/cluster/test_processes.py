@@ -15,11 +15,14 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,10 +45,11 @@ class Service:
     data_dir: Path
     port: int
     log: Path
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.data_dir / "cluster.json").read_text())
@@ -76,16 +80,19 @@ def free_ports(count: int) -> int:
     raise AssertionError(f"no {count} consecutive free ports")
 
 
-def _ready(url: str) -> bool:
+def _ready(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        status, _ = http_json(url + "/readyz", timeout=2)
+        with urllib.request.urlopen(url + "/readyz", timeout=2, context=context) as resp:
+            return int(resp.status) == 200
     except OSError:
         return False
-    return status == 200
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+@contextmanager
+def running_service(
+    tmp_path: Path, extra_env: dict[str, str] | None = None, context: ssl.SSLContext | None = None
+) -> Iterator[Service]:
+    """`proctor serve --processes 2` as a subprocess, ready through its front."""
     require("redis-server", "redis-server")
     require("nginx", "nginx")
     port = free_port()
@@ -93,6 +100,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     env.update(CLUSTER_ENV)
     env.update({"PROCTOR_DATA_DIR": str(tmp_path / "data"), "PROCTOR_PORT": str(port)})
+    env.update(extra_env or {})
     log = tmp_path / "service.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -111,10 +119,10 @@ def service(tmp_path: Path) -> Iterator[Service]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(proc, tmp_path / "data", port, log)
+    svc = Service(proc, tmp_path / "data", port, log, "https" if context is not None else "http")
     try:
         deadline = time.monotonic() + 120
-        while not ((svc.data_dir / "cluster.json").exists() and _ready(svc.url)):
+        while not ((svc.data_dir / "cluster.json").exists() and _ready(svc.url, context)):
             assert proc.poll() is None, f"the service exited with {proc.returncode}:\n{svc.output()}"
             assert time.monotonic() < deadline, f"the service is not ready after 120 s:\n{svc.output()}"
             time.sleep(0.2)
@@ -129,6 +137,12 @@ def service(tmp_path: Path) -> Iterator[Service]:
                 proc.wait()
         for pid in using(svc.data_dir):  # after a failed test: leave nothing running
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    with running_service(tmp_path) as svc:
+        yield svc
 
 
 def _processes() -> dict[int, tuple[int, str]]:
@@ -356,3 +370,57 @@ def test_serve_processes_refuses_what_it_cannot_run_with_a_clear_message(tmp_pat
     }[problem]
     assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "d" / "cluster.json").exists()
+
+
+async def test_serve_processes_serves_https_on_its_front_with_the_nodes_certificate(tmp_path: Path) -> None:
+    """PROCTOR_TLS_CERT/KEY with --processes: Nginx terminates TLS with that certificate; the nodes
+    behind it on loopback serve plain HTTP, and their invite links are the front's https ones."""
+    import aiohttp
+    import socketio
+
+    from tests.support.https import LocalCA
+    from tests.support.node import EXAM_BODY
+
+    ca = LocalCA()
+    served = ca.issue(serial=4242)
+    cert, key = tmp_path / "tls" / "fullchain.pem", tmp_path / "tls" / "key.pem"
+    cert.parent.mkdir()
+    served.write(cert, key)
+    trust = ca.client_context()
+    tls_env = {"PROCTOR_TLS_CERT": str(cert), "PROCTOR_TLS_KEY": str(key)}
+    with running_service(tmp_path, tls_env, trust) as svc:
+        admin = (svc.data_dir / "admin-token").read_text().strip()
+        headers = {"Authorization": f"Bearer {admin}"}
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http:
+            async with http.post(svc.url + "/api/exams", json=EXAM_BODY, headers=headers) as resp:
+                exam = await resp.json()
+                assert resp.status == 201, exam
+            async with http.post(
+                svc.url + f"/api/exams/{exam['id']}/rooms", json={"name": "Hall", "seats": 3}, headers=headers
+            ) as resp:
+                room = await resp.json()
+            async with http.post(
+                svc.url + f"/api/rooms/{room['id']}/invites",
+                json={"students": [{"id": "s-1", "name": "Ada"}]},
+                headers=headers,
+            ) as resp:
+                invite = (await resp.json())["invites"][0]
+            assert invite["url"].startswith(f"https://127.0.0.1:{svc.port}/exam/#token=")
+            sio = socketio.AsyncClient(reconnection=False, http_session=http)
+            try:
+                await sio.connect(
+                    svc.url,
+                    namespaces=["/student"],
+                    auth={"token": invite["token"]},
+                    headers={"Origin": svc.url},
+                    transports=["websocket"],
+                    wait_timeout=10,
+                )
+                ack = await sio.call("join", {}, namespace="/student", timeout=10)
+                assert ack["ok"], ack
+            finally:
+                await sio.disconnect()
+        # The nodes themselves answer plain HTTP on loopback (no certificate of their own).
+        for node in svc.state()["nodes"]:
+            status, _ = http_json(f"http://127.0.0.1:{node['port']}/healthz", timeout=5)
+            assert status == 200
