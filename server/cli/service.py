@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nginx.render import SiteTLS, Balance
+from nginx.render import Balance, SiteTLS
 from server.settings import Settings
 
 from .cluster import ClusterError, LocalCluster
