@@ -48,6 +48,13 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
     # Clients were told to go before this (drain): a socket still open after 3 s is a dead peer.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3)
     await runner.setup()
+    # Signals before the site listens: once /readyz answers, SIGTERM must drain and SIGHUP
+    # must reload (their default actions would end the node at once).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    reload_on_sighup(loop, tls)
     ssl_context = tls.context if tls is not None else None
     site = web.TCPSite(runner, settings.host, settings.port, backlog=2048, ssl_context=ssl_context)
     await site.start()
@@ -70,11 +77,6 @@ async def _serve(settings: Settings, tls: ServerTLS | None) -> int:
 
         tune_gc()
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    reload_on_sighup(loop, tls)
     await stop.wait()
     logger.info("shutting down")
     app[PLACEMENT].draining = True
