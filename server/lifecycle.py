@@ -14,9 +14,11 @@ from aiohttp import web
 
 from core.tasks import stop_task
 from rooms.store.migrate import migrate
+from rooms.tokens import TokenService
 
 from .embedded_pg import database_dsn
 from .keys import METRICS, SETTINGS, TOKENS
+from .settings import Settings
 from .wire import NODE
 
 logger = logging.getLogger(__name__)
@@ -57,13 +59,18 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def ensure_admin_token_file(app: web.Application) -> Path | None:
     """Mint a non-expiring admin token into the data dir on first start (unless one is set)."""
-    settings = app[SETTINGS]
+    return admin_token_file(app[SETTINGS], app[TOKENS])
+
+
+def admin_token_file(settings: Settings, tokens: TokenService) -> Path | None:
+    """DATA_DIR/admin-token, minted (mode 600) if absent; None when PROCTOR_ADMIN_TOKEN is set.
+    One node and the `--processes` supervisor share it."""
     if settings.admin_token.get_secret_value():
         return None
     path = settings.data_dir / "admin-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        token = app[TOKENS].mint("admin", "admin", name="admin", ttl_seconds=None)
+        token = tokens.mint("admin", "admin", name="admin", ttl_seconds=None)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")

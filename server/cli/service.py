@@ -115,18 +115,11 @@ class Child:
 def _admin_token(settings: Settings) -> str:
     """The admin token every node accepts: PROCTOR_ADMIN_TOKEN, else the one in
     DATA_DIR/admin-token, minted there on first start as a single `proctor serve` does."""
-    if settings.admin_token.get_secret_value():
-        return settings.admin_token.get_secret_value()
     from rooms.tokens import TokenService
+    from server.lifecycle import admin_token_file
 
-    path = settings.data_dir / "admin-token"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        token = TokenService(settings.secret.get_secret_value()).mint("admin", "admin", name="admin", ttl_seconds=None)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
-    return path.read_text().strip()
+    path = admin_token_file(settings, TokenService(settings.secret.get_secret_value()))
+    return settings.admin_token.get_secret_value() if path is None else path.read_text().strip()
 
 
 def _check_ports(host: str, ports: list[int]) -> None:
