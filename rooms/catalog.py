@@ -37,7 +37,7 @@ class Exam:
             "title": self.title,
             "duration_minutes": self.duration_seconds // 60,
             "duration_seconds": self.duration_seconds,
-            "questions": [q.model_dump(mode="json") for q in self.questions],
+            "questions": [q.for_student() if for_student else q.model_dump(mode="json") for q in self.questions],
         }
         # Students may know how long evidence about them is kept (the consent notice says so).
         data["evidence_retention_days"] = self.rules.evidence_retention_days
