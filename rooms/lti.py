@@ -65,3 +65,32 @@ def student_id_for(platform_id: str, subject: str) -> str:
     platforms, and within the student-id alphabet (`[A-Za-z0-9_.@+-]`) whatever the subject is."""
     digest = hashlib.sha256(f"{platform_id}\x00{subject}".encode()).hexdigest()[:24]
     return f"lti-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """An id_token that passed every check (server/lti/launch.py): signature against the
+    platform's JWKS, iss, aud/azp, exp/iat, one-time nonce, state, deployment, message type
+    and version. Message handlers (resource link, deep linking, proctoring) receive this."""
+
+    platform: Platform
+    deployment_id: str
+    message_type: str
+    subject: str
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    locale: str
+    claims: dict[str, object]  # the whole verified payload, for the handler's own claims
+
+    @property
+    def is_instructor(self) -> bool:
+        return any(
+            r.endswith(("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant"))
+            or r.endswith(("membership#Instructor", "institution/person#Administrator"))
+            for r in self.roles
+        )
+
+    def claim(self, name: str) -> object:
+        """An LTI core claim by its short name (``resource_link``, ``context``, ``custom``...)."""
+        return self.claims.get(CLAIM + name)
