@@ -59,10 +59,20 @@ def tidy(text: str) -> str:
 
 def html_to_text(html: str) -> tuple[str, list[str]]:
     """(plain text, the images and other media it referenced), from an HTML fragment."""
+    try:
+        parser = _parsed(html)
+    except AssertionError:
+        # The standard library's declaration scanner asserts on malformed `<!…` markup
+        # ("<![<"); read such text again with every declaration as literal text.
+        parser = _parsed(html.replace("<!", "&lt;!"))
+    return tidy("".join(parser.parts)), parser.media
+
+
+def _parsed(html: str) -> _TextParser:
     parser = _TextParser()
     parser.feed(html)
     parser.close()
-    return tidy("".join(parser.parts)), parser.media
+    return parser
 
 
 def local(tag: str) -> str:
