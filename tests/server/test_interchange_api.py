@@ -17,6 +17,7 @@ from rooms.interchange import MAX_UPLOAD_BYTES
 from rooms.tokens import TokenService
 from server.keys import POOL
 from tests.server.test_api import make_room, teacher_token
+from tests.support.accounts import add_account, sign_in
 from tests.support.interchange_files import (
     BILLION_LAUGHS,
     gift_file,
@@ -219,3 +220,19 @@ async def test_only_teachers_import_and_only_owners_export(client: Client) -> No
     resp = await client.get("/api/exams/not-a-uuid/export", headers=bearer())
     assert resp.status == 404
     error_of(await resp.json())
+
+
+async def test_a_signed_in_teacher_uploads_the_raw_file_with_the_csrf_token(client: Client) -> None:
+    # What the import page sends: the session cookie, the file as the body, the CSRF header.
+    account = await add_account(client, "teacher")
+    session = await sign_in(client, account.email)
+    url = "/api/exams/import?format=gift&title=From+the+page"
+    resp = await client.post(url, data=gift_file(), headers=session.headers(csrf=False))
+    assert resp.status == 403
+    assert error_of(await resp.json())["code"] == "csrf"
+    resp = await client.post(url, data=gift_file(), headers=session.headers())
+    assert resp.status == 201, await resp.text()
+    exam = (await resp.json())["exam"]
+    assert exam["title"] == "From the page" and exam["created_by"] == account.id
+    export = await client.get(f"/api/exams/{exam['id']}/export", headers=session.headers())
+    assert export.status == 200
