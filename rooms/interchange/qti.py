@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any
+from urllib.parse import unquote
 from xml.etree.ElementTree import Element
 
 from rooms.errors import Invalid
@@ -63,6 +64,7 @@ def read_qti_package(data: bytes, title: str | None = None) -> ImportResult:
         found = [t for t in descendants(manifest, "title") if "".join(t.itertext()).strip()]
         if found:
             collector.title = " ".join("".join(found[0].itertext()).split())[:200]
+    others: dict[str, int] = {}
     for resource in descendants(manifest, "resource"):
         kind = (resource.get("type") or "").lower()
         href = resource.get("href") or ""
@@ -70,9 +72,12 @@ def read_qti_package(data: bytes, title: str | None = None) -> ImportResult:
             collector.note(f"the assessment test {href!r} is not imported (its order and sections); its items are")
             continue
         if not kind.startswith("imsqti_item"):
+            others[kind or "untyped"] = others.get(kind or "untyped", 0) + 1
             continue
         name = resource.get("identifier") or href or "item"
         path = posixpath.normpath(href) if href else ""
+        if path and path not in names:
+            path = posixpath.normpath(unquote(href))  # hrefs are URIs: "item%201.xml"
         if not path or path not in names:
             collector.refuse(name, f"the manifest names {href!r}, which is not in the archive")
             continue
@@ -82,8 +87,11 @@ def read_qti_package(data: bytes, title: str | None = None) -> ImportResult:
             collector.refuse(name, exc.message)
             continue
         _item(collector, item, name)
+    for kind, count in sorted(others.items()):
+        what = "QTI 1.2 is not supported" if kind.startswith("imsqti_xmlv1") else "not questions"
+        collector.note(f"{count} resource(s) of type {kind!r} not imported ({what})")
     if not collector.next_number() > 1:
-        collector.note("the manifest lists no QTI item (resources of type imsqti_item_xmlv2p1)")
+        collector.note("the manifest lists no QTI 2.x item (resources of type imsqti_item_xmlv2p1)")
     return collector.result()
 
 

@@ -277,6 +277,7 @@ def qti_package(extra: dict[str, bytes] | None = None) -> bytes:
     )
     resources += '<resource identifier="missing-item" type="imsqti_item_xmlv2p1" href="items/missing.xml"/>'
     resources += '<resource identifier="test" type="imsqti_test_xmlv2p1" href="test.xml"/>'
+    resources += '<resource identifier="old" type="imsqti_xmlv1p2" href="old.xml"/>'
     manifest = (
         '<?xml version="1.0" encoding="UTF-8"?><manifest xmlns="http://www.imsglobal.org/xsd/imscp_v1p1"'
         ' identifier="pkg"><metadata><lom xmlns="http://ltsc.ieee.org/xsd/LOM"><general><title>'

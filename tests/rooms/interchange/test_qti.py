@@ -18,6 +18,7 @@ def test_every_item_is_reported() -> None:
     assert all(item.notes for item in result.items if item.status != "imported")
     assert result.title == "QTI sample"
     assert any("test.xml" in note for note in result.notes)
+    assert any("QTI 1.2 is not supported" in note for note in result.notes)
 
 
 def test_keys_become_ours() -> None:
