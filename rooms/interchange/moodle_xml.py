@@ -155,7 +155,8 @@ def _answers(q: Element, notes: list[str]) -> list[tuple[str, float, Element]]:
 
 def _choice(q: Element, kind: str, notes: list[str]) -> dict[str, Any]:
     answers = _answers(q, notes)
-    single = text_of(q, "single").lower() in ("true", "1") and kind == "multichoice"
+    # Moodle reads a missing <single> as true.
+    single = (text_of(q, "single") or "true").lower() in ("true", "1") and kind == "multichoice"
     return choice_fields(
         [text for text, _, _ in answers],
         [f for _, f, _ in answers],

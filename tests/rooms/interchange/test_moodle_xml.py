@@ -113,3 +113,13 @@ def test_export_writes_keys_as_fractions() -> None:
     assert again.questions == questions
     # The keyless question comes back keyless, and the report says so.
     assert [item.status for item in again.items] == ["imported", "imported", "changed"]
+
+
+def test_a_missing_single_reads_as_single_choice() -> None:
+    quiz = (
+        b'<quiz><question type="multichoice"><name><text>M</text></name><questiontext format="plain_text">'
+        b'<text>Pick</text></questiontext><answer fraction="100"><text>a</text></answer>'
+        b'<answer fraction="0"><text>b</text></answer></question></quiz>'
+    )
+    (question,) = import_questions("moodle", quiz).questions
+    assert question.kind == "single" and question.correct == (0,)
