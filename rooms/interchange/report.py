@@ -158,7 +158,8 @@ class ImportCollector:
         base = slug(name) or f"q{number}"
         candidate, n = base, 2
         while candidate in self._ids:
-            candidate = f"{base}-{n}"
+            suffix = f"-{n}"
+            candidate = base[: _ID_LENGTH - len(suffix)] + suffix  # still within the id's 64 characters
             n += 1
         return candidate
 

@@ -63,3 +63,12 @@ def test_not_utf8_is_refused() -> None:
     with pytest.raises(Invalid) as caught:
         import_questions("gift", b"\xff\xfe\x00Q {}")
     assert caught.value.code == "not_utf8"
+
+
+def test_ids_are_valid_and_unique_whatever_the_names() -> None:
+    long = "::" + "x" * 100 + "::D {}\n\n"
+    source = "::Frage Ä/ö?::A {}\n\n::問題::B {}\n\n::Frage Ä/ö?::C {}\n\n" + long * 2 + "::..::E {}"
+    result = import_questions("gift", source.encode())
+    assert [item.status for item in result.items] == ["imported"] * 6
+    assert [q.id for q in result.questions] == ["Frage-A-o", "q2", "Frage-A-o-2", "x" * 64, "x" * 62 + "-2", "q6"]
+    assert [item.name for item in result.items][:2] == ["Frage Ä/ö?", "問題"]
