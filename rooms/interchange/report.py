@@ -23,6 +23,7 @@ MAX_QUESTIONS = 500
 _MAX_TEXT = 5000
 _MAX_OPTION = 500
 _ID_LENGTH = 64
+_VALID_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class Refused(Exception):
@@ -155,7 +156,8 @@ class ImportCollector:
         self._items.append(ItemOutcome(number, label, status, tuple(notes), question.id, question.kind))
 
     def _unique_id(self, name: str, number: int) -> str:
-        base = slug(name) or f"q{number}"
+        # A name that is already an id (our own export names questions by id) is kept as it is.
+        base = name if _VALID_ID.fullmatch(name) else (slug(name) or f"q{number}")
         candidate, n = base, 2
         while candidate in self._ids:
             suffix = f"-{n}"
