@@ -23,7 +23,8 @@ MAX_QUESTIONS = 500
 _MAX_TEXT = 5000
 _MAX_OPTION = 500
 _ID_LENGTH = 64
-_VALID_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# At least one letter or digit: ".." is a valid id to the model but not one a URL keeps.
+_VALID_ID = re.compile(r"(?=.*[A-Za-z0-9])[A-Za-z0-9_.-]{1,64}")
 
 
 class Refused(Exception):
