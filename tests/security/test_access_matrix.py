@@ -75,6 +75,9 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # Any teacher may import (the example is a dry run); the export carries the keys: owners only.
+    ("POST", "/api/exams/import"): _ANY_TEACHER,
+    ("GET", "/api/exams/{exam_id}/export"): _OWNERS_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
