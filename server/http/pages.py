@@ -64,6 +64,8 @@ PAGES = {
     "/teacher/": "teacher/index.html",
     "/teacher/editor.html": "teacher/editor.html",
     "/teacher/review.html": "teacher/review.html",
+    "/teacher/queue.html": "teacher/queue.html",
+    "/teacher/results.html": "teacher/results.html",
     "/teacher/signin.html": "teacher/signin.html",
     "/teacher/account.html": "teacher/account.html",
     "/teacher/setup": "teacher/setup.html",

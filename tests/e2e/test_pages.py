@@ -17,7 +17,8 @@ from tests.support.node import ADMIN
 
 pytestmark = pytest.mark.slow
 
-PAGES = ("/exam/", "/teacher/", "/teacher/editor.html", "/teacher/review.html", "/teacher/account.html")
+PAGES = ("/exam/", "/teacher/", "/teacher/editor.html", "/teacher/review.html", "/teacher/account.html",
+         "/teacher/queue.html", "/teacher/results.html")
 # The settings fixture's public URL is http://proctor.test: connections go to it and nowhere else.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
