@@ -45,8 +45,8 @@ export function chart(questions) {
       const x = value >= 0 ? zero : zero + value * scale;
       root.append(svg("rect", { class: `bar ${cls}${value < 0 ? " negative" : ""}`, x, y: y + dy, width: Math.max(1, Math.abs(value) * scale), height: 11,
         "data-question": q.question_id, "data-value": value }));
-      root.append(svg("text", { x: value >= 0 ? zero + value * scale + 4 : x - 4, y: y + dy + 10,
-        "text-anchor": value >= 0 ? "start" : "end" }, `${name} ${fmt(value)}`));
+      // A negative bar grows to the left; its label goes right of the zero line, clear of the names.
+      root.append(svg("text", { x: value >= 0 ? zero + value * scale + 4 : zero + 4, y: y + dy + 10 }, `${name} ${fmt(value)}`));
     };
     bar(q.difficulty, "difficulty", 2, "difficulty");
     bar(q.discrimination, "discrimination", 16, "discrimination");

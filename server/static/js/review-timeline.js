@@ -134,7 +134,7 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
     const w = Math.max(3, x(to) - x1);
     marker("gap", e.details?.from || e.at,
       `${formatTime(e.details?.from || e.at)}–${formatTime(e.details?.to || e.at)} — connection lost for ${Math.round(e.details?.seconds ?? (to - from) / 1000)} s (not a violation)`,
-      svg("rect", { class: "gap", x: x1, y: netY - 8, width: w, height: 16 }), e);
+      svg("rect", { class: "shape gap", x: x1, y: netY - 8, width: w, height: 16 }), e);
   }
   const ctlY = laneY(lanes.length - 1);
   const controls = entries.filter((e) => e.type === "control");
@@ -144,14 +144,14 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
     if (e.action === "resume" && pausedAt) {
       const x1 = x(Date.parse(pausedAt));
       marker("pause", pausedAt, `${formatTime(pausedAt)}–${formatTime(e.at)} — paused by a teacher`,
-        svg("rect", { class: "pause", x: x1, y: ctlY - 9, width: Math.max(3, x(Date.parse(e.at)) - x1), height: 18 }), e);
+        svg("rect", { class: "shape pause", x: x1, y: ctlY - 9, width: Math.max(3, x(Date.parse(e.at)) - x1), height: 18 }), e);
       pausedAt = null;
     }
   }
   if (pausedAt) {
     const x1 = x(Date.parse(pausedAt));
     marker("pause", pausedAt, `${formatTime(pausedAt)} — paused by a teacher (not resumed)`,
-      svg("rect", { class: "pause", x: x1, y: ctlY - 9, width: Math.max(3, width - right - x1), height: 18 }), null);
+      svg("rect", { class: "shape pause", x: x1, y: ctlY - 9, width: Math.max(3, width - right - x1), height: 18 }), null);
   }
   for (const e of controls.filter((c) => c.action !== "pause" && c.action !== "resume")) {
     const cx = x(Date.parse(e.at));
