@@ -164,6 +164,19 @@ async def test_queue_timeline_decisions_verdict_and_results(browsers: Browsers, 
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
+    # The dashboard's feed and drawer show the detector's own words, as the review page does.
+    await page.goto(f"{node.url}/teacher/?room={room['id']}#token={teacher}")
+    feed = page.locator("#feed li.violation[data-kind=no_face] .explanation")
+    await expect(feed).to_have_text(NO_FACE)
+    await expect(page.locator("#feed li.violation[data-kind=tab_hidden] .explanation")).to_contain_text(
+        "The exam tab was hidden"
+    )
+    await page.locator(".tile", has_text="Ada Lovelace").click()
+    drawer = page.locator("#drawer-timeline li.violation", has_text="No face")
+    await expect(drawer.locator(".explanation")).to_have_text(NO_FACE)
+    await expect(page.locator("#drawer-timeline li.answer", has_text="q2")).to_contain_text("“2; 7”")
+    await page.get_by_role("button", name="Close", exact=True).click()
+
     # The queue: Ada's attempt first (three flags, 9 of weight), Alan's next; Emmy has no flag.
     await page.goto(f"{node.url}/teacher/queue.html#token={teacher}")
     rows = page.locator("#queue-rows tr")

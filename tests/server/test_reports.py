@@ -16,7 +16,15 @@ def test_header_and_column_order_are_the_reports() -> None:
 
 def test_formula_starts_are_neutralised_and_other_cells_kept() -> None:
     rows = [
-        {"id": "a", "student_name": name, "grade": 2.5, "answered": 3, "submitted_at": None, "verdict_note": "-x", "score": 9}
+        {
+            "id": "a",
+            "student_name": name,
+            "grade": 2.5,
+            "answered": 3,
+            "submitted_at": None,
+            "verdict_note": "-x",
+            "score": 9,
+        }
         for name in ("=cmd()", "+1", "-1", "@SUM(A1)", "Ada", "a=b")
     ]
     parsed = list(csv.DictReader(io.StringIO(render_csv(rows))))
