@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 import socketio
 from playwright.async_api import expect
@@ -143,13 +145,22 @@ async def test_queue_timeline_decisions_verdict_and_results(browsers: Browsers, 
     await pause_and_resume(node, teacher, room["id"], attempt_id)
     await submit(node, ada["token"])
     await place_at_minutes(node, attempt_id)
-    # A server flag with the detector's own words, as the analysis stores it.
+    # A server flag with the detector's own words and its evidence frame, as the analysis stores them.
+    jpeg = cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes()
+    evidence = uuid.uuid4()
     await node.app[POOL].execute(
-        "INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details)"
-        " SELECT id, 9000, 'server', 'no_face', 3, started_at + interval '15 minutes', $2::jsonb"
+        "INSERT INTO evidence (id, attempt_id, data, expires_at) VALUES ($1, $2, $3, now() + interval '1 day')",
+        evidence,
+        uuid.UUID(attempt_id),
+        jpeg,
+    )
+    await node.app[POOL].execute(
+        "INSERT INTO violations (attempt_id, seq, source, kind, severity, occurred_at, details, evidence_id)"
+        " SELECT id, 9000, 'server', 'no_face', 3, started_at + interval '15 minutes', $2::jsonb, $3"
         " FROM attempts WHERE id = $1",
         uuid.UUID(attempt_id),
         f'{{"explanation": "{NO_FACE}", "duration": 4.0}}',
+        evidence,
     )
     other = await take_exam(node, alan["token"], [("q1", 0)], ["copy"])
     await submit(node, alan["token"])
@@ -240,6 +251,10 @@ async def test_queue_timeline_decisions_verdict_and_results(browsers: Browsers, 
     await no_face.focus()
     await expect(page.locator("#tl-detail")).to_contain_text(NO_FACE)
     await expect(page.locator("#tl-detail")).to_contain_text("not yet decided")
+    # Its evidence thumbnail, inline next to the explanation (fetched with the credential, audited).
+    thumb = page.locator("#tl-detail img.evidence")
+    await expect(thumb).to_be_visible()
+    assert await thumb.evaluate("(img) => img.complete && img.naturalWidth") == 160
     await screenshot(page, "review-timeline")
 
     # Decisions with notes: the card of the activated marker takes the focus.

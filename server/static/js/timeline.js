@@ -46,8 +46,9 @@ function describe(entry) {
   }
 }
 
-// options: {token, review: async (violationId, decision) => void | null}
-export function renderTimeline(list, entries, { token, review = null } = {}) {
+// Everything recorded, as a list (the dashboard's drawer, the review page's list); decisions
+// are taken on the review page's flag cards (js/review.js).
+export function renderTimeline(list, entries, { token } = {}) {
   list.replaceChildren();
   if (!entries.length) list.append(el("li", { class: "muted" }, "Nothing recorded yet."));
   for (const entry of entries) {
@@ -63,36 +64,7 @@ export function renderTimeline(list, entries, { token, review = null } = {}) {
       // The detector's own words, the same text (and field) as the live feed's.
       ` (${entry.source}) `, el("span", { class: "explanation" }, entry.explanation || ""), status);
     if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
-    if (review) {
-      const message = el("span", { class: "muted", role: "status" });
-      const decide = (decision) => async () => {
-        message.textContent = "saving…";
-        try {
-          const note = await review(entry.id, decision);
-          status.textContent = ` — ${decision}${note ? `: “${note}”` : ""}`;
-          message.textContent = "";
-        } catch (err) {
-          message.textContent = err.status === 404
-            ? "Reviewing flags is not available on this server yet."
-            : `Could not save: ${err.message}`;
-        }
-      };
-      item.append(el("div", { class: "row" },
-        el("button", { class: "small secondary", type: "button", onclick: decide("confirmed") }, "Confirm flag"),
-        el("button", { class: "small secondary", type: "button", onclick: decide("dismissed") }, "Dismiss flag"),
-        message));
-    }
     list.append(item);
-  }
-}
-
-// Whether the server offers POST /api/violations/{id}/review (read from its OpenAPI document).
-export async function reviewAvailable() {
-  try {
-    const doc = await (await fetch("/api/openapi.json")).json();
-    return Object.keys(doc.paths || {}).some((p) => /^\/api\/violations\/\{[^}]+\}\/review$/.test(p));
-  } catch {
-    return false;
   }
 }
 
