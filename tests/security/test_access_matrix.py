@@ -55,6 +55,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/rooms/{room_id}/report.csv"): _ROOM_X,
     ("GET", "/api/evidence/{evidence_id}"): _ROOM_X,
     ("POST", "/api/violations/{violation_id}/review"): _ROOM_X,
+    # Step 12, review and results: every room role reviews; the queue lists each teacher's own rooms.
+    ("POST", "/api/attempts/{attempt_id}/verdict"): _ROOM_X,
+    ("GET", "/api/review/queue"): _ANY_TEACHER,
+    ("GET", "/api/rooms/{room_id}/results"): _ROOM_X,
+    ("GET", "/api/rooms/{room_id}/statistics"): _ROOM_X,
     # Only owners see or change who else holds a role (and may ask whether an email exists).
     ("GET", "/api/rooms/{room_id}/members"): _OWNERS_X,
     ("POST", "/api/rooms/{room_id}/members"): _OWNERS_X,
@@ -83,6 +88,10 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/api/students/{student_id}"): {"student_id": "s-erase"},
 }
+
+# What an authorised call answers where it is not the route's success: student A's attempt is
+# still running, so a verdict passes the role check and is then refused as a conflict.
+AUTHORISED_STATUS: dict[tuple[str, str], int] = {("POST", "/api/attempts/{attempt_id}/verdict"): 409}
 
 # Routes registered outside `ROUTES`: (method, path) -> roles allowed. The admin's own call
 # to /admin/drain is not made here (it drains the node under test; tests/cluster covers it).
@@ -198,6 +207,7 @@ async def rest_matrix(world: World) -> tuple[int, list[str]]:
     for method, template, ok_status, body in table:
         allowed = REST_POLICY.get((method, template)) or EXTRA_ROUTES[(method, template)]
         skip = NOT_EXERCISED_FOR.get((method, template), frozenset())
+        ok_status = AUTHORISED_STATUS.get((method, template), ok_status)
         path = fill(template, {**ids, **ROUTE_IDS.get((method, template), {})})
         if template == "/admin/drain":
             path += "?exit=0"
