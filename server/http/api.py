@@ -20,6 +20,7 @@ from .accounts_api import ACCOUNT_ROUTES
 from .admin_accounts import ADMIN_ACCOUNT_ROUTES
 from .credentials import claims_of
 from .errors import parse_body
+from .exams_api import EXAM_ROUTES
 from .reports import render_csv
 from .route import Route
 from .schemas import (
@@ -348,6 +349,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
     *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
     *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
+    *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
 )
 
 
