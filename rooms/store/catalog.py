@@ -25,7 +25,8 @@ __all__ = ["Catalog", "Exam", "Room", "parse_uuid"]
 
 def exam_from(row: asyncpg.Record) -> Exam:
     questions = json.loads(row["questions"])
-    settings = json.loads(row["settings"])
+    # .get: a new node may read before migration 0011 is applied (tests/rooms/test_upgrade_compat.py).
+    settings = json.loads(row.get("settings") or "{}")
     return Exam(
         id=str(row["id"]),
         title=row["title"],
@@ -38,10 +39,10 @@ def exam_from(row: asyncpg.Record) -> Exam:
         shuffle_options=bool(settings.get("shuffle_options", False)),
         pools=tuple(QuestionPool.model_validate(p) for p in settings.get("pools", ())),
         schedule=Schedule.model_validate(settings.get("schedule") or {}),
-        family_id=str(row["family_id"]),
-        version=row["version"],
-        parent_id=str(row["parent_id"]) if row["parent_id"] is not None else None,
-        archived=row["archived_at"] is not None,
+        family_id=str(row.get("family_id") or row["id"]),
+        version=row.get("version") or 1,
+        parent_id=str(row["parent_id"]) if row.get("parent_id") is not None else None,
+        archived=row.get("archived_at") is not None,
     )
 
 
@@ -66,7 +67,7 @@ def _room(row: asyncpg.Record) -> Room:
         seats=row["seats"],
         host_node=row["host_node"],
         created_at=row["created_at"],
-        closed=row["closed_at"] is not None,
+        closed=row.get("closed_at") is not None,
     )
 
 

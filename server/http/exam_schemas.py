@@ -40,7 +40,7 @@ class ExamDuplicate(BaseModel):
 class ExamArchive(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"example": {"archived": False}})
 
-    archived: bool
+    archived: bool = Field(strict=True)
 
 
 class ExamListQuery(BaseModel):
@@ -61,7 +61,7 @@ class RoomUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     seats: int | None = Field(default=None, ge=1, le=1000)
-    closed: bool | None = Field(default=None, description="a closed room takes no new students")
+    closed: bool | None = Field(default=None, strict=True, description="a closed room takes no new students")
 
     @model_validator(mode="after")
     def _something(self) -> RoomUpdate:

@@ -181,14 +181,6 @@ EXAM_ROUTES: tuple[Route, ...] = (
         responses={409: "not the newest version"},
     ),
     Route("PATCH", _EXAM, patch_exam, "Edit some fields of an exam (as PUT)", _TEACHERS, ExamPatch),
-    Route(
-        "DELETE",
-        _EXAM,
-        delete_exam,
-        "Delete an exam, every version, room and attempt (refused while attempts run)",
-        _TEACHERS,
-        responses={409: "attempts are running"},
-    ),
     Route("POST", _EXAM + "/duplicate", duplicate_exam, "Copy an exam as a new one", _TEACHERS, ExamDuplicate, 201),
     Route("POST", _EXAM + "/archive", archive_exam, "Archive (or restore) an exam", _TEACHERS, ExamArchive),
     Route("GET", _EXAM + "/versions", exam_versions, "An exam's versions and their attempt counts", _TEACHERS),
@@ -218,5 +210,14 @@ EXAM_ROUTES: tuple[Route, ...] = (
         question_answers,
         "One question across every submitted attempt of a room, for grading",
         _TEACHERS,
+    ),
+    # Last: the access matrix deletes its exam with it.
+    Route(
+        "DELETE",
+        _EXAM,
+        delete_exam,
+        "Delete an exam, every version, room and attempt (refused while attempts run)",
+        _TEACHERS,
+        responses={409: "attempts are running"},
     ),
 )

@@ -48,6 +48,16 @@ async def test_every_example_is_accepted(client: Client) -> None:
         room["id"],
     )
     ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id}
+    # A submitted attempt whose essay (q3) the grading example grades.
+    ids["attempt_id"] = str(
+        await pool.fetchval(
+            "INSERT INTO attempts (id, exam_id, room_id, student_id, deadline, status, submitted_at)"
+            " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi-done', now(), 'submitted', now()) RETURNING id",
+            exam["id"],
+            room["id"],
+        )
+    )
+    ids["question_id"] = "q3"
     # /api/me/* is an account's own: its examples run with a personal token of an account.
     from rooms.accounts import claims_of_account
     from rooms.tokens import ADMIN_STATIC
@@ -71,3 +81,6 @@ async def test_every_example_is_accepted(client: Client) -> None:
         headers = bearer(personal) if path.startswith("/api/me/") else bearer()
         resp = await client.request(method, url, json=example, headers=headers)
         assert resp.status in (200, 201), (path, await resp.text())
+        if path == "/api/exams/{exam_id}":
+            # An edit after the first attempt makes a new version: the next edit goes there.
+            ids["exam_id"] = (await resp.json())["exam"]["id"]
