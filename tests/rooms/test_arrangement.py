@@ -11,10 +11,12 @@ from rooms.arrangement import arrange, student_questions
 from rooms.exam import Pool, Question
 from rooms.grading import score
 
-QUESTIONS = tuple(
+SINGLES = tuple(
     Question(id=f"q{i}", kind="single", text=f"Q{i}", options=tuple(f"q{i}-o{j}" for j in range(5)), correct=(i % 5,))
     for i in range(12)
-) + (Question(id="m", kind="multiple", text="M", options=("a", "b", "c", "d"), correct=(0, 3), scoring="partial"),)
+)
+MULTIPLE = Question(id="m", kind="multiple", text="M", options=("a", "b", "c", "d"), correct=(0, 3), scoring="partial")
+QUESTIONS = (*SINGLES, MULTIPLE)
 
 
 def test_the_same_attempt_gets_the_same_arrangement_every_time() -> None:

@@ -171,7 +171,7 @@ async def test_an_edit_after_the_first_attempt_makes_a_version_and_attempts_keep
     status, data = await call(live, "PUT", f"/api/exams/{v1['id']}", edited)
     assert status == 200 and data["outcome"] == "in_place" and data["exam"]["id"] == v1["id"], data
     first, second = await live.invites(room["id"], 2)
-    s1, view1 = await live.student(first)
+    s1, _ = await live.student(first)
 
     renamed = {**FULL_EXAM, "title": "Full marks v2", "questions": FULL_EXAM["questions"][:4]}
     status, data = await call(live, "PUT", f"/api/exams/{v1['id']}", renamed)
@@ -185,7 +185,7 @@ async def test_an_edit_after_the_first_attempt_makes_a_version_and_attempts_keep
     assert len(resumed["exam"]["questions"]) == 5
     # A new student, with an invite minted for version 1, starts on version 2.
     live.app[NODE].attempts._rooms.clear()  # type: ignore[attr-defined]  # skip the 5 s room cache
-    s2, view2 = await live.student(second)
+    _, view2 = await live.student(second)
     assert len(view2["exam"]["questions"]) == 4 and view2["exam"]["title"] == "Full marks v2"
     status, versions = await call(live, "GET", f"/api/exams/{v2['id']}/versions")
     assert [(v["version"], v["attempts"]) for v in versions["versions"]] == [(1, 1), (2, 1)]
