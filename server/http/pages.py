@@ -63,6 +63,7 @@ PAGES = {
     "/teacher/": "teacher/index.html",
     "/teacher/editor.html": "teacher/editor.html",
     "/teacher/review.html": "teacher/review.html",
+    "/teacher/grading.html": "teacher/grading.html",
     "/teacher/signin.html": "teacher/signin.html",
     "/teacher/account.html": "teacher/account.html",
     "/teacher/setup": "teacher/setup.html",
