@@ -151,6 +151,10 @@ class AttemptService:
             view=taken.for_attempt(attempt.id),
         )
 
+    def forget_rooms(self) -> None:
+        """Drop the cached rooms: this node changed one (a new version, seats, closed)."""
+        self._rooms.clear()
+
     async def _room(self, room_id: str) -> Room:
         cached = self._rooms.get(room_id)
         now = time.monotonic()

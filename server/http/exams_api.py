@@ -63,6 +63,8 @@ async def _apply_edit(request: web.Request, spec: ExamSpec) -> web.Response:
     exam_id = request.match_info["exam_id"]
     outcome = await _versions(request).edit(claims, exam_id, spec)
     regraded = []
+    if outcome.kind == "version":
+        request.app[NODE].attempts.forget_rooms()  # new attempts here take the new version now
     if outcome.kind == "keys":
         regraded = await _grades(request).regrade_version(claims, outcome.exam_id)
     await request.app[AUDIT].record(
@@ -136,6 +138,7 @@ async def update_room(request: web.Request) -> web.Response:
     room = await _versions(request).update_room(
         claims, request.match_info["room_id"], name=body.name, seats=body.seats, closed=body.closed
     )
+    request.app[NODE].attempts.forget_rooms()  # other nodes see the change within ROOM_CACHE_SECONDS
     await request.app[AUDIT].record(claims, "room.update", "room", room.id, body.model_dump(exclude_none=True))
     return web.json_response(room.to_json())
 

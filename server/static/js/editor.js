@@ -13,7 +13,7 @@ let lastInvites = [];
 
 function result(node, text, error = false) {
   node.textContent = text;
-  node.className = error ? "notice error" : "notice";
+  node.className = !text ? "" : error ? "notice error" : "notice";
 }
 
 function errorText(err) {
@@ -139,17 +139,17 @@ function examRow(exam) {
     el("td", {}, String(exam.questions)),
     el("td", {}, String(exam.attempts)),
     el("td", {}, String(exam.rooms)),
-    el("td", { class: "row" },
+    el("td", {}, el("div", { class: "row" },
       action("Edit", exam.title, () => openExam(exam.id)),
       action("Duplicate", exam.title, () => lifecycle("POST", `/api/exams/${exam.id}/duplicate`, {}, "Duplicated")),
       action(exam.archived ? "Restore" : "Archive", exam.title,
         () => lifecycle("POST", `/api/exams/${exam.id}/archive`, { archived: !exam.archived }, exam.archived ? "Restored" : "Archived")),
       action("Delete", exam.title, async () => {
         if (await confirmDialog(`Delete “${exam.title}” with every version, room and attempt? This cannot be undone.`, "Delete")) {
-          await lifecycle("DELETE", `/api/exams/${exam.id}`, undefined, "Deleted");
-          if (editing && editing.family_id === exam.family_id) newExam();
+          const deleted = await lifecycle("DELETE", `/api/exams/${exam.id}`, undefined, "Deleted");
+          if (deleted && editing && editing.family_id === exam.family_id) newExam();
         }
-      })));
+      }))));
 }
 
 async function lifecycle(method, path, body, done) {
@@ -158,8 +158,10 @@ async function lifecycle(method, path, body, done) {
     const data = await api(token, method, path, body);
     await loadList();
     result(out, `${done}: ${data.title || "the exam"}.`);
+    return true;
   } catch (err) {
     result(out, `Not done: ${errorText(err)}`, true);
+    return false;
   }
 }
 
@@ -196,9 +198,9 @@ function roomRow(room) {
   });
   return el("tr", {}, el("td", {}, name), el("td", {}, seats), el("td", {}, closed),
     el("td", {}, String(room.attempts)),
-    el("td", { class: "row" }, save,
+    el("td", {}, el("div", { class: "row" }, save,
       el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Dashboard"), " ",
-      el("a", { href: `/teacher/grading.html?room=${encodeURIComponent(room.id)}` }, "Grading")));
+      el("a", { href: `/teacher/grading.html?room=${encodeURIComponent(room.id)}` }, "Grading"))));
 }
 
 async function createRoom(e) {

@@ -8,7 +8,7 @@ const token = await teacherCredential(TOKEN_KEY);
 
 function result(node, text, error = false) {
   node.textContent = text;
-  node.className = error ? "notice error" : "notice";
+  node.className = !text ? "" : error ? "notice error" : "notice";
 }
 
 function errorText(err) {
