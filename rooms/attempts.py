@@ -31,8 +31,9 @@ __all__ = ["LATE_ANSWER_GRACE", "Attempt", "AttemptService", "JoinResult", "utcn
 
 logger = logging.getLogger(__name__)
 
-# A room's name, seats, exam version and closed flag change (step 12); joins read them through
-# this short cache, so a change reaches every node within these seconds.
+# A room's name, seats, exam version and closed flag change (step 12), and an exam changes in
+# place until its first attempt: joins read both through this short cache, so a change reaches
+# every node within these seconds.
 ROOM_CACHE_SECONDS = 5.0
 
 
@@ -65,7 +66,7 @@ class AttemptService:
         self._catalog = catalog
         self._writer = writer
         self._notifier = notifier
-        self._exams: dict[str, Exam] = {}
+        self._exams: dict[str, tuple[float, Exam]] = {}
         self._attempts: dict[str, Attempt] = {}
         self._rooms: dict[str, tuple[float, Room]] = {}
         # Grades closed attempts (rooms/store/grades.py); None in unit tests of the clock.
@@ -85,12 +86,16 @@ class AttemptService:
         self._server_seq = ServerSequence()
 
     async def exam(self, exam_id: str) -> Exam:
-        # What a student sees of an exam version does not change once an attempt has started
-        # on it (an edit then makes a new version; a key correction changes only the key, and
-        # grading reads the key fresh), so a process-wide cache is safe.
-        exam = self._exams.get(exam_id)
-        if exam is None:
-            exam = self._exams[exam_id] = await self._catalog.exam(exam_id)
+        # What a student sees of a version does not change once an attempt has started on it
+        # (an edit then makes a new version, a key correction changes only the key, and grading
+        # reads the key fresh). Before that an edit changes it in place, so the cache is short:
+        # an exam edited on any node is read again within ROOM_CACHE_SECONDS.
+        cached = self._exams.get(exam_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ROOM_CACHE_SECONDS:
+            return cached[1]
+        exam = await self._catalog.exam(exam_id)
+        self._exams[exam_id] = (now, exam)
         return exam
 
     async def attempt(self, attempt_id: str, *, fresh: bool = False) -> Attempt:
@@ -152,8 +157,9 @@ class AttemptService:
         )
 
     def forget_rooms(self) -> None:
-        """Drop the cached rooms: this node changed one (a new version, seats, closed)."""
+        """Drop the cached rooms and exams: this node changed one (an edit, seats, closed)."""
         self._rooms.clear()
+        self._exams.clear()
 
     async def _room(self, room_id: str) -> Room:
         cached = self._rooms.get(room_id)

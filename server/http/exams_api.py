@@ -63,8 +63,8 @@ async def _apply_edit(request: web.Request, spec: ExamSpec) -> web.Response:
     exam_id = request.match_info["exam_id"]
     outcome = await _versions(request).edit(claims, exam_id, spec)
     regraded = []
-    if outcome.kind == "version":
-        request.app[NODE].attempts.forget_rooms()  # new attempts here take the new version now
+    if outcome.kind != "unchanged":
+        request.app[NODE].attempts.forget_rooms()  # new attempts here take the edit at once
     if outcome.kind == "keys":
         regraded = await _grades(request).regrade_version(claims, outcome.exam_id)
     await request.app[AUDIT].record(
