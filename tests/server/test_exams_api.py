@@ -324,6 +324,11 @@ async def test_the_sweeper_grades_an_attempt_a_crash_left_ungraded(live: Live) -
     await live.app[NODE].attempts.expire_due()  # type: ignore[attr-defined]  # one sweep
     row = await pool.fetchrow("SELECT grade, grade_max, grade_final FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
     assert (row["grade"], row["grade_max"], row["grade_final"]) == (5.0, 8.0, False)
+    # The student's export carries the grades stored about them.
+    student_id = await pool.fetchval("SELECT student_id FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
+    export = await live.rest("GET", f"/api/students/{student_id}/export")
+    mine = [g for g in export["grades"] if g["attempt_id"] == attempt_id]
+    assert sorted(g["question_id"] for g in mine) == ["multi", "num", "short", "single"]
 
 
 async def test_pools_draw_per_attempt_and_unpooled_questions_always_come(live: Live) -> None:
