@@ -91,6 +91,12 @@ class Exam:
             "questions": [q.for_student() if for_student else q.model_dump(mode="json") for q in self.questions],
         }
         # Students may know how long evidence about them is kept (the consent notice says so).
+        # How many questions an attempt gets (with pools, fewer than the exam holds).
+        data["question_count"] = len(self.arrangement("").question_ids)
+        if for_student and self.pools:
+            # A pooled exam's bank stays on the server: a student sees only the questions drawn
+            # for them, in the join's acknowledgement (`for_attempt`).
+            data["questions"] = []
         data["evidence_retention_days"] = self.rules.evidence_retention_days
         data["analysis_enabled"] = self.rules.analysis.enabled
         data["speaking_enabled"] = self.rules.analysis.speaking_for()  # the consent names the microphone

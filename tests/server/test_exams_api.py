@@ -343,6 +343,10 @@ async def test_pools_draw_per_attempt_and_unpooled_questions_always_come(live: L
     }
     room = await room_of(live, exam)
     tokens = await live.invites(room["id"], 3)
+    # The bank stays on the server: a student's read of the exam says how many, not which.
+    status, seen = await call(live, "GET", f"/api/exams/{room['exam']['id']}", token=tokens[0])
+    assert status == 200 and seen["questions"] == [] and seen["question_count"] == 3
+    assert "pools" not in seen
     for token in tokens:
         student, view = await live.student(token)
         ids = [q["id"] for q in view["exam"]["questions"]]
