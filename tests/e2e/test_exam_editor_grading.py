@@ -70,6 +70,9 @@ async def test_create_edit_version_take_shuffled_grade_essay(browsers: Browsers,
     await editor.get_by_role("button", name="Save exam").click()
     await expect(editor.locator("#exam-result")).to_contain_text("Saved as version 2")
     await expect(editor.locator("#version-notice")).to_contain_text("Version 2 of 2")
+    # Saving again without a change changes nothing: what the form does not show goes back as it was.
+    await editor.get_by_role("button", name="Save exam").click()
+    await expect(editor.locator("#exam-result")).to_contain_text("Nothing changed.")
     await expect(editor.locator("#room-list tbody tr")).to_have_count(1)
     await screenshot(editor, "teacher-editor-versions")
     (room,) = (await node.rest("GET", f"/api/exams/{exam_id}/rooms"))["rooms"]

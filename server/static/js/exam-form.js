@@ -11,6 +11,10 @@ const KIND_LABELS = {
 };
 
 let counter = 0;
+// Each box's question as read back: fields the form does not show (feedback, max_length, …)
+// are sent back unchanged, so saving an untouched exam changes nothing (and makes no version).
+const originals = new WeakMap();
+let keptPoolIds = [];
 
 function nextId() {
   // Ids stay stable across edits and versions (grading by question follows them): a new
@@ -60,7 +64,10 @@ export function addQuestion(kind, q = null) {
     ...field("Points", `qp-${n}`, el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, max: 1000, value: "1", step: "0.5" })),
     el("button", { type: "button", class: "small secondary", "aria-label": `Remove question ${qid}`, onclick: () => box.remove() }, "Remove question")));
   $("#questions").append(box);
-  if (q) fillQuestion(box, q);
+  if (q) {
+    originals.set(box, q);
+    fillQuestion(box, q);
+  }
   else box.querySelector("textarea").focus();
   return box;
 }
@@ -84,17 +91,19 @@ function fillQuestion(box, q) {
 
 function readQuestion(box) {
   const kind = box.dataset.kind;
-  const q = { id: box.dataset.qid, kind, text: box.querySelector(".q-text").value.trim(),
+  const q = { ...(originals.get(box) || {}), id: box.dataset.qid, kind, text: box.querySelector(".q-text").value.trim(),
     points: Number(box.querySelector(".q-points").value || 1) };
   if (kind === "single" || kind === "multiple") {
     q.options = box.querySelector(".q-options").value.split("\n").map((s) => s.trim()).filter(Boolean);
     const correct = numbers(box.querySelector(".q-correct").value);
     // Shown from 1 to people, sent from 0 to the server; none typed: graded by hand.
     if (correct.length) q.correct = correct.map((i) => i - 1);
+    else delete q.correct;
     if (kind === "multiple") q.scoring = box.querySelector(".q-scoring").value;
   } else if (kind === "numeric") {
     const answer = box.querySelector(".q-answer").value;
     if (answer !== "") q.answer = Number(answer);
+    else delete q.answer;
     q.tolerance = Number(box.querySelector(".q-tolerance").value || 0);
   } else if (kind === "short") {
     q.accepted = box.querySelector(".q-accepted").value.split("\n").map((s) => s.trim()).filter(Boolean);
@@ -105,7 +114,7 @@ function readQuestion(box) {
 function readPools() {
   return $("#exam-pools").value.split("\n").map((s) => s.trim()).filter(Boolean).map((line, i) => {
     const [draw, rest = ""] = line.split(":");
-    return { id: `pool${i + 1}`, draw: Number(draw), questions: rest.split(",").map((s) => s.trim()).filter(Boolean) };
+    return { id: keptPoolIds[i] || `pool${i + 1}`, draw: Number(draw), questions: rest.split(",").map((s) => s.trim()).filter(Boolean) };
   });
 }
 
@@ -114,7 +123,11 @@ let keptRules = {};
 
 export function examSpec() {
   const weights = {};
-  for (const input of document.querySelectorAll("#weights input")) weights[input.name] = Number(input.value);
+  for (const input of document.querySelectorAll("#weights input")) {
+    // A kind absent from an exam read back weighs 0; leave it absent so an untouched save is unchanged.
+    if (keptRules.weights && !(input.name in keptRules.weights) && Number(input.value) === 0) continue;
+    weights[input.name] = Number(input.value);
+  }
   return {
     title: $("#exam-title").value.trim(),
     duration_minutes: Number($("#exam-duration").value),
@@ -146,6 +159,7 @@ export function fillExam(exam) {
   keptSchedule = exam.schedule || null;
   $("#exam-shuffle-questions").checked = Boolean(exam.shuffle_questions);
   $("#exam-shuffle-options").checked = Boolean(exam.shuffle_options);
+  keptPoolIds = (exam.pools || []).map((p) => p.id);
   $("#exam-pools").value = (exam.pools || []).map((p) => `${p.draw}: ${p.questions.join(", ")}`).join("\n");
   $("#questions").replaceChildren();
   for (const q of exam.questions) addQuestion(q.kind, q);
@@ -155,5 +169,6 @@ export function resetExam() {
   $("#exam-form").reset();
   keptRules = {};
   keptSchedule = null;
+  keptPoolIds = [];
   $("#questions").replaceChildren();
 }
