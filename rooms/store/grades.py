@@ -123,18 +123,27 @@ class GradeStore:
         if before != after:
             await self._changed.send(after)
 
-    async def grade_attempt(self, attempt_id: str) -> GradeChange | None:
-        """Grade a closed attempt automatically (idempotent); None if it is still running."""
+    async def grade_attempt(self, attempt_id: str, *, pending_only: bool = False) -> GradeChange | None:
+        """Grade a closed attempt automatically (idempotent); None if it is still running, or
+        (`pending_only`, the sweeper) if another node graded it since it was listed."""
         async with self._pool.acquire() as conn, conn.transaction():
             attempt, exam = await self._lock(conn, uuid.UUID(attempt_id))
             if attempt["status"] not in CLOSED:
                 return None
+            if pending_only and attempt["grade"] is not None:
+                late = await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM answers WHERE attempt_id = $1 AND saved_at > $2)",
+                    attempt["id"],
+                    attempt["graded_at"],
+                )
+                if not late:
+                    return None
             before = _before(attempt)
             after = await _regrade_locked(conn, attempt, exam)
         await self._announce(before, after)
         return after
 
-    async def grade_pending(self, limit: int = 200) -> int:
+    async def grade_pending(self, limit: int = 50) -> int:
         """Grade closed attempts without a grade, or with an answer saved after it (crash, late write)."""
         rows = await self._pool.fetch(
             "SELECT id::text FROM attempts WHERE grade IS NULL AND status IN ('submitted', 'terminated')"
@@ -144,8 +153,10 @@ class GradeStore:
             " LIMIT $1",
             limit,
         )
+        # Bounded per sweep: the deadline sweeper runs this after its deadlines, every second,
+        # and a backlog (the closed attempts of before migration 0009) must not delay them.
         for row in rows:
-            await self.grade_attempt(row["id"])
+            await self.grade_attempt(row["id"], pending_only=True)
         return len(rows)
 
     async def set_grade(

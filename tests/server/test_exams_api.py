@@ -324,6 +324,13 @@ async def test_the_sweeper_grades_an_attempt_a_crash_left_ungraded(live: Live) -
     await live.app[NODE].attempts.expire_due()  # type: ignore[attr-defined]  # one sweep
     row = await pool.fetchrow("SELECT grade, grade_max, grade_final FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
     assert (row["grade"], row["grade_max"], row["grade_final"]) == (5.0, 8.0, False)
+    # An answer the durable writer stored after the grade (it was in its batch at the close).
+    await pool.execute(
+        "UPDATE answers SET value = '\"Ville Lumière\"', saved_at = now() WHERE attempt_id = $1 AND question_id = 'short'",
+        uuid.UUID(attempt_id),
+    )
+    await live.app[NODE].attempts.expire_due()  # type: ignore[attr-defined]
+    assert await pool.fetchval("SELECT grade FROM attempts WHERE id = $1", uuid.UUID(attempt_id)) == 4.0
     # The student's export carries the grades stored about them.
     student_id = await pool.fetchval("SELECT student_id FROM attempts WHERE id = $1", uuid.UUID(attempt_id))
     export = await live.rest("GET", f"/api/students/{student_id}/export")
