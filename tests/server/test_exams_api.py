@@ -326,7 +326,8 @@ async def test_the_sweeper_grades_an_attempt_a_crash_left_ungraded(live: Live) -
     assert (row["grade"], row["grade_max"], row["grade_final"]) == (5.0, 8.0, False)
     # An answer the durable writer stored after the grade (it was in its batch at the close).
     await pool.execute(
-        "UPDATE answers SET value = '\"Ville Lumière\"', saved_at = now() WHERE attempt_id = $1 AND question_id = 'short'",
+        "UPDATE answers SET value = '\"Ville Lumière\"', saved_at = now()"
+        " WHERE attempt_id = $1 AND question_id = 'short'",
         uuid.UUID(attempt_id),
     )
     await live.app[NODE].attempts.expire_due()  # type: ignore[attr-defined]
