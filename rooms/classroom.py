@@ -139,6 +139,7 @@ class Classroom:
                     "reason": attempt.end_reason,
                 },
             )
+            await self._attempts.grade(attempt_id)  # what was answered counts (docs/exams.md)
             await self._attempts.ended(attempt)
         return attempt
 

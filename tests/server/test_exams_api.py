@@ -365,3 +365,19 @@ async def test_pools_draw_per_attempt_and_unpooled_questions_always_come(live: L
         await student.call("submit")
         sheet = await live.rest("GET", f"/api/attempts/{view['attempt']['attempt_id']}/grading")
         assert sheet["attempt"]["grade_max"] == 3.0 and sheet["attempt"]["grade_final"] is True
+
+
+async def test_a_terminated_attempt_is_graded_on_what_was_answered(live: Live) -> None:
+    room = await room_of(live)
+    (token,) = await live.invites(room["id"], 1)
+    student, view = await live.student(token)
+    attempt_id = view["attempt"]["attempt_id"]
+    pick = shown(view, "single")["options"].index("4")
+    assert (await student.call("answer", {"question_id": "single", "value": pick, "seq": 1}))["ok"]
+    teacher, _ = await live.teacher(ADMIN, room["id"])
+    ack = await teacher.call("control", {"attempt_id": attempt_id, "action": "terminate"})
+    assert ack["ok"], ack
+    grade = await live.app[POOL].fetchrow(  # type: ignore[attr-defined]
+        "SELECT grade, grade_max, grade_final FROM attempts WHERE id = $1", uuid.UUID(attempt_id)
+    )
+    assert (grade["grade"], grade["grade_max"], grade["grade_final"]) == (1.0, 8.0, True)
