@@ -104,7 +104,7 @@ class StudentNamespace(GuardedNamespace):
                     "attempt_id": attempt.id,
                     "student_id": attempt.student_id,
                     "student_name": attempt.student_name,
-                    "total_questions": len((result.view or result.exam.to_json(for_student=True))["questions"]),
+                    "total_questions": len(result.exam.arrangement(attempt.id).question_ids),
                     **attempt.clock(),
                 },
             )
