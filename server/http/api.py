@@ -20,6 +20,7 @@ from .accounts_api import ACCOUNT_ROUTES
 from .admin_accounts import ADMIN_ACCOUNT_ROUTES
 from .credentials import claims_of
 from .errors import parse_body
+from .exams_api import EXAM_ROUTES
 from .interchange import INTERCHANGE_ROUTES
 from .review_api import REVIEW_ROUTES
 from .route import Route
@@ -307,6 +308,7 @@ ROUTES: tuple[Route, ...] = (
     *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
     *INTERCHANGE_ROUTES,  # exams imported from Moodle XML, GIFT, QTI; exported as Moodle XML (interchange.py)
     *REVIEW_ROUTES,  # review queue, flag decisions, verdicts, results and statistics (server/http/review_api.py)
+    *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
 )
 
 

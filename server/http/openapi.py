@@ -55,7 +55,7 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
                     "schema": {"type": "integer"}
                     if p == "violation_id"
                     else {"type": "string"}
-                    if p == "student_id"
+                    if p in ("student_id", "question_id")
                     else {"type": "string", "format": "uuid"},
                 }
                 for p in params

@@ -66,6 +66,7 @@ PAGES = {
     "/teacher/review.html": "teacher/review.html",
     "/teacher/queue.html": "teacher/queue.html",
     "/teacher/results.html": "teacher/results.html",
+    "/teacher/grading.html": "teacher/grading.html",
     "/teacher/signin.html": "teacher/signin.html",
     "/teacher/account.html": "teacher/account.html",
     "/teacher/import.html": "teacher/import.html",
