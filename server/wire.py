@@ -19,6 +19,7 @@ appends the cleanup contexts that start and stop them, in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +42,8 @@ from rooms.store.catalog import Catalog
 from rooms.store.classroom import ClassroomStore
 from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
+from rooms.store.lti import LtiStore
+from rooms.store.lti_keys import ToolKeys
 from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
@@ -57,6 +60,8 @@ from .backends import Backends, Cluster, cluster_parts, local_backends
 from .http.credentials import AccountSessions
 from .http.members import MembersApi
 from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
+from .lti import LtiTool, build_tool
+from .lti.messages import message_handlers
 from .metrics import Metrics
 from .settings import Settings
 from .speaking import speech_listener
@@ -91,6 +96,7 @@ class Node:
     accounts: AccountService
     members_api: MembersApi
     oidc: OidcRoutes
+    lti: LtiTool  # step 11: the LTI 1.3 tool (docs/lti.md)
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
 
 
@@ -252,6 +258,12 @@ def build_node(settings: Settings) -> Node:
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
         speech=speech_listener(analysis, metrics, attempts, notifier),
+        lti=build_tool(
+            settings,
+            LtiStore(database),
+            ToolKeys(database, overlap=timedelta(days=settings.lti_key_overlap_days)),
+            message_handlers(),
+        ),
     )
 
 
