@@ -35,7 +35,7 @@ from server.http.pages import secure
 from server.keys import ACCOUNTS, CATALOG, SETTINGS, TOKENS
 
 from .errors import LaunchError
-from .tool import LTI, LtiTool, audit, error_page, page
+from .tool import LTI, LtiTool, audit, error_page, form_fields, page
 
 BIND_PATH = "/lti/bind"
 BIND_SECONDS = 900
@@ -261,9 +261,8 @@ async def bind(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     try:
         try:
-            raw = await request.post()
-            form = BindForm.model_validate({k: v for k, v in raw.items() if isinstance(v, str)})
-        except (ValidationError, ValueError, web.HTTPRequestEntityTooLarge):
+            form = BindForm.model_validate(await form_fields(request))
+        except ValidationError:
             raise LaunchError("bad_form", "The form could not be read. Open the activity again.") from None
         link_id, account_id, role = open_ticket(settings.secret.get_secret_value(), form.ticket)
         account = await request.app[ACCOUNTS].by_id(account_id)

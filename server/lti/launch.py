@@ -25,7 +25,7 @@ from server.keys import SETTINGS
 from .errors import LaunchError
 from .id_token import verify
 from .login import LAUNCH_PATH, LOGIN_PATH, authorization_redirect, parse_login
-from .tool import LTI, audit, error_page
+from .tool import LTI, audit, error_page, form_fields
 
 logger = logging.getLogger(__name__)
 
@@ -41,25 +41,11 @@ class LaunchForm(BaseModel):
     state: str = Field(min_length=1, max_length=4096)
 
 
-async def _fields(request: web.Request) -> dict[str, str]:
-    """The query and (for a POST) the form, as strings; a body that is no form counts as empty."""
-    fields = {k: v for k, v in request.query.items()}
-    if request.method == "POST":
-        try:
-            form = await request.post()
-        except web.HTTPRequestEntityTooLarge:
-            raise LaunchError("too_large", "The request is larger than this server accepts.", 413) from None
-        except (ValueError, UnicodeDecodeError, AssertionError):
-            raise LaunchError("bad_form", "The request's form could not be read.") from None
-        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
-    return fields
-
-
 async def login(request: web.Request) -> web.StreamResponse:
     tool = request.app[LTI]
     platform: Platform | None = None
     try:
-        fields = await _fields(request)
+        fields = await form_fields(request)
         hint = parse_login(fields)
         platform = await tool.store.platform_by(hint.iss, hint.client_id)
         if platform is None:
@@ -98,7 +84,7 @@ async def launch(request: web.Request) -> web.StreamResponse:
     platform_id = "unknown"
     try:
         try:
-            form = LaunchForm.model_validate(await _fields(request))
+            form = LaunchForm.model_validate(await form_fields(request))
         except ValidationError:
             raise LaunchError("bad_form", "The launch has no id_token and state (a form post is expected).") from None
         login = tool.states.open(form.state)

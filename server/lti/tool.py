@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from rooms.lti import Launch
 from rooms.store.lti import LtiStore
@@ -17,6 +18,7 @@ from rooms.store.lti_keys import ToolKeys
 from rooms.tokens import Claims, Role
 from server.keys import AUDIT
 
+from .errors import LaunchError
 from .frames import FrameAncestors
 from .login import LoginStates
 from .platform_keys import PlatformKeys
@@ -102,3 +104,18 @@ async def audit(request: web.Request, subject: str, action: str, platform_id: st
         )
     except Exception:  # the page must still say what went wrong
         logger.exception("could not audit an LTI %s", action)
+
+
+async def form_fields(request: web.Request) -> dict[str, str]:
+    """The query and (for a POST) the form, as strings; a body that is no form counts as empty."""
+    fields = {k: v for k, v in request.query.items()}
+    if request.method == "POST":
+        try:
+            form = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise LaunchError("too_large", "The request is larger than this server accepts.", 413) from None
+        except (ValueError, UnicodeDecodeError, AssertionError, HttpProcessingError):
+            # A garbled multipart body (aiohttp's parser raises these), or undecodable bytes.
+            raise LaunchError("bad_form", "The request's form could not be read.") from None
+        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return fields
