@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -56,7 +56,8 @@ def _platform_url(value: str) -> str:
 
 PlatformUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_platform_url)]
 DeploymentId = Annotated[str, Field(min_length=1, max_length=255)]
-_EXAMPLE: JsonDict = {
+# The POST example: tests/server/test_openapi.py and the access matrix free its issuer first.
+EXAMPLE_PLATFORM: dict[str, str | list[str]] = {
     "name": "Moodle (example)",
     "issuer": "https://moodle.example.edu",
     "client_id": "hZ3xq8TpFv0aNcE",
@@ -68,7 +69,9 @@ _EXAMPLE: JsonDict = {
 
 
 class PlatformSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"example": _EXAMPLE})
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"example": cast(JsonDict, EXAMPLE_PLATFORM)}
+    )
 
     name: str = Field(default="", max_length=200)
     # The platform's issuer is usually its https URL; Canvas uses https://canvas.instructure.com.

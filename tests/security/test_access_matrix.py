@@ -75,6 +75,13 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # LTI platforms (server/lti/registration.py): admins only.
+    ("POST", "/api/lti/platforms"): frozenset({"admin"}),
+    ("GET", "/api/lti/platforms"): frozenset({"admin"}),
+    ("GET", "/api/lti/tool"): frozenset({"admin"}),
+    ("GET", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
+    ("PATCH", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
+    ("DELETE", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
@@ -122,6 +129,8 @@ PUBLIC_PREFIXES = (
     "/socket.io",
     "/auth/config",
     "/auth/oidc/",
+    # LTI: the platform's browser posts (every check is the launch's; tests/server/test_lti_launch.py).
+    "/lti/",
 )
 PUBLIC_EXACT = ("/",)
 

@@ -106,6 +106,7 @@ class World:
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)
     personal_token_id: str = ""  # a spare personal token of teacher_token's account
     spare_account_id: str = ""  # an account nobody signs in with (the admins' state route names it)
+    lti_platform_id: str = ""  # a registered LTI platform (the admins' /api/lti/platforms/{id} routes)
 
     def headers(self, role: str) -> dict[str, str]:
         """The role's credential as request headers: a session cookie (with its CSRF token and
@@ -128,6 +129,7 @@ class World:
             "student_id": "s-a",
             "token_id": self.personal_token_id,
             "account_id": self.spare_account_id,
+            "platform_id": self.lti_platform_id,
         }
 
 
@@ -263,6 +265,25 @@ async def add_account_roles(world: World) -> None:
     from server.http.admin_accounts import EXAMPLE_NEW_ACCOUNT
 
     await live.app[POOL].execute("DELETE FROM accounts WHERE lower(email) = $1", EXAMPLE_NEW_ACCOUNT)  # type: ignore[attr-defined]
+    world.lti_platform_id = await lti_platform_for_examples(live.app)  # type: ignore[attr-defined]
+
+
+async def lti_platform_for_examples(app: Any) -> str:
+    """A registered platform for the /api/lti/platforms/{id} routes; the POST example's issuer is freed."""
+    from datetime import UTC, datetime
+
+    from rooms.lti import Platform
+    from server.lti import LTI
+    from server.lti.registration import EXAMPLE_PLATFORM as example
+
+    await app[POOL].execute(
+        "DELETE FROM lti_platforms WHERE issuer = $1 AND client_id = $2", example["issuer"], example["client_id"]
+    )
+    issuer = f"https://lms-{uuid.uuid4().hex[:8]}.example.edu"
+    platform = await app[LTI].store.create_platform(
+        Platform("", "", issuer, "c", ("1",), issuer + "/a", issuer + "/t", issuer + "/k", "admin", datetime.now(UTC))
+    )
+    return str(platform.id)
 
 
 @pytest.fixture
