@@ -50,13 +50,7 @@ async def assert_refused(world: LtiWorld, result: tuple[int, str, dict[str, str]
 
 
 async def owned_room(world: LtiWorld) -> dict[str, Any]:
-    """An exam and room owned by the instructor's existing account (found by the platform's email)."""
-    node = world.node
-    email = world.platform.users["instructor-1"].email
-    await node.rest("POST", "/api/accounts", {"email": email, "name": "Grace Hopper", "role": "teacher"})
-    room = await node.room()
-    await node.rest("POST", f"/api/rooms/{room['id']}/members", {"email": email, "role": "owner"})
-    return room
+    return await world.instructor_room()
 
 
 async def bind_as_instructor(world: LtiWorld, room_id: str, link: str = "link-1") -> str:

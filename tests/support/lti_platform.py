@@ -41,7 +41,7 @@ from lti1p3platform.request import Request, TRequest
 
 from server.embedded_pg import free_port
 from server.settings import Settings
-from tests.support.browser import Node, node_at_public_url
+from tests.support.browser import Browsers, Node, node_at_public_url
 from tests.support.node import ADMIN
 
 CLIENT_ID = "proctor-tool-test"
@@ -260,7 +260,9 @@ class TestPlatform:
         body = (
             '<!doctype html><html lang="en"><head><title>Algebra 101</title></head><body>'
             "<h1>Algebra 101</h1>"
-            f'<iframe id="tool" title="Proctor" src="/start?{html.escape(query)}" allow="camera" '
+            # `camera *` as Canvas does: a bare `camera` delegates only to the src's origin (this
+            # platform's /start), not to the tool the frame then navigates to.
+            f'<iframe id="tool" title="Proctor" src="/start?{html.escape(query)}" allow="camera *; microphone *; fullscreen *" '
             'width="1200" height="640"></iframe></body></html>'
         )
         return web.Response(text=body, content_type="text/html")
@@ -326,6 +328,31 @@ class LtiWorld:
     async def post_launch(self, fields: dict[str, str]) -> tuple[int, str, dict[str, str]]:
         async with self.http.post(self.node.url + "/lti/launch", data=fields, allow_redirects=False) as resp:
             return resp.status, await resp.text(), dict(resp.headers)
+
+    async def instructor_room(self, user: str = "instructor-1") -> dict[str, Any]:
+        """An exam and a room owned by the instructor's existing account (an admin made it with
+        the email the platform sends, so the launch finds it)."""
+        email = self.platform.users[user].email
+        await self.node.rest("POST", "/api/accounts", {"email": email, "name": "Grace Hopper", "role": "teacher"})
+        room = await self.node.room()
+        await self.node.rest("POST", f"/api/rooms/{room['id']}/members", {"email": email, "role": "owner"})
+        return room
+
+
+@pytest.fixture
+async def lti_browsers(chromium: str, lti_world: LtiWorld) -> AsyncIterator[Browsers]:
+    """Chromium for the LTI world (closed before the node and the platform stop)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        env = Browsers(chromium, pw)
+        try:
+            yield env
+        finally:
+            for context in env.contexts:
+                await context.close()
+            for browser in env.launched.values():
+                await browser.close()
 
 
 @pytest.fixture
