@@ -262,8 +262,8 @@ class TestPlatform:
             "<h1>Algebra 101</h1>"
             # `camera *` as Canvas does: a bare `camera` delegates only to the src's origin (this
             # platform's /start), not to the tool the frame then navigates to.
-            f'<iframe id="tool" title="Proctor" src="/start?{html.escape(query)}" allow="camera *; microphone *; fullscreen *" '
-            'width="1200" height="640"></iframe></body></html>'
+            f'<iframe id="tool" title="Proctor" src="/start?{html.escape(query)}" '
+            'allow="camera *; microphone *; fullscreen *" width="1200" height="640"></iframe></body></html>'
         )
         return web.Response(text=body, content_type="text/html")
 
