@@ -19,13 +19,22 @@ from .database import Pool
 
 _PLATFORM = (
     "id::text, name, issuer, client_id, deployment_ids, auth_login_url, access_token_url, jwks_url,"
-    " created_by, created_at"
+    " created_by, created_at, link_by_email"
 )
 _LINK = (
     "id::text, platform_id::text, deployment_id, resource_link_id, context_id, context_title, title,"
     " room_id::text, lineitems_url, lineitem_url, ags_scopes, memberships_url"
 )
-_FIELDS = ("name", "issuer", "client_id", "deployment_ids", "auth_login_url", "access_token_url", "jwks_url")
+_FIELDS = (
+    "name",
+    "issuer",
+    "client_id",
+    "deployment_ids",
+    "auth_login_url",
+    "access_token_url",
+    "jwks_url",
+    "link_by_email",
+)
 
 
 def _platform(row: Any) -> Platform:
@@ -40,6 +49,7 @@ def _platform(row: Any) -> Platform:
         jwks_url=row["jwks_url"],
         created_by=row["created_by"],
         created_at=row["created_at"],
+        link_by_email=row["link_by_email"],
     )
 
 
@@ -78,7 +88,7 @@ class LtiStore:
     async def create_platform(self, platform: Platform) -> Platform:
         row = await self._pool.fetchrow(
             "INSERT INTO lti_platforms (id, name, issuer, client_id, deployment_ids, auth_login_url,"
-            " access_token_url, jwks_url, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " access_token_url, jwks_url, created_by, link_by_email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             f" ON CONFLICT (issuer, client_id) DO NOTHING RETURNING {_PLATFORM}",
             uuid.uuid4(),
             platform.name,
@@ -89,6 +99,7 @@ class LtiStore:
             platform.access_token_url,
             platform.jwks_url,
             platform.created_by,
+            platform.link_by_email,
         )
         if row is None:
             raise Conflict("this issuer and client id are registered already", code="exists")
@@ -125,7 +136,7 @@ class LtiStore:
         updated = replace(current, **fields)
         row = await self._pool.fetchrow(
             "UPDATE lti_platforms SET name = $2, issuer = $3, client_id = $4, deployment_ids = $5,"
-            " auth_login_url = $6, access_token_url = $7, jwks_url = $8 WHERE id = $1"
+            " auth_login_url = $6, access_token_url = $7, jwks_url = $8, link_by_email = $9 WHERE id = $1"
             f" AND NOT EXISTS (SELECT 1 FROM lti_platforms o WHERE o.issuer = $3 AND o.client_id = $4 AND o.id <> $1)"
             f" RETURNING {_PLATFORM}",
             uuid.UUID(current.id),
@@ -136,6 +147,7 @@ class LtiStore:
             updated.auth_login_url,
             updated.access_token_url,
             updated.jwks_url,
+            updated.link_by_email,
         )
         if row is None:
             raise Conflict("another platform has this issuer and client id", code="exists")

@@ -64,6 +64,7 @@ def cmd_lti(args: argparse.Namespace) -> int:
                 auth_login_url=args.auth_login_url,
                 access_token_url=args.access_token_url,
                 jwks_url=args.jwks_url,
+                link_by_email=args.link_by_email,
             )
             platform = await store.create_platform(
                 Platform(
@@ -77,6 +78,7 @@ def cmd_lti(args: argparse.Namespace) -> int:
                     spec.jwks_url,
                     OPERATOR.sub,
                     datetime.now(UTC),
+                    spec.link_by_email,
                 )
             )
             await audit.record(
@@ -122,6 +124,12 @@ def add_lti_commands(sub: Any) -> None:
     register.add_argument("--access-token-url", required=True, help="the platform's OAuth 2 token URL")
     register.add_argument("--jwks-url", required=True, help="the platform's public keyset URL")
     register.add_argument("--name", default="", help="a name to recognise it by")
+    register.add_argument(
+        "--link-by-email",
+        action="store_true",
+        help="link an instructor's first launch to the teacher account with the platform's email "
+        "(only if the platform verifies emails)",
+    )
     remove = actions.add_parser("remove", help="remove a platform with its links and users")
     remove.add_argument("platform_id")
     leaves = [register, remove, actions.add_parser("list", help="list the registered platforms")]

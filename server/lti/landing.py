@@ -128,16 +128,17 @@ async def resource_link(request: web.Request, launch: Launch) -> web.StreamRespo
 
 
 async def lti_account(accounts: AccountService, tool: LtiTool, launch: Launch) -> Account:
-    """The account of an instructor: linked by (platform, subject); else the teacher account
-    with the platform's email (never an admin's: a platform must not make anyone an admin);
-    else a new teacher account created just in time."""
+    """The account of an instructor: linked by (platform, subject); else, if the platform is
+    trusted for emails (`link_by_email`), the teacher account with its email (never an admin's:
+    a platform must not make anyone an admin); else a new teacher account created just in time
+    (with the platform's email when no account has it, so owners can add it to rooms)."""
     issuer = f"lti:{launch.platform.id}"
     store = accounts.store
     account = await store.account_by_identity(issuer, launch.subject)
     if account is None:
         email = launch.email.strip().lower()
         found = await store.account_by_email(email) if "@" in email else None
-        if found is not None and found.role == "teacher":
+        if found is not None and found.role == "teacher" and launch.platform.link_by_email:
             account = found
         else:
             if found is not None or "@" not in email:

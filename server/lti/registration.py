@@ -57,7 +57,7 @@ def _platform_url(value: str) -> str:
 PlatformUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_platform_url)]
 DeploymentId = Annotated[str, Field(min_length=1, max_length=255)]
 # The POST example: tests/server/test_openapi.py and the access matrix free its issuer first.
-EXAMPLE_PLATFORM: dict[str, str | list[str]] = {
+EXAMPLE_PLATFORM: dict[str, str | bool | list[str]] = {
     "name": "Moodle (example)",
     "issuer": "https://moodle.example.edu",
     "client_id": "hZ3xq8TpFv0aNcE",
@@ -65,6 +65,7 @@ EXAMPLE_PLATFORM: dict[str, str | list[str]] = {
     "auth_login_url": "https://moodle.example.edu/mod/lti/auth.php",
     "access_token_url": "https://moodle.example.edu/mod/lti/token.php",
     "jwks_url": "https://moodle.example.edu/mod/lti/certs.php",
+    "link_by_email": False,
 }
 
 
@@ -81,6 +82,9 @@ class PlatformSpec(BaseModel):
     auth_login_url: PlatformUrl
     access_token_url: PlatformUrl
     jwks_url: PlatformUrl
+    # Link an instructor's first launch to the teacher account with the platform's email: only
+    # when the platform verifies its users' emails (docs/lti.md, "Where a launch lands").
+    link_by_email: bool = False
 
 
 class PlatformChange(BaseModel):
@@ -95,6 +99,7 @@ class PlatformChange(BaseModel):
     auth_login_url: PlatformUrl | None = None
     access_token_url: PlatformUrl | None = None
     jwks_url: PlatformUrl | None = None
+    link_by_email: bool | None = None
 
 
 def platform_json(platform: Platform) -> dict[str, Any]:
@@ -107,6 +112,7 @@ def platform_json(platform: Platform) -> dict[str, Any]:
         "auth_login_url": platform.auth_login_url,
         "access_token_url": platform.access_token_url,
         "jwks_url": platform.jwks_url,
+        "link_by_email": platform.link_by_email,
         "created_by": platform.created_by,
         "created_at": platform.created_at.isoformat(),
     }
@@ -129,6 +135,7 @@ async def create_platform(request: web.Request) -> web.Response:
             jwks_url=body.jwks_url,
             created_by=claims.sub,
             created_at=datetime.now(UTC),
+            link_by_email=body.link_by_email,
         )
     )
     tool.frames.forget()
@@ -196,7 +203,12 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 def _audited(platform: Platform) -> dict[str, Any]:
-    return {"issuer": platform.issuer, "client_id": platform.client_id, "deployments": list(platform.deployment_ids)}
+    return {
+        "issuer": platform.issuer,
+        "client_id": platform.client_id,
+        "deployments": list(platform.deployment_ids),
+        "link_by_email": platform.link_by_email,
+    }
 
 
 _ADMINS = ("admin",)

@@ -141,6 +141,24 @@ async def test_instructor_gets_an_account_and_the_owner_role(lti_world: LtiWorld
     assert any(m["subject"] == claims.sub and m["role"] == "owner" for m in data["members"])
 
 
+async def test_without_link_by_email_an_instructor_never_gets_the_teacher_account_of_that_email(
+    lti_world: LtiWorld,
+) -> None:
+    world = lti_world
+    await world.node.rest("PATCH", f"/api/lti/platforms/{world.platform.platform_id}", {"link_by_email": False})
+    room = await world.instructor_room()  # a teacher account with instructor-1's email owns it
+    _, _, location = await world.login("instructor-1", "link-1")
+    code, body, _ = await world.post_launch(await world.platform_launch(location))
+    assert code == 200 and 'id="lti-no-rooms"' in body and room["id"] not in body
+    pool = world.node.app[POOL]
+    linked = await pool.fetchrow(
+        "SELECT a.email, a.id::text FROM lti_users u JOIN accounts a ON a.id = u.account_id"
+        " WHERE u.platform_id = $1::uuid AND u.subject = 'sub-instructor-1'",
+        world.platform.platform_id,
+    )
+    assert linked is not None and linked["email"].endswith("@lti.invalid")
+
+
 async def test_bind_form_refuses_a_room_the_instructor_does_not_own(lti_world: LtiWorld) -> None:
     world = lti_world
     await owned_room(world)

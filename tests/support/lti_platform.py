@@ -200,6 +200,8 @@ class TestPlatform:
             "auth_login_url": self.url + "/auth",
             "access_token_url": self.url + "/token",
             "jwks_url": self.url + "/jwks",
+            # The test platform vouches for its users' emails (an instructor's existing account).
+            "link_by_email": True,
         }
         body.update(changes)
         return body
