@@ -406,3 +406,16 @@ async def test_login_redirects_with_the_oidc_parameters(lti_world: LtiWorld) -> 
     fields = lti_world.platform.login_fields("learner-1", "link-1")
     async with lti_world.http.get(lti_world.node.url + "/lti/login", params=fields, allow_redirects=False) as resp:
         assert resp.status == 302
+
+
+async def test_tool_jwks_publishes_the_signing_key(lti_world: LtiWorld) -> None:
+    from server.lti import LTI
+
+    async with lti_world.http.get(lti_world.node.url + "/lti/jwks") as resp:
+        assert resp.status == 200 and "max-age" in resp.headers["Cache-Control"]
+        document = await resp.json()
+    kid, key = await lti_world.node.app[LTI].keys.signing_key()
+    [published] = [k for k in document["keys"] if k["kid"] == kid]
+    assert "d" not in published and published["alg"] == "RS256"
+    token = jwt.encode({"iss": "tool"}, key, algorithm="RS256", headers={"kid": kid})
+    assert jwt.decode(token, jwt.PyJWK(published).key, algorithms=["RS256"]) == {"iss": "tool"}
