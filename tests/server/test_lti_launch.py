@@ -159,6 +159,34 @@ async def test_without_link_by_email_an_instructor_never_gets_the_teacher_accoun
     assert linked is not None and linked["email"].endswith("@lti.invalid")
 
 
+async def test_bind_to_a_new_room_of_an_exam(lti_world: LtiWorld) -> None:
+    world = lti_world
+    room = await world.instructor_room()
+    _, _, location = await world.login("instructor-1", "link-9")
+    _, body, _ = await world.post_launch(await world.platform_launch(location))
+    ticket = parse_form(body).fields["ticket"]
+    exam_id = room["exam"]["id"]
+    async with world.http.post(
+        world.node.url + "/lti/bind", data={"ticket": ticket, "exam_id": exam_id}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 303, await resp.text()
+    pool = world.node.app[POOL]
+    bound = await pool.fetchrow(
+        "SELECT r.id::text, r.name, r.exam_id::text FROM lti_links l JOIN rooms r ON r.id = l.room_id"
+        " WHERE l.platform_id = $1::uuid AND l.resource_link_id = 'link-9'",
+        world.platform.platform_id,
+    )
+    assert bound is not None and bound["exam_id"] == exam_id and bound["id"] != room["id"]
+    assert bound["name"] == "Exam link-9"
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'lti.link.bind' AND target_id = $1",
+            world.platform.platform_id,
+        )
+        == 1
+    )
+
+
 async def test_bind_form_refuses_a_room_the_instructor_does_not_own(lti_world: LtiWorld) -> None:
     world = lti_world
     await owned_room(world)
