@@ -40,6 +40,9 @@ class Platform:
     jwks_url: str
     created_by: str
     created_at: datetime
+    # An instructor's first launch may take over the teacher account with the platform's email
+    # (migration 0009): only for a platform whose emails are verified.
+    link_by_email: bool = False
 
 
 @dataclass(frozen=True, slots=True)

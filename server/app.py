@@ -42,6 +42,7 @@ from .keys import (
 )
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import live_ctx
+from .lti import add_lti
 from .settings import Settings
 from .speaking import speaking_ctx
 from .tls import socketio_sees_https
@@ -117,6 +118,7 @@ def create_app(settings: Settings) -> web.Application:
     install_drain(app)  # POST /admin/drain, SIGTERM drain (docs/cluster.md)
     add_pages(app)
     add_oidc(app, node.oidc)  # /auth/config, /auth/oidc/login and callback (docs/accounts.md)
+    add_lti(app, node.lti)  # /lti/login, /lti/launch, /lti/bind, /lti/jwks (docs/lti.md)
 
     # Started in this order, stopped in the reverse (aiohttp cleanup contexts).
     app.cleanup_ctx.append(database_ctx)

@@ -249,6 +249,15 @@ class Settings(BaseSettings):
     # Who is an admin: "claim=value" (the claim equals value, or is a list holding it) or
     # "claim" (the claim is true). Empty: SSO never makes an admin.
     oidc_admin_claim: str = ""
+    # step 11: LTI 1.3 (docs/lti.md). A rotated tool key stays in /lti/jwks this many days; a
+    # platform's JWKS is cached this long (fetched again at once for an unknown kid, at most
+    # every LTI_JWKS_REFETCH_SECONDS); id_token exp/iat get this leeway; an instructor's
+    # dashboard token from a launch lasts this long (docs/lti.md, "Sessions in the iframe").
+    lti_key_overlap_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+    lti_jwks_cache_seconds: Annotated[float, Field(ge=0, le=86400)] = 3600.0
+    lti_jwks_refetch_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    lti_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    lti_session_seconds: Annotated[float, Field(ge=300, le=86400)] = 4 * 3600.0
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.

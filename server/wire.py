@@ -19,6 +19,7 @@ appends the cleanup contexts that start and stop them, in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -43,6 +44,8 @@ from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
 from rooms.store.exam_versions import ExamVersions
 from rooms.store.grades import GradeChange, GradeStore
+from rooms.store.lti import LtiStore
+from rooms.store.lti_keys import ToolKeys
 from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.results import Results
@@ -61,6 +64,8 @@ from .backends import Backends, Cluster, cluster_parts, local_backends
 from .http.credentials import AccountSessions
 from .http.members import MembersApi
 from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
+from .lti import LtiTool, build_tool
+from .lti.messages import message_handlers
 from .metrics import Metrics
 from .settings import Settings
 from .speaking import speech_listener
@@ -97,6 +102,7 @@ class Node:
     oidc: OidcRoutes
     results: Results  # step 12: a room's results and statistics
     review_queue: ReviewQueue  # step 12: flagged attempts across my rooms
+    lti: LtiTool  # step 11: the LTI 1.3 tool (docs/lti.md)
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
     # Step 12 A: exam versions and lifecycle, grades, and the signal LTI passback listens to.
     exam_versions: ExamVersions | None = None
@@ -272,6 +278,12 @@ def build_node(settings: Settings) -> Node:
         exam_versions=ExamVersions(database, catalog),
         grades=grades,
         grade_changed=grade_changed,
+        lti=build_tool(
+            settings,
+            LtiStore(database),
+            ToolKeys(database, overlap=timedelta(days=settings.lti_key_overlap_days)),
+            message_handlers(),
+        ),
     )
 
 

@@ -27,4 +27,5 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.access",
     "tests.support.oidc",
+    "tests.support.lti_platform",
 ]

@@ -438,9 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backup_commands(sub, _settings)
 
+    from .lti import add_lti_commands
     from .users import add_user_commands
 
     add_user_commands(sub)
+    add_lti_commands(sub)  # step 11 (docs/lti.md)
     return parser
 
 

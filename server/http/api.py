@@ -14,6 +14,7 @@ from aiohttp import web
 
 from rooms.errors import Invalid, NoCapacity
 from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from server.lti.registration import LTI_ROUTES
 from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
@@ -309,6 +310,7 @@ ROUTES: tuple[Route, ...] = (
     *INTERCHANGE_ROUTES,  # exams imported from Moodle XML, GIFT, QTI; exported as Moodle XML (interchange.py)
     *REVIEW_ROUTES,  # review queue, flag decisions, verdicts, results and statistics (server/http/review_api.py)
     *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
+    *LTI_ROUTES,  # registered LTI platforms, the tool's values (server/lti/registration.py)
 )
 
 

@@ -70,6 +70,7 @@ PAGES = {
     "/teacher/signin.html": "teacher/signin.html",
     "/teacher/account.html": "teacher/account.html",
     "/teacher/import.html": "teacher/import.html",
+    "/teacher/lti.html": "teacher/lti.html",  # step 11: LTI platforms (admins; docs/lti.md)
     "/teacher/setup": "teacher/setup.html",
 }
 # Served from node_modules; a fixed list, so nothing else there is reachable.

@@ -97,6 +97,13 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/api/attempts/{attempt_id}/grades/{question_id}"): _ROOM_X,
     ("GET", "/api/rooms/{room_id}/questions/{question_id}/answers"): _ROOM_X,
     ("DELETE", "/api/exams/{exam_id}"): _OWNERS_X,
+    # LTI platforms (server/lti/registration.py): admins only.
+    ("POST", "/api/lti/platforms"): frozenset({"admin"}),
+    ("GET", "/api/lti/platforms"): frozenset({"admin"}),
+    ("GET", "/api/lti/tool"): frozenset({"admin"}),
+    ("GET", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
+    ("PATCH", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
+    ("DELETE", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
@@ -165,6 +172,8 @@ PUBLIC_PREFIXES = (
     "/socket.io",
     "/auth/config",
     "/auth/oidc/",
+    # LTI: the platform's browser posts (every check is the launch's; tests/server/test_lti_launch.py).
+    "/lti/",
 )
 PUBLIC_EXACT = ("/",)
 

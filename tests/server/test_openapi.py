@@ -65,6 +65,9 @@ async def test_every_example_is_accepted(client: Client) -> None:
     await pool.execute("DELETE FROM accounts WHERE lower(email) = $1", EXAMPLE_NEW_ACCOUNT)
     spare = await accounts.create(ADMIN_STATIC, f"openapi-spare-{violation_id}@example.org", "Spare", "teacher")
     ids["account_id"] = spare.id
+    from tests.support.access import lti_platform_for_examples
+
+    ids["platform_id"] = await lti_platform_for_examples(client.server.app)  # type: ignore[attr-defined]
     with_body = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items() if "requestBody" in op]
     assert len(with_body) == sum(1 for r in ROUTES if r.body is not None)
     for path, method, op in with_body:

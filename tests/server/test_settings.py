@@ -57,6 +57,11 @@ BAD_VALUES: dict[str, list[str]] = {
     "signin_account_window_seconds": ["0", "-1", "86401"],
     "signin_address_attempts": ["0", "many"],
     "signin_address_window_seconds": ["0", "nan", "86401"],
+    "lti_key_overlap_days": ["-1", "nan", "366"],
+    "lti_jwks_cache_seconds": ["-1", "nan", "86401"],
+    "lti_jwks_refetch_seconds": ["-1", "nan", "3601"],
+    "lti_leeway_seconds": ["-1", "nan", "301"],
+    "lti_session_seconds": ["299", "nan", "86401"],
     "oidc_issuer": [
         "idp.example",
         "ftp://idp.example",

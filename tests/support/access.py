@@ -111,6 +111,7 @@ class World:
     exam_z: str = ""
     room_z: str = ""
     done_attempt: str = ""
+    lti_platform_id: str = ""  # a registered LTI platform (the admins' /api/lti/platforms/{id} routes)
 
     def headers(self, role: str) -> dict[str, str]:
         """The role's credential as request headers: a session cookie (with its CSRF token and
@@ -136,6 +137,7 @@ class World:
             "question_id": "q3",
             "exam_z": self.exam_z,
             "done_attempt": self.done_attempt,
+            "platform_id": self.lti_platform_id,
         }
 
 
@@ -295,6 +297,25 @@ async def add_account_roles(world: World) -> None:
     from server.http.admin_accounts import EXAMPLE_NEW_ACCOUNT
 
     await live.app[POOL].execute("DELETE FROM accounts WHERE lower(email) = $1", EXAMPLE_NEW_ACCOUNT)  # type: ignore[attr-defined]
+    world.lti_platform_id = await lti_platform_for_examples(live.app)  # type: ignore[attr-defined]
+
+
+async def lti_platform_for_examples(app: Any) -> str:
+    """A registered platform for the /api/lti/platforms/{id} routes; the POST example's issuer is freed."""
+    from datetime import UTC, datetime
+
+    from rooms.lti import Platform
+    from server.lti import LTI
+    from server.lti.registration import EXAMPLE_PLATFORM as example
+
+    await app[POOL].execute(
+        "DELETE FROM lti_platforms WHERE issuer = $1 AND client_id = $2", example["issuer"], example["client_id"]
+    )
+    issuer = f"https://lms-{uuid.uuid4().hex[:8]}.example.edu"
+    platform = await app[LTI].store.create_platform(
+        Platform("", "", issuer, "c", ("1",), issuer + "/a", issuer + "/t", issuer + "/k", "admin", datetime.now(UTC))
+    )
+    return str(platform.id)
 
 
 @pytest.fixture

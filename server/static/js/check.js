@@ -1,6 +1,6 @@
 // The student's system check: browser support, camera, the microphone (only for an exam that
 // listens for speech), connection. Each item says in plain words what failed and what to do.
-import { el } from "./common.js";
+import { el, localStore } from "./common.js";
 
 // The page caps what it sends: the server cannot lower a sender's resolution or frame rate.
 export const CAMERA_CONSTRAINTS = {
@@ -46,8 +46,9 @@ function browserProblems() {
   if (!window.WebSocket) missing.push("WebSocket");
   if (!navigator.mediaDevices?.getUserMedia) missing.push("camera access");
   try {
-    localStorage.setItem("proctor.probe", "1");
-    localStorage.removeItem("proctor.probe");
+    // The stand-in of a framed page that may not use storage passes (common.js storageOr).
+    localStore.setItem("proctor.probe", "1");
+    localStore.removeItem("proctor.probe");
   } catch {
     missing.push("local storage (private mode may block it)");
   }

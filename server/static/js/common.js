@@ -1,17 +1,40 @@
 // Shared by every page: tokens, the Socket.IO connection, REST calls, DOM helpers.
 import { io } from "/vendor/socket.io.esm.min.js";
 
+// Storage a third-party iframe may be refused: a learning platform frames the pages after an
+// LTI launch (docs/lti.md), and a browser blocking third-party storage throws on every access.
+// Then an in-memory stand-in serves for the page's life; `storageDenied` says so.
+export const storageDenied = { sessionStorage: false, localStorage: false };
+function storageOr(name) {
+  try {
+    const store = window[name];
+    store.getItem("proctor.probe");
+    return store;
+  } catch {
+    storageDenied[name] = true;
+    const items = new Map();
+    return {
+      getItem: (k) => (items.has(k) ? items.get(k) : null),
+      setItem: (k, v) => items.set(k, String(v)),
+      removeItem: (k) => items.delete(k),
+    };
+  }
+}
+export const sessionStore = storageOr("sessionStorage");
+export const localStore = storageOr("localStorage");
+
 // A token arrives in the URL fragment (#token=…), never in the query string, so it is not
 // sent to the server in request lines or logged by proxies. It is kept in sessionStorage so
-// a reload works, and removed from the address bar.
+// a reload works, and removed from the address bar — unless sessionStorage is refused (a
+// framed LTI page): then the fragment stays, so that a reload still has it.
 export function takeToken(storageKey) {
   const params = new URLSearchParams(location.hash.slice(1));
   const fromHash = params.get("token");
   if (fromHash) {
-    sessionStorage.setItem(storageKey, fromHash);
-    history.replaceState(null, "", location.pathname + location.search);
+    sessionStore.setItem(storageKey, fromHash);
+    if (!storageDenied.sessionStorage) history.replaceState(null, "", location.pathname + location.search);
   }
-  return sessionStorage.getItem(storageKey);
+  return sessionStore.getItem(storageKey);
 }
 
 // The teacher pages' credential: a pasted or linked token (as before), else the browser's
@@ -33,7 +56,7 @@ export async function teacherCredential(storageKey) {
 
 // Sign out: forget a pasted token, or end the browser session on the server.
 export async function signOut(storageKey, credential) {
-  sessionStorage.removeItem(storageKey);
+  sessionStore.removeItem(storageKey);
   if (credential && typeof credential === "object") {
     await fetch("/auth/signout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": credential.csrf } }).catch(() => null);
     location.href = "/teacher/signin.html";
@@ -51,7 +74,7 @@ export function showLogin(storageKey) {
   }
   document.querySelector("#login-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    sessionStorage.setItem(storageKey, document.querySelector("#login-token").value.trim());
+    sessionStore.setItem(storageKey, document.querySelector("#login-token").value.trim());
     location.reload();
   });
 }

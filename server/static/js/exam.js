@@ -1,5 +1,5 @@
 // The student page: consent → system check → exam → done.
-import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatDuration, show, takeToken } from "./common.js";
+import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatDuration, sessionStore, show, takeToken } from "./common.js";
 import { runChecks, openCamera } from "./check.js";
 import { Outbox } from "./outbox.js";
 import { QuestionList } from "./questions.js";
@@ -10,8 +10,8 @@ import { LiveView } from "./liveview.js";
 const token = takeToken("proctor.student.token");
 const claims = token ? claimsOf(token) : null;
 const stateKey = `proctor.exam.${claims?.sub}.${claims?.room}`;
-const state = JSON.parse(sessionStorage.getItem(stateKey) || "{}");
-const saveState = () => sessionStorage.setItem(stateKey, JSON.stringify(state));
+const state = JSON.parse(sessionStore.getItem(stateKey) || "{}");
+const saveState = () => sessionStore.setItem(stateKey, JSON.stringify(state));
 
 let config = { ice_servers: [], consent_version: "2026-12-v2" };
 let socket = null;
@@ -171,7 +171,8 @@ function showMicrophoneConsent() {
 
 // A speaking exam's page must come from /exam/?mic=<exam>: only that address gets a
 // Permissions-Policy that lets the page ask for the microphone (server/http/pages.py). The
-// token is already in sessionStorage (takeToken), so the reload keeps it out of the URL.
+// token is already in sessionStorage (takeToken), so the reload keeps it out of the URL (a
+// framed LTI page keeps its fragment and its lti=1, which lets the platform frame it).
 async function needsMicrophonePage() {
   let exam;
   try {
@@ -181,7 +182,8 @@ async function needsMicrophonePage() {
   }
   listening = Boolean(exam.speaking_enabled);
   if (listening && new URLSearchParams(location.search).get("mic") !== claims.exam) {
-    location.replace(`/exam/?mic=${encodeURIComponent(claims.exam)}`);
+    const framed = new URLSearchParams(location.search).get("lti") === "1" ? "&lti=1" : "";
+    location.replace(`/exam/?mic=${encodeURIComponent(claims.exam)}${framed}${location.hash}`);
     return true;
   }
   return false;

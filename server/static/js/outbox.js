@@ -2,7 +2,7 @@
 // sent, and removed only when the server acknowledged it with {ok: true} (the server acks
 // only after Postgres committed the row). After a reconnect or a reload, once `join` has
 // answered, everything still here is sent again; the server is idempotent on (attempt, seq).
-import { call } from "./common.js";
+import { call, localStore } from "./common.js";
 
 // Error codes after which re-sending the same message can never succeed.
 const PERMANENT = new Set(["invalid", "attempt_closed", "too_large", "unknown_event", "forbidden", "not_found"]);
@@ -23,7 +23,7 @@ export class Outbox {
 
   #load() {
     try {
-      const items = JSON.parse(localStorage.getItem(this.key) || "[]");
+      const items = JSON.parse(localStore.getItem(this.key) || "[]");
       return Array.isArray(items) ? items : [];
     } catch {
       return [];
@@ -32,7 +32,7 @@ export class Outbox {
 
   #save() {
     try {
-      localStorage.setItem(this.key, JSON.stringify(this.items));
+      localStore.setItem(this.key, JSON.stringify(this.items));
     } catch {
       // Storage full or blocked: the message still goes out, it just would not survive a reload.
     }
@@ -42,15 +42,15 @@ export class Outbox {
   // Sequence numbers: one counter per attempt for answers and events, never reused (a reused
   // seq would be taken for a duplicate and dropped), continuing above the server's last_seq.
   startAbove(lastSeq) {
-    const stored = Number(localStorage.getItem(this.seqKey) || 0);
+    const stored = Number(localStore.getItem(this.seqKey) || 0);
     const pending = Math.max(0, ...this.items.map((m) => m.payload.seq));
     this.seq = Math.max(stored, pending, Number(lastSeq) || 0);
-    localStorage.setItem(this.seqKey, String(this.seq));
+    localStore.setItem(this.seqKey, String(this.seq));
   }
 
   nextSeq() {
     this.seq += 1;
-    localStorage.setItem(this.seqKey, String(this.seq));
+    localStore.setItem(this.seqKey, String(this.seq));
     return this.seq;
   }
 

@@ -1,0 +1,98 @@
+// LTI platforms (/teacher/lti.html, admins): the tool's values to paste into a platform, the
+// registered platforms (remove one) and a form to register one (POST /api/lti/platforms).
+import { $, api, confirmDialog, el, show, showLogin, teacherCredential } from "./common.js";
+
+const TOKEN_KEY = "proctor.teacher.token";
+const token = await teacherCredential(TOKEN_KEY);
+
+const LABELS = {
+  login_url: "Initiate login URL",
+  launch_url: "Tool URL / target link URI",
+  redirect_uris: "Redirection URI(s)",
+  deep_linking_url: "Content selection (deep linking) URL",
+  jwks_url: "Public keyset URL",
+  domain: "Domain",
+};
+
+function fatal(message) {
+  const box = $("#fatal");
+  box.textContent = message;
+  show(box);
+}
+
+function status(id, message, error = false) {
+  const box = $(id);
+  box.textContent = message;
+  box.className = error ? "notice error" : "muted";
+}
+
+async function loadTool() {
+  const values = await api(token, "GET", "/api/lti/tool");
+  const rows = Object.entries(LABELS).flatMap(([key, label]) => [
+    el("dt", {}, label),
+    el("dd", {}, el("code", { id: `tool-${key}` }, values[key])),
+  ]);
+  $("#tool-values").replaceChildren(...rows);
+}
+
+async function loadPlatforms() {
+  const { platforms } = await api(token, "GET", "/api/lti/platforms");
+  const rows = platforms.map((p) => el("tr", { "data-platform": p.id },
+    el("td", {}, p.name || "—"),
+    el("td", {}, p.issuer),
+    el("td", {}, p.client_id),
+    el("td", {}, p.deployment_ids.join(", ")),
+    el("td", {}, el("button", {
+      type: "button", class: "danger small", "aria-label": `Remove ${p.name || p.issuer}`,
+      onclick: () => remove(p),
+    }, "Remove"))));
+  $("#platforms-table tbody").replaceChildren(...rows);
+  status("#platforms-status", platforms.length ? `${platforms.length} platform(s)` : "No platform is registered yet.");
+}
+
+async function remove(platform) {
+  const ok = await confirmDialog(`Remove ${platform.name || platform.issuer}? Its course links stop working.`, "Remove");
+  if (!ok) return;
+  try {
+    await api(token, "DELETE", `/api/lti/platforms/${encodeURIComponent(platform.id)}`);
+    await loadPlatforms();
+  } catch (err) {
+    status("#platforms-status", `Cannot remove it: ${err.message}`, true);
+  }
+}
+
+async function register(event) {
+  event.preventDefault();
+  const body = {
+    name: $("#p-name").value.trim(),
+    issuer: $("#p-issuer").value.trim(),
+    client_id: $("#p-client").value.trim(),
+    deployment_ids: $("#p-deployments").value.split(",").map((s) => s.trim()).filter(Boolean),
+    auth_login_url: $("#p-auth").value.trim(),
+    access_token_url: $("#p-token").value.trim(),
+    jwks_url: $("#p-jwks").value.trim(),
+  };
+  try {
+    const platform = await api(token, "POST", "/api/lti/platforms", body);
+    status("#register-status", `Registered ${platform.issuer}.`);
+    event.target.reset();
+    await loadPlatforms();
+  } catch (err) {
+    const fields = err.fields;
+    const detail = fields ? " " + Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+    status("#register-status", `Not registered: ${err.message}.${detail}`, true);
+  }
+}
+
+if (!token) {
+  showLogin(TOKEN_KEY);
+} else {
+  try {
+    await loadTool();
+    await loadPlatforms();
+    for (const id of ["#tool", "#platforms", "#register"]) show($(id));
+    $("#register-form").addEventListener("submit", register);
+  } catch (err) {
+    fatal(err.status === 403 ? "Only admins manage LTI platforms." : `Cannot load this page: ${err.message}`);
+  }
+}
