@@ -249,6 +249,12 @@ class Settings(BaseSettings):
     # Who is an admin: "claim=value" (the claim equals value, or is a list holding it) or
     # "claim" (the claim is true). Empty: SSO never makes an admin.
     oidc_admin_claim: str = ""
+    # step 11 part B: grades to LTI platforms wait in an outbox (docs/lti.md "Grades (AGS)"):
+    # a failed try waits base · 2^(tries-1) seconds (capped, jittered); after max tries: failed.
+    lti_retry_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    lti_retry_cap_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    lti_retry_max_tries: Annotated[int, Field(ge=1, le=100)] = 12
+    lti_outbox_poll_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.

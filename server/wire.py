@@ -28,6 +28,7 @@ from media import SpeechListener
 from rooms.accounts import AccountService
 from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
+from rooms.lti_scores import RetryPolicy
 from rooms.passwords import Passwords
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
@@ -57,6 +58,7 @@ from .backends import Backends, Cluster, cluster_parts, local_backends
 from .http.credentials import AccountSessions
 from .http.members import MembersApi
 from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
+from .lti.services import LtiServices, build_lti_services
 from .metrics import Metrics
 from .settings import Settings
 from .speaking import speech_listener
@@ -92,6 +94,7 @@ class Node:
     members_api: MembersApi
     oidc: OidcRoutes
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
+    lti_services: LtiServices | None = None  # Step 11 B: AGS outbox, NRPS, deep linking, proctoring
 
 
 def build_node(settings: Settings) -> Node:
@@ -252,6 +255,17 @@ def build_node(settings: Settings) -> Node:
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
         speech=speech_listener(analysis, metrics, attempts, notifier),
+        lti_services=build_lti_services(
+            database,
+            catalog,
+            attempts,
+            attempt_closed,
+            launch_url=settings.base_url.rstrip("/") + "/lti/launch",
+            policy=RetryPolicy(
+                settings.lti_retry_base_seconds, settings.lti_retry_cap_seconds, settings.lti_retry_max_tries
+            ),
+            poll_seconds=settings.lti_outbox_poll_seconds,
+        ),
     )
 
 

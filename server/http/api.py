@@ -14,6 +14,7 @@ from aiohttp import web
 
 from rooms.errors import Invalid, NoCapacity
 from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
+from server.lti.services_api import LTI_SERVICE_ROUTES
 from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
@@ -348,6 +349,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
     *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
     *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
+    *LTI_SERVICE_ROUTES,  # the grade outbox and the NRPS roster (server/lti/services_api.py)
 )
 
 
