@@ -27,4 +27,6 @@ pytest_plugins = [
     "tests.support.browser",
     "tests.support.access",
     "tests.support.oidc",
+    "tests.support.lti_records",
+    "tests.support.lti_services",
 ]
