@@ -52,6 +52,11 @@ class RosterImport:
         self._endpoints = endpoints
         self._roster = roster
 
+    async def linked(self, room_id: str) -> bool:
+        """Whether the room has a link whose platform offers a roster."""
+        linked = await self._endpoints.of_room(room_id)
+        return linked is not None and bool(linked.link.memberships_url)
+
     async def run(self, room_id: str) -> int:
         """Import the room's students; the count stored. Conflict when the room has no link with
         a memberships URL; Unavailable-style errors when the platform fails (nothing changes)."""

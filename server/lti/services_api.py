@@ -59,9 +59,13 @@ async def import_roster(request: web.Request) -> web.Response:
 async def read_roster(request: web.Request) -> web.Response:
     claims = claims_of(request)
     room, _ = await request.app[CATALOG].room_for(claims, request.match_info["room_id"], "room.watch")
-    members = await request.app[LTI_SERVICES].roster_store.read(room.id)
+    services = request.app[LTI_SERVICES]
+    linked = await services.roster.linked(room.id)
+    members = await services.roster_store.read(room.id)
     not_joined = [m for m in members if not m["joined"]]
-    return web.json_response({"room_id": room.id, "members": members, "not_joined": len(not_joined)})
+    return web.json_response(
+        {"room_id": room.id, "linked": linked, "members": members, "not_joined": len(not_joined)}
+    )
 
 
 async def deep_linking_choice(request: web.Request) -> web.Response:

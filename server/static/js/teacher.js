@@ -4,6 +4,7 @@ import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
 import { showHome } from "./home.js";
+import { showNotJoined } from "./lti-roster.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -244,6 +245,7 @@ async function main() {
   show($("#announce-form"));
   wireUi();
   wireSocket();
+  showNotJoined(token, roomId); // LTI rooms only: who of the course has not joined yet
 }
 
 main();
