@@ -75,10 +75,16 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # LTI services (step 11 B): the grade outbox is the admins'; a room's roster its live staff's.
+    ("GET", "/api/lti/outbox"): frozenset({"admin"}),
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
+    ("POST", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
+    ("GET", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/api/students/{student_id}"): {"student_id": "s-erase"},
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): {"delivery_id": "00000000-0000-4000-8000-000000000000"},
 }
 
 # Routes registered outside `ROUTES`: (method, path) -> roles allowed. The admin's own call
@@ -86,7 +92,13 @@ ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
 EXTRA_ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/drain"): frozenset({"admin"}),
 }
-NOT_EXERCISED_FOR = {("POST", "/admin/drain"): frozenset({"admin"})}
+NOT_EXERCISED_FOR = {
+    ("POST", "/admin/drain"): frozenset({"admin"}),
+    # Their success needs a failed delivery and a room linked to a platform: tests/lti covers it;
+    # here only the refusals are checked.
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
+    ("POST", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
+}
 
 # The browser's /auth routes (server/http/accounts_api.py AUTH_ROUTES): (method, path) ->
 # roles whose call succeeds. Sign-in and setup are public (tests/accounts covers them). The
@@ -122,6 +134,7 @@ PUBLIC_PREFIXES = (
     "/socket.io",
     "/auth/config",
     "/auth/oidc/",
+    "/lti/",  # the LTI services' forms: the one-time id in the path is the credential (docs/lti.md)
 )
 PUBLIC_EXACT = ("/",)
 
