@@ -70,7 +70,8 @@ class DeepLinkStore:
     async def bind(self, platform_id: str, deployment_id: str, room_id: str, created_by: str) -> str:
         binding_id = secrets.token_urlsafe(18)
         await self._pool.execute(
-            "INSERT INTO lti_bindings (id, platform_id, deployment_id, room_id, created_by) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO lti_bindings (id, platform_id, deployment_id, room_id, created_by)"
+            " VALUES ($1, $2, $3, $4, $5)",
             binding_id,
             uuid.UUID(platform_id),
             deployment_id,

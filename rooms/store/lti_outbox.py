@@ -103,7 +103,12 @@ class GradeOutbox:
         return Target(str(row["link_id"]), row["subject"]) if row is not None else None
 
     async def enqueue(
-        self, attempt_id: str, target: Target, score_given: float | None, score_maximum: float | None, progress: Progress
+        self,
+        attempt_id: str,
+        target: Target,
+        score_given: float | None,
+        score_maximum: float | None,
+        progress: Progress,
     ) -> tuple[str, int]:
         row = await self._pool.fetchrow(
             _ENQUEUE,

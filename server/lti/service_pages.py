@@ -23,7 +23,9 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def lti_page(title: str, body: str, *, frame_ancestors: Iterable[str], form_targets: Iterable[str] = ()) -> web.Response:
+def lti_page(
+    title: str, body: str, *, frame_ancestors: Iterable[str], form_targets: Iterable[str] = ()
+) -> web.Response:
     ancestors = " ".join(sorted({o for o in map(origin, frame_ancestors) if o})) or "'none'"
     targets = " ".join(sorted({o for o in map(origin, form_targets) if o}))
     csp = (
@@ -39,7 +41,8 @@ def lti_page(title: str, body: str, *, frame_ancestors: Iterable[str], form_targ
         f"<title>{html.escape(title)}</title>\n"
         '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="/static/css/app.css">\n'
         '<script type="module" src="/static/js/lti-autopost.js"></script>\n'
-        f'</head>\n<body class="teacher">\n<main id="main">\n<h1>{html.escape(title)}</h1>\n{body}\n</main>\n</body>\n</html>\n'
+        f'</head>\n<body class="teacher">\n<main id="main">\n<h1>{html.escape(title)}</h1>\n'
+        f"{body}\n</main>\n</body>\n</html>\n"
     )
     return web.Response(text=document, content_type="text/html", headers=headers)
 

@@ -63,9 +63,7 @@ async def read_roster(request: web.Request) -> web.Response:
     linked = await services.roster.linked(room.id)
     members = await services.roster_store.read(room.id)
     not_joined = [m for m in members if not m["joined"]]
-    return web.json_response(
-        {"room_id": room.id, "linked": linked, "members": members, "not_joined": len(not_joined)}
-    )
+    return web.json_response({"room_id": room.id, "linked": linked, "members": members, "not_joined": len(not_joined)})
 
 
 async def deep_linking_choice(request: web.Request) -> web.Response:

@@ -31,7 +31,9 @@ from tests.support.node import EXAM_BODY
 pytestmark = pytest.mark.timeout(60)
 
 CHOICE = re.compile(r'action="/lti/deep-linking/([^"]+)"')
-AUTOPOST = re.compile(r'<form method="post" action="([^"]+)" data-autopost>\s*<input type="hidden" name="JWT" value="([^"]+)">')
+AUTOPOST = re.compile(
+    r'<form method="post" action="([^"]+)" data-autopost>\s*<input type="hidden" name="JWT" value="([^"]+)">'
+)
 
 
 def dl_claims(platform: PlatformServices) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from rooms.lti_scores import RetryPolicy
@@ -83,7 +84,8 @@ async def linked_attempt(
 
 
 def services_of(client: TestClient[Any, Any]) -> LtiServices:
-    return client.app[LTI_SERVICES]
+    app: web.Application = client.app
+    return app[LTI_SERVICES]
 
 
 async def delivered(client: TestClient[Any, Any], attempt_id: str) -> dict[str, Any] | None:
@@ -171,7 +173,9 @@ async def test_a_restart_loses_nothing_and_delivers_the_final_score_once(
         await asyncio.sleep(0.3)  # a few failed tries
     finally:
         await first.close()
-    row = await lti_db.fetchrow("SELECT state, tries FROM lti_grade_outbox WHERE attempt_id = $1::uuid", linked.attempt_id)
+    row = await lti_db.fetchrow(
+        "SELECT state, tries FROM lti_grade_outbox WHERE attempt_id = $1::uuid", linked.attempt_id
+    )
     assert row is not None and row["state"] == "pending" and row["tries"] >= 1
 
     await platform_services.start()
@@ -204,7 +208,10 @@ async def test_a_newer_score_supersedes_and_timestamps_increase(
     assert datetime.fromisoformat(first["timestamp"]) < datetime.fromisoformat(second["timestamp"])
     assert all(s.applied for s in platform_services.scores)
     # One row per attempt, one line item per link.
-    assert await lti_db.fetchval("SELECT count(*) FROM lti_grade_outbox WHERE attempt_id = $1::uuid", linked.attempt_id) == 1
+    assert (
+        await lti_db.fetchval("SELECT count(*) FROM lti_grade_outbox WHERE attempt_id = $1::uuid", linked.attempt_id)
+        == 1
+    )
     assert len(platform_services.line_items) == 1
 
 

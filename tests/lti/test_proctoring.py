@@ -30,7 +30,9 @@ from tests.support.node import EXAM_BODY, bearer
 pytestmark = pytest.mark.timeout(60)
 
 START = re.compile(r'action="/lti/proctoring/([^"]+)/start"')
-AUTOPOST = re.compile(r'<form method="post" action="([^"]+)" data-autopost>\s*<input type="hidden" name="JWT" value="([^"]+)">')
+AUTOPOST = re.compile(
+    r'<form method="post" action="([^"]+)" data-autopost>\s*<input type="hidden" name="JWT" value="([^"]+)">'
+)
 
 
 async def room(client: TestClient[Any, Any]) -> tuple[str, str]:
@@ -66,12 +68,17 @@ async def test_start_proctoring_consent_start_assessment_and_end_assessment(
     exam_id, room_id = await room(client)
     await insert_tool_key(lti_db)
     platform_id = await insert_platform(
-        lti_db, issuer=platform_services.issuer, client_id=platform_services.client_id, token_url=platform_services.token_url
+        lti_db,
+        issuer=platform_services.issuer,
+        client_id=platform_services.client_id,
+        token_url=platform_services.token_url,
     )
     await insert_link(lti_db, platform_id, room_id, resource_link_id="quiz-7")
     student_id = await insert_lti_user(lti_db, platform_id, "sam")
     attempt_id = await insert_attempt(lti_db, exam_id, room_id, student_id)
-    lti_node.launches["start"] = await launch_for(lti_db, platform_id, START_PROCTORING, "sam", start_claims(platform_services))
+    lti_node.launches["start"] = await launch_for(
+        lti_db, platform_id, START_PROCTORING, "sam", start_claims(platform_services)
+    )
 
     resp = await client.post("/test-launch/start")
     page = await resp.text()
@@ -113,7 +120,10 @@ async def test_a_terminated_attempt_is_reported_to_the_assessment_control_servic
     exam_id, room_id = await room(client)
     await insert_tool_key(lti_db)
     platform_id = await insert_platform(
-        lti_db, issuer=platform_services.issuer, client_id=platform_services.client_id, token_url=platform_services.token_url
+        lti_db,
+        issuer=platform_services.issuer,
+        client_id=platform_services.client_id,
+        token_url=platform_services.token_url,
     )
     await insert_link(lti_db, platform_id, room_id, resource_link_id="quiz-7")
     student_id = await insert_lti_user(lti_db, platform_id, "tess")
@@ -125,7 +135,9 @@ async def test_a_terminated_attempt_is_reported_to_the_assessment_control_servic
     resp = await client.post(start_url, data={"consent": "yes"})
     assert AUTOPOST.search(await resp.text())
 
-    await lti_db.execute("UPDATE attempts SET status = 'terminated', end_reason = 'terminated' WHERE id = $1::uuid", attempt_id)
+    await lti_db.execute(
+        "UPDATE attempts SET status = 'terminated', end_reason = 'terminated' WHERE id = $1::uuid", attempt_id
+    )
     terminated = await AttemptStore(lti_db).get(attempt_id)
     assert terminated is not None
     await client.app[ATTEMPTS].ended(terminated)  # what a proctor's terminate sends (attempt-closed)
@@ -143,7 +155,10 @@ async def test_an_incomplete_start_proctoring_is_a_clear_page(
 ) -> None:
     await insert_tool_key(lti_db)
     platform_id = await insert_platform(
-        lti_db, issuer=platform_services.issuer, client_id=platform_services.client_id, token_url=platform_services.token_url
+        lti_db,
+        issuer=platform_services.issuer,
+        client_id=platform_services.client_id,
+        token_url=platform_services.token_url,
     )
     claims = start_claims(platform_services)
     del claims[PROCTORING_CLAIM + "start_assessment_url"]

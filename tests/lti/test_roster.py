@@ -41,7 +41,10 @@ async def test_the_roster_is_imported_across_pages_and_shows_who_has_not_joined(
     exam_id, room_id = await room(client)
     await insert_tool_key(lti_db)
     platform_id = await insert_platform(
-        lti_db, issuer=platform_services.issuer, client_id=platform_services.client_id, token_url=platform_services.token_url
+        lti_db,
+        issuer=platform_services.issuer,
+        client_id=platform_services.client_id,
+        token_url=platform_services.token_url,
     )
     await insert_link(lti_db, platform_id, room_id, memberships_url=platform_services.memberships_url("course-1"))
     platform_services.members = [
