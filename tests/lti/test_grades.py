@@ -269,3 +269,30 @@ def test_back_off_doubles_up_to_the_cap_with_jitter() -> None:
         assert all(ceiling / 2 <= d <= ceiling for d in delays), (tries, min(delays), max(delays))
         assert max(delays) - min(delays) > ceiling / 10  # jittered, not one fixed value
     assert not policy.exhausted(4) and policy.exhausted(5)
+
+
+async def test_a_delivery_overtaken_in_flight_leaves_the_newer_score_pending(
+    fast: Settings, lti_db: asyncpg.Pool, platform_services: PlatformServices
+) -> None:
+    # No node here (no worker racing the test): the outbox's own contract, on the real table.
+    from rooms.lti_scores import progress_of
+    from rooms.store.lti_outbox import GradeOutbox
+
+    client = await start_node(fast.replace(lti_outbox_poll_seconds=300))
+    try:
+        linked = await linked_attempt(client, lti_db, platform_services)
+    finally:
+        await client.close()
+    outbox = GradeOutbox(lti_db)
+    target = await outbox.target(linked.attempt_id)
+    assert target is not None and target.user_id == linked.subject
+    await outbox.enqueue(linked.attempt_id, target, 1.0, 2.0, progress_of(1.0, final=False))
+    claimed = [d for d in await outbox.claim(100, 60) if d.attempt_id == linked.attempt_id]
+    (in_flight,) = claimed
+    await outbox.enqueue(linked.attempt_id, target, 2.0, 2.0, progress_of(2.0, final=True))  # while it is sent
+    assert not await outbox.delivered(in_flight)  # the old version may not close the new one
+    row = await outbox.state_of(linked.attempt_id)
+    assert row is not None and row["state"] == "pending" and row["score_given"] == 2.0 and row["tries"] == 0
+    (again,) = [d for d in await outbox.claim(100, 60) if d.attempt_id == linked.attempt_id]
+    assert again.version == in_flight.version + 1 and again.scored_at > in_flight.scored_at
+    assert await outbox.delivered(again)
