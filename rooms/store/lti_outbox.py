@@ -55,6 +55,24 @@ LIMIT 1
 """
 
 
+# A node that stopped between an attempt's commit and the enqueue (the signal runs after the
+# commit) would leave a submitted LTI attempt without a row: each worker start fills such gaps
+# with "submitted, not graded yet" (grading enqueues the score itself). Bounded to recent ones.
+_ENQUEUE_MISSING = """
+INSERT INTO lti_grade_outbox (id, attempt_id, link_id, user_id, activity_progress, grading_progress, scored_at)
+SELECT gen_random_uuid(), a.id, t.link_id, t.subject, 'Submitted', 'Pending', clock_timestamp()
+FROM attempts a
+CROSS JOIN LATERAL (
+    SELECT l.id AS link_id, u.subject FROM lti_links l
+    JOIN lti_users u ON u.student_id = a.student_id AND u.platform_id = l.platform_id
+    WHERE l.room_id = a.room_id ORDER BY l.updated_at DESC LIMIT 1
+) t
+WHERE a.status = 'submitted' AND a.submitted_at > now() - make_interval(days => $1)
+  AND NOT EXISTS (SELECT 1 FROM lti_grade_outbox o WHERE o.attempt_id = a.id)
+ON CONFLICT (attempt_id) DO NOTHING
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     link_id: str
@@ -124,6 +142,11 @@ class GradeOutbox:
         assert row is not None
         return str(row["id"]), int(row["version"])
 
+    async def enqueue_missing(self, days: int = 30) -> int:
+        """Queue submitted LTI attempts of the last `days` that have no row; how many."""
+        status = await self._pool.execute(_ENQUEUE_MISSING, days)
+        return int(str(status).rsplit(" ", 1)[-1])
+
     async def claim(self, limit: int, lease_seconds: float) -> list[Delivery]:
         rows = await self._pool.fetch(_CLAIM, limit, lease_seconds)
         return [_delivery(r) for r in rows]
@@ -138,6 +161,15 @@ class GradeOutbox:
             delivery.version,
         )
         return str(status).endswith(" 1")
+
+    async def release(self, delivery: Delivery) -> None:
+        """Give a claimed row back undelivered (the try was interrupted, not failed)."""
+        await self._pool.execute(
+            "UPDATE lti_grade_outbox SET next_try_at = now(), tries = greatest(tries - 1, 0)"
+            " WHERE id = $1 AND version = $2",
+            uuid.UUID(delivery.id),
+            delivery.version,
+        )
 
     async def later(self, delivery: Delivery, error: str, delay_seconds: float, *, failed: bool) -> None:
         await self._pool.execute(

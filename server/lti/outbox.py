@@ -79,6 +79,14 @@ class GradePublisher:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            missing = await self._outbox.enqueue_missing()
+            if missing:
+                logger.warning("grade outbox: %d submitted attempts had no grade queued; queued now", missing)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("grade outbox: the start-up sweep failed; the worker runs on")
         while not self._stopping:
             self._wake.clear()
             try:
@@ -108,6 +116,9 @@ class GradePublisher:
                 raise PlatformError("the resource link is gone", retry=False)
             await self._ags.post_score(linked, delivery)
         except asyncio.CancelledError:
+            # The node is stopping mid-try: hand the row back now rather than leave it leased
+            # (the lease is for a node that dies; a node that stops says so).
+            await asyncio.shield(self._outbox.release(delivery))
             raise
         except PlatformError as exc:
             await self._failed_try(delivery, exc.reason, retry=exc.retry)

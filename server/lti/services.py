@@ -117,12 +117,17 @@ def build_lti_services(
 
 
 LTI_SERVICES: web.AppKey[LtiServices] = web.AppKey("lti_services")
+STOP_GRACE_SECONDS = 2.0
 
 
 async def lti_services_ctx(app: web.Application) -> AsyncIterator[None]:
     services = app[LTI_SERVICES]
     task = asyncio.create_task(services.grades.run(), name="lti-grade-outbox")
     yield
+    # Asked first, cancelled only after a grace: a claim or a try that is under way finishes
+    # and records its outcome, instead of leaving its row leased until the lease runs out.
     services.grades.stop()
-    await stop_task(task)
+    done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    if not done:
+        await stop_task(task)
     await services.client.close()

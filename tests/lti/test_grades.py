@@ -296,3 +296,24 @@ async def test_a_delivery_overtaken_in_flight_leaves_the_newer_score_pending(
     (again,) = [d for d in await outbox.claim(100, 60) if d.attempt_id == linked.attempt_id]
     assert again.version == in_flight.version + 1 and again.scored_at > in_flight.scored_at
     assert await outbox.delivered(again)
+
+
+async def test_a_submitted_attempt_without_a_queued_grade_is_queued_at_start(
+    fast: Settings, lti_db: asyncpg.Pool, platform_services: PlatformServices
+) -> None:
+    first = await start_node(fast)
+    try:
+        linked = await linked_attempt(first, lti_db, platform_services)
+    finally:
+        await first.close()
+    # Submitted while no node published it (a node that died between the commit and the enqueue).
+    await lti_db.execute(
+        "UPDATE attempts SET status = 'submitted', submitted_at = now() WHERE id = $1::uuid", linked.attempt_id
+    )
+    second = await start_node(fast)
+    try:
+        await eventually(lambda: delivered(second, linked.attempt_id), timeout=10, interval=0.05)
+    finally:
+        await second.close()
+    (score,) = platform_services.scores
+    assert (score.body["activityProgress"], score.body["gradingProgress"]) == ("Submitted", "Pending")
