@@ -145,16 +145,23 @@ async def insert_attempt(conn: asyncpg.Connection | asyncpg.Pool, exam_id: str, 
 
 @pytest.fixture
 async def lti_db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the session's database (the node's own migrates it when it starts; so does this)."""
+    """A pool on the session's database (the node's own migrates it when it starts; so does this);
+    the LTI records the test made are deleted afterwards."""
     from rooms.store.migrate import migrate
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     assert pool is not None
     async with pool.acquire() as conn:
         await migrate(conn)
+    started = await pool.fetchval("SELECT clock_timestamp()")
     try:
         yield pool
     finally:
+        # The session shares one database: what this test registered goes (its links, outbox
+        # rows, rosters and sessions cascade), so no later node's worker retries a dead platform
+        # and no later test signs with this test's key.
+        await pool.execute("DELETE FROM lti_platforms WHERE created_at >= $1", started)
+        await pool.execute("DELETE FROM lti_keys WHERE created_at >= $1", started)
         await pool.close()
 
 
