@@ -51,9 +51,14 @@ def scores_url(lineitem_url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores"))
 
 
-def _scopes(granted: tuple[str, ...], wanted: set[str]) -> frozenset[str]:
+# One token for every AGS call of a link (the line item and the score), so a delivery costs
+# one token request per platform and hour, not one per call.
+_AGS_SCOPES = {SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_SCORE}
+
+
+def _scopes(granted: tuple[str, ...]) -> frozenset[str]:
     # Ask only for what the launch said the platform grants (an empty list: it said nothing).
-    return frozenset(wanted & set(granted)) if granted else frozenset(wanted)
+    return frozenset(_AGS_SCOPES & set(granted)) if granted else frozenset(_AGS_SCOPES)
 
 
 class AgsClient:
@@ -67,7 +72,9 @@ class AgsClient:
             return link.lineitem_url
         if not link.lineitems_url:
             raise PlatformError("the platform announced no line item service for this link", retry=False)
-        scopes = _scopes(link.ags_scopes, {SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY})
+        scopes = _scopes(link.ags_scopes)
+        if not scopes & {SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY}:
+            raise PlatformError("the platform grants no line item scope for this link", retry=False)
         answer = await self._client.call(
             linked.platform,
             scopes,
@@ -106,8 +113,8 @@ class AgsClient:
 
     async def post_score(self, linked: LinkedPlatform, delivery: Delivery) -> None:
         lineitem = await self.lineitem(linked, delivery.score_maximum)
-        scopes = _scopes(linked.link.ags_scopes, {SCOPE_SCORE})
-        if not scopes:
+        scopes = _scopes(linked.link.ags_scopes)
+        if SCOPE_SCORE not in scopes:
             raise PlatformError("the platform grants no score scope for this link", retry=False)
         answer = await self._client.call(
             linked.platform,

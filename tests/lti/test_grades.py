@@ -213,6 +213,8 @@ async def test_a_newer_score_supersedes_and_timestamps_increase(
         == 1
     )
     assert len(platform_services.line_items) == 1
+    # One access token served both deliveries (cached until shortly before it expires).
+    assert len(platform_services.assertions) == 1
 
 
 async def test_malformed_answers_never_stop_the_worker(
