@@ -120,6 +120,22 @@ async def test_a_score_reaches_the_platform_with_a_verified_token(
     assert claims["exp"] - claims["iat"] <= 300
 
 
+async def test_the_launch_s_own_line_item_is_used_as_it_is(
+    node: TestClient[Any, Any], lti_db: asyncpg.Pool, platform_services: PlatformServices
+) -> None:
+    linked = await linked_attempt(node, lti_db, platform_services, lineitems=False)
+    # The platform made the item itself (deep linking's lineItem) and the launch named it.
+    item_id = platform_services.lineitems_url("course-1") + "/77?type=proctor"
+    platform_services.line_items[item_id.split("?")[0]] = {"id": item_id, "scoreMaximum": 3, "label": "Quiz"}
+    await lti_db.execute("UPDATE lti_links SET lineitem_url = $2 WHERE id = $1::uuid", linked.link_id, item_id)
+    await services_of(node).grades.publish_grade(linked.attempt_id, 2.0, 3.0, final=True)
+
+    await eventually(lambda: delivered(node, linked.attempt_id), timeout=10, interval=0.05)
+    (score,) = platform_services.scores
+    assert score.lineitem == item_id.split("?")[0]  # {lineitem}/scores, the query string kept apart
+    assert len(platform_services.line_items) == 1  # nothing created
+
+
 async def test_submitting_an_lti_attempt_publishes_submitted_pending(
     node: TestClient[Any, Any], lti_db: asyncpg.Pool, platform_services: PlatformServices
 ) -> None:

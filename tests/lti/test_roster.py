@@ -83,6 +83,11 @@ async def test_the_roster_is_imported_across_pages_and_shows_who_has_not_joined(
     resp = await client.get(f"/api/rooms/{room_id}/lti/roster", headers=bearer())
     assert [m["name"] for m in (await resp.json())["members"]] == ["Ann"]
 
+    # An answer larger than the tool reads (1 MiB) is refused the same way.
+    platform_services.malformed = {"huge"}
+    resp = await client.post(f"/api/rooms/{room_id}/lti/roster", headers=bearer())
+    assert resp.status == 503 and "larger than" in (await resp.json())["error"]["message"]
+
 
 async def test_an_unlinked_room_has_no_roster_to_import(client: TestClient[Any, Any]) -> None:
     _, room_id = await room(client)

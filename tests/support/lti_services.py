@@ -62,7 +62,7 @@ class PlatformServices:
     port: int = field(default_factory=free_port)
     issuer: str = ""
     page_size: int = 2
-    malformed: set[str] = field(default_factory=set)  # "token", "lineitems", "scores", "memberships"
+    malformed: set[str] = field(default_factory=set)  # "token", "lineitems", "scores", "memberships", "huge"
     fail_scores: int = 0
     line_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     scores: list[ReceivedScore] = field(default_factory=list)
@@ -241,6 +241,8 @@ class PlatformServices:
             return web.json_response({"error": "unauthorized"}, status=401)
         if "memberships" in self.malformed:
             return web.json_response({"members": [{"roles": 5}]}, content_type=MEMBERSHIPS_TYPE)
+        if "huge" in self.malformed:  # larger than any tool should read
+            return web.Response(body=b'{"members": [' + b" " * (2 << 20) + b"]}", content_type=MEMBERSHIPS_TYPE)
         page = int(request.query.get("page", "1"))
         start = (page - 1) * self.page_size
         chunk = self.members[start : start + self.page_size]
