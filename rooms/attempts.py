@@ -22,6 +22,7 @@ from .catalog import Exam, Room, parse_uuid
 from .errors import Forbidden, Invalid, NoCapacity, NotFound
 from .events import AnalysisFlag, AnswerRecord, Evidence, ServerSequence, ViolationRecord, WriteResult
 from .protocols import AttemptRepository, EventSink, ExamCatalog, Notifier
+from .review import flag_explanation
 from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
 from .tokens import Claims
 
@@ -197,7 +198,7 @@ class AttemptService:
                     "occurred_at": occurred_at.isoformat(),
                     "details": details,
                     "evidence_id": None,
-                    "reason": f"{kind} reported by the browser adds {weight:g} to the score",
+                    "explanation": flag_explanation(kind, details),
                 },
             )
         return result
@@ -229,11 +230,10 @@ class AttemptService:
             kind=flag.kind,
             severity=exam.rules.weight(flag.kind),
             occurred_at=datetime.fromtimestamp(flag.started_at, UTC),
-            # `reason` (what the live push and older pages read) and `explanation` are the same words.
+            # `explanation` is the detector's own words: the live push, the drawer and the review show them.
             details={
                 **flag.details,
-                "reason": flag.reason,
-                "explanation": flag.reason,
+                "explanation": flag.explanation,
                 "duration": round(flag.duration, 2),
                 "confidence": round(flag.confidence, 3),
             },
@@ -261,7 +261,7 @@ class AttemptService:
                     "occurred_at": record.occurred_at.isoformat(),
                     "details": record.details,
                     "evidence_id": str(record.evidence.id) if record.evidence else None,
-                    "reason": str(record.details.get("reason", record.kind)),
+                    "explanation": flag_explanation(record.kind, record.details),
                 },
             )
         return result

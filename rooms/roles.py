@@ -23,6 +23,7 @@ ROOM_ROLES: tuple[RoomRole, ...] = ("owner", "proctor", "reviewer")
 Action = Literal[
     "exam.read",  # read an exam (its questions and rules)
     "exam.add_room",  # open another room on the exam
+    "exam.export",  # download the exam with its answer keys (Moodle XML)
     "room.members",  # list, add and remove the room's colleagues
     "room.invite",  # issue student invites
     "room.watch",  # the live roster and its deltas
@@ -46,6 +47,7 @@ _OWNER: frozenset[RoomRole] = frozenset({"owner"})
 NEEDS: dict[Action, frozenset[RoomRole]] = {
     "exam.read": _ALL,
     "exam.add_room": _OWNER,
+    "exam.export": _OWNER,
     "room.members": _OWNER,
     "room.invite": _LIVE,
     "room.watch": _LIVE,
@@ -62,6 +64,7 @@ NEEDS: dict[Action, frozenset[RoomRole]] = {
 _WHAT: dict[Action, str] = {
     "exam.read": "read this exam",
     "exam.add_room": "open rooms on this exam",
+    "exam.export": "export this exam",
     "room.members": "manage this room's colleagues",
     "room.invite": "invite students to this room",
     "room.watch": "watch this room live",

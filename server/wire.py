@@ -44,7 +44,9 @@ from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
 from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
+from rooms.store.results import Results
 from rooms.store.review import EvidenceStore, Review
+from rooms.store.review_queue import ReviewQueue
 from rooms.tokens import TokenService
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
@@ -93,6 +95,8 @@ class Node:
     accounts: AccountService
     members_api: MembersApi
     oidc: OidcRoutes
+    results: Results  # step 12: a room's results and statistics
+    review_queue: ReviewQueue  # step 12: flagged attempts across my rooms
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
     lti_services: LtiServices | None = None  # Step 11 B: AGS outbox, NRPS, deep linking, proctoring
 
@@ -254,6 +258,8 @@ def build_node(settings: Settings) -> Node:
         accounts=accounts,
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
+        results=Results(database, catalog),
+        review_queue=ReviewQueue(database, catalog),
         speech=speech_listener(analysis, metrics, attempts, notifier),
         lti_services=build_lti_services(
             database,

@@ -55,6 +55,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/rooms/{room_id}/report.csv"): _ROOM_X,
     ("GET", "/api/evidence/{evidence_id}"): _ROOM_X,
     ("POST", "/api/violations/{violation_id}/review"): _ROOM_X,
+    # Step 12, review and results: every room role reviews; the queue lists each teacher's own rooms.
+    ("POST", "/api/attempts/{attempt_id}/verdict"): _ROOM_X,
+    ("GET", "/api/review/queue"): _ANY_TEACHER,
+    ("GET", "/api/rooms/{room_id}/results"): _ROOM_X,
+    ("GET", "/api/rooms/{room_id}/statistics"): _ROOM_X,
     # Only owners see or change who else holds a role (and may ask whether an email exists).
     ("GET", "/api/rooms/{room_id}/members"): _OWNERS_X,
     ("POST", "/api/rooms/{room_id}/members"): _OWNERS_X,
@@ -75,6 +80,9 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # Any teacher may import (the example is a dry run); the export carries the keys: owners only.
+    ("POST", "/api/exams/import"): _ANY_TEACHER,
+    ("GET", "/api/exams/{exam_id}/export"): _OWNERS_X,
     # LTI services (step 11 B): the grade outbox is the admins'; a room's roster its live staff's.
     ("GET", "/api/lti/outbox"): frozenset({"admin"}),
     ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
@@ -87,18 +95,22 @@ ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/api/lti/outbox/{delivery_id}/retry"): {"delivery_id": "00000000-0000-4000-8000-000000000000"},
 }
 
+# What an authorised call answers where it is not the route's success: student A's attempt is
+# still running, so a verdict passes the role check and is then refused as a conflict.
+AUTHORISED_STATUS: dict[tuple[str, str], int] = {
+    ("POST", "/api/attempts/{attempt_id}/verdict"): 409,
+    # Room X is not linked to a course (no roster to import), and the delivery id names no failed
+    # delivery: the role check passes, then these answer; tests/lti covers their success.
+    ("POST", "/api/rooms/{room_id}/lti/roster"): 409,
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): 404,
+}
+
 # Routes registered outside `ROUTES`: (method, path) -> roles allowed. The admin's own call
 # to /admin/drain is not made here (it drains the node under test; tests/cluster covers it).
 EXTRA_ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/drain"): frozenset({"admin"}),
 }
-NOT_EXERCISED_FOR = {
-    ("POST", "/admin/drain"): frozenset({"admin"}),
-    # Their success needs a failed delivery and a room linked to a platform: tests/lti covers it;
-    # here only the refusals are checked.
-    ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
-    ("POST", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
-}
+NOT_EXERCISED_FOR = {("POST", "/admin/drain"): frozenset({"admin"})}
 
 # The browser's /auth routes (server/http/accounts_api.py AUTH_ROUTES): (method, path) ->
 # roles whose call succeeds. Sign-in and setup are public (tests/accounts covers them). The
@@ -208,6 +220,7 @@ async def rest_matrix(world: World) -> tuple[int, list[str]]:
     for method, template, ok_status, body in table:
         allowed = REST_POLICY.get((method, template)) or EXTRA_ROUTES[(method, template)]
         skip = NOT_EXERCISED_FOR.get((method, template), frozenset())
+        ok_status = AUTHORISED_STATUS.get((method, template), ok_status)
         path = fill(template, {**ids, **ROUTE_IDS.get((method, template), {})})
         if template == "/admin/drain":
             path += "?exit=0"

@@ -27,7 +27,7 @@ export class QuestionList {
     this.status.set(q.id, status);
     const legend = el("legend", {}, el("span", { class: "qnum" }, `Question ${index + 1}`), " ", q.text);
     const fieldset = el("fieldset", { class: "question", id: name, "data-qid": q.id, "aria-describedby": `${name}-status` }, legend);
-    if (q.kind === "text") {
+    if ((q.kind === "essay" || q.kind === "text")) {
       const area = el("textarea", {
         id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": `Answer to question ${index + 1}`,
       });
@@ -49,7 +49,7 @@ export class QuestionList {
 
   #valueOf(q) {
     const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(q.id)}"]`)];
-    if (q.kind === "text") return inputs[0].value;
+    if ((q.kind === "essay" || q.kind === "text")) return inputs[0].value;
     const checked = inputs.filter((i) => i.checked).map((i) => Number(i.value));
     return q.kind === "single" ? checked[0] : checked;
   }
@@ -86,7 +86,7 @@ export class QuestionList {
     const q = this.questions.find((x) => x.id === qid);
     if (!q) return;
     const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(qid)}"]`)];
-    if (q.kind === "text") inputs[0].value = typeof value === "string" ? value : "";
+    if ((q.kind === "essay" || q.kind === "text")) inputs[0].value = typeof value === "string" ? value : "";
     else {
       const chosen = new Set(Array.isArray(value) ? value : [value]);
       for (const input of inputs) input.checked = chosen.has(Number(input.value));
