@@ -43,6 +43,8 @@ from .keys import (
 from .lifecycle import database_ctx, loop_lag_ctx
 from .live import live_ctx
 from .lti import add_lti
+from .lti.services import LTI_SERVICES, lti_services_ctx
+from .lti.services_api import add_lti_form_routes
 from .settings import Settings
 from .speaking import speaking_ctx
 from .tls import socketio_sees_https
@@ -106,6 +108,8 @@ def create_app(settings: Settings) -> web.Application:
     app[RELAY] = node.relay
     if node.analysis is not None:
         app[PEERS] = node.analysis.peers
+    if node.lti_services is not None:
+        app[LTI_SERVICES] = node.lti_services
     node.hub.attach(app)
 
     app.router.add_get("/healthz", healthz)
@@ -119,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     add_pages(app)
     add_oidc(app, node.oidc)  # /auth/config, /auth/oidc/login and callback (docs/accounts.md)
     add_lti(app, node.lti)  # /lti/login, /lti/launch, /lti/bind, /lti/jwks (docs/lti.md)
+    add_lti_form_routes(app)  # the LTI services' one-time forms (server/lti/services_api.py)
 
     # Started in this order, stopped in the reverse (aiohttp cleanup contexts).
     app.cleanup_ctx.append(database_ctx)
@@ -128,4 +133,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(gc_ctx)
     app.cleanup_ctx.append(analysis_ctx)
     app.cleanup_ctx.append(speaking_ctx)  # Step 13 B: after the peers it listens to
+    app.cleanup_ctx.append(lti_services_ctx)  # Step 11 B: the grade outbox worker
     return app

@@ -258,6 +258,12 @@ class Settings(BaseSettings):
     lti_jwks_refetch_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     lti_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
     lti_session_seconds: Annotated[float, Field(ge=300, le=86400)] = 4 * 3600.0
+    # step 11 part B: grades to LTI platforms wait in an outbox (docs/lti.md "Grades (AGS)"):
+    # a failed try waits base · 2^(tries-1) seconds (capped, jittered); after max tries: failed.
+    lti_retry_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    lti_retry_cap_seconds: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    lti_retry_max_tries: Annotated[int, Field(ge=1, le=100)] = 12
+    lti_outbox_poll_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
 
     def __init__(self, **values: Any) -> None:
         # Whoever builds a Settings (the CLI, a test, `replace`) gets the one error type.

@@ -29,6 +29,7 @@ from media import SpeechListener
 from rooms.accounts import AccountService
 from rooms.attempts import Attempt, AttemptService
 from rooms.classroom import Classroom
+from rooms.lti_scores import RetryPolicy
 from rooms.passwords import Passwords
 from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
@@ -66,6 +67,7 @@ from .http.members import MembersApi
 from .http.oidc import OidcRoutes, TeacherSignIn, oidc_routes
 from .lti import LtiTool, build_tool
 from .lti.messages import message_handlers
+from .lti.services import LtiServices, build_lti_services
 from .metrics import Metrics
 from .settings import Settings
 from .speaking import speech_listener
@@ -108,6 +110,7 @@ class Node:
     exam_versions: ExamVersions | None = None
     grades: GradeStore | None = None
     grade_changed: Signal[GradeChange] | None = None
+    lti_services: LtiServices | None = None  # Step 11 B: AGS outbox, NRPS, deep linking, proctoring
 
 
 def build_node(settings: Settings) -> Node:
@@ -246,6 +249,27 @@ def build_node(settings: Settings) -> Node:
     )
     hub = Hub(sio, students, teachers, notifier, attempt_closed=attempt_closed)
 
+    # Step 11: the LTI tool and its services share the tool's keys; grades reach the platform
+    # through the outbox whenever step 12's grading changes one (after its commit).
+    tool_keys = ToolKeys(database, overlap=timedelta(days=settings.lti_key_overlap_days))
+    lti_services = build_lti_services(
+        database,
+        catalog,
+        attempts,
+        attempt_closed,
+        launch_url=settings.base_url.rstrip("/") + "/lti/launch",
+        policy=RetryPolicy(
+            settings.lti_retry_base_seconds, settings.lti_retry_cap_seconds, settings.lti_retry_max_tries
+        ),
+        poll_seconds=settings.lti_outbox_poll_seconds,
+        signing_key=tool_keys.signing_key,
+    )
+    lti_tool = build_tool(settings, LtiStore(database), tool_keys, message_handlers(lti_services.handlers()))
+
+    async def grade_to_platform(change: GradeChange) -> None:
+        await lti_services.grades.publish_grade(change.attempt_id, change.grade, change.grade_max, final=change.final)
+
+    grade_changed.connect(grade_to_platform)
     return Node(
         settings=settings,
         metrics=metrics,
@@ -278,12 +302,8 @@ def build_node(settings: Settings) -> Node:
         exam_versions=ExamVersions(database, catalog),
         grades=grades,
         grade_changed=grade_changed,
-        lti=build_tool(
-            settings,
-            LtiStore(database),
-            ToolKeys(database, overlap=timedelta(days=settings.lti_key_overlap_days)),
-            message_handlers(),
-        ),
+        lti=lti_tool,
+        lti_services=lti_services,
     )
 
 

@@ -28,4 +28,6 @@ pytest_plugins = [
     "tests.support.access",
     "tests.support.oidc",
     "tests.support.lti_platform",
+    "tests.support.lti_records",
+    "tests.support.lti_services",
 ]

@@ -15,6 +15,7 @@ from aiohttp import web
 from rooms.errors import Invalid, NoCapacity
 from server.keys import AUDIT, CATALOG, EVIDENCE, PLACEMENT, REVIEW, REVOCATIONS, SETTINGS, STUDENT_DATA, TOKENS
 from server.lti.registration import LTI_ROUTES
+from server.lti.services_api import LTI_SERVICE_ROUTES
 from server.wire import NODE
 
 from .accounts_api import ACCOUNT_ROUTES
@@ -311,6 +312,7 @@ ROUTES: tuple[Route, ...] = (
     *REVIEW_ROUTES,  # review queue, flag decisions, verdicts, results and statistics (server/http/review_api.py)
     *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
     *LTI_ROUTES,  # registered LTI platforms, the tool's values (server/lti/registration.py)
+    *LTI_SERVICE_ROUTES,  # the grade outbox and the NRPS roster (server/lti/services_api.py)
 )
 
 

@@ -35,6 +35,7 @@ from server.http.pages import secure
 from server.keys import ACCOUNTS, CATALOG, SETTINGS, TOKENS
 
 from .errors import LaunchError
+from .services import LTI_SERVICES
 from .tool import LTI, LtiTool, audit, error_page, form_fields, page
 
 BIND_PATH = "/lti/bind"
@@ -99,6 +100,11 @@ async def resource_link(request: web.Request, launch: Launch) -> web.StreamRespo
     """The handler of `LtiResourceLinkRequest` (server/lti/messages.py)."""
     tool = request.app[LTI]
     link = await record_link(tool, launch)
+    if link.room_id is None:
+        # An activity made by deep linking names its room; its first launch binds it.
+        room_id = await request.app[LTI_SERVICES].deep_linking.bound_room(launch)
+        if room_id is not None:
+            link = await tool.store.bind(link.id, room_id)
     student_id = await tool.store.upsert_user(
         launch.platform.id, launch.subject, name=launch.name, email=launch.email, roles=launch.roles
     )

@@ -104,6 +104,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
     ("PATCH", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
     ("DELETE", "/api/lti/platforms/{platform_id}"): frozenset({"admin"}),
+    # LTI services (step 11 B): the grade outbox is the admins'; a room's roster its live staff's.
+    ("GET", "/api/lti/outbox"): frozenset({"admin"}),
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
+    ("POST", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
+    ("GET", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
@@ -121,11 +126,18 @@ ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
         )
     },
     ("PUT", "/api/attempts/{attempt_id}/grades/{question_id}"): {"attempt_id": "@done_attempt"},
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): {"delivery_id": "00000000-0000-4000-8000-000000000000"},
 }
 
 # What an authorised call answers where it is not the route's success: student A's attempt is
 # still running, so a verdict passes the role check and is then refused as a conflict.
-AUTHORISED_STATUS: dict[tuple[str, str], int] = {("POST", "/api/attempts/{attempt_id}/verdict"): 409}
+AUTHORISED_STATUS: dict[tuple[str, str], int] = {
+    ("POST", "/api/attempts/{attempt_id}/verdict"): 409,
+    # Room X is not linked to a course (no roster to import), and the delivery id names no failed
+    # delivery: the role check passes, then these answer; tests/lti covers their success.
+    ("POST", "/api/rooms/{room_id}/lti/roster"): 409,
+    ("POST", "/api/lti/outbox/{delivery_id}/retry"): 404,
+}
 
 # Routes registered outside `ROUTES`: (method, path) -> roles allowed. The admin's own call
 # to /admin/drain is not made here (it drains the node under test; tests/cluster covers it).

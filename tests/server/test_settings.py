@@ -79,6 +79,10 @@ BAD_VALUES: dict[str, list[str]] = {
         "-school.example",
     ],
     "oidc_admin_claim": ["groups=", "=proctor-admins", "two words=x"],
+    "lti_retry_base_seconds": ["0", "nan", "3601"],
+    "lti_retry_cap_seconds": ["0", "inf", "86401"],
+    "lti_retry_max_tries": ["0", "101", "many"],
+    "lti_outbox_poll_seconds": ["0", "-1", "301"],
 }
 SECRET_KEYS = ("database_url", "redis_url", "secret", "admin_token", "oidc_client_secret")
 

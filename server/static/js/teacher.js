@@ -5,6 +5,7 @@ import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
 import { count } from "./counts.js";
 import { showHome } from "./home.js";
+import { showNotJoined } from "./lti-roster.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -247,6 +248,7 @@ async function main() {
   show($("#announce-form"));
   wireUi();
   wireSocket();
+  showNotJoined(token, roomId); // LTI rooms only: who of the course has not joined yet
 }
 
 main();
