@@ -57,11 +57,20 @@ LIMIT 1
 
 # A node that stopped between an attempt's commit and the enqueue (the signal runs after the
 # commit) would leave a submitted LTI attempt without a row: each worker start fills such gaps
-# with "submitted, not graded yet" (grading enqueues the score itself). Bounded to recent ones.
+# with the attempt's grade as it stands (rooms/lti_scores.py's progress rules), or "submitted,
+# not graded yet" when it has none (grading then enqueues the score itself). Recent ones only.
 _ENQUEUE_MISSING = """
-INSERT INTO lti_grade_outbox (id, attempt_id, link_id, user_id, activity_progress, grading_progress, scored_at)
-SELECT gen_random_uuid(), a.id, t.link_id, t.subject, 'Submitted', 'Pending', clock_timestamp()
+INSERT INTO lti_grade_outbox
+    (id, attempt_id, link_id, user_id, score_given, score_maximum, activity_progress, grading_progress, scored_at)
+SELECT gen_random_uuid(), a.id, t.link_id, t.subject, g.given, g.maximum,
+       CASE WHEN g.given IS NOT NULL AND a.grade_final THEN 'Completed' ELSE 'Submitted' END,
+       CASE WHEN g.given IS NULL THEN 'Pending' WHEN a.grade_final THEN 'FullyGraded' ELSE 'PendingManual' END,
+       clock_timestamp()
 FROM attempts a
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN a.grade_max > 0 THEN a.grade END AS given,
+           CASE WHEN a.grade_max > 0 THEN a.grade_max END AS maximum
+) g
 CROSS JOIN LATERAL (
     SELECT l.id AS link_id, u.subject FROM lti_links l
     JOIN lti_users u ON u.student_id = a.student_id AND u.platform_id = l.platform_id

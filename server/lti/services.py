@@ -93,11 +93,9 @@ def build_lti_services(
     proctoring = Proctoring(ProctoringStore(database), endpoints, client, key, end_attempt)
 
     async def attempt_ended(attempt: Attempt) -> None:
-        # Today's grade on submit is "submitted, not graded yet": grading (step 12) calls
-        # publish_grade again with the score when it has one.
-        if attempt.status == "submitted":
-            await grades.publish_grade(attempt.id, None, None, final=False)
-        elif attempt.status == "terminated":
+        # A submitted attempt's score goes out from the grade signal (step 12 grades at close,
+        # server/wire.py); a terminated one is reported to the platform's proctoring service.
+        if attempt.status == "terminated":
             await proctoring.attempt_terminated(attempt)
 
     attempt_closed.connect(attempt_ended)

@@ -136,16 +136,22 @@ async def test_the_launch_s_own_line_item_is_used_as_it_is(
     assert len(platform_services.line_items) == 1  # nothing created
 
 
-async def test_submitting_an_lti_attempt_publishes_submitted_pending(
+async def test_submitting_an_lti_attempt_publishes_its_automatic_grade(
     node: TestClient[Any, Any], lti_db: asyncpg.Pool, platform_services: PlatformServices
 ) -> None:
     linked = await linked_attempt(node, lti_db, platform_services)
     await node.app[ATTEMPTS].submit(linked.attempt_id)
 
+    # Step 12 grades at close and its grade signal queues the score: one delivery, the grade's.
     await eventually(lambda: delivered(node, linked.attempt_id), timeout=10, interval=0.05)
     (score,) = platform_services.scores
-    assert (score.body["activityProgress"], score.body["gradingProgress"]) == ("Submitted", "Pending")
-    assert "scoreGiven" not in score.body  # nothing graded yet: no score, and no maximum alone
+    grade, grade_max, final = await lti_db.fetchrow(
+        "SELECT grade, grade_max, grade_final FROM attempts WHERE id = $1::uuid", linked.attempt_id
+    )
+    assert (score.body["scoreGiven"], score.body["scoreMaximum"]) == (grade, grade_max)
+    # Nothing was answered: every question, the essay too, scores 0 at once, so the grade is final.
+    assert final and grade == 0
+    assert (score.body["activityProgress"], score.body["gradingProgress"]) == ("Completed", "FullyGraded")
 
 
 async def test_an_attempt_outside_lti_is_not_queued(
@@ -330,8 +336,14 @@ async def test_a_submitted_attempt_without_a_queued_grade_is_queued_at_start(
     )
     second = await start_node(fast)
     try:
-        await eventually(lambda: delivered(second, linked.attempt_id), timeout=10, interval=0.05)
+        # The outbox's start-up sweep queues it, and the grading sweeper grades it (its grade
+        # signal queues the score again, superseding): whichever goes first, the platform ends
+        # with the attempt's grade — nothing answered, so 0 and final.
+        async def graded_score_arrived() -> bool:
+            return bool(platform_services.scores) and platform_services.scores[-1].body.get("scoreGiven") == 0
+
+        await eventually(graded_score_arrived, timeout=15, interval=0.05)
     finally:
         await second.close()
-    (score,) = platform_services.scores
-    assert (score.body["activityProgress"], score.body["gradingProgress"]) == ("Submitted", "Pending")
+    score = platform_services.scores[-1]
+    assert (score.body["activityProgress"], score.body["gradingProgress"]) == ("Completed", "FullyGraded")
