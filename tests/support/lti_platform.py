@@ -9,20 +9,31 @@ The platform is addressed as `localhost` and the tool (the node) as `127.0.0.1`:
 the course page's iframe is a real cross-site frame, as in Moodle or Canvas.
 
 Routes:
-- `GET /course?user=…&link=…` — a course page with the tool in an iframe (the browser tests),
-- `GET /start?user=…&link=…` — the login initiation: an auto-posted form to the tool's login,
+- `GET /course?user=…&link=…&message=…` — a course page with the tool in an iframe (the browser
+  tests); `message` is `resource` (LtiResourceLinkRequest, the default), `deep-linking`
+  (LtiDeepLinkingRequest) or `proctoring` (LtiStartProctoring),
+- `GET /start?user=…&link=…&message=…` — the login initiation: an auto-posted form to the tool,
 - `GET /auth` — the OIDC authorization endpoint: the launch, auto-posted to `redirect_uri`,
-- `GET /jwks` — the platform's keys (`jwks_fetches` counts the calls).
-Service endpoints (AGS, NRPS, proctoring) are added by passing `extra_routes`: functions that
-get the aiohttp app and the platform before it starts (fixture `lti_platform_routes`).
+- `GET /jwks` — the platform's keys (`jwks_fetches` counts the calls),
+- `POST /deep-link-return` — the tool's LtiDeepLinkingResponse, verified with the tool's JWKS by
+  lti1p3platform; each `ltiResourceLink` becomes a course activity (`links`) with its custom
+  parameters and, when the item has a `lineItem`, a line item of its own, as Moodle and Canvas do,
+- `POST /start-assessment` — the tool's LtiStartAssessment (LTI Proctoring Services), verified
+  with the tool's JWKS,
+- and on the same origin the services of tests/support/lti_services.py (token endpoint, AGS line
+  items and scores, NRPS memberships, the Assessment Control Service), which every launch
+  announces: the AGS endpoint claim (line items URL, the link's line item, scopes) through
+  lti1p3platform's `set_ags`, the NRPS claim through `set_nrps`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import secrets
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -33,6 +44,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
@@ -42,6 +54,7 @@ from lti1p3platform.request import Request, TRequest
 from server.embedded_pg import free_port
 from server.settings import Settings
 from tests.support.browser import Browsers, Node, node_at_public_url
+from tests.support.lti_services import PlatformServices
 from tests.support.node import ADMIN
 
 CLIENT_ID = "proctor-tool-test"
@@ -49,6 +62,12 @@ DEPLOYMENT_ID = "deployment-1"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+AP_CLAIM = "https://purl.imsglobal.org/spec/lti-ap/claim/"
+COURSE = "course-1"
+# The message a launch carries, named in the login's `lti_message_hint` as `<message>:<link>`
+# (a resource link launch: the bare link).
+RESOURCE, DEEP_LINKING, PROCTORING = "resource", "deep-linking", "proctoring"
 
 
 def new_key() -> tuple[str, str]:
@@ -146,6 +165,20 @@ def parse_form(text: str) -> FormFields:
 
 
 @dataclass
+class PlatformLink:
+    """A course activity the platform made from a deep-linking content item."""
+
+    id: str
+    title: str
+    custom: dict[str, str]
+    lineitem: str | None  # the line item made for it from the item's `lineItem`
+
+
+class ToolMessageRefused(Exception):
+    """A JWT the tool posted back failed the platform's checks."""
+
+
+@dataclass
 class TestPlatform:
     """The platform; `url` is set once it listens."""
 
@@ -161,9 +194,26 @@ class TestPlatform:
     extra_claims: dict[str, Any] = field(default_factory=dict)
     authorizations: list[dict[str, str]] = field(default_factory=list)
     platform_id: str = ""
+    links: dict[str, PlatformLink] = field(default_factory=dict)
+    # What the tool posted back, once verified: deep-linking responses and start-assessment
+    # messages (their claims); and the reasons of those refused.
+    deep_link_responses: list[dict[str, Any]] = field(default_factory=list)
+    start_assessments: list[dict[str, Any]] = field(default_factory=list)
+    refused_messages: list[str] = field(default_factory=list)
+    # What the platform sent and expects echoed: deep-linking `data`, proctoring `session_data`.
+    _sent_data: set[str] = field(default_factory=set)
+    _sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # session_data -> (sub, attempt)
 
     def __post_init__(self) -> None:
         self.url = f"http://localhost:{self.port}"
+        # The services answer on this platform's own origin (platform_app mounts their routes).
+        self.services = PlatformServices(
+            client_id=self.client_id,
+            tool_jwks_url=self.tool_url + "/lti/jwks",
+            port=self.port,
+            host="localhost",
+            issuer=self.url,
+        )
         self.private_pem, self.public_pem = new_key()
         self.registration = (
             Registration()
@@ -175,6 +225,7 @@ class TestPlatform:
             .set_platform_public_key(self.public_pem)
             .set_platform_private_key(self.private_pem)
             .set_tool_key_set_url(self.tool_url + "/lti/jwks")
+            .set_deeplink_launch_url(self.tool_url + "/lti/launch")
         )
         self.kid = str(self.registration.get_kid())
         # Emails unique per platform: the session's Postgres outlives a test.
@@ -213,25 +264,62 @@ class TestPlatform:
 
     # -- messages ------------------------------------------------------------------------
 
-    def login_fields(self, user: str, link: str) -> dict[str, str]:
+    def login_fields(self, user: str, link: str, message: str = RESOURCE) -> dict[str, str]:
         """The login initiation, as lti1p3platform builds it (its preflight URL's parameters)."""
         login = _Login(None, self.config())
-        login.set_lti_message_hint(hint=link)
+        login.set_lti_message_hint(hint=link if message == RESOURCE else f"{message}:{link}")
         url = login.prepare_preflight_url(user)
         return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
-    def launch_claims(self, user: User, link: str, nonce: str) -> dict[str, Any]:
-        """The launch message lti1p3platform builds for `user` and resource link `link`."""
-        launch = _Launch(None, self.config())  # no request: only the message is built
+    def _launch(self, request: Any, user: User, hint: str) -> _Launch:
+        """lti1p3platform's launch of `hint` (`<message>:<link>`) for `user`, with the claims a
+        platform with AGS and NRPS enabled sends."""
+        message, _, link = hint.partition(":") if hint.startswith((DEEP_LINKING, PROCTORING)) else (RESOURCE, "", hint)
+        launch = _Launch(request, self.config())
         launch._registration = self.registration
         launch.set_user_data(user.sub, list(user.roles), user.name, user.email)
-        launch.set_resource_link_claim(link, title=f"Exam {link}")
-        launch.set_launch_context_claim("course-1", context_title="Algebra 101")
+        launch.set_launch_context_claim(COURSE, context_title="Algebra 101")
         launch.set_launch_presentation_claim("iframe")
+        known = self.links.get(link)
+        launch.set_ags(self.services.lineitems_url(COURSE), known.lineitem if known else None)
+        launch.set_nrps(self.services.memberships_url(COURSE))
+        if message == DEEP_LINKING:
+            launch.set_dl(self.url + "/deep-link-return", title="Add an activity", accept_types={"ltiResourceLink"})
+            # The spec's `data` is an opaque string echoed back (lti1p3platform would send a dict).
+            data = "dl-" + secrets.token_hex(6)
+            self._sent_data.add(data)
+            launch._deep_linking_launch_data[DL_CLAIM + "deep_linking_settings"]["data"] = data
+        else:
+            launch.set_resource_link_claim(link, title=known.title if known else f"Exam {link}")
+            if known is not None and known.custom:
+                launch.set_custom_parameters_claim(dict(known.custom))
+        if message == PROCTORING:
+            # LTI Proctoring Services 1.0 §4: lti1p3platform has no such message; its launch is
+            # retyped and given the proctoring claims, and still signed by its Registration.
+            session = "session-" + secrets.token_hex(6)
+            self._sessions[session] = (user.sub, "1")
+            launch.set_extra_claims(
+                {
+                    CLAIM + "message_type": "LtiStartProctoring",
+                    AP_CLAIM + "attempt_number": 1,
+                    AP_CLAIM + "start_assessment_url": self.url + "/start-assessment",
+                    AP_CLAIM + "session_data": session,
+                    AP_CLAIM + "acs": {"assessment_control_url": self.services.acs_url, "actions": ["terminate"]},
+                }
+            )
         launch.set_extra_claims(self.extra_claims)
-        message: dict[str, Any] = launch.get_launch_message()
-        message["nonce"] = nonce
-        return message
+        return launch
+
+    def launch_claims(self, user: User, link: str, nonce: str, message: str = RESOURCE) -> dict[str, Any]:
+        """The launch message lti1p3platform builds for `user` and resource link `link`."""
+        launch = self._launch(None, user, f"{message}:{link}")  # no request: only the message is built
+        claims: dict[str, Any] = launch.get_launch_message()
+        if message == DEEP_LINKING:
+            claims.pop(CLAIM + "resource_link", None)
+            claims[CLAIM + "message_type"] = "LtiDeepLinkingRequest"
+            claims.update(launch._deep_linking_launch_data)
+        claims["nonce"] = nonce
+        return claims
 
     def sign(
         self,
@@ -254,11 +342,15 @@ class TestPlatform:
         return web.json_response({"keys": [*self.registration.get_jwks(), *self.extra_jwks]})
 
     async def start(self, request: web.Request) -> web.Response:
-        fields = self.login_fields(request.query["user"], request.query.get("link", "link-1"))
+        q = request.query
+        fields = self.login_fields(q["user"], q.get("link", "link-1"), q.get("message", RESOURCE))
         return web.Response(text=auto_post(self.tool_url + "/lti/login", fields), content_type="text/html")
 
     async def course(self, request: web.Request) -> web.Response:
-        query = urllib.parse.urlencode({"user": request.query["user"], "link": request.query.get("link", "link-1")})
+        q = request.query
+        query = urllib.parse.urlencode(
+            {"user": q["user"], "link": q.get("link", "link-1"), "message": q.get("message", RESOURCE)}
+        )
         body = (
             '<!doctype html><html lang="en"><head><title>Algebra 101</title></head><body>'
             "<h1>Algebra 101</h1>"
@@ -280,27 +372,94 @@ class TestPlatform:
         user = self.users.get(query.get("login_hint", ""))
         if user is None:
             return web.Response(status=400, text="unknown login_hint")
-        launch = _Launch(_AiohttpRequest(request), self.config())
-        launch.set_user_data(user.sub, list(user.roles), user.name, user.email)
-        link = query.get("lti_message_hint", "link-1")
-        launch.set_resource_link_claim(link, title=f"Exam {link}")
-        launch.set_launch_context_claim("course-1", context_title="Algebra 101")
-        launch.set_launch_presentation_claim("iframe")
-        launch.set_extra_claims(self.extra_claims)
+        launch = self._launch(_AiohttpRequest(request), user, query.get("lti_message_hint", "link-1"))
         page = launch.lti_launch()
         return web.Response(text=str(page), content_type="text/html")
 
+    # -- what the tool posts back ----------------------------------------------------------
 
-def platform_app(
-    platform: TestPlatform, extra_routes: Sequence[Callable[[web.Application, TestPlatform], None]]
-) -> web.Application:
+    def _verify_tool_message(self, token: str, message_type: str) -> dict[str, Any]:
+        """lti1p3platform verifies the signature (the tool's JWKS, fetched from its URL) and the
+        expiry; the claims it leaves unchecked (it skips `aud`) are checked here. Blocking (the
+        package fetches with `requests`): called in a thread."""
+        config = self.config()
+        if message_type == "LtiDeepLinkingResponse":
+            config.validate_deeplinking_resp({"JWT": token})  # also checks the message type
+        claims: dict[str, Any] = config.tool_validate_and_decode(token)
+        aud = claims.get("aud")
+        checks = {
+            "iss": claims.get("iss") == self.client_id,
+            "aud": aud == self.url or (isinstance(aud, list) and self.url in aud),
+            "message_type": claims.get(CLAIM + "message_type") == message_type,
+            "version": claims.get(CLAIM + "version") == "1.3.0",
+            "deployment_id": claims.get(CLAIM + "deployment_id") == self.deployment_id,
+            "nonce": isinstance(claims.get("nonce"), str) and bool(claims["nonce"]),
+            "iat": isinstance(claims.get("iat"), int) and claims["iat"] <= time.time() + 30,
+        }
+        failed = [name for name, ok in checks.items() if not ok]
+        if failed:
+            raise ToolMessageRefused(f"{message_type}: wrong {', '.join(failed)}")
+        return claims
+
+    async def _tool_message(self, request: web.Request, message_type: str) -> dict[str, Any] | None:
+        form = await request.post()
+        try:
+            return await asyncio.to_thread(self._verify_tool_message, str(form.get("JWT", "")), message_type)
+        except (LtiException, LtiDeepLinkingResponseException, jwt.PyJWTError, ToolMessageRefused) as exc:
+            self.refused_messages.append(f"{type(exc).__name__}: {exc}")
+            return None
+
+    async def deep_link_return(self, request: web.Request) -> web.Response:
+        """LTI Deep Linking 2.0 §4.2: each resource link item becomes an activity of the course."""
+        claims = await self._tool_message(request, "LtiDeepLinkingResponse")
+        if claims is None or claims.get(DL_CLAIM + "data") not in self._sent_data:
+            if claims is not None:
+                self.refused_messages.append("LtiDeepLinkingResponse: data not echoed")
+            return _platform_page("Not added", '<p role="alert">The tool\'s answer was refused.</p>', 400)
+        self._sent_data.discard(claims[DL_CLAIM + "data"])
+        self.deep_link_responses.append(claims)
+        added = []
+        for item in claims.get(DL_CLAIM + "content_items", []):
+            if item.get("type") != "ltiResourceLink":
+                continue
+            link_id = f"dl-{len(self.links) + 1}"
+            lineitem = None
+            if isinstance(item.get("lineItem"), dict):
+                lineitem = f"{self.services.lineitems_url(COURSE)}/{len(self.services.line_items) + 1}"
+                self.services.line_items[lineitem] = {**item["lineItem"], "id": lineitem, "resourceLinkId": link_id}
+            custom = {str(k): str(v) for k, v in (item.get("custom") or {}).items()}
+            self.links[link_id] = PlatformLink(link_id, str(item.get("title", "")), custom, lineitem)
+            added.append(f'<li data-link="{html.escape(link_id)}">{html.escape(str(item.get("title", "")))}</li>')
+        return _platform_page("Added", f'<ul id="added" aria-label="Added activities">{"".join(added)}</ul>')
+
+    async def start_assessment(self, request: web.Request) -> web.Response:
+        """LTI Proctoring Services 1.0 §5: the tool's LtiStartAssessment, its echoes checked."""
+        claims = await self._tool_message(request, "LtiStartAssessment")
+        sent = self._sessions.get(str(claims.get(AP_CLAIM + "session_data"))) if claims is not None else None
+        if claims is None or sent != (claims.get("sub"), str(claims.get(AP_CLAIM + "attempt_number"))):
+            if claims is not None:
+                self.refused_messages.append("LtiStartAssessment: session_data, sub or attempt not echoed")
+            return _platform_page("Not started", '<p role="alert">The proctoring tool\'s answer was refused.</p>', 400)
+        self.start_assessments.append(claims)
+        return _platform_page("Assessment", '<p id="assessment-started">The assessment has started.</p>')
+
+
+def _platform_page(title: str, body: str, status: int = 200) -> web.Response:
+    document = (
+        f'<!doctype html><html lang="en"><head><title>{html.escape(title)}</title></head><body>{body}</body></html>'
+    )
+    return web.Response(text=document, status=status, content_type="text/html")
+
+
+def platform_app(platform: TestPlatform) -> web.Application:
     app = web.Application()
     app.router.add_get("/jwks", platform.jwks)
     app.router.add_get("/start", platform.start)
     app.router.add_get("/course", platform.course)
     app.router.add_get("/auth", platform.auth)
-    for add in extra_routes:
-        add(app, platform)
+    app.router.add_post("/deep-link-return", platform.deep_link_return)
+    app.router.add_post("/start-assessment", platform.start_assessment)
+    app.add_routes(platform.services.routes())  # one platform: the services on the same origin
     return app
 
 
@@ -310,9 +469,11 @@ class LtiWorld:
     platform: TestPlatform
     http: aiohttp.ClientSession  # without cookies kept between calls that should not share them
 
-    async def login(self, user: str = "learner-1", link: str = "link-1", **override: str) -> tuple[str, str, str]:
+    async def login(
+        self, user: str = "learner-1", link: str = "link-1", message: str = RESOURCE, **override: str
+    ) -> tuple[str, str, str]:
         """POST the platform's login initiation to the tool: (state, nonce, the redirect's URL)."""
-        fields = {**self.platform.login_fields(user, link), **override}
+        fields = {**self.platform.login_fields(user, link, message), **override}
         async with self.http.post(self.node.url + "/lti/login", data=fields, allow_redirects=False) as resp:
             assert resp.status == 302, (resp.status, await resp.text())
             location = resp.headers["Location"]
@@ -358,21 +519,14 @@ async def lti_browsers(chromium: str, lti_world: LtiWorld) -> AsyncIterator[Brow
 
 
 @pytest.fixture
-def lti_platform_routes() -> list[Callable[[web.Application, TestPlatform], None]]:
-    """Override in a test module to add service endpoints (AGS, NRPS, ...) to the platform."""
-    return []
-
-
-@pytest.fixture
 async def lti_world(
     e2e_settings: Settings,
     vendor_ready: None,
-    lti_platform_routes: list[Callable[[web.Application, TestPlatform], None]],
 ) -> AsyncIterator[LtiWorld]:
     """A node at its public URL (127.0.0.1) and a registered test platform (localhost)."""
     async with node_at_public_url(e2e_settings) as node:
         platform = TestPlatform(node.url)
-        runner = web.AppRunner(platform_app(platform, lti_platform_routes))
+        runner = web.AppRunner(platform_app(platform))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", platform.port)
         await site.start()
@@ -384,4 +538,15 @@ async def lti_world(
             await runner.cleanup()
 
 
-__all__ = ["CLIENT_ID", "INSTRUCTOR", "LEARNER", "LtiWorld", "TestPlatform", "new_key", "parse_form"]
+__all__ = [
+    "CLIENT_ID",
+    "DEEP_LINKING",
+    "INSTRUCTOR",
+    "LEARNER",
+    "PROCTORING",
+    "RESOURCE",
+    "LtiWorld",
+    "TestPlatform",
+    "new_key",
+    "parse_form",
+]

@@ -6,8 +6,9 @@ verified against the tool's JWKS URL, 1EdTech Security Framework §4.1), AGS lin
 Control Service (LTI Proctoring Services v1.0) and endpoints that record posted forms (deep
 linking return, start assessment).
 
-An aiohttp app on a free loopback port; `routes()` is public so that the launch side's test
-platform can mount the same routes. Knobs make it misbehave on purpose: `malformed` answers
+An aiohttp app on a free loopback port, or mounted by the launch side's test platform
+(`routes()`, tests/support/lti_platform.py) on its own origin, so that one platform signs the
+launches and serves the services, as Moodle or Canvas do. Knobs make it misbehave on purpose: `malformed` answers
 garbage, `fail_scores` refuses scores with 503, `stop()` takes the whole platform down.
 """
 
@@ -61,6 +62,9 @@ class PlatformServices:
     tool_jwks_url: str
     port: int = field(default_factory=free_port)
     issuer: str = ""
+    # The host the URLs name: the launch side's test platform (tests/support/lti_platform.py)
+    # mounts these routes on its own origin, `localhost`.
+    host: str = "127.0.0.1"
     page_size: int = 2
     malformed: set[str] = field(default_factory=set)  # "token", "lineitems", "scores", "memberships", "huge"
     fail_scores: int = 0
@@ -78,12 +82,12 @@ class PlatformServices:
 
     def __post_init__(self) -> None:
         if not self.issuer:
-            self.issuer = f"http://127.0.0.1:{self.port}"
+            self.issuer = self.url
 
     # ------------------------------------------------------------------ addresses
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def token_url(self) -> str:
