@@ -16,7 +16,7 @@ from rooms.lti import student_id_for
 from server.keys import POOL
 from tests.e2e.test_exam_flow import pass_consent_and_check
 from tests.support.browser import Browsers, screenshot
-from tests.support.lti_platform import LtiWorld
+from tests.support.lti_platform import RESOURCE, LtiWorld
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -33,13 +33,15 @@ async def tool_frame(page: Any, path: str, timeout: float = 15.0) -> Any:
         await asyncio.sleep(0.1)
 
 
-async def course_page(browsers: Browsers, world: LtiWorld, user: str, camera: Path) -> Any:
+async def course_page(
+    browsers: Browsers, world: LtiWorld, user: str, camera: Path, *, link: str = "link-1", message: str = RESOURCE
+) -> Any:
     context = await browsers.context(camera)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors
-    await page.goto(f"{world.platform.url}/course?user={user}&link=link-1")
+    await page.goto(f"{world.platform.url}/course?user={user}&link={link}&message={message}")
     return page
 
 
