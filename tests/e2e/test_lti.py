@@ -1,7 +1,9 @@
 """LTI 1.3 in real Chromium, inside a real cross-site iframe: the test platform's course page
 (localhost) frames the tool (127.0.0.1). An instructor's first launch binds the activity to
 their room and lands on the dashboard (the teacher token from the fragment: no cookie needed);
-a learner's launch lands in the exam, answers, submits; a second launch resumes the attempt."""
+a learner's launch lands in the exam, answers, submits; a second launch resumes the attempt.
+The instructor imports the course roster from the dashboard (NRPS, the memberships URL the
+instructor's launch announced) and sees who has not joined yet."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from rooms.lti import student_id_for
 from server.keys import POOL
 from tests.e2e.test_exam_flow import pass_consent_and_check
 from tests.support.browser import Browsers, screenshot
-from tests.support.lti_platform import RESOURCE, LtiWorld
+from tests.support.lti_platform import LEARNER, RESOURCE, LtiWorld
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -50,6 +52,14 @@ async def test_instructor_binds_then_learner_takes_the_exam_in_the_iframe(
 ) -> None:
     world = lti_world
     room = await world.instructor_room()
+    # The course's members in the platform's NRPS service: the learner who launches and two who do not.
+    world.platform.services.members = [
+        {"user_id": user.sub, "roles": list(user.roles), "name": user.name, "status": "Active"}
+        for user in world.platform.users.values()
+    ] + [
+        {"user_id": f"sub-{n}", "roles": [LEARNER], "name": name, "status": "Active"}
+        for n, name in (("ann", "Ann Jones"), ("cat", "Cat Smith"))
+    ]
 
     teacher = await course_page(lti_browsers, world, "instructor-1", face_video)
     bind = await tool_frame(teacher, "/lti/launch")
@@ -86,6 +96,13 @@ async def test_instructor_binds_then_learner_takes_the_exam_in_the_iframe(
     assert first is not None
     # The instructor sees the learner on the dashboard in the other iframe.
     await dashboard.locator(".tile", has_text="Ada Lovelace").wait_for(timeout=10_000)
+    # ... and imports the roster from the platform's memberships URL, which the launch announced.
+    memberships = await pool.fetchval("SELECT memberships_url FROM lti_links WHERE room_id = $1::uuid", room["id"])
+    assert memberships == world.platform.services.memberships_url("course-1")
+    await dashboard.get_by_role("button", name="Import the course roster").click()
+    await expect(dashboard.get_by_role("status").filter(has_text="Imported 3 students.")).to_be_visible()
+    listed = dashboard.get_by_role("list", name="Not joined yet (2)")
+    await expect(listed.get_by_role("listitem")).to_have_text(["Ann Jones", "Cat Smith"])
     await screenshot(learner, "lti-learner-exam")
 
     # A second launch (the learner reopens the activity): the same attempt, answers kept.
