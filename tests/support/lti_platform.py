@@ -11,7 +11,7 @@ the course page's iframe is a real cross-site frame, as in Moodle or Canvas.
 Routes:
 - `GET /course?user=…&link=…&message=…` — a course page with the tool in an iframe (the browser
   tests); `message` is `resource` (LtiResourceLinkRequest, the default), `deep-linking`
-  (LtiDeepLinkingRequest) or `proctoring` (LtiStartProctoring),
+  (LtiDeepLinkingRequest), `proctoring` (LtiStartProctoring) or `end-assessment` (LtiEndAssessment),
 - `GET /start?user=…&link=…&message=…` — the login initiation: an auto-posted form to the tool,
 - `GET /auth` — the OIDC authorization endpoint: the launch, auto-posted to `redirect_uri`,
 - `GET /jwks` — the platform's keys (`jwks_fetches` counts the calls),
@@ -67,7 +67,7 @@ AP_CLAIM = "https://purl.imsglobal.org/spec/lti-ap/claim/"
 COURSE = "course-1"
 # The message a launch carries, named in the login's `lti_message_hint` as `<message>:<link>`
 # (a resource link launch: the bare link).
-RESOURCE, DEEP_LINKING, PROCTORING = "resource", "deep-linking", "proctoring"
+RESOURCE, DEEP_LINKING, PROCTORING, END_ASSESSMENT = "resource", "deep-linking", "proctoring", "end-assessment"
 
 
 def new_key() -> tuple[str, str]:
@@ -274,7 +274,9 @@ class TestPlatform:
     def _launch(self, request: Any, user: User, hint: str) -> _Launch:
         """lti1p3platform's launch of `hint` (`<message>:<link>`) for `user`, with the claims a
         platform with AGS and NRPS enabled sends."""
-        message, _, link = hint.partition(":") if hint.startswith((DEEP_LINKING, PROCTORING)) else (RESOURCE, "", hint)
+        message, _, link = (
+            hint.partition(":") if hint.startswith((DEEP_LINKING, PROCTORING, END_ASSESSMENT)) else (RESOURCE, "", hint)
+        )
         launch = _Launch(request, self.config())
         launch._registration = self.registration
         launch.set_user_data(user.sub, list(user.roles), user.name, user.email)
@@ -307,6 +309,8 @@ class TestPlatform:
                     AP_CLAIM + "acs": {"assessment_control_url": self.services.acs_url, "actions": ["terminate"]},
                 }
             )
+        if message == END_ASSESSMENT:  # the student finished: §6, asked for by `end_assessment_return`
+            launch.set_extra_claims({CLAIM + "message_type": "LtiEndAssessment", AP_CLAIM + "attempt_number": 1})
         launch.set_extra_claims(self.extra_claims)
         return launch
 
@@ -541,6 +545,7 @@ async def lti_world(
 __all__ = [
     "CLIENT_ID",
     "DEEP_LINKING",
+    "END_ASSESSMENT",
     "INSTRUCTOR",
     "LEARNER",
     "PROCTORING",
