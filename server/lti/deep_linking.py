@@ -98,24 +98,23 @@ class DeepLinking:
 
     async def handle(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiDeepLinkingRequest`."""
-        ancestors = [launch.platform.issuer]
         try:
             dl = DeepLinkingSettings.model_validate(launch.claims.get(SETTINGS_CLAIM))
         except ValidationError:
-            return error_page(TITLE, "The platform sent no usable deep-linking settings.", frame_ancestors=ancestors)
+            return error_page(TITLE, "The platform sent no usable deep-linking settings.")
         if "ltiResourceLink" not in dl.accept_types:
-            return error_page(TITLE, "The platform does not accept LTI resource links here.", frame_ancestors=ancestors)
+            return error_page(TITLE, "The platform does not accept LTI resource links here.")
         if not launch.is_instructor:
-            return error_page(TITLE, "Only instructors add exams to a course.", status=403, frame_ancestors=ancestors)
+            return error_page(TITLE, "Only instructors add exams to a course.", status=403)
         owner = await self._owner_of(launch)
         if owner is None:
             message = "Your platform account is not linked to a Proctor account yet."
-            return error_page(TITLE, message, status=403, frame_ancestors=ancestors)
+            return error_page(TITLE, message, status=403)
         request_id = await self._store.open_request(
             launch.platform.id, launch.deployment_id, launch.subject, owner, dl.deep_link_return_url, dl.data
         )
         exams = await self._store.exams_of(owner)
-        return lti_page(TITLE, _choice_form(request_id, exams), frame_ancestors=ancestors)
+        return lti_page(TITLE, _choice_form(request_id, exams))
 
     async def choose(self, request: web.Request) -> web.Response:
         """POST /lti/deep-linking/{request_id}: the instructor's choice; answers the auto-post."""
@@ -123,15 +122,14 @@ class DeepLinking:
         if pending is None:
             return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410)
         platform = await self._endpoints.platform(pending.platform_id)
-        ancestors = [platform.issuer] if platform is not None else []
         try:
             choice = DeepLinkChoice.model_validate(dict(await request.post()))
             exam, room_id = await self._exam_and_room(choice, pending.owner)
         except ValidationError as exc:
             fields = ", ".join(str(e["loc"][0]) for e in exc.errors(include_url=False))
-            return error_page(TITLE, f"Please check these fields: {fields}.", frame_ancestors=ancestors)
+            return error_page(TITLE, f"Please check these fields: {fields}.")
         except RoomsError as exc:
-            return error_page(TITLE, exc.message, status=400, frame_ancestors=ancestors)
+            return error_page(TITLE, exc.message, status=400)
         consumed = await self._store.consume(pending.id)
         if consumed is None or platform is None:
             return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410)
@@ -162,7 +160,7 @@ class DeepLinking:
             claims[DL_CLAIM + "data"] = consumed.data  # echoed unchanged, as the spec requires
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         logger.info("deep linking: room %s returned to platform %s", room_id, platform.id)
-        return autopost(TITLE, consumed.return_url, {"JWT": token}, frame_ancestors=ancestors)
+        return autopost(TITLE, consumed.return_url, {"JWT": token})
 
     async def _exam_and_room(self, choice: DeepLinkChoice, owner: str) -> tuple[Exam, str]:
         if choice.exam == "new":

@@ -99,11 +99,10 @@ class Proctoring:
 
     async def start_proctoring(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiStartProctoring`: consent and system check."""
-        ancestors = [launch.platform.issuer]
         try:
             start = StartProctoring.model_validate(_claims_of(launch))
         except ValidationError:
-            return error_page(TITLE, "The platform's proctoring request is incomplete.", frame_ancestors=ancestors)
+            return error_page(TITLE, "The platform's proctoring request is incomplete.")
         room_id = await self._store.room_of_link(launch.platform.id, launch.deployment_id, start.resource_link.id)
         session_id = await self._store.open(
             launch.platform.id,
@@ -127,7 +126,7 @@ class Proctoring:
 <button type="submit" id="start">Start the assessment</button>
 </form>
 <script type="module" src="/static/js/lti-proctoring.js"></script>"""
-        return lti_page(TITLE, body, frame_ancestors=ancestors)
+        return lti_page(TITLE, body)
 
     async def begin(self, request: web.Request) -> web.Response:
         """POST /lti/proctoring/{session_id}/start: consent given → LtiStartAssessment."""
@@ -158,24 +157,23 @@ class Proctoring:
             PROCTORING_CLAIM + "end_assessment_return": True,
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-        return autopost(TITLE, session.start_assessment_url, {"JWT": token}, frame_ancestors=[platform.issuer])
+        return autopost(TITLE, session.start_assessment_url, {"JWT": token})
 
     async def end_assessment(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiEndAssessment`: the platform says the student finished."""
         link = launch.claim("resource_link")
         link_id = link.get("id") if isinstance(link, dict) else None
         number = launch.claims.get(PROCTORING_CLAIM + "attempt_number")
-        ancestors = [launch.platform.issuer]
         if not isinstance(link_id, str):
-            return error_page(TITLE, "The platform named no resource link.", frame_ancestors=ancestors)
+            return error_page(TITLE, "The platform named no resource link.")
         session = await self._store.finish(
             launch.platform.id, launch.subject, link_id, str(number) if number is not None else None, "ended"
         )
         if session is None:
-            return error_page(TITLE, "No proctoring session of yours is running here.", frame_ancestors=ancestors)
+            return error_page(TITLE, "No proctoring session of yours is running here.")
         if session.room_id is not None:
             await self._end_attempt(session.room_id, student_id_for(launch.platform.id, launch.subject))
-        return lti_page(TITLE, "<p>Proctoring has ended. You may close this page.</p>", frame_ancestors=ancestors)
+        return lti_page(TITLE, "<p>Proctoring has ended. You may close this page.</p>")
 
     async def attempt_terminated(self, attempt: Attempt) -> bool:
         """Report a proctor's termination through the Assessment Control Service, where offered."""

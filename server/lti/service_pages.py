@@ -2,8 +2,12 @@
 check, the auto-posted forms back to a platform) and the headers they are served with.
 
 They differ from the node's other pages in two ways, both on purpose: they are shown inside
-the platform's iframe, so `frame-ancestors` names the platform (and only it), and their forms
-post to the platform, so `form-action` names that URL's origin too. Scripts stay in files
+the platform's iframe, so they carry no X-Frame-Options and the launch part's frames policy
+(server/lti/frames.py, the node's `on_response_prepare`: every page under `/lti/`) replaces
+their `frame-ancestors 'none'` with the registered platforms' origins — their issuers' and
+login URLs', as on the launch pages (an issuer such as Canvas's `canvas.instructure.com` is not
+the host that frames the tool); and their forms post to the platform, so `form-action` names
+that URL's origin too. Scripts stay in files
 (static/js/lti-autopost.js), so `script-src 'self'` still holds.
 """
 
@@ -23,16 +27,15 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def lti_page(
-    title: str, body: str, *, frame_ancestors: Iterable[str], form_targets: Iterable[str] = ()
-) -> web.Response:
-    ancestors = " ".join(sorted({o for o in map(origin, frame_ancestors) if o})) or "'none'"
+def lti_page(title: str, body: str, *, form_targets: Iterable[str] = ()) -> web.Response:
     targets = " ".join(sorted({o for o in map(origin, form_targets) if o}))
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"frame-ancestors {ancestors}; base-uri 'none'; form-action 'self' {targets}".rstrip()
+        f"frame-ancestors 'none'; base-uri 'none'; form-action 'self' {targets}".rstrip()
     )
-    headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "X-Frame-Options"}  # CSP governs framing here
+    # 'none' until server/lti/frames.py names the platforms (these pages are all under /lti/);
+    # outside a node with that hook, unframeable. CSP governs framing here, not X-Frame-Options.
+    headers = {k: v for k, v in SECURITY_HEADERS.items() if k != "X-Frame-Options"}
     headers["Content-Security-Policy"] = csp
     headers["Cache-Control"] = "no-store"
     document = (
@@ -47,7 +50,7 @@ def lti_page(
     return web.Response(text=document, content_type="text/html", headers=headers)
 
 
-def autopost(title: str, action: str, fields: Mapping[str, str], *, frame_ancestors: Iterable[str]) -> web.Response:
+def autopost(title: str, action: str, fields: Mapping[str, str]) -> web.Response:
     """A form that posts itself to the platform (a script in a file does it; without script the
     button does)."""
     inputs = "\n".join(
@@ -57,10 +60,10 @@ def autopost(title: str, action: str, fields: Mapping[str, str], *, frame_ancest
         f'<form method="post" action="{html.escape(action)}" data-autopost>\n{inputs}\n'
         '<p>Returning to your learning platform…</p>\n<button type="submit">Continue</button>\n</form>'
     )
-    return lti_page(title, body, frame_ancestors=frame_ancestors, form_targets=[action])
+    return lti_page(title, body, form_targets=[action])
 
 
-def error_page(title: str, message: str, *, status: int = 400, frame_ancestors: Iterable[str] = ()) -> web.Response:
-    response = lti_page(title, f'<p role="alert">{html.escape(message)}</p>', frame_ancestors=frame_ancestors)
+def error_page(title: str, message: str, *, status: int = 400) -> web.Response:
+    response = lti_page(title, f'<p role="alert">{html.escape(message)}</p>')
     response.set_status(status)
     return response

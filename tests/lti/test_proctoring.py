@@ -53,7 +53,7 @@ def start_claims(platform: PlatformServices, attempt_number: int = 1) -> dict[st
 
 
 async def start_proctoring(lti_node: LtiNode, name: str) -> str:
-    resp = await lti_node.client.post(f"/test-launch/{name}")
+    resp = await lti_node.client.post(f"/lti/test-launch/{name}")
     page = await resp.text()
     assert resp.status == 200, page
     match = START.search(page)
@@ -80,7 +80,7 @@ async def test_start_proctoring_consent_start_assessment_and_end_assessment(
         lti_db, platform_id, START_PROCTORING, "sam", start_claims(platform_services)
     )
 
-    resp = await client.post("/test-launch/start")
+    resp = await client.post("/lti/test-launch/start")
     page = await resp.text()
     assert 'id="consent"' in page and "/static/js/lti-proctoring.js" in page and 'id="checks"' in page
     start_url = await start_proctoring(lti_node, "start")
@@ -105,11 +105,11 @@ async def test_start_proctoring_consent_start_assessment_and_end_assessment(
     # The platform's LtiEndAssessment: the proctoring session ends, and so does the attempt.
     end = {CLAIM + "resource_link": {"id": "quiz-7"}, PROCTORING_CLAIM + "attempt_number": "1"}
     lti_node.launches["end"] = await launch_for(lti_db, platform_id, END_ASSESSMENT, "sam", end)
-    resp = await client.post("/test-launch/end")
+    resp = await client.post("/lti/test-launch/end")
     assert resp.status == 200 and "Proctoring has ended" in await resp.text()
     attempt = await AttemptStore(lti_db).get(attempt_id)
     assert attempt is not None and attempt.status == "submitted" and attempt.end_reason == "platform"
-    resp = await client.post("/test-launch/end")
+    resp = await client.post("/lti/test-launch/end")
     assert resp.status == 400  # nothing left running
 
 
@@ -163,5 +163,5 @@ async def test_an_incomplete_start_proctoring_is_a_clear_page(
     claims = start_claims(platform_services)
     del claims[PROCTORING_CLAIM + "start_assessment_url"]
     lti_node.launches["bad"] = await launch_for(lti_db, platform_id, START_PROCTORING, "sam", claims)
-    resp = await lti_node.client.post("/test-launch/bad")
+    resp = await lti_node.client.post("/lti/test-launch/bad")
     assert resp.status == 400 and 'role="alert"' in await resp.text()

@@ -57,7 +57,13 @@ async def tool_jwks_of(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any
 
 
 async def insert_platform(
-    conn: asyncpg.Connection | asyncpg.Pool, *, issuer: str, client_id: str, token_url: str, deployment_id: str = "d1"
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    issuer: str,
+    client_id: str,
+    token_url: str,
+    deployment_id: str = "d1",
+    auth_login_url: str = "",
 ) -> str:
     platform_id = uuid.uuid4()
     await conn.execute(
@@ -67,7 +73,7 @@ async def insert_platform(
         issuer,
         client_id,
         [deployment_id],
-        issuer + "/auth",
+        auth_login_url or issuer + "/auth",
         token_url,
         issuer + "/jwks",
     )
@@ -225,7 +231,7 @@ async def launch_for(
 
 @dataclass
 class LtiNode:
-    """A node whose `/test-launch/{name}` hands `launches[name]` to the services' message
+    """A node whose `/lti/test-launch/{name}` (under `/lti/`, framed as `/lti/launch` is) hands `launches[name]` to the services' message
     handlers, as the launch part's `/lti/launch` will once it has checked the id_token."""
 
     client: TestClient[Any, Any]
@@ -245,6 +251,6 @@ async def lti_node(settings: Settings) -> AsyncIterator[LtiNode]:
         launch = launches[request.match_info["name"]]
         return await handlers[launch.message_type](request, launch)
 
-    app.router.add_post("/test-launch/{name}", dispatch)
+    app.router.add_post("/lti/test-launch/{name}", dispatch)
     async with TestClient(TestServer(app)) as client:
         yield LtiNode(client, launches)
