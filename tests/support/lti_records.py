@@ -1,12 +1,17 @@
-"""LTI records for the services' tests, written with SQL into the tables of 0008_lti.sql: a
-registered platform, the tool's signing key, a resource link bound to a room, a platform user,
-and an attempt. THE MERGE SEAM: the registration part's store (rooms/store/lti.py) replaces
-these inserts once both parts are in main; the `tool_jwks` fixture then becomes the node's own
-JWKS URL. Kept apart so that switch touches this file only."""
+"""LTI records for the services' tests (tests/lti/), made through the production stores: the
+tool's signing key (rooms/store/lti_keys.py `ToolKeys`), a registered platform, a resource link
+bound to a room and a platform user (rooms/store/lti.py `LtiStore`, as registration and a launch
+write them); an attempt is inserted with SQL as a join creates it.
+
+`lti_node` adds the shortcut route `/lti/test-launch/{name}`: it hands a `rooms.lti.Launch` built
+here straight to a services' message handler, skipping the OIDC login and the id_token checks.
+The tests that use it exercise a handler's answers and refusals (claims a real platform would not
+send: files instead of resource links, a learner deep linking, incomplete proctoring claims);
+the flows themselves run through real launches in tests/e2e/test_lti_passback.py,
+tests/e2e/test_lti.py and tests/lti/test_proctoring_launch.py (docs/lti.md, "The tests")."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,50 +19,41 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from rooms.lti import CLAIM, Launch, student_id_for
+from rooms.lti import CLAIM, Launch, Platform
+from rooms.store.lti import LtiStore
+from rooms.store.lti_keys import ToolKeys
 from server.embedded_pg import free_port
 from server.settings import Settings
 
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+KEY_OVERLAP = timedelta(days=7)
 AGS_SCOPES = (
     "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
     "https://purl.imsglobal.org/spec/lti-ags/scope/score",
 )
 
 
-async def insert_tool_key(conn: asyncpg.Connection | asyncpg.Pool) -> str:
-    """A fresh RSA key, now the tool's newest (so the one that signs); its kid."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    kid = "test-" + uuid.uuid4().hex[:12]
-    await conn.execute(
-        "INSERT INTO lti_keys (kid, private_pem, created_at) VALUES ($1, $2, clock_timestamp())", kid, pem.decode()
-    )
-    return kid
+def _store(pool: asyncpg.Pool) -> LtiStore:
+    return LtiStore(pool)
 
 
-async def tool_jwks_of(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Any]:
-    """The JWKS the tool publishes: the public half of every unretired key."""
-    rows = await conn.fetch("SELECT kid, private_pem FROM lti_keys WHERE retired_at IS NULL")
-    keys = []
-    for row in rows:
-        private = serialization.load_pem_private_key(row["private_pem"].encode(), password=None)
-        assert isinstance(private, rsa.RSAPrivateKey)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
-        keys.append({**jwk, "kid": row["kid"], "alg": "RS256", "use": "sig"})
-    return {"keys": keys}
+async def insert_tool_key(pool: asyncpg.Pool) -> str:
+    """A new signing key, as `proctor lti rotate-key` makes it (ToolKeys.rotate); its kid."""
+    return await ToolKeys(pool, overlap=KEY_OVERLAP).rotate()
+
+
+async def tool_jwks_of(pool: asyncpg.Pool) -> dict[str, Any]:
+    """The JWKS the tool publishes at /lti/jwks (ToolKeys.jwks)."""
+    return await ToolKeys(pool, overlap=KEY_OVERLAP).jwks()
 
 
 async def insert_platform(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    pool: asyncpg.Pool,
     *,
     issuer: str,
     client_id: str,
@@ -65,23 +61,24 @@ async def insert_platform(
     deployment_id: str = "d1",
     auth_login_url: str = "",
 ) -> str:
-    platform_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO lti_platforms (id, name, issuer, client_id, deployment_ids, auth_login_url, access_token_url,"
-        " jwks_url, created_by) VALUES ($1, 'Test platform', $2, $3, $4, $5, $6, $7, 'admin')",
-        platform_id,
-        issuer,
-        client_id,
-        [deployment_id],
-        auth_login_url or issuer + "/auth",
-        token_url,
-        issuer + "/jwks",
+    """A registered platform, through the registration's store (LtiStore.create_platform)."""
+    platform = Platform(
+        id="",
+        name="Test platform",
+        issuer=issuer,
+        client_id=client_id,
+        deployment_ids=(deployment_id,),
+        auth_login_url=auth_login_url or issuer + "/auth",
+        access_token_url=token_url,
+        jwks_url=issuer + "/jwks",
+        created_by="admin",
+        created_at=datetime.now(UTC),
     )
-    return str(platform_id)
+    return (await _store(pool).create_platform(platform)).id
 
 
 async def insert_link(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    pool: asyncpg.Pool,
     platform_id: str,
     room_id: str | None,
     *,
@@ -93,48 +90,43 @@ async def insert_link(
     memberships_url: str | None = None,
     deployment_id: str = "d1",
 ) -> str:
-    link_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO lti_links (id, platform_id, deployment_id, resource_link_id, context_id, title, room_id,"
-        " lineitems_url, lineitem_url, ags_scopes, memberships_url)"
-        " VALUES ($1, $2, $3, $4, $5, 'Algebra (LTI)', $6, $7, $8, $9, $10)",
-        link_id,
-        uuid.UUID(platform_id),
+    """A resource link as a launch records it (LtiStore.upsert_link), bound to `room_id`."""
+    store = _store(pool)
+    link = await store.upsert_link(
+        platform_id,
         deployment_id,
         resource_link_id or "rl-" + uuid.uuid4().hex[:8],
-        context_id,
-        uuid.UUID(room_id) if room_id else None,
-        lineitems_url,
-        lineitem_url,
-        list(ags_scopes),
-        memberships_url,
+        context_id=context_id,
+        title="Algebra (LTI)",
+        lineitems_url=lineitems_url,
+        lineitem_url=lineitem_url,
+        ags_scopes=ags_scopes,
+        memberships_url=memberships_url,
     )
-    return str(link_id)
+    if room_id is not None:
+        link = await store.bind(link.id, room_id)
+    return link.id
 
 
 async def insert_lti_user(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    pool: asyncpg.Pool,
     platform_id: str,
     subject: str,
     *,
     roles: tuple[str, ...] = (LEARNER,),
     account_id: str | None = None,
 ) -> str:
-    student_id = student_id_for(platform_id, subject)
-    await conn.execute(
-        "INSERT INTO lti_users (platform_id, subject, student_id, name, roles, account_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.UUID(platform_id),
-        subject,
-        student_id,
-        subject.title(),
-        list(roles),
-        uuid.UUID(account_id) if account_id else None,
+    """A platform user as a launch records them (LtiStore.upsert_user, link_account)."""
+    store = _store(pool)
+    student_id = await store.upsert_user(
+        platform_id, subject, name=subject.title(), email=f"{subject}@example.org", roles=roles
     )
+    if account_id is not None:
+        await store.link_account(platform_id, subject, account_id)
     return student_id
 
 
-async def insert_attempt(conn: asyncpg.Connection | asyncpg.Pool, exam_id: str, room_id: str, student_id: str) -> str:
+async def insert_attempt(conn: asyncpg.Pool, exam_id: str, room_id: str, student_id: str) -> str:
     """A running attempt, as a join creates it (rooms/store/attempts.py)."""
     attempt_id = uuid.uuid4()
     await conn.execute(
@@ -201,7 +193,7 @@ async def launch_for(
     deployment_id: str = "d1",
 ) -> Launch:
     """A launch as the launch part hands it to a message handler once every id_token check
-    passed (rooms.lti.Launch). Until both parts are merged the services' tests build it here."""
+    passed (rooms.lti.Launch), for the shortcut route."""
     from rooms.store.lti_endpoints import LinkEndpoints
 
     platform = await LinkEndpoints(conn).platform(platform_id)
@@ -231,8 +223,9 @@ async def launch_for(
 
 @dataclass
 class LtiNode:
-    """A node whose `/lti/test-launch/{name}` (under `/lti/`, framed as `/lti/launch` is) hands `launches[name]` to the services' message
-    handlers, as the launch part's `/lti/launch` will once it has checked the id_token."""
+    """A node whose `/lti/test-launch/{name}` hands `launches[name]` to the services' message
+    handlers, as `/lti/launch` does once it has checked the id_token (under `/lti/`, so its pages
+    get the framing policy of server/lti/frames.py as the real ones do)."""
 
     client: TestClient[Any, Any]
     launches: dict[str, Launch]
