@@ -87,8 +87,8 @@ async def test_deep_link_then_learner_submits_and_the_platform_gets_the_scores(
         await asyncio.sleep(0.1)
     assert back is not None, [f.url for f in teacher.frames]
     await back.locator("#added li").wait_for(timeout=10_000)
-    assert platform.refused_messages == []
-    (response,) = platform.deep_link_responses
+    assert platform.returns.refused_messages == []
+    (response,) = platform.returns.deep_link_responses
     assert response["iss"] == CLIENT_ID and response["aud"] == platform.url
     (link,) = platform.links.values()
     assert link.title == EXAM["title"] and link.custom["proctor_room"] == room["id"] and link.custom["proctor_binding"]

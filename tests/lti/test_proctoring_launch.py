@@ -53,8 +53,8 @@ async def test_start_proctoring_start_assessment_end_assessment_through_real_lau
     assert autopost.action == platform.url + "/start-assessment"
     async with world.http.post(autopost.action, data=autopost.fields) as resp:
         assert resp.status == 200, await resp.text()
-    assert platform.refused_messages == []
-    (started,) = platform.start_assessments
+    assert platform.returns.refused_messages == []
+    (started,) = platform.returns.start_assessments
     assert started["sub"] == "sub-learner-1"
     assert started[CLAIM + "resource_link"] == {"id": "link-1"}
     assert started[AP_CLAIM + "attempt_number"] == "1"
@@ -63,7 +63,7 @@ async def test_start_proctoring_start_assessment_end_assessment_through_real_lau
     forged = platform.sign({**started, "aud": platform.url})
     async with world.http.post(autopost.action, data={"JWT": forged}) as resp:
         assert resp.status == 400
-    assert len(platform.start_assessments) == 1 and platform.refused_messages
+    assert len(platform.returns.start_assessments) == 1 and platform.returns.refused_messages
 
     # 3. The student finishes: the platform's LtiEndAssessment submits their attempt in the room.
     pool = world.node.app[POOL]

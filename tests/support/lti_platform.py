@@ -15,11 +15,9 @@ Routes:
 - `GET /start?user=…&link=…&message=…` — the login initiation: an auto-posted form to the tool,
 - `GET /auth` — the OIDC authorization endpoint: the launch, auto-posted to `redirect_uri`,
 - `GET /jwks` — the platform's keys (`jwks_fetches` counts the calls),
-- `POST /deep-link-return` — the tool's LtiDeepLinkingResponse, verified with the tool's JWKS by
-  lti1p3platform; each `ltiResourceLink` becomes a course activity (`links`) with its custom
-  parameters and, when the item has a `lineItem`, a line item of its own, as Moodle and Canvas do,
-- `POST /start-assessment` — the tool's LtiStartAssessment (LTI Proctoring Services), verified
-  with the tool's JWKS,
+- `POST /deep-link-return`, `POST /start-assessment` — what the tool posts back, verified with
+  the tool's JWKS (tests/support/lti_platform_returns.py): a deep-linking response's items
+  become course activities (`links`) with their line items,
 - and on the same origin the services of tests/support/lti_services.py (token endpoint, AGS line
   items and scores, NRPS memberships, the Assessment Control Service), which every launch
   announces: the AGS endpoint claim (line items URL, the link's line item, scopes) through
@@ -28,9 +26,7 @@ Routes:
 
 from __future__ import annotations
 
-import asyncio
 import html
-import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -44,7 +40,6 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
@@ -54,6 +49,7 @@ from lti1p3platform.request import Request, TRequest
 from server.embedded_pg import free_port
 from server.settings import Settings
 from tests.support.browser import Browsers, Node, node_at_public_url
+from tests.support.lti_platform_returns import AP_CLAIM, DL_CLAIM, ToolReturns
 from tests.support.lti_services import PlatformServices
 from tests.support.node import ADMIN
 
@@ -62,8 +58,6 @@ DEPLOYMENT_ID = "deployment-1"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
-DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-AP_CLAIM = "https://purl.imsglobal.org/spec/lti-ap/claim/"
 COURSE = "course-1"
 # The message a launch carries, named in the login's `lti_message_hint` as `<message>:<link>`
 # (a resource link launch: the bare link).
@@ -165,20 +159,6 @@ def parse_form(text: str) -> FormFields:
 
 
 @dataclass
-class PlatformLink:
-    """A course activity the platform made from a deep-linking content item."""
-
-    id: str
-    title: str
-    custom: dict[str, str]
-    lineitem: str | None  # the line item made for it from the item's `lineItem`
-
-
-class ToolMessageRefused(Exception):
-    """A JWT the tool posted back failed the platform's checks."""
-
-
-@dataclass
 class TestPlatform:
     """The platform; `url` is set once it listens."""
 
@@ -194,15 +174,6 @@ class TestPlatform:
     extra_claims: dict[str, Any] = field(default_factory=dict)
     authorizations: list[dict[str, str]] = field(default_factory=list)
     platform_id: str = ""
-    links: dict[str, PlatformLink] = field(default_factory=dict)
-    # What the tool posted back, once verified: deep-linking responses and start-assessment
-    # messages (their claims); and the reasons of those refused.
-    deep_link_responses: list[dict[str, Any]] = field(default_factory=list)
-    start_assessments: list[dict[str, Any]] = field(default_factory=list)
-    refused_messages: list[str] = field(default_factory=list)
-    # What the platform sent and expects echoed: deep-linking `data`, proctoring `session_data`.
-    _sent_data: set[str] = field(default_factory=set)
-    _sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # session_data -> (sub, attempt)
 
     def __post_init__(self) -> None:
         self.url = f"http://localhost:{self.port}"
@@ -215,6 +186,9 @@ class TestPlatform:
             issuer=self.url,
         )
         self.private_pem, self.public_pem = new_key()
+        # What the tool posts back (deep linking, start assessment), received and checked there.
+        self.returns = ToolReturns(self.config, self.url, self.client_id, self.deployment_id, self.services)
+        self.links = self.returns.links
         self.registration = (
             Registration()
             .set_iss(self.url)
@@ -288,8 +262,7 @@ class TestPlatform:
         if message == DEEP_LINKING:
             launch.set_dl(self.url + "/deep-link-return", title="Add an activity", accept_types={"ltiResourceLink"})
             # The spec's `data` is an opaque string echoed back (lti1p3platform would send a dict).
-            data = "dl-" + secrets.token_hex(6)
-            self._sent_data.add(data)
+            data = self.returns.expect_data()
             launch._deep_linking_launch_data[DL_CLAIM + "deep_linking_settings"]["data"] = data
         else:
             launch.set_resource_link_claim(link, title=known.title if known else f"Exam {link}")
@@ -298,8 +271,7 @@ class TestPlatform:
         if message == PROCTORING:
             # LTI Proctoring Services 1.0 §4: lti1p3platform has no such message; its launch is
             # retyped and given the proctoring claims, and still signed by its Registration.
-            session = "session-" + secrets.token_hex(6)
-            self._sessions[session] = (user.sub, "1")
+            session = self.returns.expect_session(user.sub, "1")
             launch.set_extra_claims(
                 {
                     CLAIM + "message_type": "LtiStartProctoring",
@@ -380,80 +352,6 @@ class TestPlatform:
         page = launch.lti_launch()
         return web.Response(text=str(page), content_type="text/html")
 
-    # -- what the tool posts back ----------------------------------------------------------
-
-    def _verify_tool_message(self, token: str, message_type: str) -> dict[str, Any]:
-        """lti1p3platform verifies the signature (the tool's JWKS, fetched from its URL) and the
-        expiry; the claims it leaves unchecked (it skips `aud`) are checked here. Blocking (the
-        package fetches with `requests`): called in a thread."""
-        config = self.config()
-        if message_type == "LtiDeepLinkingResponse":
-            config.validate_deeplinking_resp({"JWT": token})  # also checks the message type
-        claims: dict[str, Any] = config.tool_validate_and_decode(token)
-        aud = claims.get("aud")
-        checks = {
-            "iss": claims.get("iss") == self.client_id,
-            "aud": aud == self.url or (isinstance(aud, list) and self.url in aud),
-            "message_type": claims.get(CLAIM + "message_type") == message_type,
-            "version": claims.get(CLAIM + "version") == "1.3.0",
-            "deployment_id": claims.get(CLAIM + "deployment_id") == self.deployment_id,
-            "nonce": isinstance(claims.get("nonce"), str) and bool(claims["nonce"]),
-            "iat": isinstance(claims.get("iat"), int) and claims["iat"] <= time.time() + 30,
-        }
-        failed = [name for name, ok in checks.items() if not ok]
-        if failed:
-            raise ToolMessageRefused(f"{message_type}: wrong {', '.join(failed)}")
-        return claims
-
-    async def _tool_message(self, request: web.Request, message_type: str) -> dict[str, Any] | None:
-        form = await request.post()
-        try:
-            return await asyncio.to_thread(self._verify_tool_message, str(form.get("JWT", "")), message_type)
-        except (LtiException, LtiDeepLinkingResponseException, jwt.PyJWTError, ToolMessageRefused) as exc:
-            self.refused_messages.append(f"{type(exc).__name__}: {exc}")
-            return None
-
-    async def deep_link_return(self, request: web.Request) -> web.Response:
-        """LTI Deep Linking 2.0 §4.2: each resource link item becomes an activity of the course."""
-        claims = await self._tool_message(request, "LtiDeepLinkingResponse")
-        if claims is None or claims.get(DL_CLAIM + "data") not in self._sent_data:
-            if claims is not None:
-                self.refused_messages.append("LtiDeepLinkingResponse: data not echoed")
-            return _platform_page("Not added", '<p role="alert">The tool\'s answer was refused.</p>', 400)
-        self._sent_data.discard(claims[DL_CLAIM + "data"])
-        self.deep_link_responses.append(claims)
-        added = []
-        for item in claims.get(DL_CLAIM + "content_items", []):
-            if item.get("type") != "ltiResourceLink":
-                continue
-            link_id = f"dl-{len(self.links) + 1}"
-            lineitem = None
-            if isinstance(item.get("lineItem"), dict):
-                lineitem = f"{self.services.lineitems_url(COURSE)}/{len(self.services.line_items) + 1}"
-                self.services.line_items[lineitem] = {**item["lineItem"], "id": lineitem, "resourceLinkId": link_id}
-            custom = {str(k): str(v) for k, v in (item.get("custom") or {}).items()}
-            self.links[link_id] = PlatformLink(link_id, str(item.get("title", "")), custom, lineitem)
-            added.append(f'<li data-link="{html.escape(link_id)}">{html.escape(str(item.get("title", "")))}</li>')
-        return _platform_page("Added", f'<ul id="added" aria-label="Added activities">{"".join(added)}</ul>')
-
-    async def start_assessment(self, request: web.Request) -> web.Response:
-        """LTI Proctoring Services 1.0 §5: the tool's LtiStartAssessment, its echoes checked."""
-        claims = await self._tool_message(request, "LtiStartAssessment")
-        sent = self._sessions.get(str(claims.get(AP_CLAIM + "session_data"))) if claims is not None else None
-        if claims is None or sent != (claims.get("sub"), str(claims.get(AP_CLAIM + "attempt_number"))):
-            if claims is not None:
-                self.refused_messages.append("LtiStartAssessment: session_data, sub or attempt not echoed")
-            return _platform_page("Not started", '<p role="alert">The proctoring tool\'s answer was refused.</p>', 400)
-        self.start_assessments.append(claims)
-        return _platform_page("Assessment", '<p id="assessment-started">The assessment has started.</p>')
-
-
-def _platform_page(title: str, body: str, status: int = 200) -> web.Response:
-    document = (
-        f'<!doctype html><html lang="en"><head><title>{html.escape(title)}</title></head><body>{body}</body></html>'
-    )
-    return web.Response(text=document, status=status, content_type="text/html")
-
 
 def platform_app(platform: TestPlatform) -> web.Application:
     app = web.Application()
@@ -461,8 +359,8 @@ def platform_app(platform: TestPlatform) -> web.Application:
     app.router.add_get("/start", platform.start)
     app.router.add_get("/course", platform.course)
     app.router.add_get("/auth", platform.auth)
-    app.router.add_post("/deep-link-return", platform.deep_link_return)
-    app.router.add_post("/start-assessment", platform.start_assessment)
+    app.router.add_post("/deep-link-return", platform.returns.deep_link_return)
+    app.router.add_post("/start-assessment", platform.returns.start_assessment)
     app.add_routes(platform.services.routes())  # one platform: the services on the same origin
     return app
 
@@ -543,6 +441,7 @@ async def lti_world(
 
 
 __all__ = [
+    "AP_CLAIM",
     "CLIENT_ID",
     "DEEP_LINKING",
     "END_ASSESSMENT",
