@@ -78,6 +78,11 @@ def new_key() -> tuple[str, str]:
     return private, public
 
 
+def message_hint(message: str, link: str) -> str:
+    """The `lti_message_hint` the platform sends: which message, for which link."""
+    return link if message == RESOURCE else f"{message}:{link}"
+
+
 @dataclass(frozen=True)
 class User:
     sub: str
@@ -241,7 +246,7 @@ class TestPlatform:
     def login_fields(self, user: str, link: str, message: str = RESOURCE) -> dict[str, str]:
         """The login initiation, as lti1p3platform builds it (its preflight URL's parameters)."""
         login = _Login(None, self.config())
-        login.set_lti_message_hint(hint=link if message == RESOURCE else f"{message}:{link}")
+        login.set_lti_message_hint(hint=message_hint(message, link))
         url = login.prepare_preflight_url(user)
         return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
 
@@ -288,7 +293,7 @@ class TestPlatform:
 
     def launch_claims(self, user: User, link: str, nonce: str, message: str = RESOURCE) -> dict[str, Any]:
         """The launch message lti1p3platform builds for `user` and resource link `link`."""
-        launch = self._launch(None, user, f"{message}:{link}")  # no request: only the message is built
+        launch = self._launch(None, user, message_hint(message, link))  # no request: only the message is built
         claims: dict[str, Any] = launch.get_launch_message()
         if message == DEEP_LINKING:
             claims.pop(CLAIM + "resource_link", None)
