@@ -95,6 +95,11 @@ async def test_deep_link_then_learner_submits_and_the_platform_gets_the_scores(
     assert link.lineitem is not None
     item = platform.services.line_items[link.lineitem]
     assert item["scoreMaximum"] == SCORE_MAXIMUM and item["resourceId"] == room["id"]
+    # The platform's check can fail: the same response signed by another key makes nothing.
+    forged = platform.sign(response)
+    async with world.http.post(platform.url + "/deep-link-return", data={"JWT": forged}) as resp:
+        assert resp.status == 400
+    assert len(platform.links) == 1 and platform.returns.refused_messages
 
     # 3. A learner opens the new activity: it binds to the room on this first launch.
     learner = await course_page(lti_browsers, world, "learner-1", face_video, link=link.id)
