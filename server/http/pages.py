@@ -78,6 +78,7 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".map": "application/json",
+    ".json": "application/json",  # the message catalogs, static/i18n/*.json
     ".html": "text/html",
     ".ico": "image/x-icon",
 }

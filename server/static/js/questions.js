@@ -1,13 +1,8 @@
 // Renders the exam's questions and reports every change; shows a save indicator per answer.
+import { t } from "./i18n.js";
 import { el } from "./common.js";
 
-const STATES = {
-  saving: "Saving…",
-  saved: "Saved",
-  waiting: "Saved on this device, waiting for the connection…",
-  failed: "Not saved",
-  paused: "Not saved yet: the exam is paused",
-};
+const STATES = ["saving", "saved", "waiting", "failed", "paused"]; // i18n keys save.<state>
 
 export class QuestionList {
   constructor(form, questions, onAnswer) {
@@ -25,11 +20,11 @@ export class QuestionList {
     const name = `q-${q.id}`;
     const status = el("span", { class: "save", id: `${name}-status`, role: "status", "aria-live": "polite" });
     this.status.set(q.id, status);
-    const legend = el("legend", {}, el("span", { class: "qnum" }, `Question ${index + 1}`), " ", q.text);
+    const legend = el("legend", {}, el("span", { class: "qnum" }, t("question.number", { n: index + 1 })), " ", el("bdi", { translate: "no" }, q.text));
     const fieldset = el("fieldset", { class: "question", id: name, "data-qid": q.id, "aria-describedby": `${name}-status` }, legend);
     if (q.kind === "text") {
       const area = el("textarea", {
-        id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": `Answer to question ${index + 1}`,
+        id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": t("question.answer_to", { n: index + 1 }), dir: "auto",
       });
       area.addEventListener("input", () => this.#debounced(q.id, () => area.value));
       area.addEventListener("blur", () => this.#flushDebounced(q.id));
@@ -39,7 +34,7 @@ export class QuestionList {
       const options = q.options.map((text, i) => {
         const input = el("input", { type, name, value: String(i), id: `${name}-o${i}` });
         input.addEventListener("change", () => this.#changed(q));
-        return el("label", { class: "option", for: `${name}-o${i}` }, input, " ", text);
+        return el("label", { class: "option", for: `${name}-o${i}` }, input, " ", el("bdi", { translate: "no" }, text));
       });
       fieldset.append(el("div", { class: "options" }, options));
     }
@@ -97,7 +92,8 @@ export class QuestionList {
   setStatus(qid, state, detail = "") {
     const node = this.status.get(qid);
     if (!node) return;
-    node.textContent = detail ? `${STATES[state]}: ${detail}` : STATES[state];
+    const label = t(`save.${STATES.includes(state) ? state : "failed"}`);
+    node.textContent = detail ? `${label}: ${detail}` : label;
     node.dataset.state = state;
   }
 
