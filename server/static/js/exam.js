@@ -356,8 +356,17 @@ function wireSocket() {
     setClock(msg);
   });
   socket.on("announce", (msg) => addMessage("announce", msg.text, msg.by));
-  window.addEventListener("online", updateBanner);
-  window.addEventListener("offline", updateBanner);
+  // The browser knows it lost the network long before a Socket.IO ping times out (tens of
+  // seconds): drop the transport at once, so the page says "offline" and answers queue in the
+  // outbox; Socket.IO's reconnection (with back-off) brings it back, and online asks at once.
+  window.addEventListener("offline", () => {
+    if (socket.connected) socket.io.engine?.close();
+    updateBanner();
+  });
+  window.addEventListener("online", () => {
+    if (!socket.connected) socket.connect();
+    updateBanner();
+  });
 }
 
 function wireExamControls() {
