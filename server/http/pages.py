@@ -197,6 +197,21 @@ APP_CONFIG_MAX_AGE = 60
 CONSENT_VERSION = "2026-12-v2"  # v2: the microphone line of speaking exams
 
 
+async def error_texts(request: web.Request) -> web.Response:
+    """The person's text of every error code in one language, from the server's gettext catalog
+    (server/http/messages.py): the pages show Socket.IO error acks with it, so the words of an
+    error are kept in one place for the REST answers and the pages alike."""
+    from server.http.messages import catalogs
+
+    texts = catalogs().get(request.match_info["lang"])
+    if texts is None:
+        raise web.HTTPNotFound()
+    response = web.json_response(texts)
+    response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
+    secure(response, request.app[SETTINGS])
+    return response
+
+
 def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         # Keep the query string (?room=…); the fragment (#token=…) stays in the browser.
@@ -215,6 +230,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/static/{path:.+}", static_file)
     app.router.add_get("/vendor/{name}", vendor_file)
     app.router.add_get("/app-config.json", app_config)
+    app.router.add_get("/i18n/errors/{lang:[a-z]{2,3}}.json", error_texts)
 
 
 __all__ = [

@@ -19,7 +19,16 @@ from playwright.async_api import expect
 from rooms.tokens import ADMIN_STATIC
 from server.keys import ACCOUNTS
 from server.settings import Settings
-from tests.support.a11y import DESKTOP, PAGES, PHONE, axe_violations, describe, install_axe, overflow
+from tests.support.a11y import (
+    DESKTOP,
+    PAGES,
+    PHONE,
+    axe_violations,
+    describe,
+    install_axe,
+    overflow,
+    untranslated_text,
+)
 from tests.support.browser import Browsers, Node, node_at_public_url, screenshot
 
 pytestmark = pytest.mark.slow
@@ -56,6 +65,9 @@ class Audit:
             if self.lang != "en" or width == PHONE[0]:
                 await screenshot(page, f"a11y-{state}-{self.lang}-{width}")
         await page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
+        if self.lang != "en":
+            # Every word on the page came from the catalog: no English left in a Hebrew page.
+            self.problems += [f"{state} [{self.lang}]: untranslated {text!r}" for text in await untranslated_text(page)]
         self.checked.append(state)
 
 

@@ -106,11 +106,13 @@ async def untranslated_text(page: Any) -> list[str]:
     What people typed (names, answers, titles) and codes are marked by the pages with
     `translate="no"` (or sit in form fields, which are not text nodes): everything else must
     have come from the catalog."""
-    found: list[str] = await page.evaluate("""() => {
+    found: list[str] = await page.evaluate("""(allowed) => {
+        const ALLOWED = new RegExp(allowed, 'g');
         const out = [];
         const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
         for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-            const text = node.textContent.trim();
+            // Names of products, formats and protocols are the same in every language.
+            const text = node.textContent.trim().replace(ALLOWED, '');
             if (!/[A-Za-z]{2,}/.test(text)) continue;
             const parent = node.parentElement;
             if (!parent || parent.closest('[translate="no"], script, style, option[value=""]')) continue;
@@ -118,5 +120,10 @@ async def untranslated_text(page: Any) -> list[str]:
             out.push(text.slice(0, 80));
         }
         return out;
-    }""")
+    }""", LATIN_ALLOWED)
     return found
+
+
+# Words a Hebrew page keeps in Latin letters: product, format and protocol names, and the
+# `#code=` of a link (they are not translated in any language).
+LATIN_ALLOWED = r"\b(CSV|API|SSO|HTTPS?|https|Proctor|Chrome|Chromium|Firefox|Edge|Safari|Windows|Linux|macOS|iOS|Android|Ctrl|code)\b"

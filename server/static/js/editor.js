@@ -1,9 +1,11 @@
 // The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
-import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, showLogin, teacherCredential } from "./common.js";
+import { formatDate, has, t, typed } from "./i18n.js";
+import { $, api, appConfig, claimsOf, el, kindLabel, saveFile, show, signalKinds, showLogin, teacherCredential } from "./common.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const claims = token ? claimsOf(token) : null;
+const roleText = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role);
 let questionCount = 0;
 let lastInvites = [];
 
@@ -21,16 +23,16 @@ function addQuestion(kind) {
   questionCount += 1;
   const n = questionCount;
   const box = el("fieldset", { class: "qedit", "data-kind": kind },
-    el("legend", {}, `Question ${n} — ${kind === "text" ? "text answer" : `${kind} choice`}`),
-    el("label", { for: `qt-${n}` }, "Question text"),
+    el("legend", {}, t("editor.question_legend", { n, kind: t(`editor.kind_${kind === "text" ? "text" : kind === "single" ? "single" : "multiple"}`) })),
+    el("label", { for: `qt-${n}` }, t("editor.question_text")),
     el("textarea", { id: `qt-${n}`, class: "q-text", rows: 2, required: true, maxlength: 5000 }));
   if (kind !== "text") {
-    box.append(el("label", { for: `qo-${n}` }, "Options, one a line (at least two)"),
+    box.append(el("label", { for: `qo-${n}` }, t("editor.options")),
       el("textarea", { id: `qo-${n}`, class: "q-options", rows: 3, required: true }));
   }
   box.append(el("div", { class: "row" },
-    el("label", { for: `qp-${n}` }, "Points"), el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, value: "1", step: "0.5" }),
-    el("button", { type: "button", class: "small secondary", onclick: () => box.remove() }, "Remove question")));
+    el("label", { for: `qp-${n}` }, t("editor.points")), el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, value: "1", step: "0.5" }),
+    el("button", { type: "button", class: "small secondary", onclick: () => box.remove() }, t("editor.remove_question"))));
   $("#questions").append(box);
   box.querySelector("textarea").focus();
 }
@@ -61,14 +63,14 @@ async function createExam(e) {
   e.preventDefault();
   const out = $("#exam-result");
   const spec = examSpec();
-  if (!spec.questions.length) return result(out, "Add at least one question.", true);
+  if (!spec.questions.length) return result(out, t("editor.add_a_question"), true);
   try {
     const exam = await api(token, "POST", "/api/exams", spec);
-    result(out, `Exam created: ${exam.title} — id ${exam.id}`);
+    result(out, t("editor.exam_created", { title: exam.title, id: exam.id }));
     $("#room-exam").value = exam.id;
     $("#room-name").focus();
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }), true);
   }
 }
 
@@ -79,11 +81,11 @@ async function createRoom(e) {
     const room = await api(token, "POST", `/api/exams/${encodeURIComponent($("#room-exam").value.trim())}/rooms`,
       { name: $("#room-name").value.trim(), seats: Number($("#room-seats").value) });
     out.className = "notice";
-    out.replaceChildren(`Room “${room.name}” created — id ${room.id}. `,
-      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Open its dashboard"));
+    out.replaceChildren(t("editor.room_created", { name: room.name, id: room.id }), " ",
+      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, t("editor.open_dashboard")));
     $("#invite-room").value = room.id;
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}${err.status === 503 ? " — try again in a moment." : ""}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }) + (err.status === 503 ? ` — ${t("editor.try_again")}` : ""), true);
   }
 }
 
@@ -102,7 +104,7 @@ async function copy(input, button) {
     input.select();
     document.execCommand?.("copy");
   }
-  button.textContent = "Copied";
+  button.textContent = t("editor.copied");
   setTimeout(() => { button.textContent = label; }, 1500);
 }
 
@@ -110,23 +112,23 @@ async function createInvites(e) {
   e.preventDefault();
   const out = $("#invite-result");
   const students = parseStudents($("#invite-students").value);
-  if (!students.length) return result(out, "List at least one student.", true);
+  if (!students.length) return result(out, t("editor.list_a_student"), true);
   try {
     const data = await api(token, "POST", `/api/rooms/${encodeURIComponent($("#invite-room").value.trim())}/invites`,
       { students, ttl_hours: Number($("#invite-ttl").value || 72) });
     lastInvites = data.invites;
     const body = $("#invite-table tbody");
     body.replaceChildren(...data.invites.map((inv) => {
-      const input = el("input", { value: inv.url, readonly: true, "aria-label": `Invite link for ${inv.name || inv.student_id}` });
-      const button = el("button", { type: "button", class: "small secondary" }, "Copy link");
+      const input = el("input", { value: inv.url, readonly: true, "aria-label": t("editor.invite_link_for", { name: inv.name || inv.student_id }) });
+      const button = el("button", { type: "button", class: "small secondary" }, t("editor.copy_link"));
       button.addEventListener("click", () => copy(input, button));
-      return el("tr", {}, el("td", {}, `${inv.name || ""} (${inv.student_id})`), el("td", { class: "link-cell" }, input), el("td", {}, button));
+      return el("tr", {}, el("td", { translate: "no", dir: "auto" }, `${inv.name || ""} (${inv.student_id})`), el("td", { class: "link-cell" }, input), el("td", {}, button));
     }));
     show($("#invite-table"));
     show($("#invite-csv"));
-    result(out, `${data.invites.length} links, valid until ${new Date(data.invites[0].expires_at).toLocaleString()}.`);
+    result(out, t("editor.links_made", { count: data.invites.length, until: formatDate(data.invites[0].expires_at) }));
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }), true);
   }
 }
 
@@ -151,20 +153,20 @@ async function createToken(e) {
       role: $("#token-role").value, sub: $("#token-sub").value.trim(), name: $("#token-name").value.trim(),
       rooms, ttl_hours: Number($("#token-ttl").value || 12),
     });
-    const input = el("input", { value: data.token, readonly: true, size: 60, "aria-label": "New token" });
-    const button = el("button", { type: "button", class: "small secondary" }, "Copy token");
+    const input = el("input", { value: data.token, readonly: true, size: 60, "aria-label": t("editor.new_token") });
+    const button = el("button", { type: "button", class: "small secondary" }, t("editor.copy_token"));
     button.addEventListener("click", () => copy(input, button));
     out.className = "notice";
-    out.replaceChildren(`Token for ${data.sub} (${data.role}), valid until ${new Date(data.expires_at).toLocaleString()}: `, input, " ", button);
+    out.replaceChildren(t("editor.token_made", { sub: data.sub, role: roleText(data.role), until: formatDate(data.expires_at) }), " ", input, " ", button);
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }), true);
   }
 }
 
 // One number input per signal kind, labelled, bounded and preset from the server's vocabulary.
 function weightInputs(config) {
   const weight = config.weight || { minimum: 0, maximum: 100 };
-  return signalKinds().map((kind) => el("label", { title: kind.explanation }, kind.label,
+  return signalKinds().map((kind) => el("label", { title: kind.explanation }, kindLabel(kind.id),
     el("input", {
       type: "number", name: kind.id, min: weight.minimum, max: weight.maximum, step: "0.5",
       value: String(kind.default_weight),
@@ -178,7 +180,7 @@ async function main() {
   }
   const config = await appConfig(); // before the forms show: they need the signal kinds
   // A static admin token (PROCTOR_ADMIN_TOKEN) is not a JWT: nothing to read, the server decides.
-  $("#who").textContent = claims ? `${claims.name || claims.sub} (${claims.role})` : "signed in with a static token";
+  $("#who").replaceChildren(...(claims ? [typed(claims.name || claims.sub), ` (${roleText(claims.role)})`] : [t("editor.static_token")]));
   for (const id of ["#exam-card", "#room-card", "#invite-card"]) show($(id));
   show($("#token-card"), !claims || claims.role === "admin");
   // Opened from the home page's "Editor" link: the exam and room to add rooms or invites to.

@@ -1,5 +1,5 @@
 // The student page: consent → system check → exam → done.
-import { errorText, formatClock, t } from "./i18n.js";
+import { errorText, formatClock, t, tNodes, typed } from "./i18n.js";
 import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatDuration, kindLabel, show, takeToken } from "./common.js";
 import { runChecks, openCamera } from "./check.js";
 import { Outbox } from "./outbox.js";
@@ -64,7 +64,7 @@ function addMessage(kind, text, by) {
   const kinds = ["warning", "message", "announce", "info"];
   const label = t(`msg.${kinds.includes(kind) ? kind : "info"}`);
   list.prepend(el("li", { class: `msg ${kind}` },
-    el("strong", {}, by ? t("msg.from", { label, by: "\u2068" + by + "\u2069" }) : label), ": ",
+    el("strong", {}, by ? tNodes("msg.from", { label, by: typed(by) }) : label), ": ",
     el("bdi", { translate: kind === "info" ? null : "no" }, text),
     el("span", { class: "muted small" }, " ", el("time", { class: "num" }, formatClock(new Date())))));
 }
@@ -147,7 +147,7 @@ async function join() {
     return;
   }
   const attemptId = ack.attempt.attempt_id;
-  $("#exam-title").textContent = ack.exam.title;
+  $("#exam-title").replaceChildren(typed(ack.exam.title));
   document.title = ack.exam.title;
   if (!questions) {
     outbox = new Outbox(attemptId, { onChange: updateBanner, onResult });
@@ -225,11 +225,11 @@ async function showConsent() {
   showMicrophoneConsent();
   try {
     const exam = await api(token, "GET", `/api/exams/${encodeURIComponent(claims.exam)}`);
-    $("#exam-title").textContent = exam.title;
+    $("#exam-title").replaceChildren(typed(exam.title));
     $("#consent-exam").replaceChildren(
       el("bdi", { translate: "no" }, exam.title), ": ",
       t("consent.summary", { count: exam.questions.length, minutes: exam.duration_minutes }),
-      claims.name ? " " : "", claims.name ? t("consent.signed_in_as", { name: "\u2068" + claims.name + "\u2069" }) : "");
+      claims.name ? " " : "", ...(claims.name ? tNodes("consent.signed_in_as", { name: typed(claims.name) }) : []));
     const days = exam.evidence_retention_days ?? exam.rules?.evidence_retention_days;
     if (days) {
       $("#consent-retention").textContent = t("consent.retention_days", { count: days });

@@ -42,19 +42,33 @@ export function wantedLanguages() {
   return out;
 }
 
-async function fetchCatalog(lang) {
+async function fetchJson(url) {
   try {
-    const resp = await fetch(`/static/i18n/${lang}.json`);
+    const resp = await fetch(url);
     return resp.ok ? await resp.json() : null;
   } catch {
     return null;
   }
 }
 
+const fetchCatalog = (lang) => fetchJson(`/static/i18n/${lang}.json`);
+
+// The texts of the server's error codes come from the server's own catalog (gettext, Babel),
+// so an error reads the same in a REST answer and in a Socket.IO ack: they become error.<code>.
+async function withErrors(lang, catalog) {
+  const errors = await fetchJson(`/i18n/errors/${lang}.json`);
+  const merged = { ...catalog };
+  for (const [code, text] of Object.entries(errors || {})) merged[`error.${code}`] ??= text;
+  return merged;
+}
+
 async function load() {
   for (const lang of wantedLanguages()) {
     const catalog = await fetchCatalog(lang);
-    if (catalog) return { lang, catalog, fallback: lang === FALLBACK ? catalog : (await fetchCatalog(FALLBACK)) || {} };
+    if (!catalog) continue;
+    const fallback = lang === FALLBACK ? null : await fetchCatalog(FALLBACK);
+    const [own, english] = await Promise.all([withErrors(lang, catalog), fallback ? withErrors(FALLBACK, fallback) : null]);
+    return { lang, catalog: own, fallback: english || own };
   }
   return { lang: FALLBACK, catalog: {}, fallback: {} };
 }
@@ -95,6 +109,22 @@ export function t(key, params = {}) {
     entry = entry[plurals.select(count)] ?? entry.other;
   }
   return entry.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? formatNumber(params[name]) : whole));
+}
+
+// t() as DOM nodes: a parameter given as a Node (a <bdi> around a name) is put in as that node,
+// so a name keeps its own direction and is never mistaken for the page's text.
+export function tNodes(key, params = {}) {
+  const marked = Object.fromEntries(Object.entries(params).map(([name, value]) => [name, value instanceof Node ? `\u0000${name}\u0000` : value]));
+  return t(key, marked).split(/\u0000(\w+)\u0000/).map((part, i) => (i % 2 ? params[part] : part)).filter((part) => part !== "");
+}
+
+// What people typed (names, titles, answers): isolated, in its own direction, never translated.
+export function typed(text, tag = "bdi") {
+  const node = document.createElement(tag);
+  node.setAttribute("translate", "no");
+  if (tag !== "bdi") node.setAttribute("dir", "auto");
+  node.textContent = text ?? "";
+  return node;
 }
 
 // The text for a server error: the page's catalog by the error's code (codes never change),

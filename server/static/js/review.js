@@ -1,8 +1,11 @@
 // After the exam: a room's attempts with the report download, and one attempt's timeline
 // with evidence and (when the server offers it) confirm / dismiss of each flag.
+import { formatDate, formatNumber, has, t, tNodes, typed } from "./i18n.js";
 import { $, api, appConfig, download, el, formatTime, show, showLogin, teacherCredential } from "./common.js";
 import { postReview, renderTimeline, reviewAvailable } from "./timeline.js";
 
+const statusText = (status) => (has(`status.${status}`) ? t(`status.${status}`) : status);
+const endText = (reason) => (reason && has(`end.${reason}`) ? t(`end.${reason}`) : reason || "");
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const params = new URLSearchParams(location.search);
@@ -18,21 +21,21 @@ async function showRoom() {
   $("#report").addEventListener("click", async () => {
     try {
       await download(token, `/api/rooms/${encodeURIComponent(roomId)}/report.csv`, `room-${roomId}.csv`);
-      $("#report-result").textContent = "Downloaded.";
+      $("#report-result").textContent = t("review.downloaded");
     } catch (err) {
-      $("#report-result").textContent = `Could not download: ${err.message}`;
+      $("#report-result").textContent = t("review.download_failed", { reason: err.message });
     }
   });
   try {
     const { attempts } = await api(token, "GET", `/api/rooms/${encodeURIComponent(roomId)}/attempts`);
     $("#attempts").replaceChildren(...attempts.map((a) => el("tr", { class: a.id === attemptId ? "current" : "" },
-      el("td", {}, a.student_name || a.student_id), el("td", {}, a.status), el("td", {}, String(a.answered)),
-      el("td", {}, String(a.violations)), el("td", {}, String(a.score)),
-      el("td", {}, a.submitted_at ? `${formatTime(a.submitted_at)} (${a.end_reason || ""})` : "—"),
-      el("td", {}, el("a", { href: link(a.id) }, "Timeline")))));
-    if (!attempts.length) $("#attempts").append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No attempts yet.")));
+      el("td", {}, typed(a.student_name || a.student_id)), el("td", {}, statusText(a.status)), el("td", { class: "num" }, formatNumber(a.answered)),
+      el("td", { class: "num" }, formatNumber(a.violations)), el("td", { class: "num" }, formatNumber(a.score)),
+      el("td", {}, a.submitted_at ? `${formatTime(a.submitted_at)} (${endText(a.end_reason)})` : "—"),
+      el("td", {}, el("a", { href: link(a.id) }, t("review.timeline"))))));
+    if (!attempts.length) $("#attempts").append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, t("review.no_attempts"))));
   } catch (err) {
-    fatal(`Cannot list the room's attempts: ${err.message}`);
+    fatal(t("review.cannot_list", { reason: err.message }));
   }
 }
 
@@ -44,16 +47,16 @@ async function showAttempt() {
       reviewAvailable(),
     ]);
     const a = data.attempt;
-    $("#attempt-h").textContent = `Attempt of ${a.student_name || a.student_id}`;
-    document.title = `Review — ${a.student_name || a.student_id}`;
-    $("#attempt-summary").textContent = `${a.status}${a.end_reason ? ` (${a.end_reason})` : ""} · answered ${a.answered}` +
-      ` · ${a.violations} violations · score ${a.score} · started ${new Date(a.started_at).toLocaleString()}`;
-    $("#review-note").textContent = canReview
-      ? "Confirm or dismiss each flag after looking at its evidence; flags are never decisions on their own."
-      : "Flags are signals for a person to review, never decisions on their own.";
+    $("#attempt-h").replaceChildren(...tNodes("review.attempt_of", { name: typed(a.student_name || a.student_id) }));
+    document.title = t("review.page_title", { name: a.student_name || a.student_id });
+    $("#attempt-summary").textContent = t("review.summary", {
+      status: statusText(a.status) + (a.end_reason ? ` (${endText(a.end_reason)})` : ""), answered: a.answered,
+      count: a.violations, score: a.score, started: formatDate(a.started_at),
+    });
+    $("#review-note").textContent = t(canReview ? "review.note_review" : "review.note");
     renderTimeline($("#timeline"), data.entries, { token, review: canReview ? postReview(token) : null });
   } catch (err) {
-    fatal(`Cannot read this attempt: ${err.message}`);
+    fatal(t("review.cannot_read", { reason: err.message }));
   }
 }
 

@@ -1,5 +1,5 @@
 // The live room dashboard: roster tiles, live feed, per-student drawer with controls.
-import { errorText, formatNumber, t } from "./i18n.js";
+import { errorText, formatNumber, t, tNodes } from "./i18n.js";
 import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, showLogin, signOut, teacherCredential } from "./common.js";
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
@@ -94,7 +94,7 @@ function wireSocket() {
   });
   socket.on("control", (c) => update(c.attempt_id, { status: c.status, deadline: c.deadline }));
   socket.on("announce", (a) => feed(el("li", {}, el("span", { class: "t muted" }, formatTime(new Date().toISOString())),
-    " ", t("feed.announcement_by", { by: "\u2068" + a.by + "\u2069" }), ": ", NAME(a.text))));
+    " ", tNodes("feed.announcement_by", { by: NAME(a.by) }), ": ", NAME(a.text))));
 }
 
 // Errors that pass by themselves (a database or Redis restart, a full node): watch again.

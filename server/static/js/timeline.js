@@ -1,11 +1,12 @@
 // An attempt's timeline (dashboard drawer and review page) and evidence images.
+import { formatNumber, has, t } from "./i18n.js";
 import { api, el, formatTime, kindLabel } from "./common.js";
 
 const evidenceCache = new Map();
 
 // Evidence needs the bearer token, so it is fetched and shown from a blob: URL.
 export function evidenceNode(token, evidenceId) {
-  const holder = el("span", { class: "evidence-holder" }, el("span", { class: "muted" }, "loading evidence…"));
+  const holder = el("span", { class: "evidence-holder" }, el("span", { class: "muted" }, t("timeline.loading_evidence")));
   let pending = evidenceCache.get(evidenceId);
   if (!pending) {
     pending = api(token, "GET", `/api/evidence/${encodeURIComponent(evidenceId)}`)
@@ -15,11 +16,11 @@ export function evidenceNode(token, evidenceId) {
   }
   pending.then((url) => {
     if (!url) throw new Error("not an image");
-    const img = el("img", { class: "evidence", src: url, alt: `Evidence snapshot ${evidenceId}` });
-    holder.replaceChildren(el("a", { href: url, target: "_blank", rel: "noopener", title: "Open the evidence image" }, img));
+    const img = el("img", { class: "evidence", src: url, alt: t("timeline.evidence_alt", { id: evidenceId }) });
+    holder.replaceChildren(el("a", { href: url, target: "_blank", rel: "noopener", title: t("timeline.open_evidence") }, img));
   }).catch((err) => {
     holder.replaceChildren(el("span", { class: "muted" },
-      err.status === 404 ? "evidence not available on this server" : `evidence could not be loaded (${err.message})`));
+      err.status === 404 ? t("timeline.evidence_missing") : t("timeline.evidence_failed", { reason: err.message })));
   });
   return holder;
 }
@@ -28,20 +29,21 @@ function describe(entry) {
   const d = entry.details || {};
   switch (entry.type) {
     case "answer": {
-      const value = Array.isArray(entry.value) ? `options ${entry.value.map((v) => v + 1).join(", ") || "none"}`
-        : typeof entry.value === "number" ? `option ${entry.value + 1}` : `“${String(entry.value).slice(0, 120)}”`;
-      return `Answered ${entry.question_id}: ${value}`;
+      const value = Array.isArray(entry.value)
+        ? t("timeline.options", { list: entry.value.map((v) => formatNumber(v + 1)).join(", ") || t("timeline.none") })
+        : typeof entry.value === "number" ? t("timeline.option", { n: entry.value + 1 }) : `“${String(entry.value).slice(0, 120)}”`;
+      return t("timeline.answered", { question: entry.question_id, value });
     }
     case "control": {
       const p = entry.params || {};
-      const extra = p.text ? `: “${p.text}”` : p.minutes ? ` by ${p.minutes} min` : "";
-      return `${entry.actor} — ${entry.action}${extra}`;
+      const extra = p.text ? `: “${p.text}”` : p.minutes ? ` ${t("timeline.by_minutes", { count: p.minutes })}` : "";
+      return `${entry.actor} — ${has(`control.${entry.action}`) ? t(`control.${entry.action}`) : entry.action}${extra}`;
     }
-    case "join": return "Joined the exam";
-    case "resume": return "Rejoined (reload or reconnect)";
-    case "submit": return `Submitted (${d.reason || "student"})`;
-    case "hand": return d.raised === false ? "Lowered hand" : `Raised hand${d.text ? `: “${d.text}”` : ""}`;
-    case "network_gap": return `Connection lost for ${Math.round(d.seconds ?? 0)} s (not a violation)`;
+    case "join": return t("timeline.joined");
+    case "resume": return t("timeline.rejoined");
+    case "submit": return t("timeline.submitted", { reason: has(`end.${d.reason || "student"}`) ? t(`end.${d.reason || "student"}`) : d.reason });
+    case "hand": return d.raised === false ? t("timeline.lowered_hand") : t("timeline.raised_hand") + (d.text ? `: “${d.text}”` : "");
+    case "network_gap": return t("timeline.network_gap", { seconds: Math.round(d.seconds ?? 0) });
     default: return `${entry.type}${Object.keys(d).length ? ` ${JSON.stringify(d)}` : ""}`;
   }
 }
@@ -49,36 +51,37 @@ function describe(entry) {
 // options: {token, review: async (violationId, decision) => void | null}
 export function renderTimeline(list, entries, { token, review = null } = {}) {
   list.replaceChildren();
-  if (!entries.length) list.append(el("li", { class: "muted" }, "Nothing recorded yet."));
+  if (!entries.length) list.append(el("li", { class: "muted" }, t("timeline.nothing_yet")));
   for (const entry of entries) {
     const time = el("span", { class: "t" }, formatTime(entry.at));
     if (entry.type !== "violation") {
       list.append(el("li", { class: entry.type }, time, describe(entry)));
       continue;
     }
-    const status = el("span", { class: "review-state muted" }, entry.review ? ` — ${entry.review}` : "");
+    const status = el("span", { class: "review-state muted" }, entry.review ? ` — ${t(`review_state.${entry.review === "confirmed" ? "confirmed" : "dismissed"}`)}` : "");
     const item = el("li", { class: "violation" }, time,
       el("span", { class: "what" }, kindLabel(entry.kind)),
       // A server flag's plain-words explanation is the text the live feed showed; the generic reason otherwise.
-      ` (${entry.source}, +${entry.severity}) `, el("span", { class: "muted" }, entry.details?.explanation || entry.reason || ""), status);
+      ` (${t(`source.${entry.source === "server" ? "server" : "client"}`)}, `, el("span", { class: "num" }, `+${formatNumber(entry.severity)}`), ") ",
+      el("span", { class: "muted", translate: "no" }, entry.details?.explanation || entry.reason || ""), status);
     if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
     if (review) {
       const message = el("span", { class: "muted", role: "status" });
       const decide = (decision) => async () => {
-        message.textContent = "saving…";
+        message.textContent = t("save.saving");
         try {
           await review(entry.id, decision);
-          status.textContent = ` — ${decision}`;
+          status.textContent = ` — ${t(`review_state.${decision}`)}`;
           message.textContent = "";
         } catch (err) {
           message.textContent = err.status === 404
-            ? "Reviewing flags is not available on this server yet."
-            : `Could not save: ${err.message}`;
+            ? t("timeline.review_unavailable")
+            : t("timeline.review_failed", { reason: err.message });
         }
       };
       item.append(el("div", { class: "row" },
-        el("button", { class: "small secondary", type: "button", onclick: decide("confirmed") }, "Confirm flag"),
-        el("button", { class: "small secondary", type: "button", onclick: decide("dismissed") }, "Dismiss flag"),
+        el("button", { class: "small secondary", type: "button", onclick: decide("confirmed") }, t("timeline.confirm_flag")),
+        el("button", { class: "small secondary", type: "button", onclick: decide("dismissed") }, t("timeline.dismiss_flag")),
         message));
     }
     list.append(item);
