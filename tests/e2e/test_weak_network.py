@@ -123,7 +123,9 @@ async def test_a_whole_exam_on_a_phone_over_a_weak_link(
         await conn.close()
     # One row per question holding the last value, each from its own sequence number.
     assert [(r["question_id"], json.loads(r["value"])) for r in rows] == [
-        ("q1", 1), ("q2", [0, 2]), ("q3", "Because it is.")
+        ("q1", 1),
+        ("q2", [0, 2]),
+        ("q3", "Because it is."),
     ], rows
     seqs = [r["seq"] for r in rows]
     assert len(set(seqs)) == 3 and seqs == sorted(seqs), seqs

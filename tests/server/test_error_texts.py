@@ -49,7 +49,9 @@ async def get(client: TestClient[Any, Any], path: str, **headers: str) -> tuple[
 
 
 async def test_error_answers_carry_a_text_in_the_negotiated_language(client: TestClient[Any, Any]) -> None:
-    status, error, lang = await get(client, "/api/rooms/nope/attempts", **{"Accept-Language": "he-IL,he;q=0.9,en;q=0.5"})
+    status, error, lang = await get(
+        client, "/api/rooms/nope/attempts", **{"Accept-Language": "he-IL,he;q=0.9,en;q=0.5"}
+    )
     assert status == 401 and error["code"] == "unauthorized" and lang == "he"
     assert error["text"] == messages.catalogs()["he"]["unauthorized"]
     assert error["message"]  # the developer's English text is still there
@@ -62,7 +64,9 @@ async def test_error_answers_carry_a_text_in_the_negotiated_language(client: Tes
     # An explicit choice wins over the browser's: the token's locale claim (LTI launch, account).
     token = client.app[TOKENS].mint("teacher", "t-he", locale="he")
     assert client.app[TOKENS].verify(token).locale == "he"
-    _, error, lang = await get(client, "/api/exams/not-a-uuid", Authorization=f"Bearer {token}", **{"Accept-Language": "en"})
+    _, error, lang = await get(
+        client, "/api/exams/not-a-uuid", Authorization=f"Bearer {token}", **{"Accept-Language": "en"}
+    )
     assert lang == "he" and error["text"] in messages.catalogs()["he"].values()
 
 

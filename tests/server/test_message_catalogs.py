@@ -130,7 +130,9 @@ def test_pages_hold_no_text_outside_the_catalog() -> None:
 
 def test_hebrew_is_a_translation_not_a_copy() -> None:
     english, hebrew = catalog("en"), catalog("he")
-    same = [k for k, v in hebrew.items() if v == english[k] and not k.startswith("_meta") and re.search("[a-z]{3}", str(v))]
+    same = [
+        k for k, v in hebrew.items() if v == english[k] and not k.startswith("_meta") and re.search("[a-z]{3}", str(v))
+    ]
     # Product names and acronyms stay as they are.
     assert set(same) <= {"signin.proctor", "setup.proctor", "account.sso"}, same
     assert all(re.search("[\u0590-\u05ff]", str(v)) for k, v in hebrew.items() if k.startswith(("exam.", "check.")))

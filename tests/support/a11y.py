@@ -106,7 +106,8 @@ async def untranslated_text(page: Any) -> list[str]:
     What people typed (names, answers, titles) and codes are marked by the pages with
     `translate="no"` (or sit in form fields, which are not text nodes): everything else must
     have come from the catalog."""
-    found: list[str] = await page.evaluate("""(allowed) => {
+    found: list[str] = await page.evaluate(
+        """(allowed) => {
         const ALLOWED = new RegExp(allowed, 'g');
         const out = [];
         const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -120,10 +121,15 @@ async def untranslated_text(page: Any) -> list[str]:
             out.push(text.slice(0, 80));
         }
         return out;
-    }""", LATIN_ALLOWED)
+    }""",
+        LATIN_ALLOWED,
+    )
     return found
 
 
 # Words a Hebrew page keeps in Latin letters: product, format and protocol names, and the
 # `#code=` of a link (they are not translated in any language).
-LATIN_ALLOWED = r"\b(CSV|API|SSO|HTTPS?|https|Proctor|Chrome|Chromium|Firefox|Edge|Safari|Windows|Linux|macOS|iOS|Android|Ctrl|code)\b"
+LATIN_WORDS = (
+    "CSV API SSO HTTP HTTPS https Proctor Chrome Chromium Firefox Edge Safari Windows Linux macOS iOS Android Ctrl code"
+)
+LATIN_ALLOWED = r"\b(" + "|".join(LATIN_WORDS.split()) + r")\b"
