@@ -28,6 +28,7 @@ from tests.support.a11y import (
     install_axe,
     overflow,
     untranslated_text,
+    zoom_and_spacing,
 )
 from tests.support.browser import Browsers, Node, node_at_public_url, screenshot
 
@@ -64,6 +65,13 @@ class Audit:
                     self.problems.append(f"{label}: scrolls sideways ({size['scroll']} px wide in {size['width']} px)")
             if self.lang != "en" or width == PHONE[0]:
                 await screenshot(page, f"a11y-{state}-{self.lang}-{width}")
+        if phone_scroll:
+            # The student page at 200 % zoom with text spacing overridden: nothing runs off sideways.
+            size = await zoom_and_spacing(page)
+            if size["scroll"] > size["width"]:
+                self.problems.append(
+                    f"{state} [{self.lang}, 200 %, text spacing]: {size['scroll']} px in {size['width']} px"
+                )
         await page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
         if self.lang != "en":
             # Every word on the page came from the catalog: no English left in a Hebrew page.

@@ -100,6 +100,30 @@ TEXT_SPACING = """() => {
 }"""
 
 
+# Undo TEXT_SPACING: the walk goes on with the page as its author styled it.
+TEXT_SPACING_OFF = """() => {
+    for (const node of document.querySelectorAll('*')) {
+        for (const name of ['line-height', 'letter-spacing', 'word-spacing', 'margin-bottom']) {
+            node.style.removeProperty(name);
+        }
+        if (!node.getAttribute('style')) node.removeAttribute('style');
+    }
+}"""
+# 200 % zoom of a 1280 px window is a 640 px wide layout viewport (WCAG 1.4.4 Resize Text).
+ZOOM_200 = (640, 360)
+
+
+async def zoom_and_spacing(page: Any) -> dict[str, int]:
+    """The page at 200 % zoom with the user's text-spacing overrides: how wide it then is."""
+    await page.set_viewport_size({"width": ZOOM_200[0], "height": ZOOM_200[1]})
+    await page.evaluate(TEXT_SPACING)
+    await page.wait_for_timeout(60)
+    try:
+        return await overflow(page)
+    finally:
+        await page.evaluate(TEXT_SPACING_OFF)
+
+
 async def untranslated_text(page: Any) -> list[str]:
     """Visible text in Latin letters on a page shown in a language written in another script.
 
