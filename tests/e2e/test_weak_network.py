@@ -19,12 +19,14 @@ from playwright.async_api import expect
 from server.settings import Settings
 from tests.support.a11y import PHONE, overflow
 from tests.support.browser import Browsers, Node, screenshot
+from tests.support.node import EXAM_BODY
 
 pytestmark = pytest.mark.slow
 
 # 400 kbit/s both ways (bytes per second), 300 ms of latency, 2 % loss.
 THROTTLE = {"offline": False, "latency": 300, "downloadThroughput": 50_000, "uploadThroughput": 50_000}
 LOSS = {"packetLoss": 2.0}
+LOW_BITRATE = 30_000  # server/static/js/analysis.js
 
 
 async def throttle(cdp: Any) -> bool:
@@ -51,7 +53,8 @@ def seconds_shown(text: str) -> int:
 async def test_a_whole_exam_on_a_phone_over_a_weak_link(
     browsers: Browsers, node: Node, face_video: Path, e2e_settings: Settings
 ) -> None:
-    room = await node.room()
+    # With the camera analysed on the server: its uplink must give way to the answers.
+    room = await node.room({**EXAM_BODY, "rules": {"analysis": {"enabled": True}}})
     [invite] = await node.invites(room["id"], ["Ada Lovelace"])
     context = await browsers.context(face_video, viewport=PHONE, is_mobile=True, has_touch=True)
     context.set_default_timeout(30_000)
@@ -88,6 +91,12 @@ async def test_a_whole_exam_on_a_phone_over_a_weak_link(
     await page.locator("#q-q3-text").blur()
     await page.locator("#q-q3-status[data-state=waiting]").wait_for()
     await expect(banner).to_contain_text("waiting on this device")
+    # Answers are waiting: the camera track to the server is lowered, and the page says so.
+    uplink = page.locator("#uplink-note")
+    await expect(uplink).to_have_attribute("data-lowered", "true", timeout=5_000)
+    await expect(uplink).to_be_visible()
+    # Read back from the RTCRtpSender itself: 30 kbit/s while answers wait.
+    await expect(uplink).to_have_attribute("data-max-bitrate", str(LOW_BITRATE))
     queued = await page.evaluate(
         "() => Object.keys(localStorage).filter((k) => k.startsWith('proctor.outbox.'))"
         ".map((k) => JSON.parse(localStorage[k]).length).reduce((a, b) => a + b, 0)"
@@ -102,6 +111,9 @@ async def test_a_whole_exam_on_a_phone_over_a_weak_link(
     for qid in ("q1", "q2", "q3"):
         await page.locator(f"#q-{qid}-status[data-state=saved]").wait_for()
     await expect(banner).to_be_hidden()
+    # Nothing waits any more: the analysis uplink comes back to its normal cap (100 kbit/s).
+    await expect(uplink).to_have_attribute("data-lowered", "false", timeout=15_000)
+    await expect(uplink).to_have_attribute("data-max-bitrate", "100000", timeout=5_000)
 
     # The timer is the server's: its deadline minus now, give or take the link's delay.
     shown = seconds_shown(await page.locator("#timer-value").inner_text())

@@ -56,6 +56,27 @@ function updateBanner() {
   } else {
     show(banner, false);
   }
+  strainUplink(waiting);
+}
+
+// Answers before analysis: answers waiting more than a moment lower the camera uplink to the
+// server (analysis.js); it comes back 5 s after the outbox is empty. The page says so.
+let strainTimer = null;
+let strained = false;
+function strainUplink(waiting) {
+  if (!analysis || strained === waiting > 0) return; // only a change of state reschedules
+  strained = waiting > 0;
+  clearTimeout(strainTimer);
+  const delay = strained ? (socket?.connected ? 1500 : 0) : 5000;
+  strainTimer = setTimeout(() => analysis.lower(strained), delay);
+}
+
+function showUplink(encoding, lowered) {
+  const note = $("#uplink-note");
+  note.textContent = lowered ? t("uplink.lowered") : "";
+  show(note, lowered);
+  note.dataset.lowered = String(lowered);
+  note.dataset.maxBitrate = encoding?.maxBitrate ?? "";
 }
 
 function addMessage(kind, text, by) {
@@ -178,7 +199,7 @@ async function join() {
     for (const track of stream.getAudioTracks()) { track.stop(); stream.removeTrack(track); }
   }
   if (ack.analysis?.enabled && stream) {
-    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers);
+    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
     analysis.start();
   }
 }
