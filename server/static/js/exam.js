@@ -206,9 +206,11 @@ async function join() {
 
 // ---- accommodations (step 12): what this student's accommodation changes, in plain words ----
 // Hook: the join ack carries `accommodations` once that step lands: {extra_minutes?: number,
-// rules_off?: [kind ids]} (the kinds' labels come from /app-config.json). Until then the ack has
-// no such field and nothing is shown.
+// rules_off?: [kind ids]} or just the list of kind ids (attempts.accommodations); the kinds'
+// names come from the catalog. Until then the ack has no such field and nothing is shown.
 function showAccommodations(acc) {
+  // The attempts' stored form today is a list of the rule kinds switched off.
+  if (Array.isArray(acc)) acc = { rules_off: acc };
   const box = $("#accommodations");
   const lines = [];
   if (acc?.extra_minutes) lines.push(t("accommodation.extra_time", { count: acc.extra_minutes }));
