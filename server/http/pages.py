@@ -10,6 +10,7 @@ Content-Security-Policy allows no inline script or style, so pages keep all code
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -183,7 +184,13 @@ async def app_config(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     ice = [{"urls": list(settings.ice_servers)}] if settings.ice_servers else []
-    body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary(), **role_vocabulary()}
+    body = {
+        "ice_servers": ice,
+        "consent_version": CONSENT_VERSION,
+        "languages": shipped_languages(),
+        **app_vocabulary(),
+        **role_vocabulary(),
+    }
     response = web.json_response(body)
     response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
     secure(response, settings)
@@ -191,6 +198,19 @@ async def app_config(request: web.Request) -> web.Response:
 
 
 APP_CONFIG_MAX_AGE = 60
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_languages() -> list[dict[str, str]]:
+    """The pages' catalogs (static/i18n/<id>.json): id, own name and direction, for a picker.
+    Adding a language is adding its catalog: this list follows by itself."""
+    languages = []
+    for path in sorted((STATIC / "i18n").glob("*.json")):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        languages.append(
+            {"id": path.stem, "name": meta.get("_meta.name", path.stem), "dir": meta.get("_meta.dir", "ltr")}
+        )
+    return languages
 
 
 # Bump when the consent text in static/exam/index.html changes: joins record this version.

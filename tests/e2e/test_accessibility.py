@@ -134,3 +134,16 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
 
     assert audit.problems == [], "\n".join(audit.problems)
     assert len(audit.checked) == 4 + 1 + len(PAGES) + 1
+
+
+async def test_a_chosen_language_wins_over_the_browsers(browsers: Browsers, node: Node, face_video: Path) -> None:
+    room = await node.room()
+    [invite] = await node.invites(room["id"], ["Ada Lovelace"])
+    page = await (await browsers.context(face_video, locale="en-US")).new_page()
+    await page.goto(f"{node.url}/exam/#token={invite['token']}")
+    await expect(page.locator("#consent-h")).to_have_text("Before you start: what this exam records")
+    await page.get_by_label("Language").select_option("he")
+    await expect(page.locator("html")).to_have_attribute("lang", "he")
+    await expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(page.locator("#consent-h")).to_have_text("לפני שמתחילים: מה המבחן הזה מתעד")
+    await expect(page.get_by_label("שפה")).to_have_value("he")

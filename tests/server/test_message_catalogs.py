@@ -11,7 +11,7 @@ from typing import Any
 
 from core.vocabulary import SIGNAL_KINDS
 from server.http import messages
-from server.http.pages import PAGES, STATIC
+from server.http.pages import PAGES, STATIC, shipped_languages
 
 CATALOGS = STATIC / "i18n"
 JS = STATIC / "js"
@@ -144,3 +144,10 @@ def test_the_catalog_fails_on_a_missing_key() -> None:
     parser.feed('<p data-i18n="exam.no_such_key">x</p><p>Loose text</p>')
     assert "exam.no_such_key" not in catalog("en") and "exam.no_such_key" in parser.keys
     assert parser.literal == ["Loose text"]
+
+
+def test_the_shipped_languages_are_listed_for_the_picker() -> None:
+    languages = {item["id"]: item for item in shipped_languages()}
+    assert languages["en"] == {"id": "en", "name": "English", "dir": "ltr"}
+    assert languages["he"] == {"id": "he", "name": "עברית", "dir": "rtl"}
+    assert set(languages) == {path.stem for path in CATALOGS.glob("*.json")}

@@ -12,7 +12,7 @@
 
 export const FALLBACK = "en";
 const TOKEN_KEYS = ["proctor.student.token", "proctor.teacher.token"];
-const CHOICE_KEY = "proctor.locale";
+export const CHOICE_KEY = "proctor.locale";
 const TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
 function claimedLocale() {
