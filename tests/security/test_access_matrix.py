@@ -181,6 +181,7 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/vendor/",
     "/app-config.json",
+    "/i18n/",  # the error texts of each language, as public as the pages that show them
     "/socket.io",
     "/auth/config",
     "/auth/oidc/",

@@ -336,7 +336,7 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def error_shape_problem(data: Any) -> str | None:
-    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?}}."""
+    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?, "text"?}}."""
     if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(data["error"], dict):
         return f"not {{'error': {{...}}}}: {data!r:.200}"
     err = data["error"]
@@ -351,7 +351,9 @@ def error_shape_problem(data: Any) -> str | None:
         return f"fields not a str->str map: {err['fields']!r:.200}"
     if "retry_after" in err and not (isinstance(err["retry_after"], (int, float)) and err["retry_after"] > 0):
         return f"bad retry_after: {err!r:.200}"
-    extra = set(err) - {"code", "message", "fields", "retry_after"}
+    if "text" in err and not (isinstance(err["text"], str) and err["text"]):
+        return f"bad text (the person's words, server/http/messages.py): {err!r:.200}"
+    extra = set(err) - {"code", "message", "fields", "retry_after", "text"}
     if extra:
         return f"unexpected keys {extra}"
     return None
