@@ -22,7 +22,7 @@ from .catalog import Exam, Room, parse_uuid
 from .errors import Forbidden, Invalid, NoCapacity, NotFound
 from .events import AnalysisFlag, AnswerRecord, Evidence, ServerSequence, ViolationRecord, WriteResult
 from .protocols import AttemptRepository, EventSink, ExamCatalog, Notifier
-from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
+from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, first_join, submit, utcnow
 from .tokens import Claims
 
 # The clock's names, read by the edges from here as before the rules moved to rooms/timer.py.
@@ -110,7 +110,7 @@ class AttemptService:
         if room.exam_id != claims.exam_id:
             raise Forbidden("the invite's room does not belong to its exam")
         exam = await self.exam(room.exam_id)
-        opening = functools.partial(opened, exam.id, room.id, claims.sub, claims.name, float(exam.duration_seconds))
+        opening = functools.partial(first_join, exam.id, room.id, claims.sub, claims.name, exam.duration_seconds)
         joined = await self._store.join(room.id, claims.sub, room.seats, opening, consent_version)
         if joined is None:
             raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
@@ -170,7 +170,8 @@ class AttemptService:
         attempt = await self.attempt(attempt_id)
         self._check_open(attempt, answering=False)
         exam = await self.exam(attempt.exam_id)
-        weight = exam.rules.weight(kind)
+        # A signal switched off for this student (an accommodation) is kept, and counts nothing.
+        weight = 0.0 if kind in attempt.accommodations else exam.rules.weight(kind)
         record = ViolationRecord(
             attempt_id=uuid.UUID(attempt_id),
             seq=seq,

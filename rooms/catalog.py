@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import NotFound
-from .exam import Question, Rules
+from .exam import Question, Rules, Schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class Exam:
     rules: Rules
     created_by: str
     created_at: datetime
+    # As read with the exam, for its JSON; joins read the window afresh (rooms/store/schedule.py).
+    schedule: Schedule | None = None
 
     def question(self, question_id: str) -> Question | None:
         for q in self.questions:
@@ -43,6 +45,7 @@ class Exam:
         data["evidence_retention_days"] = self.rules.evidence_retention_days
         data["analysis_enabled"] = self.rules.analysis.enabled
         data["speaking_enabled"] = self.rules.analysis.speaking_for()  # the consent names the microphone
+        data["schedule"] = self.schedule.model_dump(mode="json") if self.schedule is not None else None
         if not for_student:
             data["rules"] = self.rules.model_dump(mode="json")
             data["created_by"] = self.created_by
@@ -58,6 +61,7 @@ class Room:
     seats: int
     host_node: str | None
     created_at: datetime
+    schedule: Schedule | None = None  # the room's own window (None: the exam's applies)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +71,7 @@ class Room:
             "seats": self.seats,
             "host_node": self.host_node,
             "created_at": self.created_at.isoformat(),
+            "schedule": self.schedule.model_dump(mode="json") if self.schedule is not None else None,
         }
 
 

@@ -33,6 +33,7 @@ from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
+from rooms.scheduling import Scheduling
 from rooms.signin_limits import SignInLimits
 from rooms.store.accounts import AccountRepository
 from rooms.store.attempts import AttemptStore
@@ -44,6 +45,7 @@ from rooms.store.event_writer import EventWriter
 from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
 from rooms.store.review import EvidenceStore, Review
+from rooms.store.schedule import ScheduleStore
 from rooms.tokens import TokenService
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
@@ -91,6 +93,7 @@ class Node:
     accounts: AccountService
     members_api: MembersApi
     oidc: OidcRoutes
+    scheduling: Scheduling  # windows and accommodations (server/http/schedule_api.py)
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
 
 
@@ -252,6 +255,7 @@ def build_node(settings: Settings) -> Node:
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
         speech=speech_listener(analysis, metrics, attempts, notifier),
+        scheduling=Scheduling(ScheduleStore(database), catalog, ClassroomStore(database), attempts, notifier, audit),
     )
 
 

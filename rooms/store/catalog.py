@@ -9,12 +9,13 @@ import asyncpg
 
 from rooms.catalog import Exam, Room, parse_uuid
 from rooms.errors import Forbidden, NotFound
-from rooms.exam import ExamSpec, Question, Rules
+from rooms.exam import ExamSpec, Question, Rules, Schedule
 from rooms.roles import Action
 from rooms.tokens import Claims
 
 from .database import Pool
 from .members import RoomAccess
+from .schedule import schedule_from
 
 # Exam, Room and parse_uuid are the domain's (rooms/catalog.py); importers of this module keep them.
 __all__ = ["Catalog", "Exam", "Room", "parse_uuid"]
@@ -30,6 +31,7 @@ def _exam(row: asyncpg.Record) -> Exam:
         rules=Rules.model_validate(json.loads(row["rules"])),
         created_by=row["created_by"],
         created_at=row["created_at"],
+        schedule=schedule_from(row["schedule"]),
     )
 
 
@@ -41,6 +43,7 @@ def _room(row: asyncpg.Record) -> Room:
         seats=row["seats"],
         host_node=row["host_node"],
         created_at=row["created_at"],
+        schedule=schedule_from(row["schedule"]),
     )
 
 
@@ -53,14 +56,16 @@ class Catalog:
 
     async def create_exam(self, spec: ExamSpec, created_by: str) -> Exam:
         row = await self._pool.fetchrow(
-            "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
-            " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING *",
+            "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by, schedule)"
+            " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::jsonb) RETURNING *",
             uuid.uuid4(),
             spec.title,
             spec.duration_minutes * 60,
             json.dumps([q.model_dump(mode="json") for q in spec.questions]),
             spec.rules.model_dump_json(),
             created_by,
+            # No window at all is stored as none (the column's NULL), as PUT …/schedule clears it.
+            spec.schedule.model_dump_json() if spec.schedule != Schedule() else None,
         )
         assert row is not None
         return _exam(row)

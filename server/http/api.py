@@ -22,6 +22,7 @@ from .credentials import claims_of
 from .errors import parse_body
 from .reports import render_csv
 from .route import Route
+from .schedule_api import SCHEDULE_ROUTES
 from .schemas import (
     ExamSpec,
     InviteRequest,
@@ -348,6 +349,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
     *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
     *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
+    *SCHEDULE_ROUTES,  # windows and accommodations (server/http/schedule_api.py)
 )
 
 

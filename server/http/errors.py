@@ -44,10 +44,13 @@ def error_response(
     fields: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     retry_after: float | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = dict(fields)
+    if details:
+        body["details"] = dict(details)
     if retry_after is not None:
         # Also in the body (seconds), as Socket.IO acks carry it: a page shows it without headers.
         body["retry_after"] = retry_after
@@ -99,7 +102,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after)
+        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after, exc.details)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise
