@@ -153,8 +153,11 @@ def _cut(attempt: Attempt, clock_deadline: datetime | None = None) -> Attempt:
     """The attempt with its clock's deadline `clock_deadline` (default: unchanged), and its
     deadline that, cut at the hard close."""
     clock = clock_deadline if clock_deadline is not None else attempt.clock_deadline
-    deadline = clock if attempt.hard_close_at is None else min(clock, attempt.hard_close_at)
-    return replace(attempt, deadline=deadline, time_deadline=clock)
+    if attempt.hard_close_at is None:
+        # Nothing to cut: `time_deadline` stays NULL, so a node of the previous release that
+        # moves `deadline` (extend, resume) during a rolling upgrade leaves nothing stale.
+        return replace(attempt, deadline=clock, time_deadline=None)
+    return replace(attempt, deadline=min(clock, attempt.hard_close_at), time_deadline=clock)
 
 
 def check_window(schedule: Schedule, now: datetime) -> None:

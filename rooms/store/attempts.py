@@ -77,9 +77,10 @@ def attempt_from(row: asyncpg.Record) -> Attempt:
         end_reason=row["end_reason"],
         accommodations=tuple(json.loads(row["accommodations"])),
         submitted_at=row["submitted_at"],
-        extra_seconds=row["extra_seconds"],
-        time_deadline=row["time_deadline"],
-        hard_close_at=row["hard_close_at"],
+        # Absent before 0012 (a new node reading before its migration ran).
+        extra_seconds=row.get("extra_seconds") or 0,
+        time_deadline=row.get("time_deadline"),
+        hard_close_at=row.get("hard_close_at"),
     )
 
 

@@ -31,7 +31,7 @@ def _exam(row: asyncpg.Record) -> Exam:
         rules=Rules.model_validate(json.loads(row["rules"])),
         created_by=row["created_by"],
         created_at=row["created_at"],
-        schedule=schedule_from(row["schedule"]),
+        schedule=schedule_from(row.get("schedule")),  # absent before 0012
     )
 
 
@@ -43,7 +43,7 @@ def _room(row: asyncpg.Record) -> Room:
         seats=row["seats"],
         host_node=row["host_node"],
         created_at=row["created_at"],
-        schedule=schedule_from(row["schedule"]),
+        schedule=schedule_from(row.get("schedule")),  # absent before 0012
     )
 
 

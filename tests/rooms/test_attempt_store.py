@@ -75,7 +75,9 @@ async def test_no_seat_is_given_twice(pool: asyncpg.Pool) -> None:
     exam, room = await a_room(pool, seats=3)
     results = await asyncio.gather(
         *(
-            store.join(room, f"s{i}", 3, functools.partial(timer.opened, exam, room, f"s{i}", "", DURATION), None)
+            store.join(
+                room, f"s{i}", 3, functools.partial(timer.first_join, exam, room, f"s{i}", "", int(DURATION)), None
+            )
             for i in range(8)
         )
     )

@@ -22,7 +22,7 @@ CREATE INDEX room_accommodations_student ON room_accommodations (student_id);
 -- The attempt's share of them. `extra_seconds`: accommodation time already in the deadline.
 -- `time_deadline`: the deadline the clock alone gives (start + duration + extra time +
 -- extensions + pauses); `deadline` is that, cut at `hard_close_at` (the window's end when the
--- window closes hard). NULL time_deadline (rows from before this migration): equal to deadline.
+-- window closes hard). Written only with a hard close; NULL: equal to deadline.
 ALTER TABLE attempts ADD COLUMN extra_seconds integer NOT NULL DEFAULT 0 CHECK (extra_seconds >= 0);
 ALTER TABLE attempts ADD COLUMN time_deadline timestamptz;
 ALTER TABLE attempts ADD COLUMN hard_close_at timestamptz;
