@@ -75,6 +75,17 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # Windows: owners set them; anyone of the room reads the room's (rooms/roles.py).
+    ("GET", "/api/exams/{exam_id}/schedule"): _ROOM_X,
+    ("PUT", "/api/exams/{exam_id}/schedule"): _OWNERS_X,
+    ("DELETE", "/api/exams/{exam_id}/schedule"): _OWNERS_X,
+    ("GET", "/api/rooms/{room_id}/schedule"): _ROOM_X,
+    ("PUT", "/api/rooms/{room_id}/schedule"): _OWNERS_X,
+    ("DELETE", "/api/rooms/{room_id}/schedule"): _OWNERS_X,
+    # Accommodations: the people who run the sitting (owners and proctors), not reviewers.
+    ("GET", "/api/rooms/{room_id}/accommodations"): _LIVE_X,
+    ("PUT", "/api/rooms/{room_id}/accommodations/{student_id}"): _LIVE_X,
+    ("DELETE", "/api/rooms/{room_id}/accommodations/{student_id}"): _LIVE_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {

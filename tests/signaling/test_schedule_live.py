@@ -276,3 +276,16 @@ async def test_an_exam_created_with_a_schedule_keeps_it(live: Live) -> None:
     assert datetime.fromisoformat(room["exam"]["schedule"]["opens_at"]) == datetime.fromisoformat(window["opens_at"])
     [token] = await live.invites(room["id"], 1)
     assert (await refused_join(live, token))["code"] == "not_open_yet"
+
+
+async def test_an_accommodation_is_part_of_the_students_export_and_erasure(live: Live) -> None:
+    room = await live.room()
+    student_id = "s-priv-" + uuid.uuid4().hex[:8]
+    path = f"/api/rooms/{room['id']}/accommodations/{student_id}"
+    assert (await call(live, "PUT", path, {"extra_percent": 25, "note": "medical certificate"}))[0] == 200
+    # Stored before any attempt: the student still has data to export and erase.
+    export = await live.rest("GET", f"/api/students/{student_id}/export")
+    assert [(a["note"], a["rules_off"]) for a in export["accommodations"]] == [("medical certificate", [])]
+    erased = await live.rest("DELETE", f"/api/students/{student_id}")
+    assert erased["erased"]["accommodations"] == 1
+    assert (await call(live, "GET", f"/api/rooms/{room['id']}/accommodations"))[1]["accommodations"] == []
