@@ -6,6 +6,7 @@ import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
 import { AnalysisLink } from "./analysis.js";
 import { LiveView } from "./liveview.js";
+import { accommodationSentence, hardCloseSentence, retryDelay, windowRefusal } from "./schedule-words.js";
 
 const token = takeToken("proctor.student.token");
 const claims = token ? claimsOf(token) : null;
@@ -24,6 +25,7 @@ let liveView = null;
 let clock = null;
 let finished = false;
 let handRaised = false;
+let windowWait = null; // a join refused before the window opened waits for it
 // The exam analyses speech: the consent names the microphone and the check asks for it.
 let listening = false;
 
@@ -75,7 +77,9 @@ function setClock(c) {
   show($("#paused"), clock.paused);
   questions?.setDisabled(clock.paused);
   if (wasPaused && !clock.paused) outbox?.resume();
-  if (c.status === "submitted" || c.status === "terminated") finish(c.status);
+  $("#window-note").textContent = hardCloseSentence(c);
+  show($("#window-note"), Boolean(c.hard_close_at));
+  if (c.status === "submitted" || c.status === "terminated") finish(c.status, c.end_reason);
   tick();
 }
 
@@ -120,6 +124,16 @@ function report(kind, occurredAt, details) {
 async function join() {
   const ack = await call(socket, "join", { consent_version: state.consent_version || config.consent_version });
   if (!ack.ok) {
+    // Outside the exam's window: say when, in the reader's time; before it opens, wait for it.
+    const words = windowRefusal(ack.error);
+    if (words) {
+      fatal(words);
+      setConn("Online — not open", "warn");
+      const wait = retryDelay(ack.error);
+      clearTimeout(windowWait);
+      if (wait !== null) windowWait = setTimeout(join, wait);
+      return;
+    }
     const retry = ack.error?.retry_after;
     if (retry) {
       setConn("Waiting for a seat…", "warn");
@@ -128,6 +142,13 @@ async function join() {
     return;
   }
   const attemptId = ack.attempt.attempt_id;
+  if (windowWait !== null) {
+    clearTimeout(windowWait);
+    windowWait = null;
+    show($("#fatal"), false);
+    setConn("Online", "ok");
+  }
+  showAccommodations(ack.accommodations);
   $("#exam-title").textContent = ack.exam.title;
   document.title = ack.exam.title;
   if (!questions) {
@@ -161,6 +182,13 @@ async function join() {
     analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers);
     analysis.start();
   }
+}
+
+// "You have 15 extra minutes; the rules … are off for you." (empty: no accommodation)
+function showAccommodations(acc) {
+  const text = accommodationSentence(acc);
+  $("#accommodations-note").textContent = text;
+  show($("#accommodations-note"), Boolean(text));
 }
 
 // ---- screens ----
@@ -254,7 +282,7 @@ async function enterExam() {
   if (socket.connected) await join();
 }
 
-function finish(status) {
+function finish(status, reason) {
   if (finished) return;
   finished = true;
   lockdown?.stop();
@@ -266,7 +294,9 @@ function finish(status) {
   show($("#offline"), false);
   $("#done-text").textContent = status === "terminated"
     ? "Your exam was ended by your teacher. Your answers up to now are saved."
-    : "Your answers are saved. You can close this page.";
+    : reason === "window_closed"
+      ? "The exam window has closed, so your exam was submitted. Your answers up to then are saved. You can close this page."
+      : "Your answers are saved. You can close this page.";
   screen("done");
 }
 
@@ -285,7 +315,7 @@ async function submitExam() {
     return;
   }
   const ack = await call(socket, "submit", {});
-  if (ack.ok) finish(ack.attempt.status);
+  if (ack.ok) finish(ack.attempt.status, ack.attempt.end_reason);
   else {
     $("#submit").disabled = false;
     addMessage("info", `Could not submit: ${ack.error?.message || ack.error?.code}. Try again.`);
@@ -325,6 +355,11 @@ function wireSocket() {
       resume: () => addMessage("info", "The exam has resumed."),
       extend: () => addMessage("info", `Your time was extended by ${msg.minutes} minute${msg.minutes === 1 ? "" : "s"}.`),
       terminate: () => {},
+      accommodation: () => {
+        showAccommodations(msg);
+        addMessage("info", accommodationSentence(msg) || "Your teacher removed your extra time and rule changes.");
+      },
+      window: () => addMessage("info", hardCloseSentence(msg) || "The exam window no longer ends your exam early."),
     };
     actions[msg.action]?.();
     setClock(msg);

@@ -4,6 +4,7 @@ import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
 import { showHome } from "./home.js";
+import { RoomSchedule } from "./room-schedule.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -244,6 +245,7 @@ async function main() {
   show($("#announce-form"));
   wireUi();
   wireSocket();
+  new RoomSchedule(token, roomId).start(); // the sitting's window and accommodations (REST)
 }
 
 main();
