@@ -57,6 +57,10 @@ def _rows(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
     return out
 
 
+async def _has_accommodations(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval("SELECT to_regclass('public.room_accommodations')") is not None
+
+
 class StudentData:
     """Everything stored about one student: exported as JSON, or erased. Both are audited."""
 
@@ -68,8 +72,12 @@ class StudentData:
             attempts = await conn.fetch("SELECT * FROM attempts WHERE student_id = $1 ORDER BY started_at", student_id)
             consents = await conn.fetch("SELECT * FROM consents WHERE student_id = $1 ORDER BY accepted_at", student_id)
             # Set by teachers, possibly before any attempt; the note may say why (health data).
-            accommodations = await conn.fetch(
-                "SELECT * FROM room_accommodations WHERE student_id = $1 ORDER BY updated_at", student_id
+            accommodations = (
+                await conn.fetch(
+                    "SELECT * FROM room_accommodations WHERE student_id = $1 ORDER BY updated_at", student_id
+                )
+                if await _has_accommodations(conn)
+                else []  # a database from before 0012 (docs/upgrades.md)
             )
             if not attempts and not consents and not accommodations:
                 raise NotFound(f"nothing is stored about student {student_id!r}")
@@ -114,7 +122,11 @@ class StudentData:
             consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
             # answers, violations, evidence, controls and timeline rows go with the attempts (ON DELETE CASCADE)
             attempts = await conn.execute("DELETE FROM attempts WHERE id = ANY($1)", ids)
-            accommodations = await conn.execute("DELETE FROM room_accommodations WHERE student_id = $1", student_id)
+            accommodations = (
+                await conn.execute("DELETE FROM room_accommodations WHERE student_id = $1", student_id)
+                if await _has_accommodations(conn)
+                else "DELETE 0"
+            )
             counts = {
                 "attempts": int(attempts.split()[-1]),
                 "consents": int(consents.split()[-1]),
