@@ -1,5 +1,6 @@
 // The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
 import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, showLogin, teacherCredential } from "./common.js";
+import { readWindow } from "./window-fields.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -54,6 +55,7 @@ function examSpec() {
       // speaking needs enabled: the API says so when only the microphone box is ticked.
       analysis: { enabled: $("#exam-analysis").checked, speaking: $("#exam-speaking").checked },
     },
+    ...(readWindow("exam-win") ? { schedule: readWindow("exam-win") } : {}), // docs/exams.md
   };
 }
 

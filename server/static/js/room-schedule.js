@@ -3,19 +3,7 @@
 // /api/rooms/{id}/schedule and /api/rooms/{id}/accommodations[/{student_id}].
 import { $, api, el, show, signalKinds } from "./common.js";
 import { formatWhen } from "./schedule-words.js";
-
-// <input type="datetime-local"> holds a local wall-clock time without a zone; the server wants
-// an instant with its offset. new Date("2026-03-02T09:00") reads it as local time.
-function toInstant(value) {
-  return value ? new Date(value).toISOString() : null;
-}
-
-function toLocalInput(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
+import { fillWindow, readWindow } from "./window-fields.js";
 
 function describeWindow(w) {
   if (!w) return "no window: students may start at any time";
@@ -73,23 +61,14 @@ export class RoomSchedule {
       $("#window-state").textContent = own
         ? `This room: ${describeWindow(own)}.`
         : `This room follows the exam's window: ${describeWindow(data.exam_schedule)}.`;
-      const shown = own || {};
-      $("#win-opens").value = toLocalInput(shown.opens_at);
-      $("#win-latest").value = toLocalInput(shown.latest_start);
-      $("#win-closes").value = toLocalInput(shown.closes_at);
-      $("#win-hard").checked = Boolean(shown.hard_close);
+      fillWindow("win", own);
     } catch (err) {
       $("#window-state").textContent = `The window is not available: ${err.message}`;
     }
   }
 
   async saveWindow() {
-    const body = {
-      opens_at: toInstant($("#win-opens").value),
-      latest_start: toInstant($("#win-latest").value),
-      closes_at: toInstant($("#win-closes").value),
-      hard_close: $("#win-hard").checked,
-    };
+    const body = readWindow("win") || {}; // all empty: a window without limits
     try {
       await api(this.token, "PUT", `${this.base}/schedule`, body);
       $("#window-result").textContent = "Saved: the room's window.";

@@ -26,14 +26,15 @@ export function windowRefusal(error) {
   }
 }
 
-// How long to wait before joining again after `not_open_yet` (ms), or null when not worth it.
+// How long to wait before joining again after `not_open_yet` (ms), or null for another refusal.
 export function retryDelay(error, now = Date.now()) {
   if (error?.code !== "not_open_yet") return null;
   const opens = Date.parse(error.details?.opens_at);
   if (Number.isNaN(opens)) return null;
-  // A little after the opening (clocks differ by a second or two); a timer past ~24 days overflows.
+  // A little after the opening (clocks differ by a second or two), and at least every minute
+  // meanwhile: a teacher may open the window earlier.
   const wait = opens - now + 1500 + Math.random() * 1500;
-  return wait < 2 ** 31 - 1 ? Math.max(1000, wait) : null;
+  return Math.min(60_000, Math.max(1000, wait));
 }
 
 function minutesText(minutes) {
