@@ -105,14 +105,14 @@ class StudentNamespace(GuardedNamespace):
                     "attempt_id": attempt.id,
                     "student_id": attempt.student_id,
                     "student_name": attempt.student_name,
-                    "total_questions": len(result.exam.questions),
+                    "total_questions": len(result.exam.arrangement(attempt.id).question_ids),
                     **attempt.clock(),
                 },
             )
         return ok(
             attempt=attempt.clock(),
             student={"id": attempt.student_id, "name": attempt.student_name},
-            exam=result.exam.to_json(for_student=True),
+            exam=result.view if result.view is not None else result.exam.to_json(for_student=True),
             analysis=result.exam.rules.analysis.for_student(attempt.accommodations),
             # Plain data for the page's "You have 15 extra minutes; … are off for you".
             accommodations=for_student(attempt.extra_seconds, attempt.accommodations),

@@ -1,8 +1,10 @@
 """Windows and accommodations in Postgres: an exam's and a room's schedule, a room's
 per-student accommodations, and the terms a first join reads (rooms/accommodations.py).
 
-A room's own schedule replaces its exam's as a whole (a room is one sitting: "Monday 9:00
-group"); neither set means no window. Access is decided by the caller (`rooms/scheduling.py`).
+An exam's window is kept with its other settings (`exams.settings->'schedule'`, migration
+0011), on every version of the exam alike; a room's own (`rooms.schedule`, 0012) replaces it as
+a whole (a room is one sitting: "Monday 9:00 group"); neither set means no window. Access is
+decided by the caller (`rooms/scheduling.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .database import Pool
 
 # The room's window (its own, else its exam's) and the student's accommodation, in one read.
 _TERMS = """
-SELECT coalesce(r.schedule, e.schedule) AS window,
+SELECT coalesce(r.schedule, e.settings->'schedule') AS window,
        ra.extra_percent, ra.extra_minutes, ra.rules_off
 FROM rooms r JOIN exams e ON e.id = r.exam_id
 LEFT JOIN room_accommodations ra ON ra.room_id = r.id AND ra.student_id = $2
@@ -47,7 +49,15 @@ RETURNING student_id, extra_percent, extra_minutes, rules_off, note, updated_by,
 
 
 def schedule_from(value: str | None) -> Schedule | None:
-    return Schedule.model_validate_json(value) if value is not None else None
+    """A stored window; None for none (NULL, or one without any limit)."""
+    if value is None:
+        return None
+    schedule = Schedule.model_validate_json(value)
+    return None if schedule == Schedule() else schedule
+
+
+# Every version of the exam (rooms move to the newest one; attempts keep theirs).
+_FAMILY = "SELECT family_id FROM exams WHERE id = $1"
 
 
 def _accommodation(row: asyncpg.Record) -> Accommodation:
@@ -101,30 +111,35 @@ class ScheduleStore:
         self._pool = pool
 
     async def exam_schedule(self, exam_id: str) -> Schedule | None:
-        return schedule_from(await self._pool.fetchval("SELECT schedule FROM exams WHERE id = $1", uuid.UUID(exam_id)))
+        value = await self._pool.fetchval("SELECT settings->'schedule' FROM exams WHERE id = $1", uuid.UUID(exam_id))
+        return schedule_from(value)
 
     async def room_schedule(self, room_id: str) -> Schedule | None:
         return schedule_from(await self._pool.fetchval("SELECT schedule FROM rooms WHERE id = $1", uuid.UUID(room_id)))
 
     async def set_exam_schedule(self, exam_id: str, schedule: Schedule | None) -> None:
+        # Not a new version: a window is when the exam is taken, not what it asks.
         await self._pool.execute(
-            "UPDATE exams SET schedule = $2::jsonb WHERE id = $1",
+            "UPDATE exams SET settings = jsonb_set(settings, '{schedule}', $2::jsonb), updated_at = now()"
+            f" WHERE family_id = ({_FAMILY})",
             uuid.UUID(exam_id),
-            schedule.model_dump_json() if schedule is not None else None,
+            (schedule or Schedule()).model_dump_json(),
         )
 
     async def set_room_schedule(self, room_id: str, schedule: Schedule | None) -> None:
+        # A window without any limit is stored as none: the room follows its exam's again.
         await self._pool.execute(
             "UPDATE rooms SET schedule = $2::jsonb WHERE id = $1",
             uuid.UUID(room_id),
-            schedule.model_dump_json() if schedule is not None else None,
+            schedule.model_dump_json() if schedule is not None and schedule != Schedule() else None,
         )
 
     async def windows(self, exam_id: str) -> dict[str, Schedule]:
-        """room id -> its window (its own, else the exam's; empty: none), for every room of the exam."""
+        """room id -> its window (its own, else the exam's; empty: none), for every room of the
+        exam's versions."""
         rows = await self._pool.fetch(
-            "SELECT r.id::text AS id, coalesce(r.schedule, e.schedule) AS window"
-            " FROM rooms r JOIN exams e ON e.id = r.exam_id WHERE r.exam_id = $1",
+            "SELECT r.id::text AS id, coalesce(r.schedule, e.settings->'schedule') AS window"
+            f" FROM rooms r JOIN exams e ON e.id = r.exam_id WHERE e.family_id = ({_FAMILY})",
             uuid.UUID(exam_id),
         )
         return {r["id"]: schedule_from(r["window"]) or Schedule() for r in rows}

@@ -14,7 +14,6 @@ from playwright.async_api import expect
 
 from tests.e2e.test_exam_flow import open_student, open_teacher
 from tests.support.browser import Browsers, Node, screenshot
-from tests.support.node import ADMIN
 
 pytestmark = pytest.mark.slow
 
@@ -97,26 +96,3 @@ async def test_a_hard_close_ends_the_exam_with_time_left_and_says_so(
     await expect(student.locator("#done-text")).to_contain_text("The exam window has closed")
     await screenshot(student, "student-window-closed")
     assert student.errors == []
-
-
-async def test_the_editor_creates_an_exam_with_a_window(browsers: Browsers, node: Node, face_video: Path) -> None:
-    context = await browsers.context(face_video)
-    page = await context.new_page()
-    await page.goto(f"{node.url}/teacher/editor.html")
-    await page.get_by_label("Teacher or admin token").fill(ADMIN)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.get_by_label("Title").fill("Scheduled quiz")
-    await page.get_by_label("Question text").fill("Which are vectors?")
-    await page.get_by_label("Options, one a line").fill("velocity\nmass")
-    await page.get_by_text("Window (optional").click()
-    await page.get_by_label("Opens at").fill("2030-01-07T09:00")
-    await page.get_by_label("Closes at").fill("2030-01-07T11:00")
-    await page.get_by_label("Hard close").check()
-    await page.get_by_role("button", name="Create exam").click()
-    await expect(page.locator("#exam-result")).to_contain_text("Exam created")
-    exam_id = (await page.locator("#exam-result").text_content() or "").rsplit(" ", 1)[-1]
-    exam = await node.rest("GET", f"/api/exams/{exam_id}")
-    # The browser's local 09:00, as an instant: what the page meant, whatever its time zone.
-    opens = await page.evaluate("new Date('2030-01-07T09:00').toISOString()")
-    assert datetime.fromisoformat(exam["schedule"]["opens_at"]) == datetime.fromisoformat(opens)
-    assert exam["schedule"]["hard_close"] is True and exam["schedule"]["latest_start"] is None

@@ -1,7 +1,7 @@
 -- Schedules and accommodations (step 12, docs/exams.md "Schedule and accommodations").
--- An exam's window, and a room's own window that overrides it (a room is one sitting);
--- NULL: no window. The JSON is `rooms.exam.Schedule` (ISO times with their offset).
-ALTER TABLE exams ADD COLUMN schedule jsonb;
+-- An exam's window is `exams.settings->'schedule'` (0011, with the exam's other settings); a
+-- room's own window replaces it (a room is one sitting). NULL: the exam's applies. The JSON is
+-- `rooms.exam.Schedule` (ISO times with their offset).
 ALTER TABLE rooms ADD COLUMN schedule jsonb;
 
 -- Per-student accommodations of a room, set before or during the exam. Copied onto the

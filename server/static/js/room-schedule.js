@@ -68,7 +68,8 @@ export class RoomSchedule {
   }
 
   async saveWindow() {
-    const body = readWindow("win") || {}; // all empty: a window without limits
+    const body = readWindow("win");
+    if (!body) return this.clearWindow(); // no limit set: the room follows the exam's window
     try {
       await api(this.token, "PUT", `${this.base}/schedule`, body);
       $("#window-result").textContent = "Saved: the room's window.";
