@@ -292,6 +292,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 extra["retry_after"] = exc.retry_after
             if exc.fields:
                 extra["fields"] = exc.fields
+            if exc.details:
+                extra["details"] = exc.details
             return error(exc.code, exc.message, **extra)
         except TRANSIENT as exc:
             # Postgres is unreachable for now: nothing was done, the client retries.

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from rooms.accommodations import for_student
 from rooms.attempts import AttemptService
 from rooms.errors import Conflict, RoomsError
 from rooms.placement import Occupancy
@@ -113,6 +114,8 @@ class StudentNamespace(GuardedNamespace):
             student={"id": attempt.student_id, "name": attempt.student_name},
             exam=result.view if result.view is not None else result.exam.to_json(for_student=True),
             analysis=result.exam.rules.analysis.for_student(attempt.accommodations),
+            # Plain data for the page's "You have 15 extra minutes; … are off for you".
+            accommodations=for_student(attempt.extra_seconds, attempt.accommodations),
             answers=result.answers,
             last_seq=result.last_seq,
             resumed=result.resumed,

@@ -7,6 +7,7 @@ import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
 import { AnalysisLink } from "./analysis.js";
 import { LiveView } from "./liveview.js";
+import { accommodationSentence, hardCloseSentence, retryDelay, windowRefusal } from "./schedule-words.js";
 
 const token = takeToken("proctor.student.token");
 const claims = token ? claimsOf(token) : null;
@@ -25,6 +26,7 @@ let liveView = null;
 let clock = null;
 let finished = false;
 let handRaised = false;
+let windowWait = null; // a join refused before the window opened waits for it
 // The exam analyses speech: the consent names the microphone and the check asks for it.
 let listening = false;
 
@@ -99,7 +101,9 @@ function setClock(c) {
   show($("#paused"), clock.paused);
   questions?.setDisabled(clock.paused);
   if (wasPaused && !clock.paused) outbox?.resume();
-  if (c.status === "submitted" || c.status === "terminated") finish(c.status);
+  $("#window-note").textContent = hardCloseSentence(c);
+  show($("#window-note"), Boolean(c.hard_close_at));
+  if (c.status === "submitted" || c.status === "terminated") finish(c.status, c.end_reason);
   tick();
 }
 
@@ -160,6 +164,16 @@ function report(kind, occurredAt, details) {
 async function join() {
   const ack = await call(socket, "join", { consent_version: state.consent_version || config.consent_version });
   if (!ack.ok) {
+    // Outside the exam's window: say when, in the reader's time; before it opens, wait for it.
+    const words = windowRefusal(ack.error);
+    if (words) {
+      fatal(words);
+      setConn("Online — not open", "warn");
+      const wait = retryDelay(ack.error);
+      clearTimeout(windowWait);
+      if (wait !== null) windowWait = setTimeout(join, wait);
+      return;
+    }
     const retry = ack.error?.retry_after;
     if (retry) {
       setConn(t("conn.waiting_seat"), "warn");
@@ -168,6 +182,13 @@ async function join() {
     return;
   }
   const attemptId = ack.attempt.attempt_id;
+  if (windowWait !== null) {
+    clearTimeout(windowWait);
+    windowWait = null;
+    show($("#fatal"), false);
+    setConn("Online", "ok");
+  }
+  showAccommodations(ack.accommodations);
   $("#exam-title").replaceChildren(typed(ack.exam.title));
   document.title = ack.exam.title;
   if (!questions) {
@@ -312,7 +333,7 @@ async function enterExam() {
   if (socket.connected) await join();
 }
 
-function finish(status) {
+function finish(status, reason) {
   if (finished) return;
   finished = true;
   lockdown?.stop();
@@ -322,7 +343,8 @@ function finish(status) {
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   show($("#timer"), false);
   show($("#offline"), false);
-  $("#done-text").textContent = t(status === "terminated" ? "done.terminated" : "done.submitted");
+  $("#done-text").textContent = t(status === "terminated" ? "done.terminated"
+    : reason === "window_closed" ? "done.window_closed" : "done.submitted");
   screen("done");
 }
 
@@ -338,7 +360,7 @@ async function submitExam() {
     return;
   }
   const ack = await call(socket, "submit", {});
-  if (ack.ok) finish(ack.attempt.status);
+  if (ack.ok) finish(ack.attempt.status, ack.attempt.end_reason);
   else {
     $("#submit").disabled = false;
     addMessage("info", t("submit.failed", { reason: errorText(ack.error) }));
@@ -376,6 +398,11 @@ function wireSocket() {
       resume: () => addMessage("info", t("msg.resumed")),
       extend: () => addMessage("info", t("msg.extended", { count: msg.minutes })),
       terminate: () => {},
+      accommodation: () => {
+        showAccommodations(msg);
+        addMessage("info", accommodationSentence(msg) || "Your teacher removed your extra time and rule changes.");
+      },
+      window: () => addMessage("info", hardCloseSentence(msg) || "The exam window no longer ends your exam early."),
     };
     actions[msg.action]?.();
     setClock(msg);

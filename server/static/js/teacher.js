@@ -7,6 +7,7 @@ import { LiveViewer } from "./teacher-live.js";
 import { count } from "./counts.js";
 import { showHome } from "./home.js";
 import { showNotJoined } from "./lti-roster.js";
+import { RoomSchedule } from "./room-schedule.js";
 
 // Names, titles and texts people typed: isolated for bidirectional text, never translated.
 const NAME = (text) => el("bdi", { translate: "no" }, text);
@@ -260,6 +261,7 @@ async function main() {
   wireUi();
   wireSocket();
   showNotJoined(token, roomId); // LTI rooms only: who of the course has not joined yet
+  new RoomSchedule(token, roomId).start(); // the sitting's window and accommodations (REST)
 }
 
 main();
