@@ -154,7 +154,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after, exc.details)
+        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after, details=exc.details)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise

@@ -336,7 +336,8 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def error_shape_problem(data: Any) -> str | None:
-    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?, "text"?, "details"?}}."""
+    """Why `data` is not the REST error shape
+    {"error": {"code", "message", "fields"?, "retry_after"?, "text"?, "details"?}}."""
     if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(data["error"], dict):
         return f"not {{'error': {{...}}}}: {data!r:.200}"
     err = data["error"]
