@@ -235,7 +235,7 @@ function showAccommodations(acc) {
   const box = $("#accommodations");
   const lines = [];
   if (acc?.extra_minutes) lines.push(t("accommodation.extra_time", { count: acc.extra_minutes }));
-  for (const kind of acc?.rules_off || []) lines.push(t("accommodation.rule_off", { rule: kindLabel(kind) }));
+  for (const kind of acc?.rules_off || []) lines.push(t("accommodation.rule_off", { rule: kindLabel(kind?.id ?? kind) }));
   box.replaceChildren(...lines.map((line) => el("li", {}, line)));
   show($("#accommodations-box"), lines.length > 0);
 }
