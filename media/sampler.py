@@ -37,6 +37,7 @@ from detection import Face, FrameStats, RuleSettings, StudentRules, frame_stats
 
 from .analysis import AnalysisSink, AnalysisSource, AnalysisSources
 from .change import DEFAULT_FORCE_EVERY, DEFAULT_THRESHOLD, ChangeGate, tiny_grey
+from .errors import MediaError
 from .frames import BGRImage, FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
 from .lanes import DEFAULT_LANE_SIZE, Lanes
 from .loop_lag import LoopLagMonitor
@@ -174,6 +175,7 @@ class AnalysisSampler:
         self._force_detect_every = force_detect_every
         self.stage_seconds: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.detections = 0
+        self.undecodable = 0  # snapshots that did not decode: one lost sample each, no traceback
         self.skipped_detections = 0
         self._lanes = Lanes(tick, lane_size)
         self._sources = sources
@@ -353,9 +355,11 @@ class AnalysisSampler:
         results = [result for part, _ in parts for result in part]
         for _, seconds in parts:
             self._add_stages(seconds)
-        detected = sum(1 for result in results if result.detected)
+        detected = sum(1 for result in results if result is not None and result.detected)
+        undecodable = sum(1 for result in results if result is None)
         self.detections += detected
-        self.skipped_detections += len(results) - detected
+        self.skipped_detections += len(results) - detected - undecodable
+        self.undecodable += undecodable
         elapsed = time.monotonic() - started
         self._batches += 1
         self._samples += len(jobs)
@@ -363,6 +367,8 @@ class AnalysisSampler:
         self._max_batch_seconds = max(self._max_batch_seconds, elapsed)
         self._max_batch_size = max(self._max_batch_size, len(jobs))
         for job, result in zip(jobs, results, strict=True):
+            if result is None:
+                continue
             await self._deliver(job, result, executor)
 
     async def _deliver(self, job: _Job, result: _Analysed, executor: ThreadPoolExecutor) -> None:
@@ -412,38 +418,48 @@ class _Request:
     gate: ChangeGate | None
 
 
-def _analyse(detector: BatchDetector, requests: Sequence[_Request]) -> tuple[list[_Analysed], dict[str, float]]:
-    """The blocking part of a batch, run in the sampler's worker thread; with its stage times."""
+def _analyse(detector: BatchDetector, requests: Sequence[_Request]) -> tuple[list[_Analysed | None], dict[str, float]]:
+    """The blocking part of a batch, run in the sampler's worker thread; with its stage times.
+
+    A frame that does not decode (a snapshot with JPEG markers around garbage) is None:
+    that student loses one sample, the others of the batch are analysed as usual.
+    """
     clock = _Stopwatch()
-    images = [request.sample.to_bgr() for request in requests]
+    decoded: list[BGRImage | None] = []
+    for request in requests:
+        try:
+            decoded.append(request.sample.to_bgr())
+        except MediaError:
+            decoded.append(None)
     clock.lap("decode")
+    good = [index for index, image in enumerate(decoded) if image is not None]
+    images = {index: image for index, image in enumerate(decoded) if image is not None}
     now = time.monotonic()
-    tinies = [
-        tiny_grey(image) if request.gate is not None else None for request, image in zip(requests, images, strict=True)
-    ]
-    need = [
-        index
-        for index, (request, tiny) in enumerate(zip(requests, tinies, strict=True))
-        if request.gate is None or tiny is None or request.gate.decide(tiny, now).detect
-    ]
+    tinies = {index: tiny_grey(images[index]) for index in good if requests[index].gate is not None}
+    need = []
+    for index in good:
+        gate, tiny = requests[index].gate, tinies.get(index)
+        if gate is None or tiny is None or gate.decide(tiny, now).detect:
+            need.append(index)
     clock.lap("change")
     found = detector.detect_batch([images[index] for index in need]) if need else []
     clock.lap("detect")
     faces: dict[int, list[Face]] = {}
     for index, detected in zip(need, found, strict=True):
         faces[index] = list(detected)
-        gate, tiny = requests[index].gate, tinies[index]
+        gate, tiny = requests[index].gate, tinies.get(index)
         if gate is not None and tiny is not None:
             gate.detected_faces(tiny, faces[index], now)
-    stats = [frame_stats(image) for image in images]
+    stats = {index: frame_stats(images[index]) for index in good}
     clock.lap("stats")
-    thumbnails = [
-        _thumbnail(request, image) if request.want_thumbnail else None
-        for request, image in zip(requests, images, strict=True)
-    ]
+    thumbnails = {index: _thumbnail(requests[index], images[index]) for index in good if requests[index].want_thumbnail}
     clock.lap("thumbnail")
-    results = []
-    for index, (request, image) in enumerate(zip(requests, images, strict=True)):
+    results: list[_Analysed | None] = []
+    for index, request in enumerate(requests):
+        image = images.get(index)
+        if image is None:
+            results.append(None)
+            continue
         gate = request.gate
         reused = index not in faces
         results.append(
@@ -451,7 +467,7 @@ def _analyse(detector: BatchDetector, requests: Sequence[_Request]) -> tuple[lis
                 image=image,
                 stats=stats[index],
                 faces=gate.reuse() if reused and gate is not None else faces.get(index, []),
-                thumbnail=thumbnails[index],
+                thumbnail=thumbnails.get(index),
                 detected=not reused,
             )
         )
