@@ -170,3 +170,21 @@ class ReplayTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         self.sent += 1
         return packet
+
+
+def snapshot_jpegs(clip: Clip, quality: int = 60) -> list[bytes]:
+    """The clip as the snapshot transport's student page would send it: each frame decoded
+    from the same VP8 packets (so both transports see the same pictures, artefacts
+    included) and JPEG-encoded once at the page's quality (0.6 in `snapshots.js`)."""
+    decoder = av.CodecContext.create("libvpx", "r")
+    jpegs: list[bytes] = []
+    for data in clip.packets:
+        for frame in decoder.decode(av.Packet(data)):
+            image = frame.to_ndarray(format="bgr24")
+            ok, encoded = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+            if not ok:
+                raise RuntimeError("cannot JPEG-encode a clip frame")
+            jpegs.append(bytes(encoded.tobytes()))
+    if len(jpegs) != len(clip.packets):
+        raise RuntimeError(f"decoded {len(jpegs)} of {len(clip.packets)} clip frames")
+    return jpegs
