@@ -638,6 +638,12 @@ def main() -> None:
     parser.add_argument(
         "--rss-warmup", type=float, default=120.0, help="RSS slope counts samples from this far into the window"
     )
+    parser.add_argument(
+        "--motion",
+        type=float,
+        default=1.0,
+        help="how much the clip's face moves: 1 = sways across the picture (the baseline), 0.1 = a student at a desk",
+    )
     parser.add_argument("--sender-procs", type=int, default=2)
     parser.add_argument(
         "--sender-nice",
@@ -670,7 +676,7 @@ def main() -> None:
         f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})", flush=True
     )
     started = time.monotonic()
-    clip = encode_clip()
+    clip = encode_clip(motion=args.motion)
     print(
         f"clip: {clip.width}x{clip.height} @ {clip.fps} fps, {len(clip.packets)} frames, keyframes at "
         f"{clip.keyframes}, {clip.kbps:.0f} kbps (encoded once in {time.monotonic() - started:.1f} s)",
