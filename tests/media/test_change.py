@@ -41,7 +41,7 @@ def test_sensor_noise_is_no_change_but_a_face_leaving_is(one_face: Frame, blank:
     # Re-encoded as a page would send it: noise and JPEG artefacts together.
     ok, data = cv2.imencode(".jpg", noisy, [int(cv2.IMWRITE_JPEG_QUALITY), 60])
     assert ok
-    resent = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    resent = np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), np.uint8)
     assert not gate.decide(tiny_grey(resent), 0.5).detect
     left = gate.decide(tiny_grey(blank), 0.5)
     assert left.detect and left.difference > 20
