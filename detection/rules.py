@@ -48,7 +48,7 @@ class RuleViolation:
     started_at: float  # first frame where the condition held, on the caller's clock
     duration: float  # the rule's hold time: the condition held that long when raised
     confidence: float  # 0..1
-    reason: str  # plain words for the teacher, the same on the dashboard and in the review
+    explanation: str  # plain words for the teacher: the live feed, the dashboard's drawer and the review
     # Kind-specific measures (ratios, thresholds); the "unable to judge" kinds carry
     # {"state": "unable_to_judge"}. JSON-ready: str and float values only.
     details: dict[str, str | float] = field(default_factory=dict)
@@ -59,7 +59,7 @@ class _Reading:
     """What one frame says about one condition that holds in it."""
 
     confidence: float  # 0..1, averaged over the episode
-    value: float  # kind-specific measure quoted in the reason
+    value: float  # kind-specific measure quoted in the explanation
 
 
 @dataclass(slots=True)
@@ -173,7 +173,7 @@ class StudentRules:
                         started_at=episode.started_at,
                         duration=hold,
                         confidence=episode.confidence,
-                        reason=self._reason(kind, episode, hold, stats),
+                        explanation=self._explanation(kind, episode, hold, stats),
                         details=details,
                     )
                 )
@@ -269,7 +269,7 @@ class StudentRules:
             }
         return {}
 
-    def _reason(self, kind: str, episode: _Episode, duration: float, stats: FrameStats) -> str:
+    def _explanation(self, kind: str, episode: _Episode, duration: float, stats: FrameStats) -> str:
         settings = self._settings
         if kind == NO_FACE:
             return f"No face seen for {duration:.1f} s (best score {episode.value_max:.2f} < {settings.threshold:.2f})"

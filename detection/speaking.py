@@ -80,5 +80,5 @@ class SpeakingRule:
             started_at=speech[0][0],
             duration=duration,
             confidence=min(1.0, sum(p for _, p in speech) / len(speech)),
-            reason=f"Speech heard for {duration:.1f} s within {self._window:g} s",
+            explanation=f"Speech heard for {duration:.1f} s within {self._window:g} s",
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,7 +22,8 @@ from core.signals import Signal
 from .catalog import Exam, Room, parse_uuid
 from .errors import Forbidden, Invalid, NoCapacity, NotFound
 from .events import AnalysisFlag, AnswerRecord, Evidence, ServerSequence, ViolationRecord, WriteResult
-from .protocols import AttemptRepository, EventSink, ExamCatalog, Notifier
+from .protocols import AttemptRepository, EventSink, ExamCatalog, Grader, Notifier
+from .review import flag_explanation
 from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
 from .tokens import Claims
 
@@ -29,6 +31,11 @@ from .tokens import Claims
 __all__ = ["LATE_ANSWER_GRACE", "Attempt", "AttemptService", "JoinResult", "utcnow", "with_status"]
 
 logger = logging.getLogger(__name__)
+
+# A room's name, seats, exam version and closed flag change (step 12), and an exam changes in
+# place until its first attempt: joins read both through this short cache, so a change reaches
+# every node within these seconds.
+ROOM_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,9 @@ class JoinResult:
     answers: dict[str, Any]
     last_seq: int
     resumed: bool
+    # The exam as this attempt's page shows it (its pools' draw, its order, no key); `answers`
+    # above are in the same displayed option indexes.
+    view: dict[str, Any] | None = None
 
 
 class AttemptService:
@@ -51,14 +61,17 @@ class AttemptService:
         on_change: Callable[[str], None] | None = None,
         closed: Signal[Attempt] | None = None,
         changed_elsewhere: Signal[str] | None = None,
+        grader: Grader | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._writer = writer
         self._notifier = notifier
-        self._exams: dict[str, Exam] = {}
+        self._exams: dict[str, tuple[float, Exam]] = {}
         self._attempts: dict[str, Attempt] = {}
-        self._rooms: dict[str, Room] = {}
+        self._rooms: dict[str, tuple[float, Room]] = {}
+        # Grades closed attempts (rooms/store/grades.py); None in unit tests of the clock.
+        self._grader = grader
         # A cluster (server/wire.py): told the id of every attempt this node changes, so the
         # other nodes drop their cached copy, and told of theirs. None on a single node.
         self.on_change = on_change
@@ -74,10 +87,16 @@ class AttemptService:
         self._server_seq = ServerSequence()
 
     async def exam(self, exam_id: str) -> Exam:
-        # Exams do not change after creation, so a process-wide cache is safe.
-        exam = self._exams.get(exam_id)
-        if exam is None:
-            exam = self._exams[exam_id] = await self._catalog.exam(exam_id)
+        # What a student sees of a version does not change once an attempt has started on it
+        # (an edit then makes a new version, a key correction changes only the key, and grading
+        # reads the key fresh). Before that an edit changes it in place, so the cache is short:
+        # an exam edited on any node is read again within ROOM_CACHE_SECONDS.
+        cached = self._exams.get(exam_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ROOM_CACHE_SECONDS:
+            return cached[1]
+        exam = await self._catalog.exam(exam_id)
+        self._exams[exam_id] = (now, exam)
         return exam
 
     async def attempt(self, attempt_id: str, *, fresh: bool = False) -> Attempt:
@@ -107,29 +126,49 @@ class AttemptService:
         if claims.role != "student" or not claims.room_id or not claims.exam_id:
             raise Forbidden("only a student token can join an exam")
         room = await self._room(claims.room_id)
-        if room.exam_id != claims.exam_id:
-            raise Forbidden("the invite's room does not belong to its exam")
         exam = await self.exam(room.exam_id)
+        if room.exam_id != claims.exam_id and (await self.exam(claims.exam_id)).family != exam.family:
+            # An invite names the version its room had then; the room may have moved on since.
+            raise Forbidden("the invite's room does not belong to its exam")
         opening = functools.partial(opened, exam.id, room.id, claims.sub, claims.name, float(exam.duration_seconds))
-        joined = await self._store.join(room.id, claims.sub, room.seats, opening, consent_version)
+        # A closed room takes no new attempt (0 seats left); its started attempts resume.
+        seats = 0 if room.closed else room.seats
+        joined = await self._store.join(room.id, claims.sub, seats, opening, consent_version)
         if joined is None:
+            if room.closed:
+                raise Forbidden("this room is closed: it takes no new students", code="room_closed")
             raise NoCapacity(f"all {room.seats} seats of this room are taken", code="capacity", retry_after=60)
         attempt = joined.attempt
         self._attempts[attempt.id] = attempt
         self._scores[attempt.id] = joined.score
+        # The attempt keeps the version it started with, whatever the room holds now.
+        taken = await self.exam(attempt.exam_id)
+        arrangement = taken.arrangement(attempt.id)
+        answers = {}
+        for qid, value in joined.answers.items():
+            question = taken.question(qid)
+            answers[qid] = arrangement.to_displayed(question, value) if question is not None else value
         return JoinResult(
             attempt=attempt,
-            exam=exam,
-            answers=joined.answers,
+            exam=taken,
+            answers=answers,
             last_seq=joined.last_seq,
             resumed=joined.resumed,
+            view=taken.for_attempt(attempt.id),
         )
 
+    def forget_rooms(self) -> None:
+        """Drop the cached rooms and exams: this node changed one (an edit, seats, closed)."""
+        self._rooms.clear()
+        self._exams.clear()
+
     async def _room(self, room_id: str) -> Room:
-        # A room's exam and seats do not change; only its host does, which joins ignore.
-        room = self._rooms.get(room_id)
-        if room is None:
-            room = self._rooms[room_id] = await self._catalog.room(room_id)
+        cached = self._rooms.get(room_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ROOM_CACHE_SECONDS:
+            return cached[1]
+        room = await self._catalog.room(room_id)
+        self._rooms[room_id] = (now, room)
         return room
 
     def _check_open(self, attempt: Attempt, *, answering: bool) -> None:
@@ -140,17 +179,20 @@ class AttemptService:
         self._check_open(attempt, answering=True)
         exam = await self.exam(attempt.exam_id)
         question = exam.question(question_id)
-        if question is None:
+        arrangement = exam.arrangement(attempt_id)
+        if question is None or not arrangement.includes(question_id):
             raise Invalid(f"no question {question_id!r} in this exam", fields={"question_id": "unknown"})
         problem = question.check_answer(value)
         if problem:
             raise Invalid(f"invalid answer to {question_id}: {problem}", fields={"value": problem})
-        result = await self._writer.submit(AnswerRecord(uuid.UUID(attempt_id), question_id, value, seq))
+        # The page sends option indexes as it displayed them; stored are the original ones.
+        stored = arrangement.to_original(question, value)
+        result = await self._writer.submit(AnswerRecord(uuid.UUID(attempt_id), question_id, stored, seq))
         answered = await self._store.answered(attempt_id)
         await self._notifier.teachers(
             attempt.room_id,
             "progress",
-            {"attempt_id": attempt_id, "answered": answered, "total": len(exam.questions)},
+            {"attempt_id": attempt_id, "answered": answered, "total": len(arrangement.question_ids)},
         )
         return result
 
@@ -197,7 +239,7 @@ class AttemptService:
                     "occurred_at": occurred_at.isoformat(),
                     "details": details,
                     "evidence_id": None,
-                    "reason": f"{kind} reported by the browser adds {weight:g} to the score",
+                    "explanation": flag_explanation(kind, details),
                 },
             )
         return result
@@ -229,11 +271,10 @@ class AttemptService:
             kind=flag.kind,
             severity=exam.rules.weight(flag.kind),
             occurred_at=datetime.fromtimestamp(flag.started_at, UTC),
-            # `reason` (what the live push and older pages read) and `explanation` are the same words.
+            # `explanation` is the detector's own words: the live push, the drawer and the review show them.
             details={
                 **flag.details,
-                "reason": flag.reason,
-                "explanation": flag.reason,
+                "explanation": flag.explanation,
                 "duration": round(flag.duration, 2),
                 "confidence": round(flag.confidence, 3),
             },
@@ -261,7 +302,7 @@ class AttemptService:
                     "occurred_at": record.occurred_at.isoformat(),
                     "details": record.details,
                     "evidence_id": str(record.evidence.id) if record.evidence else None,
-                    "reason": str(record.details.get("reason", record.kind)),
+                    "explanation": flag_explanation(record.kind, record.details),
                 },
             )
         return result
@@ -272,8 +313,21 @@ class AttemptService:
             return attempt
         self._changed(attempt_id)
         await self.log(attempt_id, "submit", {"reason": reason})
+        await self.grade(attempt_id)
         await self._announce_end(attempt)
         return attempt
+
+    async def grade(self, attempt_id: str) -> None:
+        """Grade a closed attempt right after it committed. A failure here loses nothing: the
+        sweeper grades every closed attempt that has no grade (`Grader.grade_pending`)."""
+        if self._grader is None:
+            return
+        try:
+            await self._grader.grade_attempt(attempt_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("grading attempt %s failed; the sweeper grades it again", attempt_id)
 
     async def _apply(self, attempt_id: str, change: Change) -> tuple[Attempt, bool]:
         result = await self._store.change(str(parse_uuid(attempt_id, "attempt")), change)
@@ -326,7 +380,10 @@ class AttemptService:
             self._attempts[attempt.id] = attempt
             self._changed(attempt.id)
             await self.log(attempt.id, "submit", {"reason": "deadline"})
+            await self.grade(attempt.id)
             await self._announce_end(attempt)
+        if self._grader is not None:
+            await self._grader.grade_pending()
         return expired
 
     async def run_deadline_sweeper(self, interval: float = 1.0) -> None:

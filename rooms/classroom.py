@@ -68,8 +68,10 @@ class Classroom:
         entries = await self._store.roster(room.id)
         states = await self._presence.room(room.id)
         students = []
+        # An attempt gets its pools' draw, the same number for every attempt of a version.
+        total = len(exam.arrangement(room.id).question_ids)
         for entry in entries:
-            entry["total_questions"] = len(exam.questions)
+            entry["total_questions"] = total
             entry["presence"] = roster_presence(entry["status"], states.get(entry["id"]))
             students.append(entry)
         recent = await self._store.recent_violations(room.id, RECENT_VIOLATIONS)
@@ -139,6 +141,7 @@ class Classroom:
                     "reason": attempt.end_reason,
                 },
             )
+            await self._attempts.grade(attempt_id)  # what was answered counts (docs/exams.md)
             await self._attempts.ended(attempt)
         return attempt
 

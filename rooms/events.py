@@ -70,7 +70,7 @@ class AnalysisFlag:
     started_at: float  # epoch seconds: when the condition began
     duration: float
     confidence: float
-    reason: str  # plain words, shown to teachers and reviewers as the flag's explanation
+    explanation: str  # plain words: the live feed, the drawer and the review timeline show them
     details: dict[str, Any] = field(default_factory=dict)
     evidence_jpeg: bytes = b""  # the frame of the moment; empty: no evidence (speaking without a camera)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from core.vocabulary import BOUNDS, CLIENT_KINDS, DEFAULT_WEIGHTS, KINDS, SERVER_KINDS, SIGNAL_KINDS, WEIGHT, Bound
 
@@ -64,23 +64,90 @@ _WEIGHTS_SCHEMA: dict[str, Any] = {
 }
 
 
+QuestionKind = Literal["single", "multiple", "numeric", "short", "essay"]
+# Fields of a question that make up its answer key: never sent to a student (`Question.for_student`).
+KEY_FIELDS = ("correct", "scoring", "answer", "tolerance", "accepted", "feedback")
+
+
 class Question(BaseModel):
+    """One question and its answer key (docs/exams.md).
+
+    - ``single``: ``options``, ``correct`` = the one right option's index.
+    - ``multiple``: ``options``, ``correct`` = the right options' indexes, ``scoring``
+      all-or-nothing or partial credit.
+    - ``numeric``: ``answer`` within ``tolerance`` (absolute).
+    - ``short``: ``accepted`` answers, compared with case and spacing ignored.
+    - ``essay``: graded by hand (``text``, the kind stored before step 12, reads as ``essay``).
+
+    A question without a key (``correct``/``answer``/``accepted`` absent) is graded by hand.
+    """
+
     model_config = _FROZEN
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["single", "multiple", "text"]
+    kind: QuestionKind
     text: str = Field(min_length=1, max_length=5000)
     options: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = Field(default=(), max_length=20)
-    points: float = Field(default=1.0, ge=0, le=1000)
-    max_length: int = Field(default=2000, ge=1, le=20000, description="for text answers")
+    points: float = Field(default=1.0, ge=0, le=1000, allow_inf_nan=False)
+    max_length: int = Field(default=2000, ge=1, le=20000, description="for essay and short answers")
+    # The answer key (KEY_FIELDS).
+    correct: tuple[Annotated[int, Field(ge=0, lt=20)], ...] | None = Field(
+        default=None, description="single/multiple: index(es) of the right option(s)"
+    )
+    scoring: Literal["all_or_nothing", "partial"] = Field(default="all_or_nothing", description="multiple only")
+    answer: float | None = Field(default=None, allow_inf_nan=False, description="numeric: the right value")
+    tolerance: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="numeric: accepted |error|")
+    accepted: tuple[Annotated[str, Field(min_length=1, max_length=500)], ...] = Field(
+        default=(), max_length=50, description="short: accepted answers (case and spacing ignored)"
+    )
+    feedback: str = Field(default="", max_length=5000, description="shown to teachers with the key")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        # Exams stored before step 12 say "text" for what is now an essay; a single-choice key
+        # may be given as a bare index.
+        if isinstance(data, dict):
+            if data.get("kind") == "text":
+                data = {**data, "kind": "essay"}
+            if isinstance(data.get("correct"), int) and not isinstance(data.get("correct"), bool):
+                data = {**data, "correct": (data["correct"],)}
+        return data
 
     @model_validator(mode="after")
-    def _options_match_kind(self) -> Question:
-        if self.kind in ("single", "multiple") and len(self.options) < 2:
+    def _consistent(self) -> Question:
+        choice = self.kind in ("single", "multiple")
+        if choice and len(self.options) < 2:
             raise ValueError("a choice question needs at least two options")
-        if self.kind == "text" and self.options:
-            raise ValueError("a text question takes no options")
+        if not choice and self.options:
+            raise ValueError(f"a {self.kind} question takes no options")
+        if self.correct is not None:
+            if not choice:
+                raise ValueError(f"`correct` is for choice questions; a {self.kind} question uses another key")
+            if any(i >= len(self.options) for i in self.correct) or len(set(self.correct)) != len(self.correct):
+                raise ValueError("`correct` must list distinct option indexes")
+            if self.kind == "single" and len(self.correct) != 1:
+                raise ValueError("a single-choice question has exactly one correct option")
+        if self.answer is not None and self.kind != "numeric":
+            raise ValueError("`answer` is for numeric questions")
+        if self.accepted and self.kind != "short":
+            raise ValueError("`accepted` is for short-answer questions")
         return self
+
+    @property
+    def auto_graded(self) -> bool:
+        """Whether the server grades this question at submit (it has a key); else a person does."""
+        if self.kind in ("single", "multiple"):
+            return self.correct is not None
+        if self.kind == "numeric":
+            return self.answer is not None
+        if self.kind == "short":
+            return bool(self.accepted)
+        return False
+
+    def for_student(self) -> dict[str, Any]:
+        """The question as a student's page gets it: no key."""
+        return self.model_dump(mode="json", exclude=set(KEY_FIELDS))
 
     def check_answer(self, value: Any) -> str | None:
         """Return why `value` is not an answer to this question, or None."""
@@ -96,9 +163,56 @@ class Question(BaseModel):
                 or len(set(value)) != len(value)
             ):
                 return f"expected a list of distinct option indexes 0..{len(self.options) - 1}"
+        elif self.kind == "numeric":
+            # A number, or the text a student typed (a decimal comma is a number too).
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                return "expected a number"
+            if isinstance(value, str) and len(value) > 64:
+                return "expected a number of at most 64 characters"
         elif not isinstance(value, str) or len(value) > self.max_length:
             return f"expected text of at most {self.max_length} characters"
         return None
+
+
+class Pool(BaseModel):
+    """Draw ``draw`` of ``questions`` for each attempt (deterministic per attempt)."""
+
+    model_config = _FROZEN
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    questions: tuple[str, ...] = Field(min_length=1, max_length=500)
+    draw: int = Field(ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _draw_fits(self) -> Pool:
+        if self.draw > len(self.questions):
+            raise ValueError(f"pool {self.id} draws {self.draw} of only {len(self.questions)} questions")
+        if len(set(self.questions)) != len(self.questions):
+            raise ValueError(f"pool {self.id} lists a question twice")
+        return self
+
+
+class Schedule(BaseModel):
+    """When attempts may start and must end (docs/exams.md). Times are timezone-aware."""
+
+    model_config = _FROZEN
+
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
+    latest_start: AwareDatetime | None = Field(default=None, description="no attempt starts after this")
+    hard_close: bool = Field(default=False, description="submit every attempt at closes_at, time left or not")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        if self.latest_start and self.opens_at and self.latest_start < self.opens_at:
+            raise ValueError("latest_start must not be before opens_at")
+        if self.latest_start and self.closes_at and self.latest_start > self.closes_at:
+            raise ValueError("latest_start must not be after closes_at")
+        if self.hard_close and self.closes_at is None:
+            raise ValueError("hard_close needs closes_at")
+        return self
 
 
 class AnalysisRules(BaseModel):
@@ -194,9 +308,24 @@ class ExamSpec(BaseModel):
                 "title": "Algebra midterm",
                 "duration_minutes": 45,
                 "questions": [
-                    {"id": "q1", "kind": "single", "text": "2 + 2 = ?", "options": ["3", "4", "5"]},
-                    {"id": "q2", "kind": "multiple", "text": "Primes?", "options": ["2", "4", "7"]},
-                    {"id": "q3", "kind": "text", "text": "Explain a prime number."},
+                    {"id": "q1", "kind": "single", "text": "2 + 2 = ?", "options": ["3", "4", "5"], "correct": [1]},
+                    {
+                        "id": "q2",
+                        "kind": "multiple",
+                        "text": "Primes?",
+                        "options": ["2", "4", "7"],
+                        "correct": [0, 2],
+                        "scoring": "partial",
+                    },
+                    {
+                        "id": "q3",
+                        "kind": "numeric",
+                        "text": "1 / 3 = ? (2 decimals)",
+                        "answer": 0.33,
+                        "tolerance": 0.005,
+                    },
+                    {"id": "q4", "kind": "short", "text": "Capital of France?", "accepted": ["Paris"]},
+                    {"id": "q5", "kind": "essay", "text": "Explain a prime number."},
                 ],
                 "rules": {"weights": {"tab_hidden": 3, "paste": 4}, "evidence_retention_days": 14},
             }
@@ -207,12 +336,22 @@ class ExamSpec(BaseModel):
     duration_minutes: int = Field(ge=1, le=24 * 60)
     questions: tuple[Question, ...] = Field(min_length=1, max_length=500)
     rules: Rules = Field(default_factory=Rules)
+    shuffle_questions: bool = Field(default=False, description="each attempt sees the questions in its own order")
+    shuffle_options: bool = Field(default=False, description="each attempt sees choice options in its own order")
+    pools: tuple[Pool, ...] = Field(default=(), max_length=100, description="draw N of these questions per attempt")
+    schedule: Schedule = Field(default_factory=Schedule)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ExamSpec:
         ids = [q.id for q in self.questions]
         if len(set(ids)) != len(ids):
             raise ValueError("question ids must be unique")
+        pooled = [qid for pool in self.pools for qid in pool.questions]
+        if len(set(pooled)) != len(pooled):
+            raise ValueError("a question belongs to at most one pool")
+        unknown = set(pooled) - set(ids)
+        if unknown:
+            raise ValueError(f"pools name unknown questions: {', '.join(sorted(unknown))}")
         return self
 
     def question(self, question_id: str) -> Question | None:

@@ -156,6 +156,18 @@ class AttemptRepository(Protocol):
         ...
 
 
+class Grader(Protocol):
+    """Grades closed attempts automatically (rooms/store/grades.py)."""
+
+    async def grade_attempt(self, attempt_id: str) -> object:
+        """Grade one closed attempt (idempotent); nothing for a running one."""
+        ...
+
+    async def grade_pending(self) -> int:
+        """Grade closed attempts left without a grade (a crash between close and grade); how many."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ControlRecord:
     """A teacher's control of one attempt, as the timeline and the audit log keep it."""

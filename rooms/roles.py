@@ -23,6 +23,10 @@ ROOM_ROLES: tuple[RoomRole, ...] = ("owner", "proctor", "reviewer")
 Action = Literal[
     "exam.read",  # read an exam (its questions and rules)
     "exam.add_room",  # open another room on the exam
+    "exam.export",  # download the exam with its answer keys (Moodle XML)
+    "exam.edit",  # edit (or version), duplicate, archive, delete the exam; list its rooms
+    "room.edit",  # rename the room, change its seats, close it
+    "room.grade",  # grade answers by hand (essays), read answers with their keys
     "room.members",  # list, add and remove the room's colleagues
     "room.invite",  # issue student invites
     "room.watch",  # the live roster and its deltas
@@ -46,6 +50,10 @@ _OWNER: frozenset[RoomRole] = frozenset({"owner"})
 NEEDS: dict[Action, frozenset[RoomRole]] = {
     "exam.read": _ALL,
     "exam.add_room": _OWNER,
+    "exam.export": _OWNER,
+    "exam.edit": _OWNER,
+    "room.edit": _OWNER,
+    "room.grade": _ALL,  # roles are nested: whoever reviews a room may mark it
     "room.members": _OWNER,
     "room.invite": _LIVE,
     "room.watch": _LIVE,
@@ -62,6 +70,10 @@ NEEDS: dict[Action, frozenset[RoomRole]] = {
 _WHAT: dict[Action, str] = {
     "exam.read": "read this exam",
     "exam.add_room": "open rooms on this exam",
+    "exam.export": "export this exam",
+    "exam.edit": "change this exam",
+    "room.edit": "change this room",
+    "room.grade": "grade answers in this room",
     "room.members": "manage this room's colleagues",
     "room.invite": "invite students to this room",
     "room.watch": "watch this room live",

@@ -57,7 +57,7 @@ class ViolationSink:
                 started_at=violation.started_at,
                 duration=violation.duration,
                 confidence=violation.confidence,
-                reason=violation.reason,
+                explanation=violation.explanation,
                 details=dict(violation.details),
                 evidence_jpeg=evidence_jpeg,
             ),

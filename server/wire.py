@@ -41,9 +41,13 @@ from rooms.store.catalog import Catalog
 from rooms.store.classroom import ClassroomStore
 from rooms.store.database import Database
 from rooms.store.event_writer import EventWriter
+from rooms.store.exam_versions import ExamVersions
+from rooms.store.grades import GradeChange, GradeStore
 from rooms.store.members import RoomAccess
 from rooms.store.privacy import Revocations, StudentData
+from rooms.store.results import Results
 from rooms.store.review import EvidenceStore, Review
+from rooms.store.review_queue import ReviewQueue
 from rooms.tokens import TokenService
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
@@ -91,7 +95,13 @@ class Node:
     accounts: AccountService
     members_api: MembersApi
     oidc: OidcRoutes
+    results: Results  # step 12: a room's results and statistics
+    review_queue: ReviewQueue  # step 12: flagged attempts across my rooms
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
+    # Step 12 A: exam versions and lifecycle, grades, and the signal LTI passback listens to.
+    exam_versions: ExamVersions | None = None
+    grades: GradeStore | None = None
+    grade_changed: Signal[GradeChange] | None = None
 
 
 def build_node(settings: Settings) -> Node:
@@ -110,6 +120,10 @@ def build_node(settings: Settings) -> Node:
     access = RoomAccess(database, audit)
     catalog = Catalog(database, access)
     review = Review(database, catalog)
+    # Sent after commit whenever an attempt's grade changes (submit, manual grade, re-grade);
+    # the lead connects LTI grade passback (the AGS outbox) to it.
+    grade_changed: Signal[GradeChange] = Signal("grade-changed")
+    grades = GradeStore(database, review, audit, grade_changed)
     accounts = AccountService(
         AccountRepository(database),
         audit,
@@ -156,6 +170,7 @@ def build_node(settings: Settings) -> Node:
         on_change=parts.manager.attempt_changed if parts is not None else None,
         closed=attempt_closed,
         changed_elsewhere=changed_elsewhere,
+        grader=grades,
     )
 
     async def teachers_told(room_id: str, attempt_id: str, state: PresenceState) -> None:
@@ -254,7 +269,12 @@ def build_node(settings: Settings) -> Node:
         accounts=accounts,
         members_api=MembersApi(catalog, access, accounts, backends.presence),
         oidc=oidc_routes(settings, audit, sign_in=TeacherSignIn(accounts, AccountSessions(accounts))),
+        results=Results(database, catalog),
+        review_queue=ReviewQueue(database, catalog),
         speech=speech_listener(analysis, metrics, attempts, notifier),
+        exam_versions=ExamVersions(database, catalog),
+        grades=grades,
+        grade_changed=grade_changed,
     )
 
 

@@ -117,14 +117,14 @@ class StudentNamespace(GuardedNamespace):
                     "attempt_id": attempt.id,
                     "student_id": attempt.student_id,
                     "student_name": attempt.student_name,
-                    "total_questions": len(result.exam.questions),
+                    "total_questions": len(result.exam.arrangement(attempt.id).question_ids),
                     **attempt.clock(),
                 },
             )
         return ok(
             attempt=attempt.clock(),
             student={"id": attempt.student_id, "name": attempt.student_name},
-            exam=result.exam.to_json(for_student=True),
+            exam=result.view if result.view is not None else result.exam.to_json(for_student=True),
             analysis=self._analysis_for(result.exam.rules.analysis.for_student(attempt.accommodations)),
             answers=result.answers,
             last_seq=result.last_seq,

@@ -1,4 +1,6 @@
-"""Exams and rooms in Postgres: create, and read them for a caller (through `RoomAccess`)."""
+"""Exams and rooms in Postgres: create, and read them for a caller (through `RoomAccess`).
+
+Versions, edits, archive and delete are in rooms/store/exam_versions.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import uuid
 
 import asyncpg
 
-from rooms.catalog import Exam, Room, parse_uuid
-from rooms.errors import Forbidden, NotFound
-from rooms.exam import ExamSpec, Question, Rules
+from rooms.catalog import SETTINGS_FIELDS, Exam, Room, parse_uuid
+from rooms.errors import Conflict, Forbidden, NotFound
+from rooms.exam import ExamSpec, Question, Rules, Schedule
+from rooms.exam import Pool as QuestionPool
 from rooms.roles import Action
 from rooms.tokens import Claims
 
@@ -20,8 +23,10 @@ from .members import RoomAccess
 __all__ = ["Catalog", "Exam", "Room", "parse_uuid"]
 
 
-def _exam(row: asyncpg.Record) -> Exam:
+def exam_from(row: asyncpg.Record) -> Exam:
     questions = json.loads(row["questions"])
+    # .get: a new node may read before migration 0011 is applied (tests/rooms/test_upgrade_compat.py).
+    settings = json.loads(row.get("settings") or "{}")
     return Exam(
         id=str(row["id"]),
         title=row["title"],
@@ -30,7 +35,28 @@ def _exam(row: asyncpg.Record) -> Exam:
         rules=Rules.model_validate(json.loads(row["rules"])),
         created_by=row["created_by"],
         created_at=row["created_at"],
+        shuffle_questions=bool(settings.get("shuffle_questions", False)),
+        shuffle_options=bool(settings.get("shuffle_options", False)),
+        pools=tuple(QuestionPool.model_validate(p) for p in settings.get("pools", ())),
+        schedule=Schedule.model_validate(settings.get("schedule") or {}),
+        family_id=str(row.get("family_id") or row["id"]),
+        version=row.get("version") or 1,
+        parent_id=str(row["parent_id"]) if row.get("parent_id") is not None else None,
+        archived=row.get("archived_at") is not None,
     )
+
+
+def settings_json(spec: ExamSpec) -> str:
+    """The spec's fields stored in the `settings` jsonb column."""
+    return json.dumps(spec.model_dump(mode="json", include=set(SETTINGS_FIELDS)))
+
+
+def questions_json(spec: ExamSpec) -> str:
+    return json.dumps([q.model_dump(mode="json") for q in spec.questions])
+
+
+# Kept for importers of the previous name.
+_exam = exam_from
 
 
 def _room(row: asyncpg.Record) -> Room:
@@ -41,7 +67,11 @@ def _room(row: asyncpg.Record) -> Room:
         seats=row["seats"],
         host_node=row["host_node"],
         created_at=row["created_at"],
+        closed=row.get("closed_at") is not None,
     )
+
+
+room_from = _room
 
 
 class Catalog:
@@ -53,14 +83,15 @@ class Catalog:
 
     async def create_exam(self, spec: ExamSpec, created_by: str) -> Exam:
         row = await self._pool.fetchrow(
-            "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by)"
-            " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6) RETURNING *",
+            "INSERT INTO exams (id, title, duration_seconds, questions, rules, created_by, settings)"
+            " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7::jsonb) RETURNING *",
             uuid.uuid4(),
             spec.title,
             spec.duration_minutes * 60,
-            json.dumps([q.model_dump(mode="json") for q in spec.questions]),
+            questions_json(spec),
             spec.rules.model_dump_json(),
             created_by,
+            settings_json(spec),
         )
         assert row is not None
         return _exam(row)
@@ -83,10 +114,15 @@ class Catalog:
         return exam
 
     async def create_room(self, exam: Exam, name: str, seats: int) -> Room:
+        if exam.archived:
+            raise Conflict("this exam is archived: it takes no new rooms", code="archived")
+        # A room always opens on the family's newest version (new attempts take that one).
         row = await self._pool.fetchrow(
-            "INSERT INTO rooms (id, exam_id, name, seats) VALUES ($1, $2, $3, $4) RETURNING *",
+            "INSERT INTO rooms (id, exam_id, name, seats)"
+            " SELECT $1, e.id, $3, $4 FROM exams e WHERE e.family_id = $2 ORDER BY e.version DESC LIMIT 1"
+            " RETURNING *",
             uuid.uuid4(),
-            uuid.UUID(exam.id),
+            uuid.UUID(exam.family),
             name,
             seats,
         )

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from rooms.protocols import ControlRecord
+from rooms.review import flag_explanation
 from rooms.timer import Attempt, Change
 
 from .attempts import change_locked
@@ -61,7 +62,7 @@ def _violation_json(row: asyncpg.Record) -> dict[str, Any]:
         "occurred_at": row["occurred_at"].isoformat(),
         "details": details,
         "evidence_id": str(row["evidence_id"]) if row["evidence_id"] else None,
-        "reason": str(details.get("reason") or f"{row['kind']} ({row['source']}) adds {row['severity']:g}"),
+        "explanation": flag_explanation(row["kind"], details),
     }
 
 
@@ -76,6 +77,8 @@ class ClassroomStore:
         entries = []
         for row in rows:
             entry = attempt_summary(row)
+            # The live suspicion score, for the dashboard's triage only (flags count once confirmed).
+            entry["score"] = round(float(row["score"]), 2)
             entry["last_violation_kind"] = row["last_violation_kind"]
             entries.append(entry)
         return entries

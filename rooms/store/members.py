@@ -80,9 +80,12 @@ class RoomAccess:
         if exam_created_by == claims.sub:
             return "owner"
         rows = await self._pool.fetch(
-            "SELECT m.role FROM room_members m JOIN rooms r ON r.id = m.room_id"
-            " WHERE r.exam_id = $1 AND m.subject = $2"
-            " UNION ALL SELECT 'proctor' FROM rooms r WHERE r.exam_id = $1 AND r.id::text = ANY($3::text[])",
+            # Any room of any version of the exam: rooms move to a family's newest version.
+            "WITH fam AS (SELECT id FROM exams WHERE family_id = (SELECT family_id FROM exams WHERE id = $1))"
+            " SELECT m.role FROM room_members m JOIN rooms r ON r.id = m.room_id"
+            " WHERE r.exam_id IN (SELECT id FROM fam) AND m.subject = $2"
+            " UNION ALL SELECT 'proctor' FROM rooms r WHERE r.exam_id IN (SELECT id FROM fam)"
+            " AND r.id::text = ANY($3::text[])",
             uuid.UUID(exam_id),
             claims.sub,
             list(claims.rooms),

@@ -70,6 +70,14 @@ class StudentData:
             evidence = await conn.fetch("SELECT * FROM evidence WHERE attempt_id = ANY($1) ORDER BY taken_at", ids)
             controls = await conn.fetch("SELECT * FROM controls WHERE attempt_id = ANY($1) ORDER BY created_at", ids)
             log = await conn.fetch("SELECT * FROM attempt_log WHERE attempt_id = ANY($1) ORDER BY at", ids)
+            # Grades since migration 0009; a new node may export before it is applied (docs/upgrades.md).
+            grades = (
+                await conn.fetch(
+                    "SELECT * FROM answer_grades WHERE attempt_id = ANY($1) ORDER BY attempt_id, question_id", ids
+                )
+                if await conn.fetchval("SELECT to_regclass('answer_grades') IS NOT NULL")
+                else []
+            )
             audit = await conn.fetch(
                 "SELECT * FROM audit_log WHERE target_type = 'attempt' AND target_id = ANY($1::text[]) ORDER BY at",
                 [str(i) for i in ids],
@@ -79,6 +87,7 @@ class StudentData:
             "exported_at": datetime.now(UTC).isoformat(),
             "attempts": _rows(attempts),
             "answers": _rows(answers),
+            "grades": _rows(grades),  # points per question, who graded by hand, their comment
             "violations": _rows(violations),
             "evidence": _rows(evidence),
             "controls": _rows(controls),

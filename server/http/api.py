@@ -20,14 +20,15 @@ from .accounts_api import ACCOUNT_ROUTES
 from .admin_accounts import ADMIN_ACCOUNT_ROUTES
 from .credentials import claims_of
 from .errors import parse_body
-from .reports import render_csv
+from .exams_api import EXAM_ROUTES
+from .interchange import INTERCHANGE_ROUTES
+from .review_api import REVIEW_ROUTES
 from .route import Route
 from .schemas import (
     ExamSpec,
     InviteRequest,
     MemberAdd,
     MemberRemove,
-    ReviewDecision,
     RevokeRequest,
     RoomCreate,
     TokenRequest,
@@ -118,18 +119,6 @@ async def attempt_timeline(request: web.Request) -> web.Response:
     return web.json_response(timeline)
 
 
-async def room_report(request: web.Request) -> web.Response:
-    claims = claims_of(request)
-    room_id = request.match_info["room_id"]
-    text = render_csv(await request.app[REVIEW].attempts(claims, room_id))
-    await request.app[AUDIT].record(claims, "report.download", "room", room_id)
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="room-{room_id}.csv"'},
-    )
-
-
 async def create_token(request: web.Request) -> web.Response:
     claims = claims_of(request)
     claims.require_role("admin")
@@ -161,26 +150,6 @@ async def get_evidence(request: web.Request) -> web.Response:
         content_type=content_type,
         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
     )
-
-
-async def review_violation(request: web.Request) -> web.Response:
-    claims = claims_of(request)
-    try:
-        violation_id = int(request.match_info["violation_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
-    if not 1 <= violation_id < 2**63:
-        raise web.HTTPNotFound()
-    body = await parse_body(request, ReviewDecision)
-    attempt_id = await request.app[EVIDENCE].set_review(claims, violation_id, body.decision)
-    await request.app[AUDIT].record(
-        claims,
-        f"violation.{body.decision}",
-        "attempt",
-        attempt_id,
-        {"violation_id": violation_id, "note": body.note},
-    )
-    return web.json_response({"violation_id": violation_id, "review": body.decision})
 
 
 async def revoke_token(request: web.Request) -> web.Response:
@@ -273,23 +242,12 @@ ROUTES: tuple[Route, ...] = (
         ("admin", "teacher", "student"),
     ),
     Route(
-        "GET", "/api/rooms/{room_id}/report.csv", room_report, "Room report as CSV", _TEACHERS, content_type="text/csv"
-    ),
-    Route(
         "GET",
         "/api/evidence/{evidence_id}",
         get_evidence,
         "An evidence JPEG (audited; teachers of the room only)",
         _TEACHERS,
         content_type="image/jpeg",
-    ),
-    Route(
-        "POST",
-        "/api/violations/{violation_id}/review",
-        review_violation,
-        "Confirm or dismiss a flag (recorded)",
-        _TEACHERS,
-        ReviewDecision,
     ),
     Route(
         "POST",
@@ -348,6 +306,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/tokens", create_token, "Mint an admin or teacher token", ("admin",), TokenRequest, 201),
     *ACCOUNT_ROUTES,  # an account's own personal tokens (server/http/accounts_api.py)
     *ADMIN_ACCOUNT_ROUTES,  # the admins' accounts list, create, disable (server/http/admin_accounts.py)
+    *INTERCHANGE_ROUTES,  # exams imported from Moodle XML, GIFT, QTI; exported as Moodle XML (interchange.py)
+    *REVIEW_ROUTES,  # review queue, flag decisions, verdicts, results and statistics (server/http/review_api.py)
+    *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
 )
 
 

@@ -88,6 +88,21 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise Invalid("the body has invalid fields", fields=validation_fields(exc)) from None
 
 
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """Read the query string into `model` (each parameter once); bad ones name their field."""
+    from rooms.errors import Invalid
+
+    data: dict[str, str] = {}
+    for key, value in request.query.items():
+        if key in data:
+            raise Invalid(f"the parameter {key!r} is given twice", fields={key: "given twice"})
+        data[key] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("the query has invalid parameters", fields=validation_fields(exc)) from None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:

@@ -55,11 +55,24 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
                     "schema": {"type": "integer"}
                     if p == "violation_id"
                     else {"type": "string"}
-                    if p == "student_id"
+                    if p in ("student_id", "question_id")
                     else {"type": "string", "format": "uuid"},
                 }
                 for p in params
             ]
+        if route.query is not None:
+            query_schema = route.query.model_json_schema()
+            required = set(query_schema.get("required", ()))
+            op.setdefault("parameters", []).extend(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "description": prop.get("description", ""),
+                    "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+                }
+                for name, prop in query_schema["properties"].items()
+            )
         if route.body is not None:
             name = route.body.__name__
             schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -83,7 +96,7 @@ def build(routes: tuple[Route, ...], version: str) -> dict[str, Any]:
             "content": {route.content_type: {"schema": ok_schema}},
         }
         for status, text in {**_ERROR_STATUSES, **{str(k): v for k, v in route.responses.items()}}.items():
-            if status == "400" and route.body is None:
+            if status == "400" and route.body is None and route.query is None:
                 continue
             op["responses"][status] = {
                 "description": text,

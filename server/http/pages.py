@@ -19,6 +19,7 @@ from aiohttp import web
 
 from core.vocabulary import app_vocabulary
 from rooms.errors import RoomsError
+from rooms.review import vocabulary as review_vocabulary
 from rooms.roles import vocabulary as role_vocabulary
 from server.keys import ATTEMPTS, SETTINGS
 from server.settings import Settings
@@ -63,8 +64,12 @@ PAGES = {
     "/teacher/": "teacher/index.html",
     "/teacher/editor.html": "teacher/editor.html",
     "/teacher/review.html": "teacher/review.html",
+    "/teacher/queue.html": "teacher/queue.html",
+    "/teacher/results.html": "teacher/results.html",
+    "/teacher/grading.html": "teacher/grading.html",
     "/teacher/signin.html": "teacher/signin.html",
     "/teacher/account.html": "teacher/account.html",
+    "/teacher/import.html": "teacher/import.html",
     "/teacher/setup": "teacher/setup.html",
 }
 # Served from node_modules; a fixed list, so nothing else there is reachable.
@@ -182,7 +187,13 @@ async def app_config(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     ice = [{"urls": list(settings.ice_servers)}] if settings.ice_servers else []
-    body = {"ice_servers": ice, "consent_version": CONSENT_VERSION, **app_vocabulary(), **role_vocabulary()}
+    body = {
+        "ice_servers": ice,
+        "consent_version": CONSENT_VERSION,
+        **app_vocabulary(),
+        **role_vocabulary(),
+        **review_vocabulary(),
+    }
     response = web.json_response(body)
     response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
     secure(response, settings)

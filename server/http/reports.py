@@ -1,6 +1,6 @@
-"""The room report as CSV: presentation of the rows the review repository returns.
+"""The room report (its results) as CSV: presentation of the rows the results repository returns.
 
-Rendering lives at the edge; rooms/store/review.py only reads the attempts' summaries.
+Rendering lives at the edge; rooms/store/results.py only reads the rows.
 """
 
 from __future__ import annotations
@@ -10,20 +10,30 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+# The room's results (rooms/store/results.py). A flag counts against a student only once a
+# person confirmed it, so the report carries the verdict and the decided flags and no raw sum of
+# flag weights; undecided flags are a count, for the reviewer to see what is left.
 REPORT_COLUMNS = (
     "id",
     "student_id",
     "student_name",
     "status",
     "started_at",
-    "deadline",
     "submitted_at",
     "end_reason",
+    "time_taken_seconds",
     "answered",
-    "violations",
-    "score",
-    "extension_seconds",
-    "last_violation_at",
+    "grade",
+    "grade_max",
+    "grade_final",
+    "verdict",
+    "verdict_label",
+    "verdict_note",
+    "verdict_by",
+    "verdict_at",
+    "confirmed_flags",
+    "dismissed_flags",
+    "unreviewed_flags",
 )
 
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).

@@ -22,3 +22,4 @@ class Route:
     status: int = 200
     content_type: str = "application/json"
     responses: dict[int, str] = field(default_factory=dict)
+    query: type[BaseModel] | None = None  # the query string's model (each field one parameter)

@@ -77,7 +77,7 @@ async def test_faces_become_violations_with_audited_evidence(
     assert not [v for v in violations if v["attempt_id"] == students["one"]], "one face raises nothing"
     multiple = next(v for v in violations if v["kind"] == "multiple_faces")
     assert multiple["source"] == "server" and multiple["evidence_id"]
-    assert "face" in multiple["reason"].lower()
+    assert "face" in multiple["explanation"].lower()
 
     # The room's teacher reads the evidence; the read is audited.
     teacher_token = await live.teacher_token([room["id"]])
@@ -103,6 +103,8 @@ async def test_faces_become_violations_with_audited_evidence(
     timeline = await live.rest("GET", f"/api/attempts/{students['two']}/timeline")
     server_entries = [e for e in timeline["entries"] if e["type"] == "violation" and e["source"] == "server"]
     assert server_entries and server_entries[0]["evidence_id"]
+    # The same words as the live feed, under the same name.
+    assert all(e["explanation"] == e["details"]["explanation"] for e in server_entries)
 
     # Peers close when the students leave; the count returns to zero.
     peers = live.app[PEERS]  # type: ignore[attr-defined]

@@ -64,15 +64,15 @@ async def test_a_turned_head_is_flagged_with_the_same_explanation_everywhere(liv
             player.video.stop()
 
     assert pushed["source"] == "server" and pushed["evidence_id"]
-    assert pushed["reason"].startswith("Head turned to the side for 1.5 s (yaw ratio ")
-    assert pushed["reason"].endswith(" > 0.30)")
+    assert pushed["explanation"].startswith("Head turned to the side for 1.5 s (yaw ratio ")
+    assert pushed["explanation"].endswith(" > 0.30)")
     # A real person in front of the camera: never "No face" or "Several faces".
     assert not [v for v in teacher.received.events["violation"] if v["kind"] in ("no_face", "multiple_faces")]
 
     timeline = await live.rest("GET", f"/api/attempts/{attempt_id}/timeline")
     [entry] = [e for e in timeline["entries"] if e["type"] == "violation" and e["kind"] == "head_turned"]
     details = entry["details"]
-    assert details["explanation"] == details["reason"] == pushed["reason"]
+    assert details["explanation"] == entry["explanation"] == pushed["explanation"]
     assert details["duration"] == 1.5
     assert details["yaw_ratio"] > details["threshold"] == 0.3
     assert entry["evidence_id"] == pushed["evidence_id"]

@@ -35,7 +35,7 @@ def test_head_turned_says_how_far_and_how_long() -> None:
     (violation,) = feed(StudentRules(RuleSettings()), 10, faces=(face(TURNED),))
 
     assert violation.kind == "head_turned"
-    assert violation.reason == "Head turned to the side for 3.0 s (yaw ratio 0.42 > 0.30)"
+    assert violation.explanation == "Head turned to the side for 3.0 s (yaw ratio 0.42 > 0.30)"
     assert violation.details == {"yaw_ratio": 0.425, "yaw_ratio_max": 0.425, "threshold": 0.3, "observed_seconds": 3.0}
     assert (violation.started_at, violation.duration) == (0.0, 3.0)
 
@@ -44,7 +44,7 @@ def test_looking_down_from_the_nose_nearing_the_mouth_line() -> None:
     (violation,) = feed(StudentRules(RuleSettings()), 10, faces=(face(DOWN),))
 
     assert violation.kind == "looking_down"
-    assert violation.reason == "Head tilted down for 3.0 s (pitch ratio 0.80 > 0.75)"
+    assert violation.explanation == "Head tilted down for 3.0 s (pitch ratio 0.80 > 0.75)"
     assert violation.details["pitch_ratio"] == pytest.approx(0.8)
     assert feed(StudentRules(RuleSettings()), 10, faces=(face(FRONTAL),)) == []
 
@@ -67,7 +67,7 @@ def test_a_dark_frame_without_a_face_is_unable_to_judge_not_no_face() -> None:
     assert violation.kind == "too_dark"
     assert violation.details["state"] == "unable_to_judge"
     assert violation.details["threshold"] == 30.0
-    assert violation.reason == "Too dark to judge for 3.0 s (mean luminance 28 < 30); not counted as 'No face'"
+    assert violation.explanation == "Too dark to judge for 3.0 s (mean luminance 28 < 30); not counted as 'No face'"
     # A face found in the same light is judged as usual: nothing to say.
     assert feed(StudentRules(RuleSettings()), 10, stats=dim, faces=(face(),)) == []
 
@@ -85,7 +85,7 @@ def test_a_too_small_face_is_not_judged_for_head_pose() -> None:
 
     assert violation.kind == "face_too_small"
     assert violation.details["state"] == "unable_to_judge"
-    assert violation.reason == "Face too far to judge for 3.0 s (face height 12% of the frame < 16%)"
+    assert violation.explanation == "Face too far to judge for 3.0 s (face height 12% of the frame < 16%)"
     # Frames whose height was not measured never judge face size.
     unmeasured = FrameStats(mean=120.0, stddev=50.0)
     assert [v.kind for v in feed(StudentRules(RuleSettings()), 10, stats=unmeasured, faces=(far,))] == ["head_turned"]
@@ -139,7 +139,7 @@ def test_a_tick_landing_just_short_of_the_hold_fires_and_reports_the_hold() -> N
     # 102.9 is 2.8 s after the start: the sample nearest to the 3 s mark. Waiting for the
     # next one (104.0) flagged "No face seen for 3.9 s" with a 3 s rule.
     assert [(ts, v.started_at, v.duration) for ts, v in fired] == [(102.9, 100.1, 3.0)]
-    assert fired[0][1].reason == "No face seen for 3.0 s (best score 0.00 < 0.50)"
+    assert fired[0][1].explanation == "No face seen for 3.0 s (best score 0.00 < 0.50)"
     assert fired[0][1].details["observed_seconds"] == pytest.approx(2.8)
 
 
@@ -157,7 +157,7 @@ def test_under_jitter_every_flag_reads_its_hold_and_fires_at_the_nearest_sample(
     late = []
     for when, violation in fired:
         assert violation.duration == 3.0
-        assert "for 3.0 s" in violation.reason
+        assert "for 3.0 s" in violation.explanation
         late.append(when - violation.started_at - 3.0)
     # Never earlier than the slack (0.4 of an interval), never a whole (jittered) interval late,
     # and on average on the mark: "first sample at or past the hold" was half an interval late.

@@ -53,5 +53,5 @@ def test_the_real_turned_head_is_explained_in_plain_words(outcomes: list[Outcome
     stats = frame_stats(turned.scene.image)
     raised = [v for ts in range(5) for v in rules.observe(float(ts), stats, turned.faces)]
     assert [v.kind for v in raised] == ["head_turned"]
-    assert raised[0].reason.startswith("Head turned to the side for 3.0 s (yaw ratio ")
+    assert raised[0].explanation.startswith("Head turned to the side for 3.0 s (yaw ratio ")
     assert float(raised[0].details["yaw_ratio"]) > RuleSettings().yaw_ratio

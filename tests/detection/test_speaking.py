@@ -37,7 +37,7 @@ def test_speech_long_enough_raises_one_violation_with_its_duration() -> None:
     [violation] = feed(rule, chunks(1, 0.0) + chunks(4, 0.9) + chunks(2, 0.0))
     assert violation.kind == "speaking" and violation.kind in KINDS
     assert 3.0 <= violation.duration < 3.1
-    assert violation.reason == f"Speech heard for {violation.duration:.1f} s within 10 s"
+    assert violation.explanation == f"Speech heard for {violation.duration:.1f} s within 10 s"
     assert violation.started_at == pytest.approx(1001.0, abs=0.05)
     assert violation.confidence == pytest.approx(0.9)
 
@@ -72,7 +72,7 @@ def test_a_gap_in_the_audio_does_not_join_speech_across_it() -> None:
 def test_a_window_shorter_than_the_speech_is_widened() -> None:
     rule = SpeakingRule(RuleSettings(speaking=True, speaking_seconds=5.0, speaking_window_seconds=1.0))
     [violation] = feed(rule, chunks(6, 0.9))
-    assert violation.duration >= 5.0 and "within 5 s" in violation.reason
+    assert violation.duration >= 5.0 and "within 5 s" in violation.explanation
 
 
 def test_off_unless_the_exam_listens_and_no_accommodation_says_otherwise() -> None:

@@ -50,7 +50,7 @@ def test_no_face_fires_once_after_its_hold_time_then_rearms() -> None:
 
     first = run(rules, times, 20)  # 100.0 .. 109.5 with no face
     assert [(ts, v.kind, v.started_at, v.duration) for ts, v in first] == [(103.0, "no_face", 100.0, 3.0)]
-    assert first[0][1].reason == "No face seen for 3.0 s (best score 0.00 < 0.50)"
+    assert first[0][1].explanation == "No face seen for 3.0 s (best score 0.00 < 0.50)"
     assert first[0][1].confidence == pytest.approx(1.0)
 
     assert run(rules, times, 1, faces=[face()]) == []  # face back at 110.0: re-armed
@@ -64,7 +64,7 @@ def test_no_face_reports_the_best_score_below_threshold() -> None:
     raised = run(rules, clock(), 3, faces=[face(score=0.12), face(score=0.05)])
 
     violation = raised[0][1]
-    assert violation.reason == "No face seen for 1.0 s (best score 0.12 < 0.50)"
+    assert violation.explanation == "No face seen for 1.0 s (best score 0.12 < 0.50)"
     assert violation.confidence == pytest.approx(0.88)
 
 
@@ -86,7 +86,7 @@ def test_multiple_faces() -> None:
 
     assert [(ts, v.kind, v.duration) for ts, v in raised] == [(2.0, "multiple_faces", 2.0)]
     assert raised[0][1].confidence == pytest.approx(0.8)
-    assert raised[0][1].reason == "2 faces seen for 2.0 s (second face score 0.80 >= 0.50)"
+    assert raised[0][1].explanation == "2 faces seen for 2.0 s (second face score 0.80 >= 0.50)"
     # Head pose is judged only with exactly one face, however turned these are.
     assert run(rules, times, 20, faces=[face(landmarks=TURNED), face(landmarks=TURNED)]) == []
 
@@ -99,7 +99,7 @@ def test_head_turned() -> None:
 
     assert [(ts, v.kind, v.started_at) for ts, v in raised] == [(3.0, "head_turned", 0.0)]
     assert raised[0][1].confidence == pytest.approx(0.9)
-    assert raised[0][1].reason == "Head turned to the side for 3.0 s (yaw ratio 0.60 > 0.30)"
+    assert raised[0][1].explanation == "Head turned to the side for 3.0 s (yaw ratio 0.60 > 0.30)"
     # Facing the camera again re-arms it.
     assert run(rules, times, 1, faces=[face()]) == []
     assert [v.kind for _, v in run(rules, times, 11, faces=[face(0.9, TURNED)])] == ["head_turned"]
@@ -120,7 +120,7 @@ def test_blank_frame_raises_camera_blocked_but_not_no_face() -> None:
     assert [(ts, v.kind) for ts, v in raised] == [(2.0, "camera_blocked")]
     blocked = raised[0][1]
     assert blocked.confidence == pytest.approx(1.0)
-    assert blocked.reason == (
+    assert blocked.explanation == (
         "Camera blocked or covered for 2.0 s (mean luminance 0 < 25; luminance std-dev 0.0 < 8.0)"
     )
 
@@ -141,7 +141,7 @@ def test_dark_or_uniform_frame_is_blocked_unless_a_face_is_seen(stats: FrameStat
     raised = run(StudentRules(RuleSettings()), clock(start=0.0), 5, stats=stats)
 
     assert [v.kind for _, v in raised] == ["camera_blocked"]
-    assert raised[0][1].reason.endswith(f"({cause})")
+    assert raised[0][1].explanation.endswith(f"({cause})")
     assert 0.5 < raised[0][1].confidence < 1.0
 
 

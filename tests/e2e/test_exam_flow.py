@@ -94,6 +94,11 @@ async def test_student_takes_exam_while_teacher_watches(browsers: Browsers, node
     # The teacher warns; the student sees it.
     await tile.click()
     await teacher.locator("#drawer-timeline li.violation").first.wait_for(timeout=5_000)
+    # The feed and the drawer show the same explanation, under the same field (`explanation`).
+    words = "The exam tab was hidden"
+    await expect(teacher.locator("#feed li.violation[data-kind=tab_hidden] .explanation").first).to_contain_text(words)
+    hidden = teacher.locator("#drawer-timeline li.violation", has_text="Tab hidden").first
+    await expect(hidden.locator(".explanation")).to_contain_text(words)
     await teacher.locator("#ctl-text").fill("Eyes on your own screen, please.")
     await teacher.get_by_role("button", name="Warn").click()
     await student.locator("#messages .msg.warning", has_text="Eyes on your own screen").wait_for(timeout=3_000)

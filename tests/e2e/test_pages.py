@@ -17,7 +17,16 @@ from tests.support.node import ADMIN
 
 pytestmark = pytest.mark.slow
 
-PAGES = ("/exam/", "/teacher/", "/teacher/editor.html", "/teacher/review.html", "/teacher/account.html")
+PAGES = (
+    "/exam/",
+    "/teacher/",
+    "/teacher/editor.html",
+    "/teacher/review.html",
+    "/teacher/account.html",
+    "/teacher/import.html",
+    "/teacher/queue.html",
+    "/teacher/results.html",
+)
 # The settings fixture's public URL is http://proctor.test: connections go to it and nowhere else.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -121,15 +130,22 @@ async def test_review_page_shows_timeline_report_and_reviews_flags(
     await expect(page.locator("#attempt-h")).to_have_text("Attempt of Emmy Noether")
     violation = page.locator("#timeline li.violation")
     await expect(violation).to_contain_text("Paste")
-    await expect(page.locator("#timeline li.answer")).to_contain_text("Answered q1: option 2")
+    await expect(violation.locator(".explanation")).to_contain_text("Text was pasted into the exam page.")
+    # The option's text, not its index (q1's options are "3" and "4").
+    await expect(page.locator("#timeline li.answer")).to_contain_text("Answered q1: “4”")
+    await expect(page.locator("#tl-chart .marker.flag")).to_have_count(1)
 
-    await violation.get_by_role("button", name="Dismiss flag").click()
-    await expect(violation.locator(".review-state")).to_contain_text("dismissed")
+    card = page.locator(".flag-card", has_text="Paste")
+    await card.get_by_role("textbox").fill("pasted the question number")
+    await card.get_by_role("button", name="Dismiss flag").click()
+    await expect(page.locator(".flag-card.dismissed")).to_contain_text("pasted the question number")
     timeline = await node.rest("GET", f"/api/attempts/{attempt_id}/timeline")
-    assert [e["review"] for e in timeline["entries"] if e["type"] == "violation"] == ["dismissed"]
+    assert [(e["review"], e["review_note"]) for e in timeline["entries"] if e["type"] == "violation"] == [
+        ("dismissed", "pasted the question number")
+    ]
 
     async with page.expect_download() as info:
-        await page.get_by_role("button", name="Download room report (CSV)").click()
+        await page.get_by_role("button", name="Download results (CSV)").click()
     report = await asyncio.to_thread(Path(await (await info.value).path()).read_text)
-    assert "Emmy Noether" in report
+    assert "Emmy Noether" in report and "dismissed_flags" in report.splitlines()[0]
     await screenshot(page, "teacher-review")

@@ -155,7 +155,7 @@ async def test_speech_raises_speaking_for_the_speaker_only_with_its_duration(
     [first, *_] = found
     assert first["source"] == "server"
     assert 2.0 <= first["details"]["duration"] < 3.0, first
-    assert first["details"]["reason"].startswith("Speech heard for ")
+    assert first["details"]["explanation"].startswith("Speech heard for ")
     assert first["evidence_id"], "the camera frame of the moment is the evidence (no audio is kept)"
     # The quiet student's microphone is listened to just as long and raises nothing.
     await asyncio.sleep(3)

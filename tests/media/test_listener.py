@@ -94,7 +94,7 @@ async def test_speech_on_the_microphone_raises_speaking_once_with_duration_and_f
     [(attempt, violation, evidence)] = sink.violations
     assert attempt == "talker" and violation.kind == "speaking"
     assert 2.0 <= violation.duration < 2.5
-    assert violation.reason.startswith("Speech heard for ")
+    assert violation.explanation.startswith("Speech heard for ")
     assert evidence[:2] == b"\xff\xd8", "the camera frame of the moment is the evidence"
     assert stats.students == 2 and stats.listened_seconds > 2 * 2.0
     assert stats.dropped_audio_frames == 0

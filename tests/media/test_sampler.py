@@ -86,7 +86,7 @@ async def test_three_students_in_one_batch_get_the_right_violations(
 
     for attempt, violation, evidence in sink.violations:
         assert isinstance(violation, RuleViolation)
-        assert violation.duration >= 0.6 and violation.reason
+        assert violation.duration >= 0.6 and violation.explanation
         assert _decode(evidence).shape == (HEIGHT, WIDTH, 3), attempt
     two_evidence = next(e for a, _, e in sink.violations if a == "two")
     # The evidence is the frame that showed two faces, not some other student's.

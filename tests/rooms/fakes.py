@@ -141,7 +141,7 @@ class Fixture:
             id=str(uuid.uuid4()),
             title="Algebra",
             duration_seconds=2700,
-            questions=(Question(id="q1", kind="text", text="Why?"),),
+            questions=(Question(id="q1", kind="essay", text="Why?"),),
             rules=Rules(weights={"copy": 2.0, "paste": 3.0}),
             created_by="t1",
             created_at=T0,

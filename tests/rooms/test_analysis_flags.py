@@ -32,7 +32,7 @@ def _flag(**changes: Any) -> AnalysisFlag:
         "started_at": time.time() - 4,
         "duration": 3.0,
         "confidence": 0.91,
-        "reason": "No face seen for 3.0 s",
+        "explanation": "No face seen for 3.0 s",
         "details": {"observed_seconds": 3.2},
         "evidence_jpeg": b"\xff\xd8jpeg",
     }
@@ -54,7 +54,7 @@ async def test_a_flag_is_weighed_kept_for_the_retention_and_numbered() -> None:
     assert record.severity == 3.0  # the exam's weight for paste
     assert record.occurred_at == datetime.fromtimestamp(flag.started_at, UTC)
     details = record.details
-    assert details["reason"] == details["explanation"] == "No face seen for 3.0 s"
+    assert details["explanation"] == "No face seen for 3.0 s" and "reason" not in details
     assert details["observed_seconds"] == 3.2 and details["duration"] == 3.0
     evidence = record.evidence
     assert evidence is not None and evidence.data == flag.evidence_jpeg

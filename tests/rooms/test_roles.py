@@ -18,6 +18,10 @@ STUDENT = Claims(role="student", sub="s-1", exam_id="e", room_id="r")
 EXPECTED: dict[str, set[str]] = {
     "exam.read": {"owner", "proctor", "reviewer"},
     "exam.add_room": {"owner"},
+    "exam.export": {"owner"},
+    "exam.edit": {"owner"},
+    "room.edit": {"owner"},
+    "room.grade": {"owner", "proctor", "reviewer"},
     "room.members": {"owner"},
     "room.invite": {"owner", "proctor"},
     "room.watch": {"owner", "proctor"},

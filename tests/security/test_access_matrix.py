@@ -55,6 +55,11 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/rooms/{room_id}/report.csv"): _ROOM_X,
     ("GET", "/api/evidence/{evidence_id}"): _ROOM_X,
     ("POST", "/api/violations/{violation_id}/review"): _ROOM_X,
+    # Step 12, review and results: every room role reviews; the queue lists each teacher's own rooms.
+    ("POST", "/api/attempts/{attempt_id}/verdict"): _ROOM_X,
+    ("GET", "/api/review/queue"): _ANY_TEACHER,
+    ("GET", "/api/rooms/{room_id}/results"): _ROOM_X,
+    ("GET", "/api/rooms/{room_id}/statistics"): _ROOM_X,
     # Only owners see or change who else holds a role (and may ask whether an email exists).
     ("GET", "/api/rooms/{room_id}/members"): _OWNERS_X,
     ("POST", "/api/rooms/{room_id}/members"): _OWNERS_X,
@@ -75,18 +80,56 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts"): frozenset({"admin"}),
     ("POST", "/api/accounts/{account_id}/state"): frozenset({"admin"}),
+    # Any teacher may import (the example is a dry run); the export carries the keys: owners only.
+    ("POST", "/api/exams/import"): _ANY_TEACHER,
+    ("GET", "/api/exams/{exam_id}/export"): _OWNERS_X,
+    # Exams with a life (docs/exams.md): everyone's own list; edits, versions, archive, delete
+    # by owners (on exam Z, which has room X's members and no attempt); grading by the room.
+    ("GET", "/api/exams"): _ANY_TEACHER,
+    ("PUT", "/api/exams/{exam_id}"): _OWNERS_X,
+    ("PATCH", "/api/exams/{exam_id}"): _OWNERS_X,
+    ("POST", "/api/exams/{exam_id}/duplicate"): _OWNERS_X,
+    ("POST", "/api/exams/{exam_id}/archive"): _OWNERS_X,
+    ("GET", "/api/exams/{exam_id}/versions"): _OWNERS_X,
+    ("GET", "/api/exams/{exam_id}/rooms"): _ROOM_X,
+    ("PATCH", "/api/rooms/{room_id}"): _OWNERS_X,
+    ("GET", "/api/attempts/{attempt_id}/grading"): _ROOM_X,
+    ("PUT", "/api/attempts/{attempt_id}/grades/{question_id}"): _ROOM_X,
+    ("GET", "/api/rooms/{room_id}/questions/{question_id}/answers"): _ROOM_X,
+    ("DELETE", "/api/exams/{exam_id}"): _OWNERS_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/api/students/{student_id}"): {"student_id": "s-erase"},
+    # "@name": the world's id of that name.
+    **{
+        (method, path): {"exam_id": "@exam_z"}
+        for method, path in (
+            ("PUT", "/api/exams/{exam_id}"),
+            ("PATCH", "/api/exams/{exam_id}"),
+            ("POST", "/api/exams/{exam_id}/duplicate"),
+            ("POST", "/api/exams/{exam_id}/archive"),
+            ("GET", "/api/exams/{exam_id}/versions"),
+            ("DELETE", "/api/exams/{exam_id}"),
+        )
+    },
+    ("PUT", "/api/attempts/{attempt_id}/grades/{question_id}"): {"attempt_id": "@done_attempt"},
 }
+
+# What an authorised call answers where it is not the route's success: student A's attempt is
+# still running, so a verdict passes the role check and is then refused as a conflict.
+AUTHORISED_STATUS: dict[tuple[str, str], int] = {("POST", "/api/attempts/{attempt_id}/verdict"): 409}
 
 # Routes registered outside `ROUTES`: (method, path) -> roles allowed. The admin's own call
 # to /admin/drain is not made here (it drains the node under test; tests/cluster covers it).
 EXTRA_ROUTES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/drain"): frozenset({"admin"}),
 }
-NOT_EXERCISED_FOR = {("POST", "/admin/drain"): frozenset({"admin"})}
+NOT_EXERCISED_FOR = {
+    ("POST", "/admin/drain"): frozenset({"admin"}),
+    # The first owner deletes exam Z; the other owners would find it gone (404).
+    ("DELETE", "/api/exams/{exam_id}"): frozenset({"admin", "owner_x"}),
+}
 
 # The browser's /auth routes (server/http/accounts_api.py AUTH_ROUTES): (method, path) ->
 # roles whose call succeeds. Sign-in and setup are public (tests/accounts covers them). The
@@ -195,7 +238,11 @@ async def rest_matrix(world: World) -> tuple[int, list[str]]:
     for method, template, ok_status, body in table:
         allowed = REST_POLICY.get((method, template)) or EXTRA_ROUTES[(method, template)]
         skip = NOT_EXERCISED_FOR.get((method, template), frozenset())
-        path = fill(template, {**ids, **ROUTE_IDS.get((method, template), {})})
+        ok_status = AUTHORISED_STATUS.get((method, template), ok_status)
+        overrides = {
+            k: ids[v[1:]] if v.startswith("@") else v for k, v in ROUTE_IDS.get((method, template), {}).items()
+        }
+        path = fill(template, {**ids, **overrides})
         if template == "/admin/drain":
             path += "?exit=0"
         for role in ROLES:
@@ -628,7 +675,8 @@ async def test_my_rooms_lists_my_rooms_only(world: World) -> None:
                 failures.append(f"{role}: room {room} listed as {mine.get(room)!r} (want {want!r})")
         # The admin lists every room; `owner`'s sub is the same in every world of the session
         # (OWNER_SUB) and owns all rooms of its exams, so only the fresh accounts list exactly two.
-        if role not in ("admin", "owner") and set(mine) - {world.room_x["id"], world.room_y["id"]}:
+        # Room X's members also hold their roles in room Z (the exam edit routes' exam).
+        if role not in ("admin", "owner") and set(mine) - {world.room_x["id"], world.room_y["id"], world.room_z}:
             failures.append(f"{role}: lists rooms it holds no role in: {set(mine)}")
     assert not failures, failures
 

@@ -39,15 +39,17 @@ async def test_every_example_is_accepted(client: Client) -> None:
     from server.keys import POOL
 
     pool = client.app[POOL]
-    violation_id = await pool.fetchval(
-        "WITH a AS (INSERT INTO attempts (id, exam_id, room_id, student_id, deadline)"
-        " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi', now()) RETURNING id)"
+    # An ended attempt with one flag: the flag example decides it, then the verdict example closes it.
+    violation_id, attempt_id = await pool.fetchrow(
+        "WITH a AS (INSERT INTO attempts (id, exam_id, room_id, student_id, deadline, status, submitted_at)"
+        " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-openapi', now(), 'submitted', now()) RETURNING id)"
         " INSERT INTO violations (attempt_id, seq, source, kind, occurred_at)"
-        " SELECT id, 1, 'client', 'copy', now() FROM a RETURNING id",
+        " SELECT id, 1, 'client', 'copy', now() FROM a RETURNING id, attempt_id::text",
         exam["id"],
         room["id"],
     )
-    ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id}
+    ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id, "attempt_id": attempt_id}
+    ids["question_id"] = "q3"  # the grading example grades the essay of that attempt
     # /api/me/* is an account's own: its examples run with a personal token of an account.
     from rooms.accounts import claims_of_account
     from rooms.tokens import ADMIN_STATIC
@@ -71,3 +73,6 @@ async def test_every_example_is_accepted(client: Client) -> None:
         headers = bearer(personal) if path.startswith("/api/me/") else bearer()
         resp = await client.request(method, url, json=example, headers=headers)
         assert resp.status in (200, 201), (path, await resp.text())
+        if path == "/api/exams/{exam_id}":
+            # An edit after the first attempt makes a new version: the next edit goes there.
+            ids["exam_id"] = (await resp.json())["exam"]["id"]

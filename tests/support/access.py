@@ -106,6 +106,11 @@ class World:
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)
     personal_token_id: str = ""  # a spare personal token of teacher_token's account
     spare_account_id: str = ""  # an account nobody signs in with (the admins' state route names it)
+    # Exam Z: owned like exam X (room Z, the same members) but never taken, for the edit routes
+    # (an edit of X, which has attempts, would make a new version); a submitted attempt in X.
+    exam_z: str = ""
+    room_z: str = ""
+    done_attempt: str = ""
 
     def headers(self, role: str) -> dict[str, str]:
         """The role's credential as request headers: a session cookie (with its CSRF token and
@@ -128,6 +133,9 @@ class World:
             "student_id": "s-a",
             "token_id": self.personal_token_id,
             "account_id": self.spare_account_id,
+            "question_id": "q3",
+            "exam_z": self.exam_z,
+            "done_attempt": self.done_attempt,
         }
 
 
@@ -183,14 +191,30 @@ async def build_world(live: Live) -> World:
     # Roles per room, given through the members API: the exam's creator adds an owner of X,
     # who adds the rest (an added owner may); the admin adds room Y's owner.
     await example_account(live.app[POOL])  # type: ignore[attr-defined]
+    subs: dict[str, str] = {}
     for room, first_by in ((room_x, owner), (room_y, ADMIN)):
         suffix = "x" if room is room_x else "y"
-        _, tokens[f"owner_{suffix}"] = await member(live, room["id"], "owner", first_by, f"owner-{suffix}")
+        subs[f"owner_{suffix}"], tokens[f"owner_{suffix}"] = await member(
+            live, room["id"], "owner", first_by, f"owner-{suffix}"
+        )
         added_owner = tokens[f"owner_{suffix}"]
         assert added_owner is not None
         for role in ("proctor", "reviewer"):
-            _, tokens[f"{role}_{suffix}"] = await member(live, room["id"], role, added_owner, f"{role}-{suffix}")
+            subs[f"{role}_{suffix}"], tokens[f"{role}_{suffix}"] = await member(
+                live, room["id"], role, added_owner, f"{role}-{suffix}"
+            )
     world = World(live, tokens, exam_x, room_x, exam_y, room_y)
+    exam_z = await _post(live, "/api/exams", EXAM_BODY, owner)
+    room_z = await _post(live, f"/api/exams/{exam_z['id']}/rooms", {"name": "Z", "seats": 5}, owner)
+    world.exam_z = exam_z["id"]
+    world.room_z = room_z["id"]
+    for role in ("owner", "proctor", "reviewer"):
+        await live.app[POOL].execute(  # type: ignore[attr-defined]
+            "INSERT INTO room_members (room_id, subject, role, added_by) VALUES ($1, $2, $3, 'matrix')",
+            uuid.UUID(room_z["id"]),
+            subs[f"{role}_x"],
+            role,
+        )
     await add_account_roles(world)
     # Student E (room X) exists only to be erased by the matrix's DELETE /api/students/{id};
     # their attempt is over (a running one is refused with 409).
@@ -220,6 +244,14 @@ async def build_world(live: Live) -> World:
         evidence,
     )
     world.evidence_id = str(evidence)
+    world.done_attempt = str(
+        await pool.fetchval(
+            "INSERT INTO attempts (id, exam_id, room_id, student_id, deadline, status, submitted_at)"
+            " VALUES (gen_random_uuid(), $1::uuid, $2::uuid, 's-done', now(), 'submitted', now()) RETURNING id",
+            exam_x["id"],
+            room_x["id"],
+        )
+    )
     return world
 
 

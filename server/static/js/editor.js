@@ -1,15 +1,19 @@
-// The exam editor: exams, rooms, invite links (copy / CSV), teacher tokens (admin only).
-import { $, api, appConfig, claimsOf, el, saveFile, show, signalKinds, showLogin, teacherCredential } from "./common.js";
+// The exam editor: exams listed, created, edited (in place, keys corrected, or as a new version),
+// duplicated, archived, deleted; rooms created, renamed, resized, closed; invite links (copy /
+// CSV); teacher tokens (admin only). The question form is js/exam-form.js.
+import {
+  $, api, appConfig, claimsOf, confirmDialog, el, saveFile, show, signalKinds, showLogin, teacherCredential,
+} from "./common.js";
+import { addQuestion, examSpec, fillExam, resetExam } from "./exam-form.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const claims = token ? claimsOf(token) : null;
-let questionCount = 0;
 let lastInvites = [];
 
 function result(node, text, error = false) {
   node.textContent = text;
-  node.className = error ? "notice error" : "notice";
+  node.className = !text ? "" : error ? "notice error" : "notice";
 }
 
 function errorText(err) {
@@ -17,59 +21,186 @@ function errorText(err) {
   return `${err.message}${fields}`;
 }
 
-function addQuestion(kind) {
-  questionCount += 1;
-  const n = questionCount;
-  const box = el("fieldset", { class: "qedit", "data-kind": kind },
-    el("legend", {}, `Question ${n} — ${kind === "text" ? "text answer" : `${kind} choice`}`),
-    el("label", { for: `qt-${n}` }, "Question text"),
-    el("textarea", { id: `qt-${n}`, class: "q-text", rows: 2, required: true, maxlength: 5000 }));
-  if (kind !== "text") {
-    box.append(el("label", { for: `qo-${n}` }, "Options, one a line (at least two)"),
-      el("textarea", { id: `qo-${n}`, class: "q-options", rows: 3, required: true }));
+let editing = null; // the exam being edited (as read back), or null when creating
+const PAGE = 10;
+let listOffset = 0;
+
+function editMode(exam) {
+  editing = exam;
+  $("#exam-h").textContent = exam ? `1. Edit exam: ${exam.title}` : "1. Create an exam";
+  $("#exam-submit").textContent = exam ? "Save exam" : "Create exam";
+  show($("#exam-new"), Boolean(exam));
+  show($("#version-notice"), Boolean(exam));
+}
+
+async function versionNotice(exam) {
+  const data = await api(token, "GET", `/api/exams/${exam.id}/versions`);
+  const mine = data.versions.find((v) => v.id === exam.id);
+  const started = mine ? mine.attempts : 0;
+  const latest = data.versions[data.versions.length - 1];
+  const people = started === 1 ? "1 attempt has" : `${started} attempts have`;
+  let text = `Version ${exam.version} of ${data.versions.length}. `;
+  if (latest.id !== exam.id) text += `A newer version exists (version ${latest.version}): only answer keys can be corrected here. `;
+  else if (started) {
+    text += `${people} started on this version: saving makes version ${exam.version + 1} (started attempts keep theirs). `
+      + "Changing only answer keys corrects them here and grades those attempts again.";
+  } else text += "No attempt has started: saving changes it in place.";
+  $("#version-notice").textContent = text;
+}
+
+async function openExam(id) {
+  const out = $("#exam-result");
+  try {
+    const exam = await api(token, "GET", `/api/exams/${encodeURIComponent(id)}`);
+    fillExam(exam);
+    editMode(exam);
+    await versionNotice(exam);
+    $("#room-exam").value = exam.id;
+    await loadRooms(exam.id);
+    result(out, "");
+    $("#exam-title").focus();
+  } catch (err) {
+    result(out, `Not opened: ${errorText(err)}`, true);
   }
-  box.append(el("div", { class: "row" },
-    el("label", { for: `qp-${n}` }, "Points"), el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, value: "1", step: "0.5" }),
-    el("button", { type: "button", class: "small secondary", onclick: () => box.remove() }, "Remove question")));
-  $("#questions").append(box);
-  box.querySelector("textarea").focus();
 }
 
-function examSpec() {
-  const questions = [...document.querySelectorAll("#questions .qedit")].map((box, i) => {
-    const kind = box.dataset.kind;
-    const q = { id: `q${i + 1}`, kind, text: box.querySelector(".q-text").value.trim(), points: Number(box.querySelector(".q-points").value || 1) };
-    if (kind !== "text") q.options = box.querySelector(".q-options").value.split("\n").map((s) => s.trim()).filter(Boolean);
-    return q;
-  });
-  const weights = {};
-  for (const input of document.querySelectorAll("#weights input")) weights[input.name] = Number(input.value);
-  return {
-    title: $("#exam-title").value.trim(),
-    duration_minutes: Number($("#exam-duration").value),
-    questions,
-    rules: {
-      weights,
-      evidence_retention_days: Number($("#exam-retention").value),
-      // speaking needs enabled: the API says so when only the microphone box is ticked.
-      analysis: { enabled: $("#exam-analysis").checked, speaking: $("#exam-speaking").checked },
-    },
-  };
-}
-
-async function createExam(e) {
+async function saveExam(e) {
   e.preventDefault();
   const out = $("#exam-result");
   const spec = examSpec();
   if (!spec.questions.length) return result(out, "Add at least one question.", true);
-  try {
-    const exam = await api(token, "POST", "/api/exams", spec);
-    result(out, `Exam created: ${exam.title} — id ${exam.id}`);
-    $("#room-exam").value = exam.id;
-    $("#room-name").focus();
-  } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+  if (!editing) {
+    try {
+      const exam = await api(token, "POST", "/api/exams", spec);
+      result(out, `Exam created: ${exam.title} — id ${exam.id}`);
+      $("#room-exam").value = exam.id;
+      $("#room-name").focus();
+      await loadList();
+    } catch (err) {
+      result(out, `Not created: ${errorText(err)}`, true);
+    }
+    return;
   }
+  try {
+    const data = await api(token, "PUT", `/api/exams/${editing.id}`, spec);
+    const said = {
+      unchanged: "Nothing changed.",
+      in_place: "Saved.",
+      keys: `Answer keys corrected; ${data.regraded.length === 1 ? "1 attempt" : `${data.regraded.length} attempts`} graded again.`,
+      version: `Saved as version ${data.exam.version}: new attempts take it, started ones keep version ${editing.version}.`,
+    }[data.outcome];
+    fillExam(data.exam);
+    editMode(data.exam);
+    await versionNotice(data.exam);
+    $("#room-exam").value = data.exam.id;
+    await loadRooms(data.exam.id);
+    result(out, `${said} — id ${data.exam.id}`);
+    await loadList();
+  } catch (err) {
+    result(out, `Not saved: ${errorText(err)}`, true);
+  }
+}
+
+function newExam() {
+  resetExam();
+  editMode(null);
+  addQuestion("single");
+}
+
+// ------------------------------------------------------------------------------ the list
+
+async function loadList() {
+  const out = $("#list-result");
+  const params = new URLSearchParams({ q: $("#list-q").value.trim(), limit: String(PAGE), offset: String(listOffset) });
+  if ($("#list-archived").checked) params.set("archived", "true");
+  try {
+    const page = await api(token, "GET", `/api/exams?${params}`);
+    const body = $("#exam-list tbody");
+    body.replaceChildren(...page.exams.map(examRow));
+    const pages = Math.max(1, Math.ceil(page.total / PAGE));
+    $("#list-page").textContent = `Page ${Math.floor(listOffset / PAGE) + 1} of ${pages} (${page.total === 1 ? "1 exam" : `${page.total} exams`})`;
+    $("#list-prev").disabled = listOffset === 0;
+    $("#list-next").disabled = listOffset + PAGE >= page.total;
+    result(out, page.total ? "" : "No exam matches.");
+  } catch (err) {
+    result(out, `Not listed: ${errorText(err)}`, true);
+  }
+}
+
+function action(label, name, handler) {
+  return el("button", { type: "button", class: "small secondary", "aria-label": `${label} ${name}`, onclick: handler }, label);
+}
+
+function examRow(exam) {
+  const title = exam.archived ? `${exam.title} (archived)` : exam.title;
+  return el("tr", {},
+    el("td", {}, title),
+    el("td", {}, String(exam.version)),
+    el("td", {}, String(exam.questions)),
+    el("td", {}, String(exam.attempts)),
+    el("td", {}, String(exam.rooms)),
+    el("td", {}, el("div", { class: "row" },
+      action("Edit", exam.title, () => openExam(exam.id)),
+      action("Duplicate", exam.title, () => lifecycle("POST", `/api/exams/${exam.id}/duplicate`, {}, "Duplicated")),
+      action(exam.archived ? "Restore" : "Archive", exam.title,
+        () => lifecycle("POST", `/api/exams/${exam.id}/archive`, { archived: !exam.archived }, exam.archived ? "Restored" : "Archived")),
+      action("Delete", exam.title, async () => {
+        if (await confirmDialog(`Delete “${exam.title}” with every version, room and attempt? This cannot be undone.`, "Delete")) {
+          const deleted = await lifecycle("DELETE", `/api/exams/${exam.id}`, undefined, "Deleted");
+          if (deleted && editing && editing.family_id === exam.family_id) newExam();
+        }
+      }))));
+}
+
+async function lifecycle(method, path, body, done) {
+  const out = $("#list-result");
+  try {
+    const data = await api(token, method, path, body);
+    await loadList();
+    result(out, `${done}: ${data.title || "the exam"}.`);
+    return true;
+  } catch (err) {
+    result(out, `Not done: ${errorText(err)}`, true);
+    return false;
+  }
+}
+
+// ----------------------------------------------------------------------------- the rooms
+
+async function loadRooms(examId) {
+  const out = $("#room-list-result");
+  try {
+    const data = await api(token, "GET", `/api/exams/${encodeURIComponent(examId)}/rooms`);
+    $("#room-list tbody").replaceChildren(...data.rooms.map(roomRow));
+    show($("#room-list"), data.rooms.length > 0);
+    result(out, "");
+  } catch (err) {
+    result(out, `Rooms not listed: ${errorText(err)}`, true);
+  }
+}
+
+function roomRow(room) {
+  const name = el("input", { value: room.name, maxlength: 200, "aria-label": `Name of room ${room.name}` });
+  const seats = el("input", { type: "number", min: 1, max: 1000, value: String(room.seats), "aria-label": `Seats of room ${room.name}` });
+  const closed = el("input", { type: "checkbox", "aria-label": `Room ${room.name} closed to new students` });
+  closed.checked = room.closed;
+  const save = el("button", { type: "button", class: "small" }, "Save room");
+  save.setAttribute("aria-label", `Save room ${room.name}`);
+  save.addEventListener("click", async () => {
+    const out = $("#room-list-result");
+    try {
+      const changed = await api(token, "PATCH", `/api/rooms/${room.id}`,
+        { name: name.value.trim(), seats: Number(seats.value), closed: closed.checked });
+      result(out, `Room “${changed.name}” saved: ${changed.seats} seats${changed.closed ? ", closed" : ""}.`);
+    } catch (err) {
+      result(out, `Room not saved: ${errorText(err)}`, true);
+    }
+  });
+  return el("tr", {}, el("td", {}, name), el("td", {}, seats), el("td", {}, closed),
+    el("td", {}, String(room.attempts)),
+    el("td", {}, el("div", { class: "row" }, save,
+      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Dashboard"), " ",
+      el("a", { href: `/teacher/grading.html?room=${encodeURIComponent(room.id)}` }, "Grading"))));
 }
 
 async function createRoom(e) {
@@ -82,6 +213,7 @@ async function createRoom(e) {
     out.replaceChildren(`Room “${room.name}” created — id ${room.id}. `,
       el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Open its dashboard"));
     $("#invite-room").value = room.id;
+    await loadRooms($("#room-exam").value.trim());
   } catch (err) {
     result(out, `Not created: ${errorText(err)}${err.status === 503 ? " — try again in a moment." : ""}`, true);
   }
@@ -179,7 +311,7 @@ async function main() {
   const config = await appConfig(); // before the forms show: they need the signal kinds
   // A static admin token (PROCTOR_ADMIN_TOKEN) is not a JWT: nothing to read, the server decides.
   $("#who").textContent = claims ? `${claims.name || claims.sub} (${claims.role})` : "signed in with a static token";
-  for (const id of ["#exam-card", "#room-card", "#invite-card"]) show($(id));
+  for (const id of ["#list-card", "#exam-card", "#room-card", "#invite-card"]) show($(id));
   show($("#token-card"), !claims || claims.role === "admin");
   // Opened from the home page's "Editor" link: the exam and room to add rooms or invites to.
   const params = new URLSearchParams(location.search);
@@ -188,7 +320,14 @@ async function main() {
   $("#weights").replaceChildren(...weightInputs(config));
   for (const button of document.querySelectorAll("[data-add]")) button.addEventListener("click", () => addQuestion(button.dataset.add));
   addQuestion("single");
-  $("#exam-form").addEventListener("submit", createExam);
+  $("#exam-form").addEventListener("submit", saveExam);
+  $("#exam-new").addEventListener("click", newExam);
+  $("#list-form").addEventListener("submit", (e) => { e.preventDefault(); listOffset = 0; loadList(); });
+  $("#list-archived").addEventListener("change", () => { listOffset = 0; loadList(); });
+  $("#list-prev").addEventListener("click", () => { listOffset = Math.max(0, listOffset - PAGE); loadList(); });
+  $("#list-next").addEventListener("click", () => { listOffset += PAGE; loadList(); });
+  await loadList();
+  if (params.get("edit")) await openExam(params.get("edit"));
   $("#room-form").addEventListener("submit", createRoom);
   $("#invite-form").addEventListener("submit", createInvites);
   $("#invite-csv").addEventListener("click", downloadCsv);

@@ -205,7 +205,7 @@ async function showConsent() {
     const exam = await api(token, "GET", `/api/exams/${encodeURIComponent(claims.exam)}`);
     $("#exam-title").textContent = exam.title;
     $("#consent-exam").textContent =
-      `${exam.title}: ${exam.questions.length} questions, ${exam.duration_minutes} minutes.` +
+      `${exam.title}: ${exam.question_count ?? exam.questions.length} questions, ${exam.duration_minutes} minutes.` +
       (claims.name ? ` Signed in as ${claims.name}.` : "");
     const days = exam.evidence_retention_days ?? exam.rules?.evidence_retention_days;
     if (days) {

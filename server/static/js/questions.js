@@ -1,5 +1,10 @@
 // Renders the exam's questions and reports every change; shows a save indicator per answer.
+// The server sends this attempt's questions in its order, options as displayed (a shuffled
+// exam): the page sends back the indexes it displayed and the server maps them (docs/exams.md).
 import { el } from "./common.js";
+
+// Kinds answered by typing: essay ("text" before step 12), short answer, numeric.
+const TYPED = new Set(["text", "essay", "short", "numeric"]);
 
 const STATES = {
   saving: "Saving…",
@@ -27,13 +32,20 @@ export class QuestionList {
     this.status.set(q.id, status);
     const legend = el("legend", {}, el("span", { class: "qnum" }, `Question ${index + 1}`), " ", q.text);
     const fieldset = el("fieldset", { class: "question", id: name, "data-qid": q.id, "aria-describedby": `${name}-status` }, legend);
-    if (q.kind === "text") {
-      const area = el("textarea", {
-        id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": `Answer to question ${index + 1}`,
-      });
-      area.addEventListener("input", () => this.#debounced(q.id, () => area.value));
-      area.addEventListener("blur", () => this.#flushDebounced(q.id));
-      fieldset.append(area);
+    if (TYPED.has(q.kind)) {
+      const label = `Answer to question ${index + 1}`;
+      const field = q.kind === "essay" || q.kind === "text"
+        ? el("textarea", { id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": label })
+        : el("input", {
+          id: `${name}-text`, name, type: "text", autocomplete: "off", "aria-label": label,
+          maxlength: q.kind === "numeric" ? 64 : (q.max_length || 2000),
+          // A decimal comma is a number too (the server reads "0,33").
+          ...(q.kind === "numeric" ? { inputmode: "decimal", "data-kind": "numeric" } : { "data-kind": "short" }),
+        });
+      field.addEventListener("input", () => this.#debounced(q.id, () => field.value));
+      field.addEventListener("blur", () => this.#flushDebounced(q.id));
+      fieldset.append(field);
+      if (q.kind === "numeric") fieldset.append(el("p", { class: "hint" }, "A number; a decimal point or comma."));
     } else {
       const type = q.kind === "single" ? "radio" : "checkbox";
       const options = q.options.map((text, i) => {
@@ -49,7 +61,7 @@ export class QuestionList {
 
   #valueOf(q) {
     const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(q.id)}"]`)];
-    if (q.kind === "text") return inputs[0].value;
+    if (TYPED.has(q.kind)) return inputs[0].value;
     const checked = inputs.filter((i) => i.checked).map((i) => Number(i.value));
     return q.kind === "single" ? checked[0] : checked;
   }
@@ -86,7 +98,7 @@ export class QuestionList {
     const q = this.questions.find((x) => x.id === qid);
     if (!q) return;
     const inputs = [...this.form.querySelectorAll(`[name="q-${CSS.escape(qid)}"]`)];
-    if (q.kind === "text") inputs[0].value = typeof value === "string" ? value : "";
+    if (TYPED.has(q.kind)) inputs[0].value = typeof value === "string" || typeof value === "number" ? String(value) : "";
     else {
       const chosen = new Set(Array.isArray(value) ? value : [value]);
       for (const input of inputs) input.checked = chosen.has(Number(input.value));

@@ -3,6 +3,7 @@ import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTi
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
+import { count } from "./counts.js";
 import { showHome } from "./home.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
@@ -52,7 +53,8 @@ function feedViolation(v) {
     el("span", { class: "t muted" }, formatTime(v.occurred_at)), " ",
     el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(v.attempt_id) }, nameOf(v.attempt_id)), " ",
     el("span", { class: "sev" }, kindLabel(v.kind)), ` +${v.severity} (${v.source})`,
-    el("div", { class: "muted small" }, v.reason || ""));
+    // The detector's own words (`explanation`, the same field as the drawer's and the review's).
+    el("div", { class: "muted small explanation" }, v.explanation || ""));
   if (v.evidence_id) item.append(evidenceNode(token, v.evidence_id));
   feed(item);
 }
@@ -129,7 +131,8 @@ function summary() {
   if (!s) return;
   $("#drawer-name").textContent = s.student_name || s.student_id;
   $("#drawer-summary").textContent = `${s.presence}, ${s.status || "active"} · answered ${s.answered || 0}/${s.total_questions || 0}` +
-    ` · score ${Math.round((s.score || 0) * 10) / 10} · ${s.violations || 0} violations`;
+    ` · signal weight ${Math.round((s.score || 0) * 10) / 10} (flags count only once a reviewer confirms them)` +
+    ` · ${count(s.violations || 0, "flag")}`;
 }
 
 async function loadTimeline() {

@@ -28,9 +28,9 @@ function describe(entry) {
   const d = entry.details || {};
   switch (entry.type) {
     case "answer": {
-      const value = Array.isArray(entry.value) ? `options ${entry.value.map((v) => v + 1).join(", ") || "none"}`
-        : typeof entry.value === "number" ? `option ${entry.value + 1}` : `“${String(entry.value).slice(0, 120)}”`;
-      return `Answered ${entry.question_id}: ${value}`;
+      // The server gives the chosen option's text (several: joined), not its index.
+      const value = entry.answer_text ?? String(entry.value);
+      return `Answered ${entry.question_id}: “${value.slice(0, 200)}”`;
     }
     case "control": {
       const p = entry.params || {};
@@ -46,8 +46,9 @@ function describe(entry) {
   }
 }
 
-// options: {token, review: async (violationId, decision) => void | null}
-export function renderTimeline(list, entries, { token, review = null } = {}) {
+// Everything recorded, as a list (the dashboard's drawer, the review page's list); decisions
+// are taken on the review page's flag cards (js/review.js).
+export function renderTimeline(list, entries, { token } = {}) {
   list.replaceChildren();
   if (!entries.length) list.append(el("li", { class: "muted" }, "Nothing recorded yet."));
   for (const entry of entries) {
@@ -56,45 +57,19 @@ export function renderTimeline(list, entries, { token, review = null } = {}) {
       list.append(el("li", { class: entry.type }, time, describe(entry)));
       continue;
     }
-    const status = el("span", { class: "review-state muted" }, entry.review ? ` — ${entry.review}` : "");
-    const item = el("li", { class: "violation" }, time,
+    const decided = entry.review ? ` — ${entry.review}${entry.review_note ? `: “${entry.review_note}”` : ""}` : " — not yet decided";
+    const status = el("span", { class: "review-state muted" }, decided);
+    const item = el("li", { class: "violation", "data-id": entry.id }, time,
       el("span", { class: "what" }, kindLabel(entry.kind)),
-      // A server flag's plain-words explanation is the text the live feed showed; the generic reason otherwise.
-      ` (${entry.source}, +${entry.severity}) `, el("span", { class: "muted" }, entry.details?.explanation || entry.reason || ""), status);
+      // The detector's own words, the same text (and field) as the live feed's.
+      ` (${entry.source}) `, el("span", { class: "explanation" }, entry.explanation || ""), status);
     if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
-    if (review) {
-      const message = el("span", { class: "muted", role: "status" });
-      const decide = (decision) => async () => {
-        message.textContent = "saving…";
-        try {
-          await review(entry.id, decision);
-          status.textContent = ` — ${decision}`;
-          message.textContent = "";
-        } catch (err) {
-          message.textContent = err.status === 404
-            ? "Reviewing flags is not available on this server yet."
-            : `Could not save: ${err.message}`;
-        }
-      };
-      item.append(el("div", { class: "row" },
-        el("button", { class: "small secondary", type: "button", onclick: decide("confirmed") }, "Confirm flag"),
-        el("button", { class: "small secondary", type: "button", onclick: decide("dismissed") }, "Dismiss flag"),
-        message));
-    }
     list.append(item);
   }
 }
 
-// Whether the server offers POST /api/violations/{id}/review (read from its OpenAPI document).
-export async function reviewAvailable() {
-  try {
-    const doc = await (await fetch("/api/openapi.json")).json();
-    return Object.keys(doc.paths || {}).some((p) => /^\/api\/violations\/\{[^}]+\}\/review$/.test(p));
-  } catch {
-    return false;
-  }
-}
-
+// Resolves to the stored note (the server keeps who decided and when with it).
 export function postReview(token) {
-  return (violationId, decision) => api(token, "POST", `/api/violations/${violationId}/review`, { decision });
+  return (violationId, decision, note = "") => api(token, "POST", `/api/violations/${violationId}/review`, { decision, note })
+    .then((decided) => decided.review_note);
 }
