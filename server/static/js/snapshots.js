@@ -15,7 +15,7 @@ import { call } from "./common.js";
 const SNAPSHOT_WIDTH = 320;
 const QUALITY = 0.6;
 const ACK_TIMEOUT_MS = 5000;
-const FINAL = new Set(["attempt_closed", "analysis_off", "analysis_unavailable", "not_joined", "unknown_event"]);
+const FINAL = new Set(["attempt_closed", "analysis_off", "analysis_unavailable", "rtc_unavailable", "not_joined", "unknown_event"]);
 
 export class SnapshotLink {
   constructor(socket, getStream, intervalSeconds) {
