@@ -236,6 +236,9 @@ def build_node(settings: Settings) -> Node:
         occupancy=occupancy,
         notifier=notifier,
         rtc_handler=rtc.from_student,
+        # Camera snapshots go where offers go: this node's analysis, or the room's host.
+        frame_handler=entry.frame if entry is not None else None,
+        analysis_transport=settings.analysis_transport,
         on_count=metrics.sockets.labels("/student").inc,
         **guard,
     )

@@ -6,6 +6,7 @@ import { Outbox } from "./outbox.js";
 import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
 import { AnalysisLink } from "./analysis.js";
+import { SnapshotLink } from "./snapshots.js";
 import { LiveView } from "./liveview.js";
 import { accommodationSentence, hardCloseSentence, retryDelay, windowRefusal } from "./schedule-words.js";
 
@@ -220,7 +221,17 @@ async function join() {
     for (const track of stream.getAudioTracks()) { track.stop(); stream.removeTrack(track); }
   }
   if (ack.analysis?.enabled && stream) {
-    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
+    // The node says how the camera reaches analysis; a rejoin may land on a node that
+    // says otherwise.
+    const Link = ack.analysis.transport === "snapshot" ? SnapshotLink : AnalysisLink;
+    if (analysis && !(analysis instanceof Link)) {
+      analysis.stop();
+      analysis = null;
+    }
+    analysis ??=
+      Link === SnapshotLink
+        ? new SnapshotLink(socket, () => stream, ack.analysis.sample_interval_seconds, showUplink)
+        : new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
     analysis.start();
   }
 }
