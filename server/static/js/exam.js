@@ -80,6 +80,8 @@ function showUplink(encoding, lowered) {
   show(note, lowered);
   note.dataset.lowered = String(lowered);
   note.dataset.maxBitrate = encoding?.maxBitrate ?? "";
+  // Which uplink gave way (tests and the console): the track (its bitrate above) or snapshots.
+  note.dataset.transport = analysis instanceof SnapshotLink ? "snapshot" : "webrtc";
 }
 
 function addMessage(kind, text, by) {
