@@ -65,10 +65,13 @@ PY="$VENV/bin/python"
 extra=""
 [ "$mode" = test ] && extra="[dev]"
 # The browser apps take one npm package (the Socket.IO client), served as-is from node_modules;
-# the tests also run an OpenID Provider (devDependency oidc-provider) with node.
+# the tests also run an OpenID Provider (devDependency oidc-provider) with node, and inject
+# axe-core (devDependency) into every page to check accessibility (tests/support/a11y.py).
 npm_missing=0
 [ -d node_modules/socket.io-client ] || npm_missing=1
-[ "$mode" = test ] && [ ! -d node_modules/oidc-provider ] && npm_missing=1
+if [ "$mode" = test ]; then
+  for pkg in oidc-provider axe-core; do [ -d "node_modules/$pkg" ] || npm_missing=1; done
+fi
 if [ -f package.json ] && [ $npm_missing = 1 ]; then
   apt_need npm npm
   npm ci --no-audit --no-fund || npm install --no-audit --no-fund

@@ -9,6 +9,7 @@ admins everything.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,9 @@ class Claims:
     rooms: tuple[str, ...] = ()
     expires_at: float | None = None
     token_id: str = ""
+    # The reader's language when the issuer knows it (an LTI launch's locale claim, the account's
+    # setting): the pages and error texts use it before Accept-Language (server/http/messages.py).
+    locale: str | None = None
 
     def require_role(self, *roles: Role) -> None:
         if self.role not in roles:
@@ -71,6 +75,7 @@ class TokenService:
         rooms: tuple[str, ...] | list[str] = (),
         ttl_seconds: float | None = 12 * 3600,
         now: float | None = None,
+        locale: str | None = None,
     ) -> str:
         issued = int(now if now is not None else time.time())
         payload: dict[str, Any] = {
@@ -90,6 +95,8 @@ class TokenService:
             payload["rooms"] = list(rooms)
         if ttl_seconds is not None:
             payload["exp"] = issued + int(ttl_seconds)
+        if locale and _LOCALE.fullmatch(locale):
+            payload["locale"] = locale
         return jwt.encode(payload, self._secret, algorithm=_ALGORITHM)
 
     def inspect(self, token: str) -> Claims:
@@ -141,12 +148,21 @@ class TokenService:
             rooms=tuple(rooms),
             expires_at=float(data["exp"]) if "exp" in data else None,
             token_id=str(data.get("jti", "")),
+            locale=_locale(data.get("locale")),
         )
         if claims.role == "student" and not (claims.exam_id and claims.room_id):
             raise Unauthorized("a student token must name its exam and room", code="invalid_token")
         if self.is_revoked is not None and self.is_revoked(claims):
             raise Unauthorized("the token has been revoked", code="token_revoked")
         return claims
+
+
+# A BCP 47 language tag as far as a page or a catalog needs it ("he", "en-GB", "pt-BR").
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
+
+
+def _locale(value: Any) -> str | None:
+    return value if isinstance(value, str) and _LOCALE.fullmatch(value) else None
 
 
 def _opt_str(value: Any) -> str | None:

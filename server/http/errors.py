@@ -44,10 +44,18 @@ def error_response(
     fields: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
     retry_after: float | None = None,
+    text: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
+    if text:
+        # The same error for a person, in their language (server/http/messages.py); code and
+        # message stay as they were for programs.
+        body["text"] = text
     if fields:
         body["fields"] = dict(fields)
+    if details:
+        body["details"] = dict(details)
     if retry_after is not None:
         # Also in the body (seconds), as Socket.IO acks carry it: a page shows it without headers.
         body["retry_after"] = retry_after
@@ -103,8 +111,40 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise Invalid("the query has invalid parameters", fields=validation_fields(exc)) from None
 
 
+def _for_people(request: web.Request, response: web.Response) -> web.Response:
+    """Add the person's text of the error, in the negotiated language, to an error answer."""
+    from server.http import messages
+
+    lang = messages.negotiate(request)
+    response.headers["Content-Language"] = lang
+    vary = response.headers.get("Vary")
+    response.headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
+    try:
+        body = json.loads(response.body) if isinstance(response.body, bytes) else None
+    except ValueError:
+        return response
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and "text" not in error:
+        text = messages.error_text(lang, str(error.get("code")), CATEGORY_OF.get(response.status))
+        if text:
+            error["text"] = text
+            response.body = json.dumps(body).encode()
+    return response
+
+
+# The category a status stands for: the text of a code without its own entry.
+CATEGORY_OF = {status: category for category, status in reversed(STATUS.items())}
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _errors(request, handler)
+    if isinstance(response, web.Response) and response.status >= 400 and response.content_type == "application/json":
+        return _for_people(request, response)
+    return response
+
+
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except RoomsError as exc:
@@ -114,7 +154,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after)
+        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after, details=exc.details)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise

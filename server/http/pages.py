@@ -10,6 +10,7 @@ Content-Security-Policy allows no inline script or style, so pages keep all code
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -84,6 +85,7 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".map": "application/json",
+    ".json": "application/json",  # the message catalogs, static/i18n/*.json
     ".html": "text/html",
     ".ico": "image/x-icon",
 }
@@ -191,6 +193,7 @@ async def app_config(request: web.Request) -> web.Response:
     body = {
         "ice_servers": ice,
         "consent_version": CONSENT_VERSION,
+        "languages": shipped_languages(),
         **app_vocabulary(),
         **role_vocabulary(),
         **review_vocabulary(),
@@ -204,8 +207,36 @@ async def app_config(request: web.Request) -> web.Response:
 APP_CONFIG_MAX_AGE = 60
 
 
+@functools.lru_cache(maxsize=1)
+def shipped_languages() -> list[dict[str, str]]:
+    """The pages' catalogs (static/i18n/<id>.json): id, own name and direction, for a picker.
+    Adding a language is adding its catalog: this list follows by itself."""
+    languages = []
+    for path in sorted((STATIC / "i18n").glob("*.json")):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        languages.append(
+            {"id": path.stem, "name": meta.get("_meta.name", path.stem), "dir": meta.get("_meta.dir", "ltr")}
+        )
+    return languages
+
+
 # Bump when the consent text in static/exam/index.html changes: joins record this version.
 CONSENT_VERSION = "2026-12-v2"  # v2: the microphone line of speaking exams
+
+
+async def error_texts(request: web.Request) -> web.Response:
+    """The person's text of every error code in one language, from the server's gettext catalog
+    (server/http/messages.py): the pages show Socket.IO error acks with it, so the words of an
+    error are kept in one place for the REST answers and the pages alike."""
+    from server.http.messages import catalogs
+
+    texts = catalogs().get(request.match_info["lang"])
+    if texts is None:
+        raise web.HTTPNotFound()
+    response = web.json_response(texts)
+    response.headers["Cache-Control"] = f"public, max-age={APP_CONFIG_MAX_AGE}"
+    secure(response, request.app[SETTINGS])
+    return response
 
 
 def _redirect(target: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -226,6 +257,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/static/{path:.+}", static_file)
     app.router.add_get("/vendor/{name}", vendor_file)
     app.router.add_get("/app-config.json", app_config)
+    app.router.add_get("/i18n/errors/{lang:[a-z]{2,3}}.json", error_texts)
 
 
 __all__ = [

@@ -123,8 +123,10 @@ class Node:
 
 
 @pytest.fixture
-def e2e_settings(settings: Settings) -> Settings:
-    return settings.replace(reconnect_grace_seconds=2.0, writer_flush_ms=5.0)
+def e2e_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    # A test may change settings with @pytest.mark.parametrize("e2e_settings", [{...}], indirect=True).
+    extra: dict[str, Any] = getattr(request, "param", {})
+    return settings.replace(reconnect_grace_seconds=2.0, writer_flush_ms=5.0, **extra)
 
 
 @pytest.fixture
@@ -163,7 +165,11 @@ class Browsers:
     launched: dict[str, Any] = field(default_factory=dict)
     contexts: list[Any] = field(default_factory=list)
 
-    async def context(self, camera: Path) -> Any:
+    async def context(
+        self, camera: Path, *, locale: str | None = None, viewport: tuple[int, int] = (1280, 720), **options: Any
+    ) -> Any:
+        """A fresh context; `locale` sets the browser's languages (Accept-Language and
+        navigator.languages), as a student's or teacher's own browser would."""
         key = str(camera)
         if key not in self.launched:
             self.launched[key] = await self.playwright.chromium.launch(
@@ -171,7 +177,10 @@ class Browsers:
                 headless=True,
                 args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera}"],
             )
-        context = await self.launched[key].new_context(viewport={"width": 1280, "height": 720})
+        size = {"width": viewport[0], "height": viewport[1]}
+        if locale:
+            options["locale"] = locale
+        context = await self.launched[key].new_context(viewport=size, **options)
         context.set_default_timeout(10_000)
         await context.grant_permissions(["camera"])
         self.contexts.append(context)

@@ -2,12 +2,13 @@
 // personal API tokens (mint one, shown once; revoke), and for admins every account (create,
 // disable, enable). The credential is the other teacher pages' (common.js teacherCredential):
 // the session cookie with its CSRF token on unsafe requests, or a pasted personal token.
+import { formatDate, has, t as tr, typed } from "./i18n.js";
 import { $, ApiError, api, confirmDialog, el, show, showLogin, signOut, teacherCredential } from "./common.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const when = (iso) => (iso ? formatDate(iso) : "—");
 
 function fatal(message) {
   const box = $("#fatal");
@@ -23,12 +24,12 @@ function status(id, message, error = false) {
 
 // A short, readable device name from a user agent (the full string stays in the tooltip).
 function device(userAgent) {
-  if (!userAgent) return "Unknown device";
+  if (!userAgent) return tr("account.unknown_device");
   const browser = /Edg\//.test(userAgent) ? "Edge" : /Firefox\//.test(userAgent) ? "Firefox"
-    : /Chrome\//.test(userAgent) ? "Chrome" : /Safari\//.test(userAgent) ? "Safari" : "Browser";
+    : /Chrome\//.test(userAgent) ? "Chrome" : /Safari\//.test(userAgent) ? "Safari" : tr("account.browser");
   const os = /Windows/.test(userAgent) ? "Windows" : /Android/.test(userAgent) ? "Android"
     : /iPhone|iPad/.test(userAgent) ? "iOS" : /Mac OS X/.test(userAgent) ? "macOS" : /Linux/.test(userAgent) ? "Linux" : "";
-  return os ? `${browser} on ${os}` : browser;
+  return os ? tr("account.device_on", { browser, os }) : browser;
 }
 
 // The session cookie was revoked (here or elsewhere): nothing on this page works any more.
@@ -46,17 +47,17 @@ async function loadSessions() {
   try {
     const { sessions } = await api(token, "GET", "/auth/sessions");
     const rows = sessions.map((s) => el("tr", { "data-session": s.id, class: s.current ? "current" : undefined },
-      el("td", { title: s.user_agent }, device(s.user_agent), s.current ? el("strong", {}, " (this one)") : null),
+      el("td", { title: s.user_agent }, device(s.user_agent), s.current ? el("strong", {}, " ", tr("account.this_one")) : null),
       el("td", {}, s.address || "—"),
       el("td", {}, when(s.created_at)),
       el("td", {}, when(s.last_seen_at)),
       el("td", {}, s.current
-        ? el("button", { type: "button", class: "secondary small", onclick: () => signOut(TOKEN_KEY, token) }, "Sign out")
-        : el("button", { type: "button", class: "secondary small revoke", onclick: () => revokeSession(s.id) }, "Revoke"))));
+        ? el("button", { type: "button", class: "secondary small", onclick: () => signOut(TOKEN_KEY, token) }, tr("account.sign_out"))
+        : el("button", { type: "button", class: "secondary small revoke", onclick: () => revokeSession(s.id) }, tr("account.revoke")))));
     $("#sessions-table tbody").replaceChildren(...rows);
-    status("#sessions-status", sessions.length ? `${sessions.length} active session(s)` : "No browser sessions: you use a personal token.");
+    status("#sessions-status", sessions.length ? tr("account.sessions_count", { count: sessions.length }) : tr("account.no_sessions"));
   } catch (err) {
-    if (!gone(err)) status("#sessions-status", `Cannot load your sessions: ${err.message}`, true);
+    if (!gone(err)) status("#sessions-status", tr("account.cannot_load_sessions", { reason: err.message }), true);
   }
 }
 
@@ -64,18 +65,18 @@ async function revokeSession(id) {
   try {
     await api(token, "DELETE", `/auth/sessions/${encodeURIComponent(id)}`);
   } catch (err) {
-    if (!gone(err)) status("#sessions-status", `Not revoked: ${err.message}`, true);
+    if (!gone(err)) status("#sessions-status", tr("account.not_revoked", { reason: err.message }), true);
   }
   await loadSessions();
 }
 
 async function signOutEverywhere() {
-  if (!(await confirmDialog("End every session of yours, this one included?", "Sign out everywhere"))) return;
+  if (!(await confirmDialog(tr("account.confirm_everywhere"), tr("account.everywhere")))) return;
   try {
     await api(token, "POST", "/auth/signout-everywhere");
   } catch (err) {
     if (gone(err)) return;
-    status("#sessions-status", `Not signed out: ${err.message}`, true);
+    status("#sessions-status", tr("account.not_signed_out", { reason: err.message }), true);
     return;
   }
   sessionStorage.removeItem(TOKEN_KEY);
@@ -88,25 +89,25 @@ async function loadTokens() {
   try {
     const { tokens } = await api(token, "GET", "/api/me/tokens");
     const rows = tokens.map((t) => el("tr", { "data-token": t.id },
-      el("td", {}, t.name),
+      el("td", { translate: "no", dir: "auto" }, t.name),
       el("td", {}, el("code", {}, `${t.prefix}…`)),
       el("td", {}, when(t.created_at)),
-      el("td", {}, t.last_used_at ? when(t.last_used_at) : "never"),
-      el("td", {}, t.expires_at ? when(t.expires_at) : "never"),
-      el("td", {}, el("button", { type: "button", class: "secondary small revoke", onclick: () => revokeToken(t) }, "Revoke"))));
+      el("td", {}, t.last_used_at ? when(t.last_used_at) : tr("account.never")),
+      el("td", {}, t.expires_at ? when(t.expires_at) : tr("account.never")),
+      el("td", {}, el("button", { type: "button", class: "secondary small revoke", onclick: () => revokeToken(t) }, tr("account.revoke")))));
     $("#tokens-table tbody").replaceChildren(...rows);
-    status("#tokens-status", tokens.length ? "" : "No tokens yet.");
+    status("#tokens-status", tokens.length ? "" : tr("account.no_tokens"));
   } catch (err) {
-    if (!gone(err)) status("#tokens-status", `Cannot load your tokens: ${err.message}`, true);
+    if (!gone(err)) status("#tokens-status", tr("account.cannot_load_tokens", { reason: err.message }), true);
   }
 }
 
 async function revokeToken(t) {
-  if (!(await confirmDialog(`Revoke the token "${t.name}"? Whatever uses it stops working.`, "Revoke"))) return;
+  if (!(await confirmDialog(tr("account.confirm_revoke", { name: t.name }), tr("account.revoke")))) return;
   try {
     await api(token, "DELETE", `/api/me/tokens/${encodeURIComponent(t.id)}`);
   } catch (err) {
-    if (!gone(err)) status("#tokens-status", `Not revoked: ${err.message}`, true);
+    if (!gone(err)) status("#tokens-status", tr("account.not_revoked", { reason: err.message }), true);
   }
   await loadTokens();
 }
@@ -124,7 +125,7 @@ async function mintToken(e) {
     $("#minted-token").select();
     $("#mint-name").value = "";
   } catch (err) {
-    if (!gone(err)) status("#tokens-status", `Not created: ${err.message}`, true);
+    if (!gone(err)) status("#tokens-status", tr("account.not_created", { reason: err.message }), true);
   }
   await loadTokens();
 }
@@ -132,10 +133,10 @@ async function mintToken(e) {
 async function copyMinted() {
   try {
     await navigator.clipboard.writeText($("#minted-token").value);
-    $("#minted-copied").textContent = "Copied.";
+    $("#minted-copied").textContent = tr("account.copied");
   } catch {
     $("#minted-token").select();
-    $("#minted-copied").textContent = "Press Ctrl+C (or ⌘C) to copy.";
+    $("#minted-copied").textContent = tr("account.press_copy");
   }
 }
 
@@ -154,31 +155,32 @@ async function loadAccounts(me) {
       const next = a.state === "active" ? "disabled" : "active";
       const toggle = el("button", {
         type: "button", class: a.state === "active" ? "danger small state" : "secondary small state", disabled: self,
-        title: self ? "You cannot disable your own account" : undefined,
+        title: self ? tr("account.not_yourself") : undefined,
         onclick: () => setState(me, a, next),
-      }, a.state === "active" ? "Disable" : "Enable");
+      }, tr(a.state === "active" ? "account.disable" : "account.enable"));
       return el("tr", { "data-account": a.id, "data-email": a.email },
-        el("td", {}, a.email), el("td", {}, a.name), el("td", {}, a.role),
-        el("td", { class: "state" }, a.state),
-        el("td", {}, a.has_password ? "yes" : "SSO only"),
+        el("td", { translate: "no" }, a.email), el("td", { translate: "no", dir: "auto" }, a.name),
+        el("td", {}, has(`role.${a.role}`) ? tr(`role.${a.role}`) : a.role),
+        el("td", { class: "state", "data-state": a.state }, has(`account_state.${a.state}`) ? tr(`account_state.${a.state}`) : a.state),
+        el("td", {}, tr(a.has_password ? "account.yes" : "account.sso_only")),
         el("td", {}, String(a.sso_identities)),
         el("td", {}, when(a.created_at)),
         el("td", {}, toggle));
     });
     $("#accounts-table tbody").replaceChildren(...rows);
-    status("#accounts-status", `${accounts.length} account(s)`);
+    status("#accounts-status", tr("account.accounts_count", { count: accounts.length }));
   } catch (err) {
-    if (!gone(err)) status("#accounts-status", `Cannot load the accounts: ${err.message}`, true);
+    if (!gone(err)) status("#accounts-status", tr("account.cannot_load_accounts", { reason: err.message }), true);
   }
 }
 
 async function setState(me, account, state) {
   if (state === "disabled"
-    && !(await confirmDialog(`Disable ${account.email}? Their sessions and tokens end at once.`, "Disable"))) return;
+    && !(await confirmDialog(tr("account.confirm_disable", { email: account.email }), tr("account.disable")))) return;
   try {
     await api(token, "POST", `/api/accounts/${encodeURIComponent(account.id)}/state`, { state });
   } catch (err) {
-    if (!gone(err)) status("#accounts-status", `Not changed: ${err.message}`, true);
+    if (!gone(err)) status("#accounts-status", tr("account.not_changed", { reason: err.message }), true);
   }
   await loadAccounts(me);
 }
@@ -196,11 +198,11 @@ async function createAccount(me, e) {
     const made = await api(token, "POST", "/api/accounts", body);
     $("#account-form").reset();
     await loadAccounts(me);
-    status("#accounts-status", `Created ${made.email}.`);
+    status("#accounts-status", tr("account.created_account", { email: made.email }));
   } catch (err) {
     if (gone(err)) return;
     const fields = err.fields ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
-    status("#accounts-status", `Not created: ${err.message}${fields}`, true);
+    status("#accounts-status", tr("account.not_created", { reason: err.message }) + fields, true);
   }
 }
 
@@ -215,16 +217,16 @@ async function main() {
   try {
     me = await api(token, "GET", "/auth/me");
   } catch (err) {
-    if (!gone(err)) fatal(`Cannot tell who you are: ${err.message}`);
+    if (!gone(err)) fatal(tr("account.cannot_tell", { reason: err.message }));
     if (err.status === 401) sessionStorage.removeItem(TOKEN_KEY);
     return;
   }
-  $("#whoami").textContent = `${me.name || me.sub} (${me.role})`;
+  $("#whoami").replaceChildren(typed(me.name || me.sub), ` (${has(`role.${me.role}`) ? tr(`role.${me.role}`) : me.role})`);
   $("#logout").addEventListener("click", () => signOut(TOKEN_KEY, token));
   show($("#logout"));
   if (me.via === "token") {
     // A signed or static token belongs to no account: it has no sessions or personal tokens.
-    fatal("This token belongs to no account. Sign in with your email and password, or use a personal token.");
+    fatal(tr("account.token_no_account"));
   } else {
     show($("#sessions"));
     show($("#tokens"));

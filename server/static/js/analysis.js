@@ -16,6 +16,11 @@ import { call, iceGathered } from "./common.js";
 const MAX_BITRATE = 100_000;
 const MAX_FRAMERATE = 2;
 const MAX_RETRIES = 5;
+// Answers first: while answers wait to be sent, the camera track to the server drops to a
+// trickle (half the size, one frame a second, 30 kbit/s) so it does not compete with them on a
+// weak uplink. WebRTC's own congestion control lowers it further when the link demands.
+export const LOW_BITRATE = 30_000;
+const LOW_FRAMERATE = 1;
 
 // One offer; resolves to {pc} or {error: {code, retry_after?}}.
 export async function startAnalysis(socket, stream, iceServers, onState = () => {}) {
@@ -65,8 +70,10 @@ export async function startAnalysis(socket, stream, iceServers, onState = () => 
 }
 
 export class AnalysisLink {
-  constructor(socket, getStream, iceServers) {
+  constructor(socket, getStream, iceServers, onCaps = () => {}) {
     this.socket = socket;
+    this.lowered = false;
+    this.onCaps = onCaps; // (encoding actually in force, or null) after every change
     this.getStream = getStream;
     this.iceServers = iceServers;
     this.pc = null;
@@ -124,6 +131,32 @@ export class AnalysisLink {
       return;
     }
     this.pc = result.pc || null;
+    if (this.pc && this.lowered) await this.#applyCaps();
     if (result.error?.retry_after) this.#retry(result.error.retry_after);
+  }
+
+  // Lower (true) or restore (false) the uplink; a peer made later starts at the same level.
+  async lower(on) {
+    if (this.lowered === on) return;
+    this.lowered = on;
+    await this.#applyCaps();
+  }
+
+  async #applyCaps() {
+    const sender = this.pc?.getSenders().find((s) => s.track?.kind === "video");
+    const params = sender?.getParameters();
+    if (!params?.encodings?.[0]) {
+      this.onCaps(null, this.lowered);
+      return;
+    }
+    Object.assign(params.encodings[0], this.lowered
+      ? { maxBitrate: LOW_BITRATE, maxFramerate: LOW_FRAMERATE, scaleResolutionDownBy: 2 }
+      : { maxBitrate: MAX_BITRATE, maxFramerate: MAX_FRAMERATE, scaleResolutionDownBy: 1 });
+    try {
+      await sender.setParameters(params);
+    } catch (err) {
+      console.warn("analysis: caps not applied", err);
+    }
+    this.onCaps(sender.getParameters().encodings[0], this.lowered);
   }
 }

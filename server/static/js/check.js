@@ -1,5 +1,6 @@
 // The student's system check: browser support, camera, the microphone (only for an exam that
 // listens for speech), connection. Each item says in plain words what failed and what to do.
+import { lang, t } from "./i18n.js";
 import { el, localStore } from "./common.js";
 
 // The page caps what it sends: the server cannot lower a sender's resolution or frame rate.
@@ -20,23 +21,19 @@ export const MICROPHONE_CONSTRAINTS = { channelCount: 1, echoCancellation: true 
 // (and the server's Permissions-Policy would refuse it anyway).
 export async function openCamera(withMicrophone = false) {
   if (!navigator.mediaDevices?.getUserMedia) {
-    throw new Error("This browser cannot use a camera here (it needs a secure https:// page).");
+    throw new Error(t("check.camera_insecure"));
   }
   const constraints = { ...CAMERA_CONSTRAINTS, audio: withMicrophone ? MICROPHONE_CONSTRAINTS : false };
   try {
     return await navigator.mediaDevices.getUserMedia(constraints);
   } catch (err) {
     const reasons = {
-      NotAllowedError: withMicrophone
-        ? "Camera or microphone permission was refused. This exam needs both: allow them for this site (the icons in the address bar), then check again."
-        : "Camera permission was refused. Allow the camera for this site (the camera icon in the address bar), then check again.",
-      NotFoundError: withMicrophone
-        ? "No camera or no microphone was found. Connect them, then check again."
-        : "No camera was found. Connect a camera, then check again.",
-      NotReadableError: "The camera is in use by another program. Close it, then check again.",
-      OverconstrainedError: "The camera does not support a small enough picture.",
+      NotAllowedError: withMicrophone ? "check.refused_mic" : "check.refused",
+      NotFoundError: withMicrophone ? "check.not_found_mic" : "check.not_found",
+      NotReadableError: "check.in_use",
+      OverconstrainedError: "check.overconstrained",
     };
-    throw new Error(reasons[err.name] || `The camera could not be started (${err.name || err}).`);
+    throw new Error(reasons[err.name] ? t(reasons[err.name]) : t("check.camera_failed", { reason: err.name || String(err) }));
   }
 }
 
@@ -44,31 +41,31 @@ function browserProblems() {
   const missing = [];
   if (!window.RTCPeerConnection) missing.push("WebRTC");
   if (!window.WebSocket) missing.push("WebSocket");
-  if (!navigator.mediaDevices?.getUserMedia) missing.push("camera access");
+  if (!navigator.mediaDevices?.getUserMedia) missing.push(t("check.missing_camera"));
   try {
     // The stand-in of a framed page that may not use storage passes (common.js storageOr).
     localStore.setItem("proctor.probe", "1");
     localStore.removeItem("proctor.probe");
   } catch {
-    missing.push("local storage (private mode may block it)");
+    missing.push(t("check.missing_storage"));
   }
   return missing;
 }
 
 function item(list, name) {
-  const status = el("span", { class: "status" }, "checking…");
+  const status = el("span", { class: "status" }, t("check.checking"));
   const text = el("span", { class: "detail" });
   const li = el("li", { class: "pending" }, el("strong", {}, name), " ", status, el("br"), text);
   list.append(li);
   return {
     pass(detail = "") {
       li.className = "pass";
-      status.textContent = "OK";
+      status.textContent = t("check.ok");
       text.textContent = detail;
     },
     fail(detail) {
       li.className = "fail";
-      status.textContent = "Problem";
+      status.textContent = t("check.problem");
       text.textContent = detail;
     },
   };
@@ -80,16 +77,16 @@ export async function runChecks(list, preview, socketReady, previousStream, with
   list.replaceChildren();
   let ok = true;
 
-  const browser = item(list, "Browser");
+  const browser = item(list, t("check.browser"));
   const missing = browserProblems();
   if (missing.length) {
     ok = false;
-    browser.fail(`This browser lacks: ${missing.join(", ")}. Use a current Chrome, Edge or Firefox.`);
+    browser.fail(t("check.browser_lacks", { missing: new Intl.ListFormat(lang).format(missing) }));
   } else {
-    browser.pass(document.fullscreenEnabled ? "" : "Full screen is not available; the exam still works.");
+    browser.pass(document.fullscreenEnabled ? "" : t("check.no_fullscreen"));
   }
 
-  const camera = item(list, "Camera");
+  const camera = item(list, t("check.camera"));
   let stream = previousStream && previousStream.active ? previousStream : null;
   if (stream && withMicrophone && !stream.getAudioTracks().length) stream = null;
   try {
@@ -97,33 +94,33 @@ export async function runChecks(list, preview, socketReady, previousStream, with
     preview.srcObject = stream;
     const settings = stream.getVideoTracks()[0]?.getSettings() || {};
     const size = settings.width ? `${settings.width}×${settings.height}` : "";
-    camera.pass(`Camera is working ${size ? `(${size})` : ""}.`);
+    camera.pass(size ? t("check.camera_ok_size", { size }) : t("check.camera_ok"));
   } catch (err) {
     ok = false;
     camera.fail(err.message);
   }
   if (withMicrophone) {
-    const microphone = item(list, "Microphone");
+    const microphone = item(list, t("check.microphone"));
     const track = stream?.getAudioTracks()[0];
     if (track && track.readyState === "live") {
-      microphone.pass("Microphone is working. It is analysed on the server for speech, in memory; no audio is stored.");
+      microphone.pass(t("check.microphone_ok"));
     } else {
       ok = false;
-      microphone.fail("This exam listens for speech and needs your microphone. Allow it for this site, then check again.");
+      microphone.fail(t("check.microphone_needed"));
     }
   }
 
-  const connection = item(list, "Connection");
+  const connection = item(list, t("check.connection"));
   try {
     const started = performance.now();
     const resp = await fetch("/healthz", { cache: "no-store" });
-    if (!resp.ok) throw new Error(`the exam server answered ${resp.status}`);
+    if (!resp.ok) throw new Error(t("check.server_answered", { status: resp.status }));
     const ms = Math.round(performance.now() - started);
     await socketReady();
-    connection.pass(`Connected to the exam server (${ms} ms).`);
+    connection.pass(t("check.connected", { ms }));
   } catch (err) {
     ok = false;
-    connection.fail(`${err.message || err}. Check your internet connection, then check again.`);
+    connection.fail(t("check.connection_failed", { reason: err.message || String(err) }));
   }
   return { ok, stream };
 }

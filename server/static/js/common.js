@@ -1,4 +1,5 @@
 // Shared by every page: tokens, the Socket.IO connection, REST calls, DOM helpers.
+import { errorText, formatClock, has, t } from "./i18n.js";
 import { io } from "/vendor/socket.io.esm.min.js";
 
 // Storage a third-party iframe may be refused: a learning platform frames the pages after an
@@ -70,7 +71,7 @@ export function showLogin(storageKey) {
   const section = document.querySelector("#login");
   show(section);
   if (!section.querySelector(".signin-link")) {
-    section.append(el("p", { class: "signin-link" }, el("a", { href: "/teacher/signin.html" }, "Sign in with your email and password")));
+    section.append(el("p", { class: "signin-link" }, el("a", { href: "/teacher/signin.html" }, t("login.with_password"))));
   }
   document.querySelector("#login-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -108,7 +109,7 @@ export function connect(namespace, token) {
 export function call(socket, event, payload, timeoutMs = 10000) {
   return new Promise((resolve) => {
     socket.timeout(timeoutMs).emit(event, payload ?? {}, (err, ack) => {
-      if (err) resolve({ ok: false, error: { code: "timeout", message: "no answer from the server", retry_after: 2 } });
+      if (err) resolve({ ok: false, error: { code: "timeout", message: t("error.timeout"), retry_after: 2 } });
       else resolve(ack ?? { ok: false, error: { code: "internal", message: "empty ack" } });
     });
   });
@@ -116,7 +117,7 @@ export function call(socket, event, payload, timeoutMs = 10000) {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error?.message || `HTTP ${status}`);
+    super(body?.error ? errorText(body.error) : `HTTP ${status}`);
     this.status = status;
     this.code = body?.error?.code || String(status);
     this.fields = body?.error?.fields || null;
@@ -193,10 +194,9 @@ export function formatDuration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
+// A clock time in the reader's language (Intl.DateTimeFormat, js/i18n.js).
 export function formatTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return iso ? formatClock(iso) : "";
 }
 
 // Signal kinds by id, filled by appConfig(): the labels, default weights and explanations are
@@ -205,8 +205,10 @@ let kindsById = new Map();
 
 // The label a teacher reads for a signal kind; the id itself until appConfig() has resolved
 // (pages await it before they render any kind) or for a kind this server does not know.
+// The page's catalog names a kind in the reader's language (kind.<id>); the server's English
+// label otherwise (a kind added on the server before its translation).
 export function kindLabel(kind) {
-  return kindsById.get(kind)?.label || kind;
+  return has(`kind.${kind}`) ? t(`kind.${kind}`) : kindsById.get(kind)?.label || kind;
 }
 
 // Every signal kind ({id, label, source, default_weight, explanation}), in the server's order.
@@ -215,12 +217,12 @@ export function signalKinds() {
 }
 
 // A modal confirmation built on <dialog>: resolves true when the user confirms.
-export function confirmDialog(message, confirmLabel = "Confirm") {
+export function confirmDialog(message, confirmLabel = t("dialog.confirm")) {
   return new Promise((resolve) => {
-    const dialog = el("dialog", { class: "confirm", "aria-label": "Confirm" },
+    const dialog = el("dialog", { class: "confirm", "aria-label": t("dialog.confirm") },
       el("p", {}, message),
       el("form", { method: "dialog", class: "row" },
-        el("button", { value: "cancel", class: "secondary" }, "Cancel"),
+        el("button", { value: "cancel", class: "secondary" }, t("dialog.cancel")),
         el("button", { value: "ok", class: "danger" }, confirmLabel)));
     dialog.addEventListener("close", () => {
       resolve(dialog.returnValue === "ok");

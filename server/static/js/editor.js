@@ -1,14 +1,16 @@
 // The exam editor: exams listed, created, edited (in place, keys corrected, or as a new version),
 // duplicated, archived, deleted; rooms created, renamed, resized, closed; invite links (copy /
 // CSV); teacher tokens (admin only). The question form is js/exam-form.js.
+import { formatDate, has, t, typed } from "./i18n.js";
 import {
-  $, api, appConfig, claimsOf, confirmDialog, el, saveFile, show, signalKinds, showLogin, teacherCredential,
+  $, api, appConfig, claimsOf, confirmDialog, el, kindLabel, saveFile, show, signalKinds, showLogin, teacherCredential,
 } from "./common.js";
 import { addQuestion, examSpec, fillExam, resetExam } from "./exam-form.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const claims = token ? claimsOf(token) : null;
+const roleText = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role);
 let lastInvites = [];
 
 function result(node, text, error = false) {
@@ -210,12 +212,12 @@ async function createRoom(e) {
     const room = await api(token, "POST", `/api/exams/${encodeURIComponent($("#room-exam").value.trim())}/rooms`,
       { name: $("#room-name").value.trim(), seats: Number($("#room-seats").value) });
     out.className = "notice";
-    out.replaceChildren(`Room “${room.name}” created — id ${room.id}. `,
-      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Open its dashboard"));
+    out.replaceChildren(t("editor.room_created", { name: room.name, id: room.id }), " ",
+      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, t("editor.open_dashboard")));
     $("#invite-room").value = room.id;
     await loadRooms($("#room-exam").value.trim());
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}${err.status === 503 ? " — try again in a moment." : ""}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }) + (err.status === 503 ? ` — ${t("editor.try_again")}` : ""), true);
   }
 }
 
@@ -234,7 +236,7 @@ async function copy(input, button) {
     input.select();
     document.execCommand?.("copy");
   }
-  button.textContent = "Copied";
+  button.textContent = t("editor.copied");
   setTimeout(() => { button.textContent = label; }, 1500);
 }
 
@@ -242,23 +244,23 @@ async function createInvites(e) {
   e.preventDefault();
   const out = $("#invite-result");
   const students = parseStudents($("#invite-students").value);
-  if (!students.length) return result(out, "List at least one student.", true);
+  if (!students.length) return result(out, t("editor.list_a_student"), true);
   try {
     const data = await api(token, "POST", `/api/rooms/${encodeURIComponent($("#invite-room").value.trim())}/invites`,
       { students, ttl_hours: Number($("#invite-ttl").value || 72) });
     lastInvites = data.invites;
     const body = $("#invite-table tbody");
     body.replaceChildren(...data.invites.map((inv) => {
-      const input = el("input", { value: inv.url, readonly: true, "aria-label": `Invite link for ${inv.name || inv.student_id}` });
-      const button = el("button", { type: "button", class: "small secondary" }, "Copy link");
+      const input = el("input", { value: inv.url, readonly: true, "aria-label": t("editor.invite_link_for", { name: inv.name || inv.student_id }) });
+      const button = el("button", { type: "button", class: "small secondary" }, t("editor.copy_link"));
       button.addEventListener("click", () => copy(input, button));
-      return el("tr", {}, el("td", {}, `${inv.name || ""} (${inv.student_id})`), el("td", { class: "link-cell" }, input), el("td", {}, button));
+      return el("tr", {}, el("td", { translate: "no", dir: "auto" }, `${inv.name || ""} (${inv.student_id})`), el("td", { class: "link-cell" }, input), el("td", {}, button));
     }));
     show($("#invite-table"));
     show($("#invite-csv"));
-    result(out, `${data.invites.length} links, valid until ${new Date(data.invites[0].expires_at).toLocaleString()}.`);
+    result(out, t("editor.links_made", { count: data.invites.length, until: formatDate(data.invites[0].expires_at) }));
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }), true);
   }
 }
 
@@ -283,20 +285,20 @@ async function createToken(e) {
       role: $("#token-role").value, sub: $("#token-sub").value.trim(), name: $("#token-name").value.trim(),
       rooms, ttl_hours: Number($("#token-ttl").value || 12),
     });
-    const input = el("input", { value: data.token, readonly: true, size: 60, "aria-label": "New token" });
-    const button = el("button", { type: "button", class: "small secondary" }, "Copy token");
+    const input = el("input", { value: data.token, readonly: true, size: 60, "aria-label": t("editor.new_token") });
+    const button = el("button", { type: "button", class: "small secondary" }, t("editor.copy_token"));
     button.addEventListener("click", () => copy(input, button));
     out.className = "notice";
-    out.replaceChildren(`Token for ${data.sub} (${data.role}), valid until ${new Date(data.expires_at).toLocaleString()}: `, input, " ", button);
+    out.replaceChildren(t("editor.token_made", { sub: data.sub, role: roleText(data.role), until: formatDate(data.expires_at) }), " ", input, " ", button);
   } catch (err) {
-    result(out, `Not created: ${errorText(err)}`, true);
+    result(out, t("editor.not_created", { reason: errorText(err) }), true);
   }
 }
 
 // One number input per signal kind, labelled, bounded and preset from the server's vocabulary.
 function weightInputs(config) {
   const weight = config.weight || { minimum: 0, maximum: 100 };
-  return signalKinds().map((kind) => el("label", { title: kind.explanation }, kind.label,
+  return signalKinds().map((kind) => el("label", { title: kind.explanation }, kindLabel(kind.id),
     el("input", {
       type: "number", name: kind.id, min: weight.minimum, max: weight.maximum, step: "0.5",
       value: String(kind.default_weight),
@@ -310,7 +312,7 @@ async function main() {
   }
   const config = await appConfig(); // before the forms show: they need the signal kinds
   // A static admin token (PROCTOR_ADMIN_TOKEN) is not a JWT: nothing to read, the server decides.
-  $("#who").textContent = claims ? `${claims.name || claims.sub} (${claims.role})` : "signed in with a static token";
+  $("#who").replaceChildren(...(claims ? [typed(claims.name || claims.sub), ` (${roleText(claims.role)})`] : [t("editor.static_token")]));
   for (const id of ["#list-card", "#exam-card", "#room-card", "#invite-card"]) show($(id));
   show($("#token-card"), !claims || claims.role === "admin");
   // Opened from the home page's "Editor" link: the exam and room to add rooms or invites to.

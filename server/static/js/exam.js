@@ -1,11 +1,14 @@
 // The student page: consent → system check → exam → done.
-import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatDuration, sessionStore, show, takeToken } from "./common.js";
+import { errorText, formatClock, t, tNodes, typed } from "./i18n.js";
+import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatDuration, kindLabel, sessionStore, show, takeToken } from "./common.js";
 import { runChecks, openCamera } from "./check.js";
 import { Outbox } from "./outbox.js";
 import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
 import { AnalysisLink } from "./analysis.js";
+import { SnapshotLink } from "./snapshots.js";
 import { LiveView } from "./liveview.js";
+import { accommodationSentence, hardCloseSentence, retryDelay, windowRefusal } from "./schedule-words.js";
 
 const token = takeToken("proctor.student.token");
 const claims = token ? claimsOf(token) : null;
@@ -24,6 +27,7 @@ let liveView = null;
 let clock = null;
 let finished = false;
 let handRaised = false;
+let windowWait = null; // a join refused before the window opened waits for it
 // The exam analyses speech: the consent names the microphone and the check asks for it.
 let listening = false;
 
@@ -48,22 +52,47 @@ function updateBanner() {
   const waiting = outbox?.size || 0;
   const banner = $("#offline");
   if (socket && !socket.connected && state.started && !finished) {
-    banner.textContent = waiting
-      ? `You are offline. ${waiting} ${waiting === 1 ? "message is" : "messages are"} waiting on this device and will be sent when the connection returns. Keep this page open.`
-      : "You are offline. Reconnecting… Keep this page open; your work is kept on this device.";
+    const text = waiting ? t("offline.waiting", { count: waiting }) : t("offline.reconnecting");
+    // The banner is a polite live region: write only when the words change, not on every save.
+    if (banner.textContent !== text) banner.textContent = text;
     show(banner);
   } else {
     show(banner, false);
   }
+  strainUplink(waiting);
+}
+
+// Answers before analysis: answers waiting more than a moment lower the camera uplink to the
+// server (analysis.js); it comes back 5 s after the outbox is empty. The page says so.
+let strainTimer = null;
+let strained = false;
+function strainUplink(waiting) {
+  if (!analysis || strained === waiting > 0) return; // only a change of state reschedules
+  strained = waiting > 0;
+  clearTimeout(strainTimer);
+  const delay = strained ? (socket?.connected ? 1500 : 0) : 5000;
+  strainTimer = setTimeout(() => analysis.lower(strained), delay);
+}
+
+function showUplink(encoding, lowered) {
+  const note = $("#uplink-note");
+  note.textContent = lowered ? t("uplink.lowered") : "";
+  show(note, lowered);
+  note.dataset.lowered = String(lowered);
+  note.dataset.maxBitrate = encoding?.maxBitrate ?? "";
+  // Which uplink gave way (tests and the console): the track (its bitrate above) or snapshots.
+  note.dataset.transport = analysis instanceof SnapshotLink ? "snapshot" : "webrtc";
 }
 
 function addMessage(kind, text, by) {
   const list = $("#messages");
   list.querySelector(".empty")?.remove();
-  const labels = { warning: "Warning", message: "Message", announce: "Announcement", info: "Notice" };
+  const kinds = ["warning", "message", "announce", "info"];
+  const label = t(`msg.${kinds.includes(kind) ? kind : "info"}`);
   list.prepend(el("li", { class: `msg ${kind}` },
-    el("strong", {}, labels[kind] || "Notice"), by ? ` from ${by}` : "", ": ", text,
-    el("span", { class: "muted small" }, ` ${new Date().toLocaleTimeString()}`)));
+    el("strong", {}, by ? tNodes("msg.from", { label, by: typed(by) }) : label), ": ",
+    el("bdi", { translate: kind === "info" ? null : "no" }, text),
+    el("span", { class: "muted small" }, " ", el("time", { class: "num" }, formatClock(new Date())))));
 }
 
 // ---- the clock: the server's remaining time, counted down from when it arrived ----
@@ -75,7 +104,9 @@ function setClock(c) {
   show($("#paused"), clock.paused);
   questions?.setDisabled(clock.paused);
   if (wasPaused && !clock.paused) outbox?.resume();
-  if (c.status === "submitted" || c.status === "terminated") finish(c.status);
+  $("#window-note").textContent = hardCloseSentence(c);
+  show($("#window-note"), Boolean(c.hard_close_at));
+  if (c.status === "submitted" || c.status === "terminated") finish(c.status, c.end_reason);
   tick();
 }
 
@@ -83,11 +114,27 @@ function tick() {
   if (!clock) return;
   const left = clock.paused ? clock.remaining : clock.remaining - (performance.now() - clock.at) / 1000;
   const value = $("#timer-value");
-  value.textContent = clock.paused ? `${formatDuration(left)} (paused)` : formatDuration(left);
+  value.textContent = clock.paused ? t("timer.paused", { time: formatDuration(left) }) : formatDuration(left);
   $("#timer").classList.toggle("low", left < 300 && !clock.paused);
-  if (left <= 0 && !finished && !clock.paused) value.textContent = "Time is up — submitting…";
+  if (left <= 0 && !finished && !clock.paused) value.textContent = t("timer.up");
+  announceThreshold(left);
 }
 setInterval(tick, 250);
+
+// The timer itself is not a live region (a reader would hear every second); the thresholds are
+// announced once each, politely, in #timer-alert: 10 minutes, 5 minutes, 1 minute left.
+const THRESHOLDS = [600, 300, 60];
+let announced = new Set();
+function announceThreshold(left) {
+  if (!clock || clock.paused) return;
+  for (const seconds of THRESHOLDS) {
+    if (left > seconds) announced.delete(seconds); // time was extended: announce again later
+    else if (left > seconds - 30 && !announced.has(seconds)) {
+      for (const smaller of THRESHOLDS) if (smaller >= seconds) announced.add(smaller);
+      $("#timer-alert").textContent = t("timer.minutes_left", { count: seconds / 60 });
+    }
+  }
+}
 
 // ---- outbox results → save indicators ----
 function onResult(message, ack) {
@@ -97,12 +144,12 @@ function onResult(message, ack) {
   if (outbox.pending("answer", (p) => p.question_id === qid).length) return; // a newer one is on its way
   if (ack.ok) questions.setStatus(qid, "saved");
   else if (ack.error?.code === "paused") questions.setStatus(qid, "paused");
-  else questions.setStatus(qid, "failed", ack.error?.message || ack.error?.code);
+  else questions.setStatus(qid, "failed", errorText(ack.error));
   updateProgress();
 }
 
 function updateProgress() {
-  if (questions) $("#progress-text").textContent = `Answered ${questions.answeredCount} of ${questions.questions.length}.`;
+  if (questions) $("#progress-text").textContent = t("progress.answered", { answered: questions.answeredCount, count: questions.questions.length });
 }
 
 function onAnswer(qid, value) {
@@ -120,15 +167,32 @@ function report(kind, occurredAt, details) {
 async function join() {
   const ack = await call(socket, "join", { consent_version: state.consent_version || config.consent_version });
   if (!ack.ok) {
+    // Outside the exam's window: say when, in the reader's time; before it opens, wait for it.
+    const words = windowRefusal(ack.error);
+    if (words) {
+      fatal(words);
+      setConn("Online — not open", "warn");
+      const wait = retryDelay(ack.error);
+      clearTimeout(windowWait);
+      if (wait !== null) windowWait = setTimeout(join, wait);
+      return;
+    }
     const retry = ack.error?.retry_after;
     if (retry) {
-      setConn("Waiting for a seat…", "warn");
+      setConn(t("conn.waiting_seat"), "warn");
       setTimeout(join, retry * 1000);
-    } else fatal(`Could not join the exam: ${ack.error?.message || ack.error?.code}`);
+    } else fatal(t("join.failed", { reason: errorText(ack.error) }));
     return;
   }
   const attemptId = ack.attempt.attempt_id;
-  $("#exam-title").textContent = ack.exam.title;
+  if (windowWait !== null) {
+    clearTimeout(windowWait);
+    windowWait = null;
+    show($("#fatal"), false);
+    setConn("Online", "ok");
+  }
+  showAccommodations(ack.accommodations);
+  $("#exam-title").replaceChildren(typed(ack.exam.title));
   document.title = ack.exam.title;
   if (!questions) {
     outbox = new Outbox(attemptId, { onChange: updateBanner, onResult });
@@ -148,6 +212,7 @@ async function join() {
   }
   outbox.startAbove(ack.last_seq);
   setClock(ack.attempt);
+  showAccommodations(ack.accommodations);
   updateProgress();
   if (finished) return;
   outbox.joined = true;
@@ -158,9 +223,34 @@ async function join() {
     for (const track of stream.getAudioTracks()) { track.stop(); stream.removeTrack(track); }
   }
   if (ack.analysis?.enabled && stream) {
-    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers);
+    // The node says how the camera reaches analysis; a rejoin may land on a node that
+    // says otherwise.
+    const Link = ack.analysis.transport === "snapshot" ? SnapshotLink : AnalysisLink;
+    if (analysis && !(analysis instanceof Link)) {
+      analysis.stop();
+      analysis = null;
+    }
+    analysis ??=
+      Link === SnapshotLink
+        ? new SnapshotLink(socket, () => stream, ack.analysis.sample_interval_seconds, showUplink)
+        : new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
     analysis.start();
   }
+}
+
+// ---- accommodations (step 12): what this student's accommodation changes, in plain words ----
+// Hook: the join ack carries `accommodations` once that step lands: {extra_minutes?: number,
+// rules_off?: [kind ids]} or just the list of kind ids (attempts.accommodations); the kinds'
+// names come from the catalog. Until then the ack has no such field and nothing is shown.
+function showAccommodations(acc) {
+  // The attempts' stored form today is a list of the rule kinds switched off.
+  if (Array.isArray(acc)) acc = { rules_off: acc };
+  const box = $("#accommodations");
+  const lines = [];
+  if (acc?.extra_minutes) lines.push(t("accommodation.extra_time", { count: acc.extra_minutes }));
+  for (const kind of acc?.rules_off || []) lines.push(t("accommodation.rule_off", { rule: kindLabel(kind?.id ?? kind) }));
+  box.replaceChildren(...lines.map((line) => el("li", {}, line)));
+  show($("#accommodations-box"), lines.length > 0);
 }
 
 // ---- screens ----
@@ -194,17 +284,17 @@ async function showConsent() {
   showMicrophoneConsent();
   try {
     const exam = await api(token, "GET", `/api/exams/${encodeURIComponent(claims.exam)}`);
-    $("#exam-title").textContent = exam.title;
-    $("#consent-exam").textContent =
-      `${exam.title}: ${exam.question_count ?? exam.questions.length} questions, ${exam.duration_minutes} minutes.` +
-      (claims.name ? ` Signed in as ${claims.name}.` : "");
+    $("#exam-title").replaceChildren(typed(exam.title));
+    $("#consent-exam").replaceChildren(
+      el("bdi", { translate: "no" }, exam.title), ": ",
+      t("consent.summary", { count: exam.question_count ?? exam.questions.length, minutes: exam.duration_minutes }),
+      claims.name ? " " : "", ...(claims.name ? tNodes("consent.signed_in_as", { name: typed(claims.name) }) : []));
     const days = exam.evidence_retention_days ?? exam.rules?.evidence_retention_days;
     if (days) {
-      $("#consent-retention").textContent =
-        `Evidence images are kept as set by your institution, at most ${days} days, then deleted automatically.`;
+      $("#consent-retention").textContent = t("consent.retention_days", { count: days });
     }
   } catch (err) {
-    if (err.status === 401) fatal("Your invite link is not valid or has expired. Ask your institution for a new one.");
+    if (err.status === 401) fatal(t("fatal.invite_invalid_or_expired"));
   }
   $("#consent-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -219,10 +309,10 @@ async function showConsent() {
 function socketReady() {
   if (socket.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("The exam server could not be reached")), 10000);
+    const timer = setTimeout(() => reject(new Error(t("check.unreachable"))), 10000);
     socket.once("connect", () => { clearTimeout(timer); resolve(); });
     socket.once("connect_error", (err) => {
-      if (err.data?.code) { clearTimeout(timer); reject(new Error(err.data.message || err.data.code)); }
+      if (err.data?.code) { clearTimeout(timer); reject(new Error(errorText(err.data))); }
     });
   });
 }
@@ -256,7 +346,7 @@ async function enterExam() {
   if (socket.connected) await join();
 }
 
-function finish(status) {
+function finish(status, reason) {
   if (finished) return;
   finished = true;
   lockdown?.stop();
@@ -266,43 +356,39 @@ function finish(status) {
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   show($("#timer"), false);
   show($("#offline"), false);
-  $("#done-text").textContent = status === "terminated"
-    ? "Your exam was ended by your teacher. Your answers up to now are saved."
-    : "Your answers are saved. You can close this page.";
+  $("#done-text").textContent = t(status === "terminated" ? "done.terminated"
+    : reason === "window_closed" ? "done.window_closed" : "done.submitted");
   screen("done");
 }
 
 async function submitExam() {
   questions.flushAll();
   const total = questions.questions.length;
-  const ok = await confirmDialog(
-    `Submit the exam now? You answered ${questions.answeredCount} of ${total} questions. You cannot change your answers afterwards.`,
-    "Submit");
+  const ok = await confirmDialog(t("submit.confirm", { answered: questions.answeredCount, count: total }), t("submit.button"));
   if (!ok) return;
   $("#submit").disabled = true;
   const drained = await outbox.drain(8000);
-  if (!drained && !(await confirmDialog(
-    `${outbox.size} answers are not saved on the server yet. Submit anyway?`, "Submit anyway"))) {
+  if (!drained && !(await confirmDialog(t("submit.unsaved", { count: outbox.size }), t("submit.anyway")))) {
     $("#submit").disabled = false;
     return;
   }
   const ack = await call(socket, "submit", {});
-  if (ack.ok) finish(ack.attempt.status);
+  if (ack.ok) finish(ack.attempt.status, ack.attempt.end_reason);
   else {
     $("#submit").disabled = false;
-    addMessage("info", `Could not submit: ${ack.error?.message || ack.error?.code}. Try again.`);
+    addMessage("info", t("submit.failed", { reason: errorText(ack.error) }));
   }
 }
 
 function wireSocket() {
   socket = connect("/student", token);
   socket.on("connect", () => {
-    setConn("Online", "ok");
+    setConn(t("conn.online"), "ok");
     updateBanner();
     if (state.started && !finished && !$("#exam").hidden) join();
   });
   socket.on("disconnect", (reason) => {
-    setConn("Offline — reconnecting…", "bad");
+    setConn(t("conn.offline"), "bad");
     if (outbox) outbox.joined = false;
     updateBanner();
     // The server ended the connection (e.g. a node going down): the client does not retry
@@ -312,28 +398,40 @@ function wireSocket() {
   socket.on("connect_error", (err) => {
     const code = err.data?.code;
     if (["invalid_token", "token_expired", "wrong_role", "unauthorized"].includes(code)) {
-      fatal(code === "token_expired"
-        ? "Your invite link has expired. Ask your institution for a new one."
-        : "This invite link is not valid. Open the exact link you were sent.");
-      setConn("Not connected", "bad");
-    } else setConn("Offline — reconnecting…", "bad");
+      fatal(t(code === "token_expired" ? "fatal.invite_expired" : "fatal.invite_invalid"));
+      setConn(t("conn.not_connected"), "bad");
+    } else setConn(t("conn.offline"), "bad");
   });
   socket.on("deadline", setClock);
   socket.on("control", (msg) => {
     const actions = {
-      warn: () => addMessage("warning", msg.text || "Please follow the exam rules."),
+      warn: () => addMessage("warning", msg.text || t("msg.default_warning")),
       message: () => addMessage("message", msg.text || ""),
-      pause: () => addMessage("info", "The exam is paused."),
-      resume: () => addMessage("info", "The exam has resumed."),
-      extend: () => addMessage("info", `Your time was extended by ${msg.minutes} minute${msg.minutes === 1 ? "" : "s"}.`),
+      pause: () => addMessage("info", t("msg.paused")),
+      resume: () => addMessage("info", t("msg.resumed")),
+      extend: () => addMessage("info", t("msg.extended", { count: msg.minutes })),
       terminate: () => {},
+      accommodation: () => {
+        showAccommodations(msg);
+        addMessage("info", accommodationSentence(msg) || "Your teacher removed your extra time and rule changes.");
+      },
+      window: () => addMessage("info", hardCloseSentence(msg) || "The exam window no longer ends your exam early."),
     };
     actions[msg.action]?.();
     setClock(msg);
   });
   socket.on("announce", (msg) => addMessage("announce", msg.text, msg.by));
-  window.addEventListener("online", updateBanner);
-  window.addEventListener("offline", updateBanner);
+  // The browser knows it lost the network long before a Socket.IO ping times out (tens of
+  // seconds): drop the transport at once, so the page says "offline" and answers queue in the
+  // outbox; Socket.IO's reconnection (with back-off) brings it back, and online asks at once.
+  window.addEventListener("offline", () => {
+    if (socket.connected) socket.io.engine?.close();
+    updateBanner();
+  });
+  window.addEventListener("online", () => {
+    if (!socket.connected) socket.connect();
+    updateBanner();
+  });
 }
 
 function wireExamControls() {
@@ -344,11 +442,11 @@ function wireExamControls() {
     const ack = await call(socket, "hand", { raised: handRaised, text: $("#hand-text").value.trim() });
     if (!ack.ok) {
       handRaised = !handRaised;
-      addMessage("info", "Your hand could not be raised; try again.");
+      addMessage("info", t("hand.failed"));
     }
-    $("#hand").textContent = handRaised ? "Lower hand" : "Raise hand";
+    $("#hand").textContent = t(handRaised ? "hand.lower" : "hand.raise");
     $("#hand").setAttribute("aria-pressed", String(handRaised));
-    if (handRaised) addMessage("info", "Your teacher has been told you raised your hand.");
+    if (handRaised) addMessage("info", t("hand.raised"));
   });
   $("#fullscreen-again").addEventListener("click", () => document.documentElement.requestFullscreen?.().catch(() => {}));
   document.addEventListener("fullscreenchange", () => {
@@ -358,11 +456,11 @@ function wireExamControls() {
 
 async function main() {
   if (!token || !claims) {
-    fatal("Open this page from the invite link you were sent (it contains your personal access key).");
+    fatal(t("fatal.no_token"));
     return;
   }
   if (claims.exp && claims.exp * 1000 < Date.now()) {
-    fatal("Your invite link has expired. Ask your institution for a new one.");
+    fatal(t("fatal.invite_expired"));
     return;
   }
   config = { ...config, ...(await appConfig()) };

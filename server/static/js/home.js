@@ -6,40 +6,41 @@
 // enter it (keeping it hosted) and audit a "room.watch" per room per visit, and a socket per
 // teacher per room pushed on every violation would cost more than one indexed query per poll.
 // A poll also works the same behind any node of a cluster (presence comes from Redis there).
+import { formatClock, formatNumber, t } from "./i18n.js";
 import { $, api, appConfig, el, show } from "./common.js";
 
 export const POLL_MS = 3000;
 // The room roles and their actions come from /app-config.json (rooms/roles.py); an admin,
 // who holds no room role, may do everything.
 let roles = new Map();
-const label = (role) => roles.get(role)?.label || (role === "admin" ? "Admin" : role);
+const label = (role) => roles.get(role)?.label || (role === "admin" ? t("role.admin") : role);
 const may = (role, action) => role === "admin" || Boolean(roles.get(role)?.actions.includes(action));
 
 function roomRow(room) {
   const q = (params) => `?${new URLSearchParams(params)}`;
   const links = el("td", { class: "links" });
-  if (may(room.role, "room.watch")) links.append(el("a", { href: `/teacher/${q({ room: room.id })}` }, "Dashboard"), " ");
-  if (may(room.role, "room.attempts")) links.append(el("a", { href: `/teacher/review.html${q({ room: room.id })}` }, "Review"));
-  if (may(room.role, "exam.add_room")) links.append(" ", el("a", { href: `/teacher/editor.html${q({ exam: room.exam_id, room: room.id })}` }, "Editor"));
+  if (may(room.role, "room.watch")) links.append(el("a", { href: `/teacher/${q({ room: room.id })}` }, t("home.link_dashboard")), " ");
+  if (may(room.role, "room.attempts")) links.append(el("a", { href: `/teacher/review.html${q({ room: room.id })}` }, t("home.link_review")));
+  if (may(room.role, "exam.add_room")) links.append(" ", el("a", { href: `/teacher/editor.html${q({ exam: room.exam_id, room: room.id })}` }, t("home.link_editor")));
   return el("tr", { "data-room": room.id },
-    el("td", {}, room.exam_title),
-    el("td", {}, room.name),
+    el("td", { translate: "no", dir: "auto" }, room.exam_title),
+    el("td", { translate: "no", dir: "auto" }, room.name),
     el("td", { class: "role" }, label(room.role)),
-    el("td", { class: "online" }, String(room.online)),
-    el("td", { class: "flagged" }, String(room.flagged)),
-    el("td", { class: "submitted" }, String(room.submitted)),
-    el("td", { class: "attempts" }, String(room.attempts)),
+    el("td", { class: "online num" }, formatNumber(room.online)),
+    el("td", { class: "flagged num" }, formatNumber(room.flagged)),
+    el("td", { class: "submitted num" }, formatNumber(room.submitted)),
+    el("td", { class: "attempts num" }, formatNumber(room.attempts)),
     links);
 }
 
 function render(data) {
   const body = $("#home-rooms tbody");
   if (!data.rooms.length) {
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "You hold no role in any room yet.")));
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "muted" }, t("home.no_rooms"))));
     return;
   }
   body.replaceChildren(...data.rooms.map(roomRow));
-  $("#home-h").textContent = data.role === "admin" ? "All rooms" : "My rooms";
+  $("#home-h").textContent = t(data.role === "admin" ? "home.all_rooms" : "home.title");
 }
 
 export async function showHome(token) {
@@ -54,10 +55,10 @@ export async function showHome(token) {
   async function refresh() {
     try {
       render(await api(token, "GET", "/api/me/rooms"));
-      status.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+      status.textContent = t("home.updated", { time: formatClock(new Date()) });
       status.className = "muted";
     } catch (err) {
-      status.textContent = err.status === 401 ? "Your token is no longer valid: sign out and in again." : `Cannot load your rooms: ${err.message}`;
+      status.textContent = err.status === 401 ? t("home.token_invalid") : t("home.cannot_load", { reason: err.message });
       status.className = "notice error";
       if (err.status === 401) return; // no point asking again with the same token
     }

@@ -1,18 +1,13 @@
 // Renders the exam's questions and reports every change; shows a save indicator per answer.
 // The server sends this attempt's questions in its order, options as displayed (a shuffled
 // exam): the page sends back the indexes it displayed and the server maps them (docs/exams.md).
+import { t } from "./i18n.js";
 import { el } from "./common.js";
 
 // Kinds answered by typing: essay ("text" before step 12), short answer, numeric.
 const TYPED = new Set(["text", "essay", "short", "numeric"]);
 
-const STATES = {
-  saving: "Saving…",
-  saved: "Saved",
-  waiting: "Saved on this device, waiting for the connection…",
-  failed: "Not saved",
-  paused: "Not saved yet: the exam is paused",
-};
+const STATES = ["saving", "saved", "waiting", "failed", "paused"]; // i18n keys save.<state>
 
 export class QuestionList {
   constructor(form, questions, onAnswer) {
@@ -30,14 +25,14 @@ export class QuestionList {
     const name = `q-${q.id}`;
     const status = el("span", { class: "save", id: `${name}-status`, role: "status", "aria-live": "polite" });
     this.status.set(q.id, status);
-    const legend = el("legend", {}, el("span", { class: "qnum" }, `Question ${index + 1}`), " ", q.text);
+    const legend = el("legend", {}, el("span", { class: "qnum" }, t("question.number", { n: index + 1 })), " ", el("bdi", { translate: "no" }, q.text));
     const fieldset = el("fieldset", { class: "question", id: name, "data-qid": q.id, "aria-describedby": `${name}-status` }, legend);
     if (TYPED.has(q.kind)) {
-      const label = `Answer to question ${index + 1}`;
+      const label = t("question.answer_to", { n: index + 1 });
       const field = q.kind === "essay" || q.kind === "text"
-        ? el("textarea", { id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": label })
+        ? el("textarea", { id: `${name}-text`, name, rows: 4, maxlength: q.max_length || 2000, "aria-label": label, dir: "auto" })
         : el("input", {
-          id: `${name}-text`, name, type: "text", autocomplete: "off", "aria-label": label,
+          id: `${name}-text`, name, type: "text", autocomplete: "off", "aria-label": label, dir: "auto",
           maxlength: q.kind === "numeric" ? 64 : (q.max_length || 2000),
           // A decimal comma is a number too (the server reads "0,33").
           ...(q.kind === "numeric" ? { inputmode: "decimal", "data-kind": "numeric" } : { "data-kind": "short" }),
@@ -45,13 +40,13 @@ export class QuestionList {
       field.addEventListener("input", () => this.#debounced(q.id, () => field.value));
       field.addEventListener("blur", () => this.#flushDebounced(q.id));
       fieldset.append(field);
-      if (q.kind === "numeric") fieldset.append(el("p", { class: "hint" }, "A number; a decimal point or comma."));
+      if (q.kind === "numeric") fieldset.append(el("p", { class: "hint" }, t("question.numeric_hint")));
     } else {
       const type = q.kind === "single" ? "radio" : "checkbox";
       const options = q.options.map((text, i) => {
         const input = el("input", { type, name, value: String(i), id: `${name}-o${i}` });
         input.addEventListener("change", () => this.#changed(q));
-        return el("label", { class: "option", for: `${name}-o${i}` }, input, " ", text);
+        return el("label", { class: "option", for: `${name}-o${i}` }, input, " ", el("bdi", { translate: "no" }, text));
       });
       fieldset.append(el("div", { class: "options" }, options));
     }
@@ -109,7 +104,8 @@ export class QuestionList {
   setStatus(qid, state, detail = "") {
     const node = this.status.get(qid);
     if (!node) return;
-    node.textContent = detail ? `${STATES[state]}: ${detail}` : STATES[state];
+    const label = t(`save.${STATES.includes(state) ? state : "failed"}`);
+    node.textContent = detail ? `${label}: ${detail}` : label;
     node.dataset.state = state;
   }
 

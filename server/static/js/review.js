@@ -1,3 +1,4 @@
+import { formatDate, formatNumber, has, t, tNodes, typed } from "./i18n.js";
 // After the exam: a room's attempts with the results download, and one attempt's review: the
 // visual timeline, every flag with the detector's explanation and its evidence, a decision
 // (confirm or dismiss, with a note) per flag, and the attempt's verdict.
@@ -6,6 +7,8 @@ import { count } from "./counts.js";
 import { drawTimeline, legend } from "./review-timeline.js";
 import { evidenceNode, postReview, renderTimeline } from "./timeline.js";
 
+const statusText = (status) => (has(`status.${status}`) ? t(`status.${status}`) : status);
+const endText = (reason) => (reason && has(`end.${reason}`) ? t(`end.${reason}`) : reason || "");
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const params = new URLSearchParams(location.search);
@@ -23,9 +26,9 @@ async function showRoom() {
   $("#report").addEventListener("click", async () => {
     try {
       await download(token, `/api/rooms/${encodeURIComponent(roomId)}/report.csv`, `room-${roomId}.csv`);
-      $("#report-result").textContent = "Downloaded.";
+      $("#report-result").textContent = t("review.downloaded");
     } catch (err) {
-      $("#report-result").textContent = `Could not download: ${err.message}`;
+      $("#report-result").textContent = t("review.download_failed", { reason: err.message });
     }
   });
   try {
@@ -40,7 +43,7 @@ async function showRoom() {
       el("td", {}, el("a", { href: link(a.id) }, `Review ${a.student_name || a.student_id}`)))));
     if (!attempts.length) $("#attempts").append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No attempts yet.")));
   } catch (err) {
-    fatal(`Cannot list the room's attempts: ${err.message}`);
+    fatal(t("review.cannot_list", { reason: err.message }));
   }
 }
 
@@ -128,7 +131,7 @@ async function showAttempt() {
   try {
     await loadAttempt();
   } catch (err) {
-    fatal(`Cannot read this attempt: ${err.message}`);
+    fatal(t("review.cannot_read", { reason: err.message }));
   }
 }
 

@@ -1,5 +1,6 @@
 // First-admin setup: the one-time code comes in the link's fragment (#code=…), which is never
 // sent to the server in a request line or a Referer; it is posted once with the new account.
+import { errorText, t } from "./i18n.js";
 import { $, show } from "./common.js";
 
 const code = new URLSearchParams(location.hash.slice(1)).get("code");
@@ -28,8 +29,8 @@ async function create(event) {
   }
   const data = resp ? await resp.json().catch(() => null) : null;
   const fields = data?.error?.fields ? ` (${Object.entries(data.error.fields).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
-  fail((data?.error?.message || "The server cannot be reached.") + fields);
+  fail((data?.error ? errorText(data.error) : t("setup.unreachable")) + fields);
 }
 
-if (!code) fail("This page needs the link printed by the first `proctor serve` (it ends with #code=…).");
+if (!code) fail(t("setup.needs_code"));
 $("#setup-form").addEventListener("submit", create);

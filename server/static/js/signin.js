@@ -1,5 +1,6 @@
 // The sign-in page: email and password → POST /auth/signin (JSON) → the session cookie is set
 // by the answer, and the teacher goes on to /teacher/. Too many attempts show when to retry.
+import { errorText, t } from "./i18n.js";
 import { $, show } from "./common.js";
 
 function fail(message) {
@@ -19,10 +20,10 @@ function waitThenRetry(seconds) {
     if (left <= 0) {
       clearInterval(retryTimer);
       button.disabled = false;
-      fail("You can try again now.");
+      fail(t("signin.try_again_now"));
       return;
     }
-    fail(`Too many sign-in attempts. Try again in ${left} s.`);
+    fail(t("signin.too_many", { seconds: left }));
     left -= 1;
   };
   tick();
@@ -35,7 +36,7 @@ async function signIn(event) {
   const email = $("#signin-email").value.trim();
   const password = $("#signin-password").value;
   if (!email || !password) {
-    fail("Enter your email and password.");
+    fail(t("signin.enter_both"));
     return;
   }
   let resp;
@@ -46,7 +47,7 @@ async function signIn(event) {
       body: JSON.stringify({ email, password }),
     });
   } catch {
-    fail("The server cannot be reached. Check your connection and try again.");
+    fail(t("signin.unreachable"));
     return;
   }
   if (resp.ok) {
@@ -59,7 +60,7 @@ async function signIn(event) {
     waitThenRetry(Number(resp.headers.get("Retry-After")) || data?.error?.retry_after || 60);
     return;
   }
-  fail(data?.error?.message || `Sign-in failed (HTTP ${resp.status}).`);
+  fail(data?.error ? errorText(data.error) : t("signin.failed", { status: resp.status }));
 }
 
 $("#signin-form").addEventListener("submit", signIn);

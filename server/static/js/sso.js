@@ -3,6 +3,8 @@
 //   <div data-sso hidden></div>  <script type="module" src="/static/js/sso.js"></script>
 // GET /auth/config says whether the node has an identity provider; the button is a plain link
 // to /auth/oidc/login, which redirects to the provider (no script runs the flow itself).
+import { t } from "./i18n.js";
+
 async function showSsoButton() {
   const slot = document.querySelector("[data-sso]");
   if (!slot) return;
@@ -19,7 +21,7 @@ async function showSsoButton() {
   link.className = "button";
   link.id = "sso-login";
   link.href = config.sso.login_url;
-  link.textContent = slot.dataset.ssoLabel || "Sign in with your school account";
+  link.textContent = slot.dataset.ssoLabel || t("signin.sso");
   slot.replaceChildren(link);
   slot.hidden = false;
 }

@@ -2,6 +2,7 @@
 // through the server's `rtc` relay ({target: "peer", attempt_id, session, type, sdp,
 // candidate}); the server names the session in its ack to the offer. The student's
 // browser answers with its camera track.
+import { errorText, t } from "./i18n.js";
 import { call, iceGathered } from "./common.js";
 
 export class LiveViewer {
@@ -28,14 +29,14 @@ export class LiveViewer {
     pc.addEventListener("connectionstatechange", () => onState(pc.connectionState));
     await pc.setLocalDescription(await pc.createOffer());
     await iceGathered(pc, 1500);
-    onState("asking the student's browser…");
+    onState(t("live.asking"));
     const ack = await call(this.socket, "rtc", {
       target: "peer", type: "offer", attempt_id: attemptId, sdp: pc.localDescription.sdp,
     });
     this.offering = false;
     if (!ack.ok) {
       this.close(false);
-      onState(`not available: ${ack.error?.message || ack.error?.code}`);
+      onState(t("live.unavailable", { reason: errorText(ack.error) }));
       return false;
     }
     this.session = this.session || ack.session;
@@ -52,7 +53,7 @@ export class LiveViewer {
     else if (msg.type === "candidate" && msg.candidate) await this.pc.addIceCandidate(msg.candidate);
     else if (msg.type === "bye") {
       this.close(false);
-      this.onState?.("the student's camera closed");
+      this.onState?.(t("live.student_closed"));
     }
   }
 

@@ -1,4 +1,5 @@
 // The live room dashboard: roster tiles, live feed, per-student drawer with controls.
+import { errorText, formatNumber, t, tNodes } from "./i18n.js";
 import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTime, kindLabel, show, showLogin, signOut, teacherCredential } from "./common.js";
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
@@ -6,7 +7,10 @@ import { LiveViewer } from "./teacher-live.js";
 import { count } from "./counts.js";
 import { showHome } from "./home.js";
 import { showNotJoined } from "./lti-roster.js";
+import { RoomSchedule } from "./room-schedule.js";
 
+// Names, titles and texts people typed: isolated for bidirectional text, never translated.
+const NAME = (text) => el("bdi", { translate: "no" }, text);
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 const roomId = new URLSearchParams(location.search).get("room");
@@ -52,10 +56,11 @@ function onViolation(v) {
 function feedViolation(v) {
   const item = el("li", { class: "violation", "data-kind": v.kind, "data-attempt": v.attempt_id },
     el("span", { class: "t muted" }, formatTime(v.occurred_at)), " ",
-    el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(v.attempt_id) }, nameOf(v.attempt_id)), " ",
-    el("span", { class: "sev" }, kindLabel(v.kind)), ` +${v.severity} (${v.source})`,
+    el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(v.attempt_id) }, NAME(nameOf(v.attempt_id))), " ",
+    el("span", { class: "sev" }, el("span", { "aria-hidden": "true" }, "⚑ "), kindLabel(v.kind)), " ",
+    el("span", { class: "num" }, `+${formatNumber(v.severity)}`), ` (${t(`source.${v.source === "server" ? "server" : "client"}`)})`,
     // The detector's own words (`explanation`, the same field as the drawer's and the review's).
-    el("div", { class: "muted small explanation" }, v.explanation || ""));
+    el("div", { class: "muted small explanation", translate: "no" }, v.explanation || ""));
   if (v.evidence_id) item.append(evidenceNode(token, v.evidence_id));
   feed(item);
 }
@@ -66,13 +71,13 @@ function wireSocket() {
   socket.on("connect", watch);
   // Live deltas were lost between nodes (Redis was away): re-read the roster and feed.
   socket.on("resync", watch);
-  socket.on("disconnect", () => setConn("Offline — reconnecting…", "bad"));
+  socket.on("disconnect", () => setConn(t("conn.offline"), "bad"));
   socket.on("connect_error", (err) => {
     const code = err.data?.code;
     if (code) {
-      fatal(code === "token_expired" ? "Your token has expired: sign in again." : `Cannot connect: ${err.data.message || code}`);
-      setConn("Not connected", "bad");
-    } else setConn("Offline — reconnecting…", "bad");
+      fatal(code === "token_expired" ? t("teacher.token_expired") : t("teacher.cannot_connect", { reason: errorText(err.data) }));
+      setConn(t("conn.not_connected"), "bad");
+    } else setConn(t("conn.offline"), "bad");
   });
   socket.on("joined", (j) => update(j.attempt_id, {
     student_id: j.student_id, student_name: j.student_name, total_questions: j.total_questions,
@@ -87,33 +92,33 @@ function wireSocket() {
     update(h.attempt_id, { hand: h.raised !== false, student_name: h.student_name || nameOf(h.attempt_id) });
     if (h.raised !== false) {
       feed(el("li", { class: "hand" }, el("span", { class: "t muted" }, formatTime(new Date().toISOString())), " ",
-        el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(h.attempt_id) }, nameOf(h.attempt_id)),
-        el("strong", { class: "hand" }, " raised a hand"), h.text ? `: “${h.text}”` : ""));
+        el("button", { type: "button", class: "small secondary", onclick: () => openDrawer(h.attempt_id) }, NAME(nameOf(h.attempt_id))),
+        el("strong", { class: "hand" }, " ✋ ", t("feed.raised_hand")), h.text ? ": " : "", h.text ? NAME(h.text) : ""));
     }
   });
   socket.on("control", (c) => update(c.attempt_id, { status: c.status, deadline: c.deadline }));
   socket.on("announce", (a) => feed(el("li", {}, el("span", { class: "t muted" }, formatTime(new Date().toISOString())),
-    ` Announcement by ${a.by}: “${a.text}”`)));
+    " ", tNodes("feed.announcement_by", { by: NAME(a.by) }), ": ", NAME(a.text))));
 }
 
 // Errors that pass by themselves (a database or Redis restart, a full node): watch again.
 const RETRY_WATCH = new Set(["unavailable", "busy", "rate_limited", "timeout", "capacity"]);
 
 async function watch() {
-  setConn("Online", "ok");
+  setConn(t("conn.online"), "ok");
   const ack = await call(socket, "watch", { room_id: roomId });
   if (!ack.ok) {
     if (RETRY_WATCH.has(ack.error?.code)) {
       const wait = Math.max(0.5, Number(ack.error?.retry_after) || 2);
-      setConn(`Waiting for the server (${ack.error.code}); retrying in ${wait} s`, "warn");
+      setConn(t("teacher.waiting_server", { code: ack.error.code, seconds: wait }), "warn");
       setTimeout(() => { if (socket.connected) watch(); }, wait * 1000);
       return;
     }
-    fatal(`Cannot watch this room: ${ack.error?.message || ack.error?.code}`);
+    fatal(t("teacher.cannot_watch", { reason: errorText(ack.error) }));
     return;
   }
-  $("#room-title").textContent = `${ack.room.name} — ${ack.exam.title}`;
-  document.title = `${ack.room.name} — dashboard`;
+  $("#room-title").replaceChildren(NAME(ack.room.name), " — ", NAME(ack.exam.title));
+  document.title = t("teacher.dashboard_title", { room: ack.room.name });
   const old = new Map(students);
   students.clear();
   for (const s of ack.students) {
@@ -130,10 +135,12 @@ async function watch() {
 function summary() {
   const s = students.get(openAttempt);
   if (!s) return;
-  $("#drawer-name").textContent = s.student_name || s.student_id;
-  $("#drawer-summary").textContent = `${s.presence}, ${s.status || "active"} · answered ${s.answered || 0}/${s.total_questions || 0}` +
-    ` · signal weight ${Math.round((s.score || 0) * 10) / 10} (flags count only once a reviewer confirms them)` +
-    ` · ${count(s.violations || 0, "flag")}`;
+  $("#drawer-name").replaceChildren(NAME(s.student_name || s.student_id));
+  $("#drawer-summary").textContent = t("drawer.summary", {
+    presence: t(`presence.${s.status === "paused" ? "paused" : s.presence || "offline"}`),
+    answered: s.answered || 0, total: s.total_questions || 0,
+    score: Math.round((s.score || 0) * 10) / 10, count: s.violations || 0,
+  });
 }
 
 async function loadTimeline() {
@@ -142,7 +149,7 @@ async function loadTimeline() {
     const data = await api(token, "GET", `/api/attempts/${encodeURIComponent(openAttempt)}/timeline`);
     renderTimeline(list, data.entries, { token });
   } catch (err) {
-    list.replaceChildren(el("li", { class: "notice error" }, `Timeline unavailable: ${err.message}`));
+    list.replaceChildren(el("li", { class: "notice error" }, t("drawer.timeline_unavailable", { reason: err.message })));
   }
 }
 
@@ -157,6 +164,13 @@ function openDrawer(attemptId) {
   if (!dialog.open) dialog.showModal();
 }
 
+// A closed drawer gives the focus back to the tile that opened it (the tile may have been
+// re-rendered meanwhile, so it is looked up again rather than remembered).
+function restoreFocus() {
+  const tile = openAttempt && document.querySelector(`.tile[data-attempt="${CSS.escape(openAttempt)}"]`);
+  tile?.focus();
+}
+
 function closeDrawer() {
   viewer.close();
   $("#live-video").srcObject = null;
@@ -165,32 +179,29 @@ function closeDrawer() {
   $("#drawer").close();
 }
 
-const CONFIRM = {
-  terminate: "Terminate this attempt? The student cannot continue and the attempt is closed.",
-  pause: "Pause this student's exam? Their timer stops and answers are refused until you resume.",
-};
+const CONFIRM = { terminate: "confirm.terminate", pause: "confirm.pause" };
 
 async function control(action) {
   const payload = { attempt_id: openAttempt, action };
   const text = $("#ctl-text").value.trim();
   if (action === "warn" || action === "message") {
     if (!text) {
-      $("#ctl-result").textContent = "Write the text first.";
+      $("#ctl-result").textContent = t("drawer.write_first");
       $("#ctl-text").focus();
       return;
     }
     payload.text = text;
   }
   if (action === "extend") payload.minutes = Number($("#ctl-minutes").value);
-  if (CONFIRM[action] && !(await confirmDialog(`${nameOf(openAttempt)}: ${CONFIRM[action]}`, action === "pause" ? "Pause" : "Terminate"))) return;
+  if (CONFIRM[action] && !(await confirmDialog(`${nameOf(openAttempt)}: ${t(CONFIRM[action])}`, t(action === "pause" ? "control.pause" : "control.terminate")))) return;
   const ack = await call(socket, "control", payload);
   if (ack.ok) {
-    $("#ctl-result").textContent = `Done: ${action}.`;
+    $("#ctl-result").textContent = t("drawer.done", { action: t(`control.${action}`) });
     if (action === "warn" || action === "message") $("#ctl-text").value = "";
     update(openAttempt, { status: ack.attempt.status });
     loadTimeline();
   } else {
-    $("#ctl-result").textContent = `Not done: ${ack.error?.message || ack.error?.code}`;
+    $("#ctl-result").textContent = t("drawer.not_done", { reason: errorText(ack.error) });
   }
 }
 
@@ -202,6 +213,7 @@ function wireUi() {
   });
   $("#drawer-close").addEventListener("click", closeDrawer);
   $("#drawer").addEventListener("cancel", () => viewer.close());
+  $("#drawer").addEventListener("close", restoreFocus);
   for (const button of document.querySelectorAll("[data-action]")) {
     button.addEventListener("click", () => control(button.dataset.action));
   }
@@ -213,7 +225,7 @@ function wireUi() {
   $("#live-stop").addEventListener("click", () => {
     viewer.close();
     $("#live-video").srcObject = null;
-    $("#live-state").textContent = "closed";
+    $("#live-state").textContent = t("live.closed");
     show($("#live-stop"), false);
     show($("#live-start"));
   });
@@ -223,7 +235,7 @@ function wireUi() {
     if (!text) return;
     const ack = await call(socket, "announce", { text, room_id: roomId });
     if (ack.ok) $("#announce-text").value = "";
-    else fatal(`Announcement not sent: ${ack.error?.message || ack.error?.code}`);
+    else fatal(t("teacher.announce_failed", { reason: errorText(ack.error) }));
   });
 }
 
@@ -236,8 +248,8 @@ async function main() {
   }
   if (!roomId) {
     // No room named: the home page (my rooms, live counts); ?room=ID is the dashboard as before.
-    document.title = "My rooms";
-    $("#room-title").textContent = "My rooms";
+    document.title = t("home.title");
+    $("#room-title").textContent = t("home.title");
     show($("#conn"), false); // no socket here: the page polls
     showHome(token);
     return;
@@ -249,6 +261,7 @@ async function main() {
   wireUi();
   wireSocket();
   showNotJoined(token, roomId); // LTI rooms only: who of the course has not joined yet
+  new RoomSchedule(token, roomId).start(); // the sitting's window and accommodations (REST)
 }
 
 main();

@@ -1,7 +1,10 @@
 // Student tiles of the dashboard: one compact button per attempt, and the filters.
 import { el, kindLabel } from "./common.js";
+import { formatNumber, t } from "./i18n.js";
 
 const PRESENCE = { online: "online", reconnecting: "reconnecting", offline: "offline", submitted: "submitted" };
+// A shape per state beside its word, so the state never rests on the tile's colour.
+const PRESENCE_SHAPE = { online: "●", reconnecting: "◐", offline: "○", submitted: "✓", paused: "⏸" };
 
 export function isFlagged(s) {
   return (s.violations || 0) > 0 || (s.score || 0) > 0;
@@ -26,19 +29,22 @@ export function renderTile(s, onOpen) {
   const total = s.total_questions || 0;
   const score = Math.round((s.score || 0) * 10) / 10;
   const name = s.student_name || s.student_id;
-  const label = `${name}: ${state}, answered ${answered} of ${total}, score ${score}` +
-    (s.last_violation_kind ? `, latest: ${kindLabel(s.last_violation_kind)}` : "") + (s.hand ? ", hand raised" : "");
+  const flagged = isFlagged(s);
   const src = thumbSrc(s);
+  // The accessible name is the tile's own text (WCAG 2.5.3: what is seen is what is spoken);
+  // the presence and the flag are words with a shape, never a colour alone.
   const button = el("button", {
-    type: "button", class: `tile ${presence}${isFlagged(s) ? " flagged" : ""}`, "aria-label": label, title: label,
-    "data-attempt": s.id, onclick: () => onOpen(s.id),
+    type: "button", class: `tile ${presence}${flagged ? " flagged" : ""}`, "data-attempt": s.id, onclick: () => onOpen(s.id),
   },
   src ? el("img", { class: "thumb", src, alt: "" }) : el("span", { class: "thumb", "aria-hidden": "true" }),
-  el("span", { class: "name" }, name),
-  el("span", { class: "line presence" }, state, s.hand ? el("span", { class: "hand" }, " ✋ hand") : ""),
-  el("span", { class: "line" }, el("span", { class: "progress-text" }, `${answered}/${total}`), " done"),
-  el("span", { class: "line wide" }, "score ", el("span", { class: `score${score >= 5 ? " high" : ""}` }, String(score)),
-    " · ", el("span", { class: "last" }, s.last_violation_kind ? kindLabel(s.last_violation_kind) : "no flags")),
+  el("bdi", { class: "name", translate: "no" }, name),
+  el("span", { class: "line presence", "data-presence": state },
+    el("span", { class: "shape", "aria-hidden": "true" }, PRESENCE_SHAPE[state] || "○"), " ", t(`presence.${state}`),
+    s.hand ? el("span", { class: "hand" }, " ✋ ", t("tile.hand")) : ""),
+  el("span", { class: "line" }, el("span", { class: "progress-text" }, `${formatNumber(answered)}/${formatNumber(total)}`), " ", t("tile.done")),
+  el("span", { class: "line wide" }, flagged ? el("span", { class: "flag" }, el("span", { "aria-hidden": "true" }, "⚑ "), t("tile.flagged"), " · ") : "",
+    t("tile.score"), " ", el("span", { class: `score${score >= 5 ? " high" : ""}` }, formatNumber(score)),
+    " · ", el("span", { class: "last" }, s.last_violation_kind ? kindLabel(s.last_violation_kind) : t("tile.no_flags"))),
   el("progress", { max: String(total || 1), value: String(answered), "aria-hidden": "true" }));
   return el("li", {}, button);
 }
@@ -75,10 +81,12 @@ export class TileGrid {
     }
     const all = [...students.values()];
     const online = all.filter((s) => s.presence === "online").length;
-    this.counts.textContent = `${all.length} students · ${online} online · ${all.filter(isFlagged).length} flagged · ` +
-      `${all.filter((s) => s.presence === "submitted").length} submitted`;
+    this.counts.textContent = t("tiles.counts", {
+      students: all.length, online, flagged: all.filter(isFlagged).length,
+      submitted: all.filter((s) => s.presence === "submitted").length,
+    });
     if (!visible.length) {
-      this.list.replaceChildren(el("li", { class: "muted" }, all.length ? "No student matches this filter." : "No student has joined yet."));
+      this.list.replaceChildren(el("li", { class: "muted" }, t(all.length ? "tiles.no_match" : "tiles.none_yet")));
       this.nodes.clear();
     } else {
       this.list.querySelector(":scope > li.muted")?.remove();
