@@ -19,7 +19,8 @@ function result(node, text, error = false) {
 }
 
 function errorText(err) {
-  const fields = err.fields ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
+  // Only an `invalid` answer's fields name bad inputs; other codes' fields are already in the text.
+  const fields = err.fields && err.code === "invalid" ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
   return `${err.message}${fields}`;
 }
 
