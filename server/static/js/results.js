@@ -31,7 +31,7 @@ export function chart(questions) {
   const height = top + questions.length * rowH + 16;
   const zero = left + (width - left - right) / 2;
   const scale = (width - left - right) / 2;
-  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", direction: "ltr",
     "aria-label": t("results.chart_label", { count: questions.length }) });
   const grid = svg("g", { class: "grid" });
   for (let v = -1; v <= 1.0001; v += 0.25) {
