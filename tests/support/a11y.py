@@ -29,7 +29,7 @@ PHONE = (360, 640)
 
 @dataclass(frozen=True)
 class PageState:
-    """A teacher page reachable by its URL; `{room}` and `{attempt}` are filled by the walk."""
+    """A teacher page reachable by its URL; `{room}`, `{attempt}` and `{exam}` are filled by the walk."""
 
     name: str
     path: str
@@ -42,6 +42,13 @@ PAGES: tuple[PageState, ...] = (
     PageState("teacher-home", "/teacher/", "#home-rooms tbody tr"),
     PageState("dashboard", "/teacher/?room={room}", "#tiles .tile"),
     PageState("editor", "/teacher/editor.html", "#exam-card h2"),
+    # The exam open in the rewritten form (lifecycle buttons, versions, each kind's key fields).
+    PageState("editor-exam", "/teacher/editor.html?edit={exam}", "#version-notice:not(:empty)"),
+    PageState("grading", "/teacher/grading.html?room={room}&attempt={attempt}", "#sheet .grade-card"),
+    PageState("queue", "/teacher/queue.html", "#queue-rows tr"),
+    PageState("results", "/teacher/results.html?room={room}", "#stats-rows tr"),
+    PageState("import", "/teacher/import.html", "#import-form"),
+    PageState("lti", "/teacher/lti.html", "#register-form"),
     PageState("review", "/teacher/review.html?room={room}&attempt={attempt}", "#timeline li"),
     PageState("setup", "/teacher/setup", "#setup-form"),
     PageState("account", "/teacher/account.html", "#sessions-table tbody tr"),
