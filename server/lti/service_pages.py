@@ -17,6 +17,8 @@ from aiohttp import web
 
 from server.http.pages import SECURITY_HEADERS
 
+from .page_texts import direction, say, word
+
 
 def origin(url: str) -> str:
     parts = urlsplit(url)
@@ -24,8 +26,10 @@ def origin(url: str) -> str:
 
 
 def lti_page(
-    title: str, body: str, *, frame_ancestors: Iterable[str], form_targets: Iterable[str] = ()
+    title: str, body: str, *, frame_ancestors: Iterable[str], form_targets: Iterable[str] = (), lang: str = "en"
 ) -> web.Response:
+    """A page in `lang`: `title` is English (translated here), `body` is HTML already in `lang`."""
+    title = word(lang, title)
     ancestors = " ".join(sorted({o for o in map(origin, frame_ancestors) if o})) or "'none'"
     targets = " ".join(sorted({o for o in map(origin, form_targets) if o}))
     csp = (
@@ -36,7 +40,7 @@ def lti_page(
     headers["Content-Security-Policy"] = csp
     headers["Cache-Control"] = "no-store"
     document = (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{lang}" dir="{direction(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n"
         '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="/static/css/app.css">\n'
@@ -47,7 +51,9 @@ def lti_page(
     return web.Response(text=document, content_type="text/html", headers=headers)
 
 
-def autopost(title: str, action: str, fields: Mapping[str, str], *, frame_ancestors: Iterable[str]) -> web.Response:
+def autopost(
+    title: str, action: str, fields: Mapping[str, str], *, frame_ancestors: Iterable[str], lang: str = "en"
+) -> web.Response:
     """A form that posts itself to the platform (a script in a file does it; without script the
     button does)."""
     inputs = "\n".join(
@@ -55,12 +61,18 @@ def autopost(title: str, action: str, fields: Mapping[str, str], *, frame_ancest
     )
     body = (
         f'<form method="post" action="{html.escape(action)}" data-autopost>\n{inputs}\n'
-        '<p>Returning to your learning platform…</p>\n<button type="submit">Continue</button>\n</form>'
+        f'<p>{say(lang, "Returning to your learning platform…")}</p>\n'
+        f'<button type="submit">{say(lang, "Continue")}</button>\n</form>'
     )
-    return lti_page(title, body, frame_ancestors=frame_ancestors, form_targets=[action])
+    return lti_page(title, body, frame_ancestors=frame_ancestors, form_targets=[action], lang=lang)
 
 
-def error_page(title: str, message: str, *, status: int = 400, frame_ancestors: Iterable[str] = ()) -> web.Response:
-    response = lti_page(title, f'<p role="alert">{html.escape(message)}</p>', frame_ancestors=frame_ancestors)
+def error_page(
+    title: str, message: str, *, status: int = 400, frame_ancestors: Iterable[str] = (), lang: str = "en", **params: object
+) -> web.Response:
+    """`message` is an English sentence (translated here, `params` filled in)."""
+    response = lti_page(
+        title, f'<p role="alert">{say(lang, message, **params)}</p>', frame_ancestors=frame_ancestors, lang=lang
+    )
     response.set_status(status)
     return response

@@ -130,7 +130,7 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
             # Every question kind of the rewritten form, with its answer-key fields.
             for kind in ("multiple", "numeric", "short", "essay"):
                 await teacher.locator(f"button[data-add={kind}]").click()
-            await teacher.locator("#questions .qedit[data-kind=essay]").wait_for()
+            await teacher.locator("#questions .qedit[data-kind=essay]").last.wait_for()
             await audit.check(teacher, "editor-kinds", phone_scroll=False)
 
     await student.locator("#submit").click()

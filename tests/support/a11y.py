@@ -49,7 +49,7 @@ PAGES: tuple[PageState, ...] = (
     PageState("results", "/teacher/results.html?room={room}", "#stats-rows tr"),
     PageState("import", "/teacher/import.html", "#import-form"),
     PageState("lti", "/teacher/lti.html", "#register-form"),
-    PageState("review", "/teacher/review.html?room={room}&attempt={attempt}", "#timeline li"),
+    PageState("review", "/teacher/review.html?room={room}&attempt={attempt}", "#tl-chart svg"),
     PageState("setup", "/teacher/setup", "#setup-form"),
     PageState("account", "/teacher/account.html", "#sessions-table tbody tr"),
 )
@@ -162,5 +162,7 @@ async def untranslated_text(page: Any) -> list[str]:
 # `#code=` of a link (they are not translated in any language).
 LATIN_WORDS = (
     "CSV API SSO HTTP HTTPS https Proctor Chrome Chromium Firefox Edge Safari Windows Linux macOS iOS Android Ctrl code"
+    # the question formats and the learning-platform standards the import and LTI pages name
+    " http Moodle XML GIFT QTI zip LTI URI OIDC JWKS Canvas MB xml txt gift"
 )
 LATIN_ALLOWED = r"\b(" + "|".join(LATIN_WORDS.split()) + r")\b"

@@ -31,7 +31,7 @@ async function loadTool() {
   const values = await api(token, "GET", "/api/lti/tool");
   const rows = Object.entries(LABELS).flatMap(([key, label]) => [
     el("dt", {}, t(label)),
-    el("dd", {}, el("code", { id: `tool-${key}` }, values[key])),
+    el("dd", {}, el("code", { id: `tool-${key}`, translate: "no" }, values[key])),
   ]);
   $("#tool-values").replaceChildren(...rows);
 }
