@@ -88,7 +88,7 @@ _TITLES = {400: "Launch failed", 401: "Launch refused", 403: "Launch refused", 4
 def error_page(reason: str, message: str, status: int, lang: str = "en") -> web.Response:
     """A refused launch: said by its reason in `lang` (page_texts.py), the reason kept as a reference."""
     title = word(lang, _TITLES.get(status, "The tool is unavailable" if status >= 500 else "Launch failed"))
-    reference = f'<code id="lti-reason" translate="no">{html.escape(reason)}</code>'
+    reference = f'<code id="lti-reason">{html.escape(reason)}</code>'
     body = (
         f'    <p id="lti-error" role="alert">{html.escape(launch_error_text(lang, reason, message))}</p>\n'
         f'    <p class="muted">{say(lang, "Reference: {code}", raw={"code": reference})}</p>\n'
