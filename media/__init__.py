@@ -12,6 +12,7 @@ from media.listener import ListenerStats, SpeechListener
 from media.loop_lag import LoopLagMonitor
 from media.peers import AnalysisPeers
 from media.sampler import AnalysisSampler, BatchDetector, SamplerStats
+from media.snapshots import CombinedSources, SnapshotRefused, Snapshots
 
 __all__ = [
     "AnalysisPeers",
@@ -23,6 +24,7 @@ __all__ = [
     "AnalysisUnavailable",
     "AudioRing",
     "BatchDetector",
+    "CombinedSources",
     "FrameSample",
     "InvalidOffer",
     "LatestFrame",
@@ -31,6 +33,8 @@ __all__ = [
     "MediaError",
     "MediaErrorCategory",
     "SamplerStats",
+    "SnapshotRefused",
+    "Snapshots",
     "SpeechListener",
     "evidence_jpeg",
     "thumbnail_jpeg",

@@ -1,6 +1,10 @@
 """The one-frame slot per student, the loop that drains a received track into it, and the
 JPEG encodings made from a sampled frame (evidence and dashboard thumbnail).
 
+A slot holds either a decoded WebRTC frame (`av.VideoFrame`) or, on the snapshot transport
+(`media/snapshots.py`), the JPEG the student's page sent: that JPEG is decoded only when
+sampled, and is itself the thumbnail and the evidence, so nothing is re-encoded.
+
 Why a slot and not a queue: aiortc's receiver decodes every packet in its own thread and
 parks each decoded frame on an unbounded `asyncio.Queue` until `recv()` takes it; a track
 nobody drains grows without limit (measured: 1 GB in 26 s with three students). The drain
@@ -31,28 +35,35 @@ THUMBNAIL_WIDTH = 160
 
 @dataclass(frozen=True, slots=True)
 class FrameSample:
-    """A decoded frame as it sat in the slot, with when it arrived.
+    """A frame as it sat in the slot, with when it arrived.
 
     The frame stays in its decoded (usually yuv420p) form: converting to BGR costs more
     than the drain loop should pay at 5–30 fps, so it happens only for the frames the
-    sampler actually takes, and off the event loop.
+    sampler actually takes, and off the event loop. A snapshot's `frame` is its JPEG bytes.
     """
 
-    frame: av.VideoFrame
+    frame: av.VideoFrame | bytes
     seq: int
     received_at: float  # wall clock (time.time()), what evidence and rules are stamped with
     received_monotonic: float  # time.monotonic(), for ages that must not jump with NTP
 
     @property
+    def jpeg(self) -> bytes | None:
+        """The student's own JPEG (snapshot transport), else None."""
+        return self.frame if isinstance(self.frame, bytes) else None
+
+    @property
     def width(self) -> int:
-        return int(self.frame.width)
+        return int(self.frame.width) if isinstance(self.frame, av.VideoFrame) else int(self.to_bgr().shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.frame.height)
+        return int(self.frame.height) if isinstance(self.frame, av.VideoFrame) else int(self.to_bgr().shape[0])
 
     def to_bgr(self) -> BGRImage:
         """Convert to a BGR uint8 array (blocking; call from a worker thread)."""
+        if isinstance(self.frame, bytes):
+            return decode_jpeg(self.frame)
         # bgr24 always yields uint8; the stub's union covers every pixel format.
         image = np.asarray(self.frame.to_ndarray(format="bgr24"), dtype=np.uint8)
         return image
@@ -67,7 +78,7 @@ class LatestFrame:
         self._sample: FrameSample | None = None
         self._received = 0
 
-    def put(self, frame: av.VideoFrame) -> None:
+    def put(self, frame: av.VideoFrame | bytes) -> None:
         self._received += 1
         self._sample = FrameSample(
             frame=frame,
@@ -107,6 +118,14 @@ async def drain_track(track: MediaStreamTrack, slot: LatestFrame | None) -> None
             lower_decoder_threads()
         if slot is not None and isinstance(frame, av.VideoFrame):
             slot.put(frame)
+
+
+def decode_jpeg(data: bytes) -> BGRImage:
+    """Decode a JPEG to BGR (blocking); `MediaError("invalid")` when it is not one."""
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise MediaError("invalid", "the snapshot is not a decodable JPEG")
+    return np.asarray(decoded, dtype=np.uint8)
 
 
 def encode_jpeg(image: BGRImage, quality: int) -> bytes:

@@ -9,7 +9,11 @@ is still running waits for the first free tick, and if none comes within its sam
 interval that sample is counted in `dropped_frames` and skipped.
 
 The event loop only schedules; conversion, inference and JPEG encoding run in the
-sampler's worker threads. A batch is split across `workers` threads (one per core, at
+sampler's worker threads. A frame that has not changed since the student's last detected
+one reuses that detection (`change.py`), with a forced detection every few seconds. Each
+stage's CPU time (thread time, so a thread waiting for a core is not charged) is summed
+in `stage_seconds`: `/metrics` shows it, `benchmarks/analysis/bench_node.py` divides it
+by student-seconds. A batch is split across `workers` threads (one per core, at
 most `MAX_DEFAULT_WORKERS`; onnxruntime releases the GIL while it infers), and those
 threads run at a lower CPU priority than the loop's: measured on the real node with 100
 students (docs/benchmarks.md), two workers at the loop's priority pushed its lag p99 to
@@ -32,6 +36,8 @@ from core.tasks import stop_task
 from detection import Face, FrameStats, RuleSettings, StudentRules, frame_stats
 
 from .analysis import AnalysisSink, AnalysisSource, AnalysisSources
+from .change import DEFAULT_FORCE_EVERY, DEFAULT_THRESHOLD, ChangeGate, tiny_grey
+from .errors import MediaError
 from .frames import BGRImage, FrameSample, LatestFrame, evidence_jpeg, thumbnail_jpeg
 from .lanes import DEFAULT_LANE_SIZE, Lanes
 from .loop_lag import LoopLagMonitor
@@ -44,6 +50,8 @@ DEFAULT_TICK = 0.1
 # than cores would only make them take turns.
 MAX_DEFAULT_WORKERS = 2
 DEFAULT_STOP_TIMEOUT = 5.0
+# What `stage_seconds` counts; "rules" runs on the loop, the others in the worker threads.
+STAGES = ("decode", "change", "detect", "stats", "thumbnail", "evidence", "rules")
 
 
 class BatchDetector(Protocol):
@@ -75,6 +83,7 @@ class _Student:
     __slots__ = (
         "active",
         "attempt_id",
+        "gate",
         "last_seq",
         "next_sample",
         "next_thumbnail",
@@ -84,8 +93,11 @@ class _Student:
         "slot",
     )
 
-    def __init__(self, source: AnalysisSource, rules: StudentRules, now: float, offset: float) -> None:
+    def __init__(
+        self, source: AnalysisSource, rules: StudentRules, now: float, offset: float, gate: ChangeGate | None
+    ) -> None:
         self.attempt_id = source.attempt_id
+        self.gate = gate
         self.settings = source.settings
         self.slot: LatestFrame = source.slot
         self.rules = rules
@@ -109,6 +121,22 @@ class _Analysed:
     stats: FrameStats
     faces: list[Face]
     thumbnail: bytes | None
+    detected: bool  # False: the frame had not changed, the last detection's faces were reused
+
+
+class _Stopwatch:
+    """Thread CPU time per stage, lap by lap (a worker thread's own; see `STAGES`)."""
+
+    __slots__ = ("_last", "seconds")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.thread_time()
+
+    def lap(self, stage: str) -> None:
+        now = time.thread_time()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 class AnalysisSampler:
@@ -131,6 +159,9 @@ class AnalysisSampler:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         workers: int | None = None,
         lane_size: int = DEFAULT_LANE_SIZE,
+        skip_unchanged: bool = True,
+        change_threshold: float = DEFAULT_THRESHOLD,
+        force_detect_every: float = DEFAULT_FORCE_EVERY,
     ) -> None:
         if tick <= 0:
             raise ValueError("tick must be positive")
@@ -139,6 +170,13 @@ class AnalysisSampler:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._workers = workers
+        self._skip_unchanged = skip_unchanged
+        self._change_threshold = change_threshold
+        self._force_detect_every = force_detect_every
+        self.stage_seconds: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self.detections = 0
+        self.undecodable = 0  # snapshots that did not decode: one lost sample each, no traceback
+        self.skipped_detections = 0
         self._lanes = Lanes(tick, lane_size)
         self._sources = sources
         self._detector = detector
@@ -282,13 +320,16 @@ class AnalysisSampler:
                     student.active = False
                 rules = self._rules_factory(source.settings.rule_settings)
                 offset = self._lanes.assign(attempt_id, source.settings.sample_interval)
-                self._students[attempt_id] = _Student(source, rules, now, offset)
+                gate = ChangeGate(self._change_threshold, self._force_detect_every) if self._skip_unchanged else None
+                self._students[attempt_id] = _Student(source, rules, now, offset, gate)
             elif student.slot is not source.slot:
                 # Reconnected: a new peer whose frames count from 1. Its first frames
                 # follow a gap nothing was seen in, so episodes start afresh.
                 student.slot = source.slot
                 student.last_seq = 0
                 student.rules.reset()
+                if student.gate is not None:
+                    student.gate.reset()
 
     async def _guarded_batch(self, jobs: list[_Job]) -> None:
         try:
@@ -304,14 +345,21 @@ class AnalysisSampler:
         if executor is None:
             return
         started = time.monotonic()
-        requests = [(job.sample, job.want_thumbnail) for job in jobs]
+        requests = [_Request(job.sample, job.want_thumbnail, job.student.gate) for job in jobs]
         parts = await asyncio.gather(
             *(
                 loop.run_in_executor(executor, _analyse, self._detector, chunk)
                 for chunk in _split(requests, self._workers)
             )
         )
-        results = [result for part in parts for result in part]
+        results = [result for part, _ in parts for result in part]
+        for _, seconds in parts:
+            self._add_stages(seconds)
+        detected = sum(1 for result in results if result is not None and result.detected)
+        undecodable = sum(1 for result in results if result is None)
+        self.detections += detected
+        self.skipped_detections += len(results) - detected - undecodable
+        self.undecodable += undecodable
         elapsed = time.monotonic() - started
         self._batches += 1
         self._samples += len(jobs)
@@ -319,23 +367,38 @@ class AnalysisSampler:
         self._max_batch_seconds = max(self._max_batch_seconds, elapsed)
         self._max_batch_size = max(self._max_batch_size, len(jobs))
         for job, result in zip(jobs, results, strict=True):
+            if result is None:
+                continue
             await self._deliver(job, result, executor)
 
     async def _deliver(self, job: _Job, result: _Analysed, executor: ThreadPoolExecutor) -> None:
         student = job.student
         if not student.active:
             return  # the attempt ended while its frame was being analysed
+        started = time.thread_time()
         violations = student.rules.observe(job.sample.received_at, result.stats, result.faces)
+        self.stage_seconds["rules"] += time.thread_time() - started
         if result.thumbnail is not None:
             self._thumbnails += 1
             await self._call_sink(self._sink.thumbnail(student.attempt_id, result.thumbnail))
         if not violations:
             return
-        loop = asyncio.get_running_loop()
-        evidence = await loop.run_in_executor(executor, evidence_jpeg, result.image)
+        # A snapshot is its own evidence: the JPEG the student sent, not a re-encoding.
+        sent = job.sample.jpeg
+        if sent is not None:
+            evidence = sent
+        else:
+            evidence, seconds = await asyncio.get_running_loop().run_in_executor(
+                executor, _timed_evidence, result.image
+            )
+            self.stage_seconds["evidence"] += seconds
         for violation in violations:
             self._violations += 1
             await self._call_sink(self._sink.violation(student.attempt_id, violation, evidence))
+
+    def _add_stages(self, seconds: dict[str, float]) -> None:
+        for stage, spent in seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + spent
 
     async def _call_sink(self, call: Awaitable[None]) -> None:
         # One failing delivery (a full writer, a closed dashboard) must not cost the
@@ -348,22 +411,82 @@ class AnalysisSampler:
             logger.exception("analysis sink failed")
 
 
-def _analyse(detector: BatchDetector, requests: Sequence[tuple[FrameSample, bool]]) -> list[_Analysed]:
-    """The blocking part of a batch, run in the sampler's worker thread."""
-    images = [sample.to_bgr() for sample, _ in requests]
-    faces = detector.detect_batch(images)
-    return [
-        _Analysed(
-            image=image,
-            stats=frame_stats(image),
-            faces=list(found),
-            thumbnail=thumbnail_jpeg(image) if want_thumbnail else None,
+@dataclass(frozen=True, slots=True)
+class _Request:
+    sample: FrameSample
+    want_thumbnail: bool
+    gate: ChangeGate | None
+
+
+def _analyse(detector: BatchDetector, requests: Sequence[_Request]) -> tuple[list[_Analysed | None], dict[str, float]]:
+    """The blocking part of a batch, run in the sampler's worker thread; with its stage times.
+
+    A frame that does not decode (a snapshot with JPEG markers around garbage) is None:
+    that student loses one sample, the others of the batch are analysed as usual.
+    """
+    clock = _Stopwatch()
+    decoded: list[BGRImage | None] = []
+    for request in requests:
+        try:
+            decoded.append(request.sample.to_bgr())
+        except MediaError:
+            decoded.append(None)
+    clock.lap("decode")
+    good = [index for index, image in enumerate(decoded) if image is not None]
+    images = {index: image for index, image in enumerate(decoded) if image is not None}
+    now = time.monotonic()
+    tinies = {index: tiny_grey(images[index]) for index in good if requests[index].gate is not None}
+    need = []
+    for index in good:
+        gate, tiny = requests[index].gate, tinies.get(index)
+        if gate is None or tiny is None or gate.decide(tiny, now).detect:
+            need.append(index)
+    clock.lap("change")
+    found = detector.detect_batch([images[index] for index in need]) if need else []
+    clock.lap("detect")
+    faces: dict[int, list[Face]] = {}
+    for index, detected in zip(need, found, strict=True):
+        faces[index] = list(detected)
+        gate, tiny = requests[index].gate, tinies.get(index)
+        if gate is not None and tiny is not None:
+            gate.detected_faces(tiny, faces[index], now)
+    stats = {index: frame_stats(images[index]) for index in good}
+    clock.lap("stats")
+    thumbnails = {index: _thumbnail(requests[index], images[index]) for index in good if requests[index].want_thumbnail}
+    clock.lap("thumbnail")
+    results: list[_Analysed | None] = []
+    for index, request in enumerate(requests):
+        image = images.get(index)
+        if image is None:
+            results.append(None)
+            continue
+        gate = request.gate
+        reused = index not in faces
+        results.append(
+            _Analysed(
+                image=image,
+                stats=stats[index],
+                faces=gate.reuse() if reused and gate is not None else faces.get(index, []),
+                thumbnail=thumbnails.get(index),
+                detected=not reused,
+            )
         )
-        for image, found, (_, want_thumbnail) in zip(images, faces, requests, strict=True)
-    ]
+    return results, clock.seconds
 
 
-def _split(requests: list[tuple[FrameSample, bool]], parts: int) -> list[list[tuple[FrameSample, bool]]]:
+def _thumbnail(request: _Request, image: BGRImage) -> bytes:
+    # A snapshot is already a small JPEG: the teacher sees it as the student sent it.
+    jpeg = request.sample.jpeg
+    return jpeg if jpeg is not None else thumbnail_jpeg(image)
+
+
+def _timed_evidence(image: BGRImage) -> tuple[bytes, float]:
+    started = time.thread_time()
+    jpeg = evidence_jpeg(image)
+    return jpeg, time.thread_time() - started
+
+
+def _split(requests: list[_Request], parts: int) -> list[list[_Request]]:
     """`requests` in at most `parts` contiguous chunks of near-equal size, in order."""
     parts = max(1, min(parts, len(requests)))
     size, extra = divmod(len(requests), parts)

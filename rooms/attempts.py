@@ -24,7 +24,7 @@ from .errors import Forbidden, Invalid, NoCapacity, NotFound
 from .events import AnalysisFlag, AnswerRecord, Evidence, ServerSequence, ViolationRecord, WriteResult
 from .protocols import AttemptRepository, EventSink, ExamCatalog, Grader, Notifier
 from .review import flag_explanation
-from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, opened, submit, utcnow
+from .timer import LATE_ANSWER_GRACE, Attempt, Change, check_open, expire, first_join, submit, utcnow
 from .tokens import Claims
 
 # The clock's names, read by the edges from here as before the rules moved to rooms/timer.py.
@@ -130,7 +130,7 @@ class AttemptService:
         if room.exam_id != claims.exam_id and (await self.exam(claims.exam_id)).family != exam.family:
             # An invite names the version its room had then; the room may have moved on since.
             raise Forbidden("the invite's room does not belong to its exam")
-        opening = functools.partial(opened, exam.id, room.id, claims.sub, claims.name, float(exam.duration_seconds))
+        opening = functools.partial(first_join, exam.id, room.id, claims.sub, claims.name, exam.duration_seconds)
         # A closed room takes no new attempt (0 seats left); its started attempts resume.
         seats = 0 if room.closed else room.seats
         joined = await self._store.join(room.id, claims.sub, seats, opening, consent_version)
@@ -212,7 +212,8 @@ class AttemptService:
         attempt = await self.attempt(attempt_id)
         self._check_open(attempt, answering=False)
         exam = await self.exam(attempt.exam_id)
-        weight = exam.rules.weight(kind)
+        # A signal switched off for this student (an accommodation) is kept, and counts nothing.
+        weight = 0.0 if kind in attempt.accommodations else exam.rules.weight(kind)
         record = ViolationRecord(
             attempt_id=uuid.UUID(attempt_id),
             seq=seq,

@@ -124,6 +124,7 @@ class Room:
     host_node: str | None
     created_at: datetime
     closed: bool = False  # step 12: a closed room takes no new attempts (resumes still work)
+    schedule: Schedule | None = None  # the room's own window (None: the exam's applies)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,7 @@ class Room:
             "host_node": self.host_node,
             "created_at": self.created_at.isoformat(),
             "closed": self.closed,
+            "schedule": self.schedule.model_dump(mode="json") if self.schedule is not None else None,
         }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 Category = Literal[
     "invalid",
@@ -30,12 +30,15 @@ class RoomsError(Exception):
         code: str | None = None,
         fields: Mapping[str, str] | None = None,
         retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.category
         self.fields = dict(fields or {})
         self.retry_after = retry_after
+        # Plain data a page may show or act on (e.g. when a window opens, in ISO).
+        self.details = dict(details or {})
 
 
 class Invalid(RoomsError):

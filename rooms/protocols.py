@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from .accommodations import Terms
 from .catalog import Exam, Room
 from .events import Record, WriteResult
 from .roles import Action
@@ -122,11 +123,12 @@ class AttemptRepository(Protocol):
         room_id: str,
         student_id: str,
         seats: int,
-        opening: Callable[[datetime], Attempt],
+        opening: Callable[[datetime, Terms], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
-        """The student's attempt in the room, created by `opening(now)` on the first join (at
-        most `seats` per room); records consent to `consent_version` once and the join or
+        """The student's attempt in the room, created by `opening(now, terms)` on the first join
+        (`terms`: the room's window and the student's accommodation, read with the seat count;
+        at most `seats` per room); records consent to `consent_version` once and the join or
         resume. None when every seat is taken."""
         ...
 

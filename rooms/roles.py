@@ -38,6 +38,9 @@ Action = Literal[
     "room.report",  # download the room's CSV report
     "room.evidence",  # view evidence JPEGs
     "room.review",  # confirm or dismiss a flag
+    "exam.schedule",  # set or clear the exam's window (rooms/scheduling.py)
+    "room.schedule",  # set or clear the room's own window
+    "room.accommodations",  # list and edit per-student accommodations
 ]
 
 _ALL: frozenset[RoomRole] = frozenset(ROOM_ROLES)
@@ -65,6 +68,9 @@ NEEDS: dict[Action, frozenset[RoomRole]] = {
     "room.report": _ALL,
     "room.evidence": _ALL,
     "room.review": _ALL,
+    "exam.schedule": _OWNER,
+    "room.schedule": _OWNER,
+    "room.accommodations": _LIVE,
 }
 
 _WHAT: dict[Action, str] = {
@@ -85,6 +91,9 @@ _WHAT: dict[Action, str] = {
     "room.report": "download this room's report",
     "room.evidence": "view evidence of this room",
     "room.review": "review flags of this room",
+    "exam.schedule": "schedule this exam",
+    "room.schedule": "schedule this room",
+    "room.accommodations": "set accommodations in this room",
 }
 
 

@@ -1,5 +1,6 @@
 """Server-side frame analysis as a resource: the ONNX detector (once per process), the
-aiortc peers, the sampler, and the sink that turns rule violations into durable,
+aiortc peers and the snapshot registry (the two transports, docs/architecture.md), the
+sampler, and the sink that turns rule violations into durable,
 evidence-carrying violations and thumbnails into teacher pushes.
 
 Only evidence JPEGs of violations are stored; every other frame lives in memory only.
@@ -8,6 +9,7 @@ Only evidence JPEGs of violations are stored; every other frame lives in memory 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,9 +18,18 @@ from aiohttp import web
 
 from detection import FaceDetector, RuleViolation, ScaledDetector
 from detection.errors import DetectionError
-from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, MediaError
+from media import (
+    AnalysisPeers,
+    AnalysisSampler,
+    AnalysisSettings,
+    CombinedSources,
+    MediaError,
+    SnapshotRefused,
+    Snapshots,
+)
+from media.sampler import STAGES
 from rooms.attempts import AttemptService
-from rooms.errors import Conflict, Invalid, RoomsError, Unavailable
+from rooms.errors import Conflict, Invalid, RateLimited, RoomsError, TooLarge, Unavailable
 from rooms.events import AnalysisFlag
 from rooms.protocols import Notifier
 from signaling.analysis_relay import RedisAnalysisRelay
@@ -61,12 +72,15 @@ class ViolationSink:
 class LocalAnalysis:
     """signaling.rtc.AnalysisGateway over this node's media.AnalysisPeers, with the exam's rules."""
 
-    def __init__(self, peers: AnalysisPeers, sampler: AnalysisSampler, attempts: AttemptService) -> None:
+    def __init__(
+        self, peers: AnalysisPeers, sampler: AnalysisSampler, attempts: AttemptService, snapshots: Snapshots
+    ) -> None:
         self.peers = peers
         self.sampler = sampler
+        self.snapshots = snapshots
         self._attempts = attempts
 
-    async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]:
+    async def _settings(self, attempt_id: str) -> AnalysisSettings:
         attempt = await self._attempts.attempt(attempt_id)
         if attempt.closed:
             raise Conflict(f"the attempt is {attempt.status}", code="attempt_closed")
@@ -75,15 +89,35 @@ class LocalAnalysis:
         if not rules.analysis.enabled:
             raise Conflict("this exam does not use server analysis", code="analysis_off")
         try:
-            settings = AnalysisSettings.from_rules(
+            return AnalysisSettings.from_rules(
                 rules.model_dump(mode="json"),
                 attempt.accommodations,
                 sample_interval=rules.analysis.sample_interval_seconds,
             )
+        except MediaError as exc:
+            raise _translate(exc) from None
+
+    async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]:
+        settings = await self._settings(attempt_id)
+        try:
             answer: tuple[str, str] = await self.peers.accept_offer(attempt_id, sdp, type_, settings)
             return answer
         except MediaError as exc:
             raise _translate(exc) from None
+
+    async def frame(self, attempt_id: str, jpeg: bytes) -> None:
+        """A snapshot from the student's page: kept as the attempt's latest frame.
+
+        The attempt's analysis settings are read once, at its first frame (as an offer
+        reads them once per peer); closing the attempt forgets them.
+        """
+        settings = self.snapshots.settings_of(attempt_id)
+        if settings is None:
+            settings = await self._settings(attempt_id)
+        try:
+            self.snapshots.put(attempt_id, jpeg, settings)
+        except SnapshotRefused as exc:
+            raise _refusal(exc) from None
 
     async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None:
         text = candidate.get("candidate", "")
@@ -102,7 +136,18 @@ class LocalAnalysis:
 
     async def close(self, attempt_id: str) -> None:
         await self.peers.close(attempt_id)
+        self.snapshots.close(attempt_id)
         self.sampler.forget(attempt_id)
+
+
+def _refusal(exc: SnapshotRefused) -> RoomsError:
+    if exc.code == "too_large":
+        return TooLarge(exc.message, code="too_large")
+    if exc.code == "rate_limited":
+        return RateLimited(exc.message, code="rate_limited", retry_after=exc.retry_after)
+    if exc.category == "unavailable":
+        return Unavailable(exc.message, code="unavailable", retry_after=exc.retry_after)
+    return Invalid(exc.message, code=exc.code)
 
 
 def _translate(exc: MediaError) -> RoomsError:
@@ -129,11 +174,54 @@ def local_analysis(
         ScaledDetector(model, settings.analysis_detect_width) if settings.analysis_detect_width else model
     )
     peers = AnalysisPeers(settings.ice_servers)
-    sampler = AnalysisSampler(peers, detector, ViolationSink(attempts, notifier))
+    snapshots = Snapshots(max_bytes=settings.analysis_snapshot_max_bytes)
+    sampler = AnalysisSampler(
+        CombinedSources(peers, snapshots),
+        detector,
+        ViolationSink(attempts, notifier),
+        skip_unchanged=settings.analysis_skip_unchanged,
+        force_detect_every=settings.analysis_force_detect_seconds,
+    )
     metrics.live_peers.set_function(lambda: peers.live_count)
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
     metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
-    return LocalAnalysis(peers, sampler, attempts)
+    _export_analysis_metrics(metrics, sampler, snapshots)
+    return LocalAnalysis(peers, sampler, attempts, snapshots)
+
+
+def _stage_seconds(sampler: AnalysisSampler, stage: str) -> float:
+    return sampler.stage_seconds.get(stage, 0.0)
+
+
+def _export_analysis_metrics(metrics: Metrics, sampler: AnalysisSampler, snapshots: Snapshots) -> None:
+    """Where the analysis CPU goes, and what the snapshot transport and the change gate did."""
+    from prometheus_client import Gauge
+
+    stages = Gauge(
+        "proctor_analysis_stage_seconds",
+        "CPU seconds spent by the sampler per stage since start (thread time)",
+        ["stage"],
+        registry=metrics.registry,
+    )
+    for stage in STAGES:
+        stages.labels(stage).set_function(functools.partial(_stage_seconds, sampler, stage))
+    detections = Gauge(
+        "proctor_analysis_detections",
+        "Analysed samples by whether the detector ran or the frame was unchanged",
+        ["outcome"],
+        registry=metrics.registry,
+    )
+    detections.labels("detected").set_function(lambda: sampler.detections)
+    detections.labels("unchanged").set_function(lambda: sampler.skipped_detections)
+    frames = Gauge(
+        "proctor_analysis_snapshots",
+        "Camera snapshots received since start, by outcome; live: students sending them",
+        ["outcome"],
+        registry=metrics.registry,
+    )
+    frames.labels("accepted").set_function(lambda: snapshots.accepted)
+    frames.labels("refused").set_function(lambda: snapshots.refused)
+    frames.labels("live").set_function(lambda: snapshots.live_count)
 
 
 async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -153,6 +241,7 @@ async def analysis_ctx(app: web.Application) -> AsyncIterator[None]:
             await relay.stop()
         if local is not None:
             await local.peers.close_all()
+            local.snapshots.close_all()
             await local.sampler.stop()
 
 

@@ -206,6 +206,18 @@ class Settings(BaseSettings):
     face_model: str = ""
     # Width frames are scaled to for face detection (0: as received). Evidence stays full size.
     analysis_detect_width: Annotated[int, Field(ge=0)] = 160
+    # How students' cameras reach analysis (docs/architecture.md, "Analysis transport"):
+    # "snapshot" = the page sends a small JPEG per sample over its Socket.IO connection,
+    # "webrtc" = a video track to the node's aiortc peer. Exams that listen for speech use
+    # WebRTC either way (the microphone needs it); the teacher's live view is always WebRTC.
+    analysis_transport: Literal["snapshot", "webrtc"] = "snapshot"
+    # The largest snapshot taken (the page sends 320 px at quality 0.6, 8-15 KiB); at most
+    # 4 x max_message_bytes, the Engine.IO message bound.
+    analysis_snapshot_max_bytes: Annotated[int, Field(ge=4096)] = 48 << 10
+    # Reuse the last detection for a frame that has not changed (media/change.py), but
+    # detect at least every `analysis_force_detect_seconds`.
+    analysis_skip_unchanged: bool = True
+    analysis_force_detect_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
     log_level: LogLevel = "INFO"
     gc_tuning: bool = True
     drain_timeout_seconds: Seconds = 30.0
@@ -435,6 +447,16 @@ class Settings(BaseSettings):
     def _analysis_detect_width(cls, value: int) -> int:
         if 0 < value < 32:  # detection/scaled.py refuses narrower
             raise ValueError("must be 0 (as received) or at least 32 pixels")
+        return value
+
+    @field_validator("analysis_snapshot_max_bytes")
+    @classmethod
+    def _analysis_snapshot_max_bytes(cls, value: int, info: ValidationInfo) -> int:
+        # Engine.IO closes a connection whose message is over 4 x max_message_bytes
+        # (signaling/hub.py): a larger frame limit would never answer "too_large".
+        bound = 4 * int(info.data.get("max_message_bytes", 16 << 10))
+        if value > bound:
+            raise ValueError(f"must be at most 4 x PROCTOR_MAX_MESSAGE_BYTES ({bound})")
         return value
 
     @field_validator("log_level", mode="before")

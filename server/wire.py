@@ -35,6 +35,7 @@ from rooms.placement import Occupancy
 from rooms.presence import PresenceTracker
 from rooms.presence_feed import PresenceFeed
 from rooms.protocols import PresenceState
+from rooms.scheduling import Scheduling
 from rooms.signin_limits import SignInLimits
 from rooms.store.accounts import AccountRepository
 from rooms.store.attempts import AttemptStore
@@ -52,6 +53,7 @@ from rooms.store.privacy import Revocations, StudentData
 from rooms.store.results import Results
 from rooms.store.review import EvidenceStore, Review
 from rooms.store.review_queue import ReviewQueue
+from rooms.store.schedule import ScheduleStore
 from rooms.tokens import TokenService
 from signaling.analysis_relay import RedisAnalysisRelay
 from signaling.guard import Admission, Limits
@@ -105,6 +107,7 @@ class Node:
     results: Results  # step 12: a room's results and statistics
     review_queue: ReviewQueue  # step 12: flagged attempts across my rooms
     lti: LtiTool  # step 11: the LTI 1.3 tool (docs/lti.md)
+    scheduling: Scheduling  # windows and accommodations (server/http/schedule_api.py)
     speech: SpeechListener | None = None  # Step 13 B: the microphones of speaking exams
     # Step 12 A: exam versions and lifecycle, grades, and the signal LTI passback listens to.
     exam_versions: ExamVersions | None = None
@@ -233,6 +236,9 @@ def build_node(settings: Settings) -> Node:
         occupancy=occupancy,
         notifier=notifier,
         rtc_handler=rtc.from_student,
+        # Camera snapshots go where offers go: this node's analysis, or the room's host.
+        frame_handler=entry.frame if entry is not None else None,
+        analysis_transport=settings.analysis_transport,
         on_count=metrics.sockets.labels("/student").inc,
         **guard,
     )
@@ -304,6 +310,7 @@ def build_node(settings: Settings) -> Node:
         grade_changed=grade_changed,
         lti=lti_tool,
         lti_services=lti_services,
+        scheduling=Scheduling(ScheduleStore(database), catalog, ClassroomStore(database), attempts, notifier, audit),
     )
 
 

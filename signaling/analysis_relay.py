@@ -9,22 +9,27 @@ The host analyses the frames and pushes violations and thumbnails through the no
 as on one node. Media then flows between the student's browser and the host directly.
 
 Channels: `{prefix}analysis:{node}`, one per node, request and reply alike; JSON only:
-  {"kind": "request", "id", "op": offer|candidate|close, "reply_to", "attempt_id", "sdp"?,
-   "type"?, "candidate"?}
+  {"kind": "request", "id", "op": offer|candidate|close|frame, "reply_to", "attempt_id", "sdp"?,
+   "type"?, "candidate"?, "jpeg"? (base64)}
   {"kind": "reply", "id", "ok": true, "sdp"?, "type"?}
   {"kind": "reply", "id", "ok": false, "error": {"category", "code", "message", "retry_after"?}}
 
 Failures are answered, never waited out: a host nobody listens for (PUBLISH reached no
 one) or one that stays silent for `timeout` seconds is `unavailable` with `retry_after`;
 a node asked for a room it no longer holds (moved, draining) says so the same way.
-`close` is fire-and-forget. When a room moves, its old host closes the peers it answered
-for it (`sweep`, on every registry heartbeat) and the node that placed the room again
-tells the room's students to offer again (server/backends.py).
+`close` and `frame` (a camera snapshot, relayed to the host that analyses it) are
+fire-and-forget: a lost snapshot is one lost sample, and waiting for the host's reply
+would hold the student's ack for a Redis round trip per second. When a room moves, its
+old host closes the peers it answered for it (`sweep`, on every registry heartbeat) and
+the node that placed the room again tells the room's students to offer again
+(server/backends.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 import uuid
@@ -46,7 +51,7 @@ logger = logging.getLogger(__name__)
 # milliseconds; a STUN round trip adds a little), shorter than the page's 15 s ack timeout.
 ANSWER_TIMEOUT = 8.0
 
-Op = Literal["offer", "candidate", "close"]
+Op = Literal["offer", "candidate", "close", "frame"]
 _OPS: frozenset[str] = frozenset(get_args(Op))
 _ERRORS: dict[str, type[RoomsError]] = {
     "invalid": Invalid,
@@ -77,6 +82,7 @@ class AnalysisRequest:
     sdp: str = ""
     type: str = ""
     candidate: dict[str, Any] = field(default_factory=dict)
+    jpeg: bytes = b""
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -90,6 +96,8 @@ class AnalysisRequest:
             data.update(sdp=self.sdp, type=self.type)
         elif self.op == "candidate":
             data["candidate"] = self.candidate
+        elif self.op == "frame":
+            data["jpeg"] = base64.b64encode(self.jpeg).decode("ascii")
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -100,6 +108,12 @@ class AnalysisRequest:
         candidate = data.get("candidate", {})
         if not isinstance(candidate, dict):
             raise BadMessage("candidate must be an object")
+        jpeg = b""
+        if op == "frame":
+            try:
+                jpeg = base64.b64decode(_string(data, "jpeg"), validate=True)
+            except binascii.Error as exc:
+                raise BadMessage("jpeg must be base64") from exc
         return cls(
             id=_string(data, "id"),
             op=cast(Op, op),
@@ -108,6 +122,7 @@ class AnalysisRequest:
             sdp=_string(data, "sdp", required=op == "offer"),
             type=_string(data, "type", required=op == "offer"),
             candidate=candidate,
+            jpeg=jpeg,
         )
 
 
@@ -284,6 +299,24 @@ class RedisAnalysisRelay:
             # The host closes it anyway once the browser goes, or when the room moves.
             logger.warning("analysis relay: could not ask the host to close %s (%s)", attempt_id, exc)
 
+    async def frame(self, attempt_id: str, jpeg: bytes) -> None:
+        room_id = await self._room_of(attempt_id)
+        host = await self._host(room_id)
+        if host == self.node_id:
+            await self._here().frame(attempt_id, jpeg)
+            self._served[attempt_id] = room_id
+            return
+        request = AnalysisRequest(uuid.uuid4().hex, "frame", self.node_id, attempt_id, jpeg=jpeg)
+        try:
+            receivers = await self.redis.publish(self.channel(host), request.to_json())
+        except RedisError as exc:
+            raise Unavailable(
+                f"cannot reach the room's host node ({type(exc).__name__})", code="unavailable", retry_after=2
+            ) from None
+        if not receivers:
+            raise Unavailable(f"the room's host node {host} is not reachable", code="unavailable", retry_after=2)
+        self.relayed += 1
+
     async def _host(self, room_id: str) -> str:
         try:
             host = await self._host_of(room_id)
@@ -347,6 +380,9 @@ class RedisAnalysisRelay:
         if request.op == "close":
             await self._close_here(request.attempt_id)
             return
+        if request.op == "frame":
+            await self._frame_here(request)
+            return
         try:
             room_id = await self._room_of(request.attempt_id)
             if not self._accepting() or await self._holder_of(room_id) != self.node_id:
@@ -372,6 +408,17 @@ class RedisAnalysisRelay:
                 request.id, Unavailable("the host failed to answer", code="unavailable", retry_after=5)
             )
         await self.redis.publish(self.channel(request.reply_to), reply.to_json())
+
+    async def _frame_here(self, request: AnalysisRequest) -> None:
+        try:
+            room_id = await self._room_of(request.attempt_id)
+            if not self._accepting() or await self._holder_of(room_id) != self.node_id:
+                return  # the room moved: its students are told to start again there
+            await self._here().frame(request.attempt_id, request.jpeg)
+            self._served[request.attempt_id] = room_id
+        except (RoomsError, RedisError) as exc:
+            # Nobody waits for an answer: a refused snapshot is one lost sample.
+            logger.debug("analysis relay: snapshot of %s refused here (%s)", request.attempt_id, exc)
 
     async def sweep(self) -> None:
         """Close the peers of rooms another node holds now (moved, handed over), or all of

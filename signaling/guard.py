@@ -76,6 +76,13 @@ class Session:
     attempt_id: str | None = None
     room_id: str | None = None
     watching: set[str] = field(default_factory=set)
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)  # per-event rates (binary events)
+
+    def event_bucket(self, event: str, rate: float, burst: float) -> TokenBucket:
+        bucket = self.buckets.get(event)
+        if bucket is None:
+            bucket = self.buckets[event] = TokenBucket(rate, burst)
+        return bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +228,9 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # hand events straight to it (signaling/transport.py ProctorServer._handle_event).
     handles_all_events = True
     handlers: ClassVar[Mapping[str, tuple[type[BaseModel], str]]] = {}
+    # Events whose payload carries a binary attachment (its model types and bounds it), and
+    # their own rate: (per second, burst) on top of the session's bucket.
+    binary_events: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     def __init__(
         self,
@@ -266,14 +276,22 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return error("unknown_event", f"unknown event {event!r}")
         if extra_args:
             return error("invalid", "send one payload object per event")
-        refused = self._check_size(payload)
-        if refused is not None:
-            return refused
+        binary = self.binary_events.get(event)
+        if binary is not None:
+            # Nothing of a binary event is stored as it came (media/ keeps the bytes in
+            # memory), and its size is bounded by its model and Engine.IO's message limit.
+            wait = session.event_bucket(event, *binary).take()
+            if wait:
+                return error("rate_limited", f"too many {event!r} messages", retry_after=max(0.001, round(wait, 3)))
+        else:
+            refused = self._check_size(payload)
+            if refused is not None:
+                return refused
         if payload is None:
             payload = {}
         if not isinstance(payload, dict):
             return error("invalid", "the payload must be an object")
-        unstorable = find_unstorable(payload)
+        unstorable = None if binary is not None else find_unstorable(payload)
         if unstorable is not None:
             field_name, reason = unstorable
             return error("invalid", f"{field_name} {reason}", fields={field_name: reason})
@@ -292,6 +310,8 @@ class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 extra["retry_after"] = exc.retry_after
             if exc.fields:
                 extra["fields"] = exc.fields
+            if exc.details:
+                extra["details"] = exc.details
             return error(exc.code, exc.message, **extra)
         except TRANSIENT as exc:
             # Postgres is unreachable for now: nothing was done, the client retries.

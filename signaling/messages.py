@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBytes, field_validator
 
 from core.vocabulary import CLIENT_KINDS
 
@@ -73,6 +73,20 @@ class Rtc(BaseModel):
     candidate: dict[str, Any] | None = None
     attempt_id: str | None = Field(default=None, max_length=64)
     session: str | None = Field(default=None, max_length=128)
+
+
+# The Engine.IO bound of one message (4 x the default PROCTOR_MAX_MESSAGE_BYTES); the
+# node's own, smaller limit (PROCTOR_ANALYSIS_SNAPSHOT_MAX_BYTES) is checked by media/.
+MAX_FRAME_BYTES = 64 << 10
+
+
+class Frame(BaseModel):
+    """One camera snapshot for analysis: the JPEG as a Socket.IO binary attachment."""
+
+    model_config = _FROZEN
+
+    # Strict: a string is not a frame (lax pydantic would encode it to bytes).
+    jpeg: StrictBytes = Field(min_length=4, max_length=MAX_FRAME_BYTES)
 
 
 class Watch(BaseModel):

@@ -38,6 +38,10 @@ class AnalysisGateway(Protocol):
 
     async def close(self, attempt_id: str) -> None: ...
 
+    async def frame(self, attempt_id: str, jpeg: bytes) -> None:
+        """A camera snapshot for analysis (the snapshot transport)."""
+        ...
+
 
 def _sign(secret: bytes, *parts: str) -> str:
     digest = hmac.new(secret, "|".join(parts).encode(), hashlib.sha256).digest()

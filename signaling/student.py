@@ -1,12 +1,14 @@
-"""`/student`: join, autosave, client signals, submit, raise hand, WebRTC signaling."""
+"""`/student`: join, autosave, client signals, submit, raise hand, WebRTC signaling, and
+camera snapshots for analysis (the `frame` event, on the snapshot transport)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
+from rooms.accommodations import for_student
 from rooms.attempts import AttemptService
 from rooms.errors import Conflict, RoomsError
 from rooms.placement import Occupancy
@@ -18,6 +20,11 @@ from . import messages as m
 from .guard import Ack, GuardedNamespace, Limits, Session, ok, refuse
 
 RtcHandler = Callable[[Session, m.Rtc], Awaitable[Ack]]
+FrameHandler = Callable[[str, bytes], Awaitable[None]]
+AnalysisTransport = Literal["snapshot", "webrtc"]
+# A page sends one frame per sample interval (>= 0.05 s in theory, 1 s by default); this
+# bucket only stops a flood before it reaches media/, which holds each attempt to its interval.
+FRAME_RATE = (4.0, 4.0)
 
 
 def attempt_room(attempt_id: str) -> str:
@@ -37,7 +44,9 @@ class StudentNamespace(GuardedNamespace):
         "submit": (m.Empty, "submit"),
         "hand": (m.Hand, "hand"),
         "rtc": (m.Rtc, "rtc"),
+        "frame": (m.Frame, "frame"),
     }
+    binary_events: ClassVar[Mapping[str, tuple[float, float]]] = {"frame": FRAME_RATE}
 
     def __init__(
         self,
@@ -50,6 +59,8 @@ class StudentNamespace(GuardedNamespace):
         occupancy: Occupancy,
         notifier: Notifier,
         rtc_handler: RtcHandler | None = None,
+        frame_handler: FrameHandler | None = None,
+        analysis_transport: AnalysisTransport = "webrtc",
         **guard: Any,
     ) -> None:
         super().__init__(namespace, tokens, limits, **guard)
@@ -58,6 +69,9 @@ class StudentNamespace(GuardedNamespace):
         self.occupancy = occupancy
         self.notifier = notifier
         self.rtc_handler = rtc_handler
+        self.frame_handler = frame_handler
+        # Snapshots need somewhere to go; without a handler the page is told WebRTC.
+        self.analysis_transport: AnalysisTransport = analysis_transport if frame_handler is not None else "webrtc"
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -112,11 +126,18 @@ class StudentNamespace(GuardedNamespace):
             attempt=attempt.clock(),
             student={"id": attempt.student_id, "name": attempt.student_name},
             exam=result.view if result.view is not None else result.exam.to_json(for_student=True),
-            analysis=result.exam.rules.analysis.for_student(attempt.accommodations),
+            analysis=self._analysis_for(result.exam.rules.analysis.for_student(attempt.accommodations)),
+            # Plain data for the page's "You have 15 extra minutes; … are off for you".
+            accommodations=for_student(attempt.extra_seconds, attempt.accommodations),
             answers=result.answers,
             last_seq=result.last_seq,
             resumed=result.resumed,
         )
+
+    def _analysis_for(self, section: dict[str, Any]) -> dict[str, Any]:
+        # A speaking exam sends its microphone on the WebRTC peer: its camera goes there too.
+        transport = "webrtc" if section.get("speaking") else self.analysis_transport
+        return {**section, "transport": transport}
 
     async def answer(self, session: Session, msg: m.Answer) -> Ack:
         attempt_id = self._joined(session)
@@ -149,6 +170,13 @@ class StudentNamespace(GuardedNamespace):
                 "raised": msg.raised,
             },
         )
+        return ok()
+
+    async def frame(self, session: Session, msg: m.Frame) -> Ack:
+        attempt_id = self._joined(session)
+        if self.frame_handler is None:
+            raise Conflict("snapshot analysis is not available on this server", code="analysis_unavailable")
+        await self.frame_handler(attempt_id, msg.jpeg)
         return ok()
 
     async def rtc(self, session: Session, msg: m.Rtc) -> Ack:

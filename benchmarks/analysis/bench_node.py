@@ -1,8 +1,13 @@
 """Students analysed per node, on the real path: `proctor serve` (embedded Postgres, the real
 ONNX model) with an exam whose rules turn analysis on; simulated students join over
-Socket.IO and negotiate their camera through the `rtc` event, like the student page.
+Socket.IO and send their camera like the student page, on either transport
+(`--transport webrtc snapshot`, the default, runs both, each on a fresh node, one after
+the other in the same invocation, and prints them side by side):
 
-Each student's camera is a replayed VP8 clip (`replay.py`: 320x240, 2 fps, ~100 kbps, a
+- `webrtc`: the camera negotiated through the `rtc` event, a VP8 track to the node's aiortc peer;
+- `snapshot`: a JPEG per sample interval as a binary `frame` event (snapshot_sender.py).
+
+Each WebRTC student's camera is a replayed VP8 clip (`replay.py`: 320x240, 2 fps, ~100 kbps, a
 moving face with a covered-camera and a two-face stretch every minute), so the sender
 processes spend no CPU on encoding. They run in `--sender-procs` processes apart from the
 node. A teacher per room of 30 watches, so thumbnails and violations travel to a client.
@@ -13,8 +18,12 @@ as an operator sees them: CPU and RSS of the `proctor serve` process (psutil; al
 threads: decoders, detector, JPEG), `/metrics` (analysed samples, dropped samples, live
 peers, the event-loop lag histogram and its recent maximum), Postgres CPU.
 
-    python benchmarks/analysis/bench_node.py --students 40 70 100 130 --seconds 60
-    python benchmarks/analysis/bench_node.py --students 100 --seconds 600 --tag soak   # memory soak
+    python benchmarks/analysis/bench_node.py --students 100 200 300 400 --seconds 60
+    python benchmarks/analysis/bench_node.py --transport snapshot --students 300 --seconds 600 --tag soak
+
+The snapshot students send the same clip's frames, JPEG-encoded once. Each stage also
+prints where the CPU went (stages.py: ms per student-second by stage), the node's threads
+and RSS per student.
 
 Not a test: it prints figures, writes benchmarks/results/analysis-node-<tag>-<time>.json
 and exits 0. Loopback only; every phase is bounded in time.
@@ -43,7 +52,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.analysis.replay import Clip, ReplayTrack, encode_clip
+from benchmarks.analysis import snapshot_sender as snap
+from benchmarks.analysis import stages as st_prof
+from benchmarks.analysis.replay import Clip, ReplayTrack, encode_clip, snapshot_jpegs
 from benchmarks.load import targets as tg
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -106,9 +117,9 @@ async def _join(base: str, clip: Clip, st: Student, errors: list[str]) -> bool:
     return True
 
 
-async def _sender(conn: Connection, base: str, clip: Clip) -> None:
+async def _sender(conn: Connection, base: str, clip: Clip, jpegs: list[bytes], transport: str) -> None:
     loop = asyncio.get_running_loop()
-    students: list[Student] = []
+    students: list[Any] = []
     errors: list[str] = []
     while True:
         cmd = await loop.run_in_executor(None, conn.recv)
@@ -116,12 +127,18 @@ async def _sender(conn: Connection, base: str, clip: Clip) -> None:
             gate = asyncio.Semaphore(JOIN_CONCURRENCY)
             started = time.monotonic()
 
-            async def one(st: Student) -> None:
+            async def one(token: str, start: int, delay: float) -> None:
                 async with gate:
-                    if await _join(base, clip, st, errors):
-                        students.append(st)
+                    if transport == "snapshot":
+                        shot = snap.SnapshotStudent(token, start, delay)
+                        if await snap.join(base, jpegs, clip.fps, shot, errors):
+                            students.append(shot)
+                    else:
+                        st = Student(token, start, delay)
+                        if await _join(base, clip, st, errors):
+                            students.append(st)
 
-            await asyncio.gather(*(one(Student(t, s, d)) for t, s, d in cmd["students"]))
+            await asyncio.gather(*(one(t, s, d) for t, s, d in cmd["students"]))
             conn.send(
                 {
                     "students": len(students),
@@ -131,36 +148,50 @@ async def _sender(conn: Connection, base: str, clip: Clip) -> None:
                 }
             )
         elif cmd["cmd"] == "stats":
+            if transport == "snapshot":
+                conn.send(
+                    {
+                        "sent": sum(s.sent for s in students),
+                        "connected": sum(1 for s in students if s.connected),
+                        "students": len(students),
+                        "error_count": len(errors),
+                        "refused": snap.refused(students),
+                    }
+                )
+                continue
             conn.send(
                 {
                     "sent": sum(s.track.sent for s in students if s.track),
                     "connected": sum(1 for s in students if s.pc and s.pc.connectionState == "connected"),
                     "students": len(students),
                     "error_count": len(errors),
+                    "refused": {},
                 }
             )
         else:
-            await asyncio.gather(*(s.pc.close() for s in students if s.pc), return_exceptions=True)
+            if transport == "snapshot":
+                await snap.stop(students)
+            await asyncio.gather(*(s.pc.close() for s in students if getattr(s, "pc", None)), return_exceptions=True)
             await asyncio.gather(*(s.sio.disconnect() for s in students if s.sio), return_exceptions=True)
             conn.send({"closed": len(students)})
             return
 
 
-def sender_main(conn: Connection, base: str, clip: Clip, nice: int = 0) -> None:
+def sender_main(conn: Connection, base: str, clip: Clip, jpegs: list[bytes], transport: str, nice: int = 0) -> None:
     if nice:
         # Stand-ins for remote browsers: on a real node they use none of its cores.
         os.nice(nice)
-    asyncio.run(_sender(conn, base, clip))
+    asyncio.run(_sender(conn, base, clip, jpegs, transport))
 
 
 class Senders:
-    def __init__(self, base: str, clip: Clip, procs: int, nice: int = 0) -> None:
+    def __init__(self, base: str, clip: Clip, jpegs: list[bytes], transport: str, procs: int, nice: int = 0) -> None:
         ctx = mp.get_context("spawn")
         self.pipes: list[Connection] = []
         self.procs: list[Any] = []
         for _ in range(procs):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=sender_main, args=(child, base, clip, nice), daemon=True)
+            proc = ctx.Process(target=sender_main, args=(child, base, clip, jpegs, transport, nice), daemon=True)
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
@@ -246,7 +277,10 @@ class Node:
 
     async def metrics(self) -> dict[str, Any]:
         async with self.http.get(self.target.base + "/metrics") as resp:
-            return parse_metrics(await resp.text())
+            text = await resp.text()
+        out = parse_metrics(text)
+        out["labelled"] = st_prof.parse_labelled(text)
+        return out
 
     def cpu_seconds(self) -> float:
         t = self.ps.cpu_times()
@@ -340,9 +374,16 @@ def _slope_per_minute(points: list[tuple[float, float]]) -> float:
 
 
 async def measure(
-    node: Node, senders: Senders, teachers: Teachers, students: int, seconds: float, rss_warmup: float
+    node: Node,
+    senders: Senders,
+    teachers: Teachers,
+    students: int,
+    seconds: float,
+    rss_warmup: float,
+    base: tuple[float, int],
 ) -> dict[str, Any]:
     m0 = await node.metrics()
+    threads0 = st_prof.thread_cpu(node.ps)
     sent0 = sum(r["sent"] for r in await senders.command([{"cmd": "stats"}] * len(senders.pipes), 30))
     thumbs0, viol0 = teachers.thumbnails, sum(teachers.violations.values())
     load_avg = os.getloadavg()
@@ -370,6 +411,7 @@ async def measure(
             )
     wall = time.monotonic() - t0
     cpu, pg, snd = node.cpu_seconds() - cpu0, node.pg_cpu_seconds() - pg0, senders.cpu_seconds() - snd0
+    threads1 = st_prof.thread_cpu(node.ps)
     m1 = await node.metrics()
     stats = await senders.command([{"cmd": "stats"}] * len(senders.pipes), 30)
     samples = m1["proctor_analysed_samples"] - m0["proctor_analysed_samples"]
@@ -386,6 +428,9 @@ async def measure(
         "dropped": int(m1["proctor_dropped_frames"] - m0["proctor_dropped_frames"]),
         "server_cores": round(cpu / wall, 3),
         "cpu_ms_per_student_second": round(cpu * 1000 / (students * wall), 2),
+        # Robust to a starved node: dropped samples cost nothing, so per student-second
+        # falls when the node falls behind; per analysed sample does not.
+        "cpu_ms_per_analysed_sample": round(cpu * 1000 / samples, 2) if samples else None,
         "pg_cores": round(pg / wall, 3),
         "sender_cores": round(snd / wall, 3),
         "loop_lag": {
@@ -399,12 +444,19 @@ async def measure(
         "rss_slope_mb_per_min": round(_slope_per_minute(settled), 3),
         "server_threads": threads[-1][1],
         "server_threads_series": threads,
+        # Beyond the node before any student joined (its RSS and threads then).
+        "threads_per_student": round((threads[-1][1] - base[1]) / students, 2) if students else None,
+        "rss_mb_per_student": round((rss[-1][1] - base[0]) / students, 3) if students else None,
+        "refused_frames": {k: v for s in stats for k, v in s.get("refused", {}).items()},
+        "profile": st_prof.profile(m0["labelled"], m1["labelled"], threads0, threads1, students * wall),
         "thumbnails_to_teachers": teachers.thumbnails - thumbs0,
         "violations_to_teachers": sum(teachers.violations.values()) - viol0,
     }
 
 
-async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace, clip: Clip, jpegs: list[bytes], target: tg.Target, transport: str
+) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
     most = max(args.students)
     loop = asyncio.get_running_loop()
@@ -416,10 +468,12 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
         (token, clip.keyframes[i % len(clip.keyframes)], (i * 0.37) % gop_seconds)
         for i, token in enumerate(t for room in rooms for t in room["tokens"])
     ]
-    senders = Senders(target.base, clip, args.sender_procs, args.sender_nice)
+    senders = Senders(target.base, clip, jpegs, transport, args.sender_procs, args.sender_nice)
     teachers = Teachers()
     async with aiohttp.ClientSession() as http:
         node = Node(target, http)
+        base = (node.rss_mb(), node.threads())
+        print(f"\n##### transport {transport}: node before students: {base[0]:.1f} MB, {base[1]} threads", flush=True)
         try:
             for room in rooms:
                 await teachers.watch(target.base, room["id"])
@@ -432,7 +486,7 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
                 joined = sum(r["students"] for r in replies)
                 errors = sum(r["error_count"] for r in replies)
                 print(
-                    f"\n== {students} students: {joined} joined and offered in "
+                    f"\n== {transport}, {students} students: {joined} joined in "
                     f"{time.monotonic() - started:.1f} s, {errors} errors "
                     f"{[e for r in replies for e in r['errors']][:3]}",
                     flush=True,
@@ -462,13 +516,15 @@ async def run(args: argparse.Namespace, clip: Clip, target: tg.Target) -> dict[s
                         stderr=subprocess.DEVNULL,
                     )
                     print(f"  py-spy ({args.profile:.0f} s, all threads) -> {raw}", flush=True)
-                stage = await measure(node, senders, teachers, joined, args.seconds, args.rss_warmup)
+                stage = await measure(node, senders, teachers, joined, args.seconds, args.rss_warmup, base)
                 stage["requested"] = students
+                stage["transport"] = transport
                 stage["join_errors"] = errors
                 stages.append(stage)
                 if spy is not None:
                     spy.wait(timeout=60)
                 _print_stage(stage)
+                st_prof.print_profiles([(f"{transport} {joined}", stage["profile"])])
         finally:
             try:
                 await senders.command([{"cmd": "stop"}] * len(senders.pipes), timeout=60)
@@ -535,15 +591,58 @@ def _print_stage(s: dict[str, Any]) -> None:
     )
 
 
+SUMMARY = (
+    ("transport", lambda s: s["transport"]),
+    ("students", lambda s: s["students"]),
+    ("samples/s/student", lambda s: s["analysed_fps_per_student"]),
+    ("dropped", lambda s: s["dropped"]),
+    ("node cores", lambda s: s["server_cores"]),
+    ("ms/student-s", lambda s: s["cpu_ms_per_student_second"]),
+    ("ms/sample", lambda s: s["cpu_ms_per_analysed_sample"]),
+    ("lag p50/p99/max ms", lambda s: f"{s['loop_lag']['p50_ms']}/{s['loop_lag']['p99_ms']}/{s['loop_lag']['max_ms']}"),
+    (">50ms", lambda s: f"{s['loop_lag']['over_50ms']}/{s['loop_lag']['samples']}"),
+    ("threads/student", lambda s: s["threads_per_student"]),
+    ("MB/student", lambda s: s["rss_mb_per_student"]),
+    ("rss MB", lambda s: s["rss_last_mb"]),
+    ("slope MB/min", lambda s: s["rss_slope_mb_per_min"]),
+    ("senders' cores", lambda s: s["sender_cores"]),
+    ("pg cores", lambda s: s["pg_cores"]),
+    ("skipped det.", lambda s: s["profile"]["skipped_share"]),
+)
+
+
+def print_summary(stages: list[dict[str, Any]]) -> None:
+    """Both transports' stages in one table, and their stage profiles side by side."""
+    print("\n=== side by side (markdown) ===")
+    print("| " + " | ".join(name for name, _ in SUMMARY) + " |")
+    print("|" + "---|" * len(SUMMARY))
+    for stage in stages:
+        print("| " + " | ".join(str(get(stage)) for _, get in SUMMARY) + " |")
+    st_prof.print_profiles([(f"{s['transport']} {s['students']}", s["profile"]) for s in stages])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--students", type=int, nargs="+", default=[40, 70, 100, 130], help="stages, growing on the same node"
+        "--students", type=int, nargs="+", default=[100, 200, 300, 400], help="stages, growing on the same node"
+    )
+    parser.add_argument(
+        "--transport",
+        nargs="+",
+        choices=("webrtc", "snapshot"),
+        default=["webrtc", "snapshot"],
+        help="camera transports to run, each on a fresh node, one after the other",
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per stage (<= 600)")
     parser.add_argument("--warmup", type=float, default=15.0, help="after a stage's joins, before measuring")
     parser.add_argument(
         "--rss-warmup", type=float, default=120.0, help="RSS slope counts samples from this far into the window"
+    )
+    parser.add_argument(
+        "--motion",
+        type=float,
+        default=1.0,
+        help="how much the clip's face moves: 1 = sways across the picture (the baseline), 0.1 = a student at a desk",
     )
     parser.add_argument("--sender-procs", type=int, default=2)
     parser.add_argument(
@@ -570,30 +669,36 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.seconds <= 600:
         parser.error("--seconds must be in (0, 600]")
-    if sorted(args.students) != args.students or args.students[0] < 1 or args.students[-1] > 400:
-        parser.error("--students: increasing stages, at most 400")
+    if sorted(args.students) != args.students or args.students[0] < 1 or args.students[-1] > 500:
+        parser.error("--students: increasing stages, at most 500")
 
     print(
         f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (cores: {os.cpu_count()})", flush=True
     )
     started = time.monotonic()
-    clip = encode_clip()
+    clip = encode_clip(motion=args.motion)
     print(
         f"clip: {clip.width}x{clip.height} @ {clip.fps} fps, {len(clip.packets)} frames, keyframes at "
         f"{clip.keyframes}, {clip.kbps:.0f} kbps (encoded once in {time.monotonic() - started:.1f} s)",
         flush=True,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
-        env = dict(item.split("=", 1) for item in args.node_env)
-        target = tg.start("ours", Path(tmp) / "ours", None, env_extra=env)
-        try:
-            report = asyncio.run(run(args, clip, target))
-        finally:
-            target.stop()
-            if target.log is not None and target.log.exists():
-                # The node's warnings and errors (PROCTOR_LOG_LEVEL=WARNING), kept for reading.
-                shutil.copy(target.log, RESULTS / f"analysis-node-{args.tag}.log")
+    jpegs = snapshot_jpegs(clip)
+    print(f"snapshots: {len(jpegs)} JPEGs of the same frames, {sum(map(len, jpegs)) / len(jpegs) / 1024:.1f} KiB each")
+    report: dict[str, Any] = {"runs": {}}
+    for transport in args.transport:
+        with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+            env = dict(item.split("=", 1) for item in args.node_env)
+            env["PROCTOR_ANALYSIS_TRANSPORT"] = transport
+            target = tg.start("ours", Path(tmp) / "ours", None, env_extra=env)
+            try:
+                report["runs"][transport] = asyncio.run(run(args, clip, jpegs, target, transport))
+            finally:
+                target.stop()
+                if target.log is not None and target.log.exists():
+                    # The node's warnings and errors (PROCTOR_LOG_LEVEL=WARNING), kept for reading.
+                    shutil.copy(target.log, RESULTS / f"analysis-node-{args.tag}-{transport}.log")
+    report["stages"] = [stage for run_ in report["runs"].values() for stage in run_["stages"]]
     report["args"] = vars(args)
     report["clip"] = {
         "fps": clip.fps,
@@ -606,7 +711,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"analysis-node-{args.tag}-{int(time.time())}.json"
     out.write_text(json.dumps(report, indent=1))
-    print(f"\nviolations received by teachers, by kind: {report['violations_by_kind']}")
+    print_summary(report["stages"])
+    for transport, run_ in report["runs"].items():
+        print(f"\n{transport}: violations received by teachers, by kind: {run_['violations_by_kind']}")
     print(f"wrote {out}")
 
 

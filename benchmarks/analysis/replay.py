@@ -57,7 +57,7 @@ def _astronaut() -> Frame:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def _frame(kind: str, index: int, width: int, height: int, rng: np.random.Generator) -> Frame:
+def _frame(kind: str, index: int, width: int, height: int, rng: np.random.Generator, motion: float = 1.0) -> Frame:
     if kind == "dark":
         # A hand over the lens: almost black, a little sensor noise.
         base = np.full((height, width, 3), 8, np.int16)
@@ -72,9 +72,11 @@ def _frame(kind: str, index: int, width: int, height: int, rng: np.random.Genera
         # The student shifts and leans a little from frame to frame.
         image = _astronaut()
         size = image.shape[0]
-        crop = int(size * (0.86 + 0.06 * np.sin(index / 7)))
-        x = int((size - crop) * (0.5 + 0.5 * np.sin(index / 5)))
-        y = int((size - crop) * (0.5 + 0.5 * np.cos(index / 9)))
+        # motion 1: the face sways across the picture and grows and shrinks (a camera
+        # panning, the worst case for skipping unchanged frames); 0.1: a student at a desk.
+        crop = int(size * (0.86 + 0.06 * motion * np.sin(index / 7)))
+        x = int((size - crop) * (0.5 + 0.5 * motion * np.sin(index / 5)))
+        y = int((size - crop) * (0.5 + 0.5 * motion * np.cos(index / 9)))
         base = cv2.resize(image[y : y + crop, x : x + crop], (width, height), interpolation=cv2.INTER_AREA).astype(
             np.int16
         )
@@ -92,7 +94,13 @@ def script(seconds: int, fps: int) -> list[str]:
 
 
 def encode_clip(
-    seconds: int = 60, fps: int = 2, width: int = 320, height: int = 240, kbps: int = 100, gop_seconds: int = 10
+    seconds: int = 60,
+    fps: int = 2,
+    width: int = 320,
+    height: int = 240,
+    kbps: int = 100,
+    gop_seconds: int = 10,
+    motion: float = 1.0,
 ) -> Clip:
     """Encode the scripted clip once with libvpx (VP8), as a browser would send it."""
     gop = gop_seconds * fps
@@ -118,7 +126,7 @@ def encode_clip(
     packets: list[bytes] = []
     keyframes: list[int] = []
     for i, kind in enumerate(kinds):
-        frame = av.VideoFrame.from_ndarray(_frame(kind, i, width, height, rng), format="bgr24").reformat(
+        frame = av.VideoFrame.from_ndarray(_frame(kind, i, width, height, rng, motion), format="bgr24").reformat(
             format="yuv420p"
         )
         frame.pts = i
@@ -170,3 +178,21 @@ class ReplayTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         self.sent += 1
         return packet
+
+
+def snapshot_jpegs(clip: Clip, quality: int = 60) -> list[bytes]:
+    """The clip as the snapshot transport's student page would send it: each frame decoded
+    from the same VP8 packets (so both transports see the same pictures, artefacts
+    included) and JPEG-encoded once at the page's quality (0.6 in `snapshots.js`)."""
+    decoder = av.CodecContext.create("libvpx", "r")
+    jpegs: list[bytes] = []
+    for data in clip.packets:
+        for frame in decoder.decode(av.Packet(data)):
+            image = frame.to_ndarray(format="bgr24")
+            ok, encoded = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+            if not ok:
+                raise RuntimeError("cannot JPEG-encode a clip frame")
+            jpegs.append(bytes(encoded.tobytes()))
+    if len(jpegs) != len(clip.packets):
+        raise RuntimeError(f"decoded {len(jpegs)} of {len(clip.packets)} clip frames")
+    return jpegs

@@ -17,10 +17,12 @@ from typing import Any
 
 import asyncpg
 
+from rooms.accommodations import Terms
 from rooms.protocols import Joined
 from rooms.timer import Attempt, Change
 
 from .database import Pool
+from .schedule import terms_of
 
 # Everything a join returns, and its two records (consent once per notice version, the
 # join/resume timeline entry), in one round trip.
@@ -44,13 +46,18 @@ SELECT
 _WRITE_CHANGED = """
 UPDATE attempts AS a
 SET status = c.status, deadline = c.deadline, paused_at = c.paused_at,
-    extension_seconds = c.extension_seconds, submitted_at = c.submitted_at, end_reason = c.end_reason
+    extension_seconds = c.extension_seconds, submitted_at = c.submitted_at, end_reason = c.end_reason,
+    extra_seconds = c.extra_seconds, time_deadline = c.time_deadline, hard_close_at = c.hard_close_at,
+    accommodations = c.accommodations::jsonb
 FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::timestamptz[],
-            $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::int[])
+            $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::int[],
+            $12::int[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::timestamptz[])
      AS c(id, status, deadline, paused_at, extension_seconds, submitted_at, end_reason,
-          read_status, read_deadline, read_paused_at, read_extension_seconds)
+          read_status, read_deadline, read_paused_at, read_extension_seconds,
+          extra_seconds, time_deadline, hard_close_at, accommodations, read_hard_close_at)
 WHERE a.id = c.id AND a.status = c.read_status AND a.deadline = c.read_deadline
   AND a.paused_at IS NOT DISTINCT FROM c.read_paused_at AND a.extension_seconds = c.read_extension_seconds
+  AND a.hard_close_at IS NOT DISTINCT FROM c.read_hard_close_at
 RETURNING a.*
 """
 
@@ -70,6 +77,10 @@ def attempt_from(row: asyncpg.Record) -> Attempt:
         end_reason=row["end_reason"],
         accommodations=tuple(json.loads(row["accommodations"])),
         submitted_at=row["submitted_at"],
+        # Absent before 0012 (a new node reading before its migration ran).
+        extra_seconds=row.get("extra_seconds") or 0,
+        time_deadline=row.get("time_deadline"),
+        hard_close_at=row.get("hard_close_at"),
     )
 
 
@@ -90,6 +101,11 @@ async def write_changed(conn: asyncpg.Connection, changes: Sequence[tuple[Attemp
         [old.deadline for old, _ in changes],
         [old.paused_at for old, _ in changes],
         [old.extension_seconds for old, _ in changes],
+        [new.extra_seconds for _, new in changes],
+        [new.time_deadline for _, new in changes],
+        [new.hard_close_at for _, new in changes],
+        [json.dumps(list(new.accommodations)) for _, new in changes],
+        [old.hard_close_at for old, _ in changes],
     )
     return [attempt_from(r) for r in rows]
 
@@ -122,7 +138,7 @@ class AttemptStore:
         room_id: str,
         student_id: str,
         seats: int,
-        opening: Callable[[datetime], Attempt],
+        opening: Callable[[datetime, Terms], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
         # One pooled connection for the whole join. A resume (most joins, and all of a
@@ -161,7 +177,7 @@ class AttemptStore:
         room_id: str,
         student_id: str,
         seats: int,
-        opening: Callable[[datetime], Attempt],
+        opening: Callable[[datetime, Terms], Attempt],
     ) -> asyncpg.Record | None:
         async with conn.transaction():
             # Serialise first joins to one room so the seat count cannot be exceeded by a race.
@@ -177,10 +193,12 @@ class AttemptStore:
             assert seat is not None
             if seat["taken"] >= seats:
                 return None
-            new = opening(seat["db_now"])
+            # The window and the accommodation as they are now: a change made before this join applies.
+            new = opening(seat["db_now"], await terms_of(conn, room_id, student_id))
             row = await conn.fetchrow(
-                "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, status, started_at, deadline)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+                "INSERT INTO attempts (id, exam_id, room_id, student_id, student_name, status, started_at, deadline,"
+                " accommodations, extra_seconds, time_deadline, hard_close_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING *",
                 uuid.UUID(new.id),
                 uuid.UUID(new.exam_id),
                 uuid.UUID(new.room_id),
@@ -189,6 +207,10 @@ class AttemptStore:
                 new.status,
                 new.started_at,
                 new.deadline,
+                json.dumps(list(new.accommodations)),
+                new.extra_seconds,
+                new.time_deadline,
+                new.hard_close_at,
             )
             assert row is not None
             return row
@@ -202,8 +224,10 @@ class AttemptStore:
         # candidate another node submitted, or a teacher paused or extended, since this read is
         # left alone by write_changed, and the next sweep looks again.
         async with self._pool.acquire() as conn:
+            # Two partial indexes: the time is up, or the window closed hard (even while paused).
             rows = await conn.fetch(
-                "SELECT *, now() AS db_now FROM attempts WHERE status = 'active' AND deadline <= now()"
+                "SELECT *, now() AS db_now FROM attempts WHERE (status = 'active' AND deadline <= now())"
+                " OR (status IN ('active', 'paused') AND hard_close_at IS NOT NULL AND hard_close_at <= now())"
             )
             changes = []
             for row in rows:

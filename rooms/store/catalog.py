@@ -18,6 +18,7 @@ from rooms.tokens import Claims
 
 from .database import Pool
 from .members import RoomAccess
+from .schedule import schedule_from
 
 # Exam, Room and parse_uuid are the domain's (rooms/catalog.py); importers of this module keep them.
 __all__ = ["Catalog", "Exam", "Room", "parse_uuid"]
@@ -68,6 +69,7 @@ def _room(row: asyncpg.Record) -> Room:
         host_node=row["host_node"],
         created_at=row["created_at"],
         closed=row.get("closed_at") is not None,
+        schedule=schedule_from(row.get("schedule")),  # absent before 0012
     )
 
 

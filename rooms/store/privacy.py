@@ -43,11 +43,22 @@ def _rows(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
                 value = str(value)
             elif isinstance(value, bytes):
                 value = base64.b64encode(value).decode()
-            elif isinstance(value, str) and key in ("value", "details", "params", "questions", "accommodations"):
+            elif isinstance(value, str) and key in (
+                "value",
+                "details",
+                "params",
+                "questions",
+                "accommodations",
+                "rules_off",
+            ):
                 value = json.loads(value)
             item[key] = _iso(value)
         out.append(item)
     return out
+
+
+async def _has_accommodations(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval("SELECT to_regclass('public.room_accommodations')") is not None
 
 
 class StudentData:
@@ -60,7 +71,15 @@ class StudentData:
         async with self._pool.acquire() as conn:
             attempts = await conn.fetch("SELECT * FROM attempts WHERE student_id = $1 ORDER BY started_at", student_id)
             consents = await conn.fetch("SELECT * FROM consents WHERE student_id = $1 ORDER BY accepted_at", student_id)
-            if not attempts and not consents:
+            # Set by teachers, possibly before any attempt; the note may say why (health data).
+            accommodations = (
+                await conn.fetch(
+                    "SELECT * FROM room_accommodations WHERE student_id = $1 ORDER BY updated_at", student_id
+                )
+                if await _has_accommodations(conn)
+                else []  # a database from before 0012 (docs/upgrades.md)
+            )
+            if not attempts and not consents and not accommodations:
                 raise NotFound(f"nothing is stored about student {student_id!r}")
             ids = [a["id"] for a in attempts]
             answers = await conn.fetch("SELECT * FROM answers WHERE attempt_id = ANY($1) ORDER BY saved_at", ids)
@@ -93,6 +112,7 @@ class StudentData:
             "controls": _rows(controls),
             "timeline": _rows(log),
             "consents": _rows(consents),
+            "accommodations": _rows(accommodations),
             "access_log": _rows(audit),
         }
 
@@ -111,7 +131,16 @@ class StudentData:
             consents = await conn.execute("DELETE FROM consents WHERE student_id = $1", student_id)
             # answers, violations, evidence, controls and timeline rows go with the attempts (ON DELETE CASCADE)
             attempts = await conn.execute("DELETE FROM attempts WHERE id = ANY($1)", ids)
-            counts = {"attempts": int(attempts.split()[-1]), "consents": int(consents.split()[-1])}
+            accommodations = (
+                await conn.execute("DELETE FROM room_accommodations WHERE student_id = $1", student_id)
+                if await _has_accommodations(conn)
+                else "DELETE 0"
+            )
+            counts = {
+                "attempts": int(attempts.split()[-1]),
+                "consents": int(consents.split()[-1]),
+                "accommodations": int(accommodations.split()[-1]),
+            }
             if any(counts.values()):
                 # With the deletes, so a restore of an older backup erases them again.
                 await erasures.record(conn, student_id)

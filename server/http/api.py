@@ -26,6 +26,7 @@ from .exams_api import EXAM_ROUTES
 from .interchange import INTERCHANGE_ROUTES
 from .review_api import REVIEW_ROUTES
 from .route import Route
+from .schedule_api import SCHEDULE_ROUTES
 from .schemas import (
     ExamSpec,
     InviteRequest,
@@ -313,6 +314,7 @@ ROUTES: tuple[Route, ...] = (
     *EXAM_ROUTES,  # exam lifecycle, versions, rooms changed, grading (server/http/exams_api.py)
     *LTI_ROUTES,  # registered LTI platforms, the tool's values (server/lti/registration.py)
     *LTI_SERVICE_ROUTES,  # the grade outbox and the NRPS roster (server/lti/services_api.py)
+    *SCHEDULE_ROUTES,  # windows and accommodations (server/http/schedule_api.py)
 )
 
 

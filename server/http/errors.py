@@ -45,6 +45,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     retry_after: float | None = None,
     text: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if text:
@@ -53,6 +54,8 @@ def error_response(
         body["text"] = text
     if fields:
         body["fields"] = dict(fields)
+    if details:
+        body["details"] = dict(details)
     if retry_after is not None:
         # Also in the body (seconds), as Socket.IO acks carry it: a page shows it without headers.
         body["retry_after"] = retry_after
@@ -151,7 +154,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after)
+        return error_response(status, exc.code, exc.message, exc.fields, headers, exc.retry_after, details=exc.details)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(("/api", "/auth/", "/healthz", "/readyz")):
             raise

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.exam import ExamSpec
+from rooms.exam import ExamSpec, Schedule
 
 __all__ = [
     "ExamSpec",
@@ -16,6 +16,7 @@ __all__ = [
     "ReviewDecision",
     "RevokeRequest",
     "RoomCreate",
+    "ScheduleBody",
     "StudentRef",
     "TokenRequest",
 ]
@@ -115,3 +116,20 @@ class MemberRemove(BaseModel):
 
     email: _Email | None = Field(default=None, description="the colleague's account email, or")
     subject: str | None = Field(default=None, min_length=1, max_length=128, description="their account id")
+
+
+class ScheduleBody(Schedule):
+    """The body of `PUT …/schedule`: `rooms.exam.Schedule`, times with their offset."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "opens_at": "2026-01-05T09:00:00+01:00",
+                "closes_at": "2099-12-31T12:00:00+01:00",
+                "latest_start": "2099-12-31T11:00:00+01:00",
+                "hard_close": True,
+            }
+        },
+    )

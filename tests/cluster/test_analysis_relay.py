@@ -26,6 +26,7 @@ class FakePeers:
         self.offers: list[str] = []
         self.candidates: list[dict[str, Any]] = []
         self.closed: list[str] = []
+        self.frames: list[tuple[str, int]] = []
 
     async def offer(self, attempt_id: str, sdp: str, type_: str) -> tuple[str, str]:
         self.offers.append(attempt_id)
@@ -37,6 +38,9 @@ class FakePeers:
 
     async def candidate(self, attempt_id: str, candidate: dict[str, Any]) -> None:
         self.candidates.append(candidate)
+
+    async def frame(self, attempt_id: str, jpeg: bytes) -> None:
+        self.frames.append((attempt_id, len(jpeg)))
 
     async def close(self, attempt_id: str) -> None:
         self.closed.append(attempt_id)

@@ -134,6 +134,31 @@ async def test_a_reconnect_on_another_node_records_one_network_gap(cluster: Clus
     assert len(await gaps()) == 1
 
 
+async def test_an_accommodation_set_on_another_node_reaches_the_student_and_the_rules(
+    cluster: Cluster, people: list[Participant]
+) -> None:
+    from server.cli.cluster import http_json
+
+    room = cluster.room()  # 30 minutes
+    here, there = (n.node_id for n in cluster.local.nodes[:2])
+    tutor = await teacher(cluster, people, [room["id"]], await cluster.subnet_of(here))
+    [token] = cluster.invites(room["id"], 1, "acc")
+    alice = await student_on(cluster, people, token, here)
+    deadline = alice.joined["attempt"]["deadline"]
+
+    # Set through the other node: the change reaches her page on her node (Socket.IO over
+    # Redis), and her node's cached attempt is dropped, so its rules apply to her next event.
+    url = cluster.local.node(there).url + f"/api/rooms/{room['id']}/accommodations/acc-0"
+    body = {"extra_minutes": 20, "rules_off": ["paste"]}
+    status, data = await asyncio.to_thread(http_json, url, method="PUT", body=body, token=cluster.local.admin_token)
+    assert status == 200 and data["applied_to"] == [alice.joined["attempt"]["attempt_id"]], data
+    clock = await alice.received.wait_for("deadline", lambda c: c["deadline"] != deadline, timeout=10)
+    assert 50 * 60 - 15 < clock["remaining_seconds"] <= 50 * 60  # 30 minutes + 20
+    assert (await alice.event("paste")) is not None
+    flag = await tutor.received.wait_for("violation", lambda v: v["kind"] == "paste", timeout=10)
+    assert flag["severity"] == 0.0
+
+
 async def test_when_the_host_dies_the_student_is_told_and_the_new_host_answers(
     cluster: Cluster, people: list[Participant], one_face: Frame
 ) -> None:

@@ -119,6 +119,7 @@ async def test_teacher_opens_the_live_camera(browsers: Browsers, node: Node, fac
     await student.locator("#live-note").wait_for(state="hidden", timeout=5_000)
 
 
+@pytest.mark.parametrize("e2e_settings", [{"analysis_transport": "webrtc"}], indirect=True)
 async def test_the_page_offers_again_when_the_room_moves(browsers: Browsers, node: Node, face_video: Path) -> None:
     """In a cluster, the node that places a moved room sends its students `rtc` bye
     (server/backends.py); the page must then offer again. One node stands in for it here."""

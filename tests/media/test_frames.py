@@ -35,7 +35,7 @@ def test_latest_frame_converts_yuv_to_bgr(one_face: Frame) -> None:
     slot = LatestFrame()
     slot.put(av.VideoFrame.from_ndarray(one_face, format="bgr24").reformat(format="yuv420p"))
     sample = slot.latest()
-    assert sample is not None and sample.frame.format.name == "yuv420p"
+    assert sample is not None and isinstance(sample.frame, av.VideoFrame) and sample.frame.format.name == "yuv420p"
     image = sample.to_bgr()
     assert image.dtype == np.uint8 and image.shape == (HEIGHT, WIDTH, 3)
     assert float(abs(image.astype(int) - one_face.astype(int)).mean()) < 8

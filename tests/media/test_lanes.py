@@ -119,7 +119,9 @@ async def test_many_students_are_spread_over_the_interval_in_low_priority_worker
     # few tens of ms, so lanes stay apart even on a busy test machine.
     detector = RecordingDetector(ScaledDetector(face_detector, 160))
     async with cameras(sources, 24, one_face):
-        async with AnalysisSampler(sources, detector, RecordingSink(), tick=0.2, lane_size=8, workers=2) as sampler:
+        async with AnalysisSampler(
+            sources, detector, RecordingSink(), tick=0.2, lane_size=8, workers=2, skip_unchanged=False
+        ) as sampler:
             await wait_until(lambda: sampler.stats.samples >= 24 * 3, 10, "three samples per student")
             stats = sampler.stats
     # 24 students in lanes of 8: three batches a second, not one of 24 (two lanes may
@@ -141,7 +143,9 @@ async def test_a_busy_detector_delays_a_sample_instead_of_dropping_it(
     sources = Sources()
     detector = RecordingDetector(face_detector, delay=0.15)
     async with cameras(sources, 2, one_face):
-        async with AnalysisSampler(sources, detector, RecordingSink(), tick=0.1, lane_size=1, workers=1) as sampler:
+        async with AnalysisSampler(
+            sources, detector, RecordingSink(), tick=0.1, lane_size=1, workers=1, skip_unchanged=False
+        ) as sampler:
             await wait_until(lambda: sampler.stats.samples >= 8, 10, "eight samples")
             stats = sampler.stats
     assert stats.dropped_frames == 0, stats

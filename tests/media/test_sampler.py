@@ -116,7 +116,7 @@ async def test_slow_detector_drops_samples_and_keeps_the_loop_responsive(
     face_detector.detect_batch([one_face, two_faces])
     slow = SlowDetector(face_detector, delay=1.0)
     sink = RecordingSink()
-    async with AnalysisSampler(peers, slow, sink, tick=TICK) as sampler:
+    async with AnalysisSampler(peers, slow, sink, tick=TICK, skip_unchanged=False) as sampler:
         clients.append(await connect_student(peers, "a1", one_face, FAST))
         clients.append(await connect_student(peers, "a2", two_faces, FAST))
         source = peers.source("a1")

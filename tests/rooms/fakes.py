@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rooms.accommodations import Terms
 from rooms.attempts import AttemptService
 from rooms.catalog import Exam, Room
 from rooms.classroom import Classroom
@@ -43,6 +44,8 @@ def attempt(**changes: Any) -> Attempt:
 class FakeStore:
     def __init__(self, stored_score: float) -> None:
         self.attempts: dict[str, Attempt] = {}
+        # The room's window and the student's accommodation a first join reads.
+        self.terms = Terms()
         self.stored_score = stored_score
         self.seats_left = 1
         self.now = T0
@@ -55,13 +58,13 @@ class FakeStore:
         room_id: str,
         student_id: str,
         seats: int,
-        opening: Callable[[datetime], Attempt],
+        opening: Callable[[datetime, Terms], Attempt],
         consent_version: str | None,
     ) -> Joined | None:
         if self.seats_left == 0:
             return None
         self.seats_left -= 1
-        a = opening(self.now)
+        a = opening(self.now, self.terms)
         self.attempts[a.id] = a
         return Joined(attempt=a, answers={}, last_seq=0, score=self.stored_score, resumed=False)
 

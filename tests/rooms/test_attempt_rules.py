@@ -52,6 +52,8 @@ def test_clock_reports_the_server_view() -> None:
         "server_now": now.isoformat(),
         "remaining_seconds": 2699.75,
         "paused": False,
+        "hard_close_at": None,
+        "end_reason": None,
     }
     assert attempt(status="paused", paused_at=T0).clock(T0)["paused"] is True
 

@@ -46,7 +46,7 @@ async def a_room(pool: asyncpg.Pool, seats: int = 5) -> tuple[str, str]:
 
 
 async def joined(store: AttemptStore, exam: str, room: str, student: str = "s1", seats: int = 5) -> timer.Attempt:
-    opening = functools.partial(timer.opened, exam, room, student, student.upper(), DURATION)
+    opening = functools.partial(timer.first_join, exam, room, student, student.upper(), int(DURATION))
     result = await store.join(room, student, seats, opening, "v1")
     assert result is not None
     return result.attempt
@@ -56,7 +56,7 @@ async def test_a_first_join_starts_at_the_database_now_and_a_second_resumes(pool
     store = AttemptStore(pool)
     exam, room = await a_room(pool)
     before = await pool.fetchval("SELECT now()")
-    opening = functools.partial(timer.opened, exam, room, "s1", "Ada", DURATION)
+    opening = functools.partial(timer.first_join, exam, room, "s1", "Ada", int(DURATION))
     first = await store.join(room, "s1", 5, opening, "v1")
     after = await pool.fetchval("SELECT now()")
     assert first is not None and not first.resumed
@@ -75,7 +75,9 @@ async def test_no_seat_is_given_twice(pool: asyncpg.Pool) -> None:
     exam, room = await a_room(pool, seats=3)
     results = await asyncio.gather(
         *(
-            store.join(room, f"s{i}", 3, functools.partial(timer.opened, exam, room, f"s{i}", "", DURATION), None)
+            store.join(
+                room, f"s{i}", 3, functools.partial(timer.first_join, exam, room, f"s{i}", "", int(DURATION)), None
+            )
             for i in range(8)
         )
     )

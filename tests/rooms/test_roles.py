@@ -33,6 +33,9 @@ EXPECTED: dict[str, set[str]] = {
     "room.report": {"owner", "proctor", "reviewer"},
     "room.evidence": {"owner", "proctor", "reviewer"},
     "room.review": {"owner", "proctor", "reviewer"},
+    "exam.schedule": {"owner"},
+    "room.schedule": {"owner"},
+    "room.accommodations": {"owner", "proctor"},
 }
 
 

@@ -109,6 +109,17 @@ REST_POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/lti/outbox/{delivery_id}/retry"): frozenset({"admin"}),
     ("POST", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
     ("GET", "/api/rooms/{room_id}/lti/roster"): _LIVE_X,
+    # Windows: owners set them; anyone of the room reads the room's (rooms/roles.py).
+    ("GET", "/api/exams/{exam_id}/schedule"): _ROOM_X,
+    ("PUT", "/api/exams/{exam_id}/schedule"): _OWNERS_X,
+    ("DELETE", "/api/exams/{exam_id}/schedule"): _OWNERS_X,
+    ("GET", "/api/rooms/{room_id}/schedule"): _ROOM_X,
+    ("PUT", "/api/rooms/{room_id}/schedule"): _OWNERS_X,
+    ("DELETE", "/api/rooms/{room_id}/schedule"): _OWNERS_X,
+    # Accommodations: the people who run the sitting (owners and proctors), not reviewers.
+    ("GET", "/api/rooms/{room_id}/accommodations"): _LIVE_X,
+    ("PUT", "/api/rooms/{room_id}/accommodations/{student_id}"): _LIVE_X,
+    ("DELETE", "/api/rooms/{room_id}/accommodations/{student_id}"): _LIVE_X,
 }
 # Path parameters that must not be student A's: erasing A would end the matrix early.
 ROUTE_IDS: dict[tuple[str, str], dict[str, str]] = {

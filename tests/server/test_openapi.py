@@ -50,6 +50,7 @@ async def test_every_example_is_accepted(client: Client) -> None:
     )
     ids = {"exam_id": exam["id"], "room_id": room["id"], "violation_id": violation_id, "attempt_id": attempt_id}
     ids["question_id"] = "q3"  # the grading example grades the essay of that attempt
+    ids["student_id"] = "s-openapi"  # the accommodation example names this student
     # /api/me/* is an account's own: its examples run with a personal token of an account.
     from rooms.accounts import claims_of_account
     from rooms.tokens import ADMIN_STATIC

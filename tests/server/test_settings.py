@@ -37,6 +37,11 @@ BAD_VALUES: dict[str, list[str]] = {
     "ice_servers": ["http://stun.example", "stun.example:3478"],
     "face_model": ["/nonexistent/centerface.onnx"],
     "analysis_detect_width": ["-1", "16"],
+    "analysis_transport": ["jpeg", "SNAPSHOT", ""],
+    # Below 4 KiB, and above the Engine.IO message bound (4 x max_message_bytes).
+    "analysis_snapshot_max_bytes": ["100", "70000", "-1"],
+    "analysis_skip_unchanged": ["sometimes"],
+    "analysis_force_detect_seconds": ["0", "-1", "61", "nan"],
     "log_level": ["LOUD", "10"],
     "gc_tuning": ["maybe"],
     "drain_timeout_seconds": ["0", "inf"],

@@ -336,7 +336,8 @@ def our_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def error_shape_problem(data: Any) -> str | None:
-    """Why `data` is not the REST error shape {"error": {"code", "message", "fields"?, "retry_after"?, "text"?}}."""
+    """Why `data` is not the REST error shape
+    {"error": {"code", "message", "fields"?, "retry_after"?, "text"?, "details"?}}."""
     if not isinstance(data, dict) or set(data) != {"error"} or not isinstance(data["error"], dict):
         return f"not {{'error': {{...}}}}: {data!r:.200}"
     err = data["error"]
@@ -353,14 +354,16 @@ def error_shape_problem(data: Any) -> str | None:
         return f"bad retry_after: {err!r:.200}"
     if "text" in err and not (isinstance(err["text"], str) and err["text"]):
         return f"bad text (the person's words, server/http/messages.py): {err!r:.200}"
-    extra = set(err) - {"code", "message", "fields", "retry_after", "text"}
+    if "details" in err and not isinstance(err["details"], dict):
+        return f"details not an object: {err['details']!r:.200}"
+    extra = set(err) - {"code", "message", "fields", "retry_after", "text", "details"}
     if extra:
         return f"unexpected keys {extra}"
     return None
 
 
 def ack_shape_problem(ack: Any) -> str | None:
-    """Why `ack` is not {ok: true, ...} or {ok: false, error: {code, message, retry_after?, fields?}}."""
+    """Why `ack` is not {ok: true, ...} or {ok: false, error: {code, message, retry_after?, fields?, details?}}."""
     if not isinstance(ack, dict) or not isinstance(ack.get("ok"), bool):
         return f"no boolean ok: {ack!r:.200}"
     if ack["ok"]:
@@ -374,7 +377,9 @@ def ack_shape_problem(ack: Any) -> str | None:
         return f"bad retry_after: {err!r:.200}"
     if "fields" in err and not isinstance(err["fields"], dict):
         return f"bad fields: {err!r:.200}"
-    extra = set(err) - {"code", "message", "retry_after", "fields"}
+    if "details" in err and not isinstance(err["details"], dict):
+        return f"bad details: {err!r:.200}"
+    extra = set(err) - {"code", "message", "retry_after", "fields", "details"}
     if extra:
         return f"unexpected error keys {extra}"
     return None
@@ -397,5 +402,8 @@ DOCUMENTED_ACK_CODES = frozenset(
         "forbidden",
         "not_found",
         "invalid_state",
+        "not_open_yet",
+        "closed",
+        "too_late",
     }
 )

@@ -123,8 +123,10 @@ class Node:
 
 
 @pytest.fixture
-def e2e_settings(settings: Settings) -> Settings:
-    return settings.replace(reconnect_grace_seconds=2.0, writer_flush_ms=5.0)
+def e2e_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    # A test may change settings with @pytest.mark.parametrize("e2e_settings", [{...}], indirect=True).
+    extra: dict[str, Any] = getattr(request, "param", {})
+    return settings.replace(reconnect_grace_seconds=2.0, writer_flush_ms=5.0, **extra)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import { Outbox } from "./outbox.js";
 import { QuestionList } from "./questions.js";
 import { watchLockdown } from "./lockdown.js";
 import { AnalysisLink } from "./analysis.js";
+import { SnapshotLink } from "./snapshots.js";
 import { LiveView } from "./liveview.js";
+import { accommodationSentence, hardCloseSentence, retryDelay, windowRefusal } from "./schedule-words.js";
 
 const token = takeToken("proctor.student.token");
 const claims = token ? claimsOf(token) : null;
@@ -25,6 +27,7 @@ let liveView = null;
 let clock = null;
 let finished = false;
 let handRaised = false;
+let windowWait = null; // a join refused before the window opened waits for it
 // The exam analyses speech: the consent names the microphone and the check asks for it.
 let listening = false;
 
@@ -77,6 +80,8 @@ function showUplink(encoding, lowered) {
   show(note, lowered);
   note.dataset.lowered = String(lowered);
   note.dataset.maxBitrate = encoding?.maxBitrate ?? "";
+  // Which uplink gave way (tests and the console): the track (its bitrate above) or snapshots.
+  note.dataset.transport = analysis instanceof SnapshotLink ? "snapshot" : "webrtc";
 }
 
 function addMessage(kind, text, by) {
@@ -99,7 +104,9 @@ function setClock(c) {
   show($("#paused"), clock.paused);
   questions?.setDisabled(clock.paused);
   if (wasPaused && !clock.paused) outbox?.resume();
-  if (c.status === "submitted" || c.status === "terminated") finish(c.status);
+  $("#window-note").textContent = hardCloseSentence(c);
+  show($("#window-note"), Boolean(c.hard_close_at));
+  if (c.status === "submitted" || c.status === "terminated") finish(c.status, c.end_reason);
   tick();
 }
 
@@ -160,6 +167,16 @@ function report(kind, occurredAt, details) {
 async function join() {
   const ack = await call(socket, "join", { consent_version: state.consent_version || config.consent_version });
   if (!ack.ok) {
+    // Outside the exam's window: say when, in the reader's time; before it opens, wait for it.
+    const words = windowRefusal(ack.error);
+    if (words) {
+      fatal(words);
+      setConn("Online — not open", "warn");
+      const wait = retryDelay(ack.error);
+      clearTimeout(windowWait);
+      if (wait !== null) windowWait = setTimeout(join, wait);
+      return;
+    }
     const retry = ack.error?.retry_after;
     if (retry) {
       setConn(t("conn.waiting_seat"), "warn");
@@ -168,6 +185,13 @@ async function join() {
     return;
   }
   const attemptId = ack.attempt.attempt_id;
+  if (windowWait !== null) {
+    clearTimeout(windowWait);
+    windowWait = null;
+    show($("#fatal"), false);
+    setConn("Online", "ok");
+  }
+  showAccommodations(ack.accommodations);
   $("#exam-title").replaceChildren(typed(ack.exam.title));
   document.title = ack.exam.title;
   if (!questions) {
@@ -199,7 +223,17 @@ async function join() {
     for (const track of stream.getAudioTracks()) { track.stop(); stream.removeTrack(track); }
   }
   if (ack.analysis?.enabled && stream) {
-    analysis ??= new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
+    // The node says how the camera reaches analysis; a rejoin may land on a node that
+    // says otherwise.
+    const Link = ack.analysis.transport === "snapshot" ? SnapshotLink : AnalysisLink;
+    if (analysis && !(analysis instanceof Link)) {
+      analysis.stop();
+      analysis = null;
+    }
+    analysis ??=
+      Link === SnapshotLink
+        ? new SnapshotLink(socket, () => stream, ack.analysis.sample_interval_seconds, showUplink)
+        : new AnalysisLink(socket, () => stream, config.ice_servers, showUplink);
     analysis.start();
   }
 }
@@ -214,7 +248,7 @@ function showAccommodations(acc) {
   const box = $("#accommodations");
   const lines = [];
   if (acc?.extra_minutes) lines.push(t("accommodation.extra_time", { count: acc.extra_minutes }));
-  for (const kind of acc?.rules_off || []) lines.push(t("accommodation.rule_off", { rule: kindLabel(kind) }));
+  for (const kind of acc?.rules_off || []) lines.push(t("accommodation.rule_off", { rule: kindLabel(kind?.id ?? kind) }));
   box.replaceChildren(...lines.map((line) => el("li", {}, line)));
   show($("#accommodations-box"), lines.length > 0);
 }
@@ -312,7 +346,7 @@ async function enterExam() {
   if (socket.connected) await join();
 }
 
-function finish(status) {
+function finish(status, reason) {
   if (finished) return;
   finished = true;
   lockdown?.stop();
@@ -322,7 +356,8 @@ function finish(status) {
   if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
   show($("#timer"), false);
   show($("#offline"), false);
-  $("#done-text").textContent = t(status === "terminated" ? "done.terminated" : "done.submitted");
+  $("#done-text").textContent = t(status === "terminated" ? "done.terminated"
+    : reason === "window_closed" ? "done.window_closed" : "done.submitted");
   screen("done");
 }
 
@@ -338,7 +373,7 @@ async function submitExam() {
     return;
   }
   const ack = await call(socket, "submit", {});
-  if (ack.ok) finish(ack.attempt.status);
+  if (ack.ok) finish(ack.attempt.status, ack.attempt.end_reason);
   else {
     $("#submit").disabled = false;
     addMessage("info", t("submit.failed", { reason: errorText(ack.error) }));
@@ -376,6 +411,11 @@ function wireSocket() {
       resume: () => addMessage("info", t("msg.resumed")),
       extend: () => addMessage("info", t("msg.extended", { count: msg.minutes })),
       terminate: () => {},
+      accommodation: () => {
+        showAccommodations(msg);
+        addMessage("info", accommodationSentence(msg) || "Your teacher removed your extra time and rule changes.");
+      },
+      window: () => addMessage("info", hardCloseSentence(msg) || "The exam window no longer ends your exam early."),
     };
     actions[msg.action]?.();
     setClock(msg);

@@ -6,6 +6,7 @@ import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
 import { showHome } from "./home.js";
 import { showNotJoined } from "./lti-roster.js";
+import { RoomSchedule } from "./room-schedule.js";
 
 // Names, titles and texts people typed: isolated for bidirectional text, never translated.
 const NAME = (text) => el("bdi", { translate: "no" }, text);
@@ -259,6 +260,7 @@ async function main() {
   wireUi();
   wireSocket();
   showNotJoined(token, roomId); // LTI rooms only: who of the course has not joined yet
+  new RoomSchedule(token, roomId).start(); // the sitting's window and accommodations (REST)
 }
 
 main();
