@@ -30,8 +30,8 @@ from rooms.store.catalog import Catalog
 from rooms.store.lti_deep_links import DeepLinkStore
 from rooms.store.lti_endpoints import LinkEndpoints
 
-from .platform_client import SigningKey
 from .page_texts import page_language, say
+from .platform_client import SigningKey
 from .service_pages import autopost, error_page, lti_page
 
 logger = logging.getLogger(__name__)
@@ -104,11 +104,17 @@ class DeepLinking:
         try:
             dl = DeepLinkingSettings.model_validate(launch.claims.get(SETTINGS_CLAIM))
         except ValidationError:
-            return error_page(TITLE, "The platform sent no usable deep-linking settings.", frame_ancestors=ancestors, lang=lang)
+            return error_page(
+                TITLE, "The platform sent no usable deep-linking settings.", frame_ancestors=ancestors, lang=lang
+            )
         if "ltiResourceLink" not in dl.accept_types:
-            return error_page(TITLE, "The platform does not accept LTI resource links here.", frame_ancestors=ancestors, lang=lang)
+            return error_page(
+                TITLE, "The platform does not accept LTI resource links here.", frame_ancestors=ancestors, lang=lang
+            )
         if not launch.is_instructor:
-            return error_page(TITLE, "Only instructors add exams to a course.", status=403, frame_ancestors=ancestors, lang=lang)
+            return error_page(
+                TITLE, "Only instructors add exams to a course.", status=403, frame_ancestors=ancestors, lang=lang
+            )
         owner = await self._owner_of(launch)
         if owner is None:
             message = "Your platform account is not linked to a Proctor account yet."
@@ -124,7 +130,9 @@ class DeepLinking:
         pending = await self._store.peek(request.match_info["request_id"])
         lang = page_language(request)
         if pending is None:
-            return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang)
+            return error_page(
+                TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang
+            )
         platform = await self._endpoints.platform(pending.platform_id)
         ancestors = [platform.issuer] if platform is not None else []
         try:
@@ -132,12 +140,16 @@ class DeepLinking:
             exam, room_id = await self._exam_and_room(choice, pending.owner)
         except ValidationError as exc:
             fields = ", ".join(str(e["loc"][0]) for e in exc.errors(include_url=False))
-            return error_page(TITLE, "Please check these fields: {fields}.", frame_ancestors=ancestors, lang=lang, fields=fields)
+            return error_page(
+                TITLE, "Please check these fields: {fields}.", frame_ancestors=ancestors, lang=lang, fields=fields
+            )
         except RoomsError as exc:
             return error_page(TITLE, exc.message, status=400, frame_ancestors=ancestors, lang=lang)
         consumed = await self._store.consume(pending.id)
         if consumed is None or platform is None:
-            return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang)
+            return error_page(
+                TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang
+            )
         binding = await self._store.bind(platform.id, consumed.deployment_id, room_id, consumed.owner)
         kid, key = await self._signing_key()
         now = int(time.time())
@@ -232,7 +244,8 @@ def _choice_form(request_id: str, exams: list[dict[str, object]], lang: str = "e
 </fieldset>
 <fieldset><legend>{_("Room")}</legend>
 <label for="room">{_("Room")}</label> <select id="room" name="room">{"".join(options)}</select>
-<label for="room-name">{_("Name of a new room")}</label> <input id="room-name" name="room_name" maxlength="200" dir="auto">
+<label for="room-name">{_("Name of a new room")}</label>
+<input id="room-name" name="room_name" maxlength="200" dir="auto">
 <label for="seats">{_("Seats of a new room")}</label>
 <input id="seats" name="seats" type="number" min="1" max="10000" value="50">
 </fieldset>

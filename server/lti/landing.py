@@ -35,8 +35,8 @@ from server.http.pages import secure
 from server.keys import ACCOUNTS, CATALOG, SETTINGS, TOKENS
 
 from .errors import LaunchError
-from .services import LTI_SERVICES
 from .page_texts import page_language, say, word
+from .services import LTI_SERVICES
 from .tool import LTI, LtiTool, audit, error_page, form_fields, page
 
 BIND_PATH = "/lti/bind"
@@ -239,7 +239,8 @@ async def bind_page(
         return page(title, "".join(parts), lang=lang)
     hidden = f'<input type="hidden" name="ticket" value="{html.escape(ticket)}">'
     room_options = "".join(
-        f'<option value="{html.escape(r["id"])}" translate="no">{html.escape(r["name"])} — {html.escape(r["exam_title"])}</option>'
+        f'<option value="{html.escape(r["id"])}" translate="no">'
+        f"{html.escape(r['name'])} — {html.escape(r['exam_title'])}</option>"
         for r in rooms
     )
     exam_options = "".join(

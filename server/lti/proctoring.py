@@ -30,8 +30,8 @@ from rooms.store.lti_endpoints import LinkEndpoints
 from rooms.store.lti_proctoring import ProctoringStore
 from rooms.timer import Attempt
 
-from .platform_client import PlatformClient, PlatformError, SigningKey
 from .page_texts import page_language, say
+from .platform_client import PlatformClient, PlatformError, SigningKey
 from .service_pages import autopost, error_page, lti_page
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ class Proctoring:
         try:
             start = StartProctoring.model_validate(_claims_of(launch))
         except ValidationError:
-            return error_page(TITLE, "The platform's proctoring request is incomplete.", frame_ancestors=ancestors, lang=lang)
+            return error_page(
+                TITLE, "The platform's proctoring request is incomplete.", frame_ancestors=ancestors, lang=lang
+            )
         room_id = await self._store.room_of_link(launch.platform.id, launch.deployment_id, start.resource_link.id)
         session_id = await self._store.open(
             launch.platform.id,
@@ -161,7 +163,9 @@ class Proctoring:
             PROCTORING_CLAIM + "end_assessment_return": True,
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-        return autopost(TITLE, session.start_assessment_url, {"JWT": token}, frame_ancestors=[platform.issuer], lang=lang)
+        return autopost(
+            TITLE, session.start_assessment_url, {"JWT": token}, frame_ancestors=[platform.issuer], lang=lang
+        )
 
     async def end_assessment(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiEndAssessment`: the platform says the student finished."""
@@ -176,7 +180,9 @@ class Proctoring:
             launch.platform.id, launch.subject, link_id, str(number) if number is not None else None, "ended"
         )
         if session is None:
-            return error_page(TITLE, "No proctoring session of yours is running here.", frame_ancestors=ancestors, lang=lang)
+            return error_page(
+                TITLE, "No proctoring session of yours is running here.", frame_ancestors=ancestors, lang=lang
+            )
         if session.room_id is not None:
             await self._end_attempt(session.room_id, student_id_for(launch.platform.id, launch.subject))
         body = f"<p>{say(lang, 'Proctoring has ended. You may close this page.')}</p>"

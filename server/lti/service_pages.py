@@ -61,18 +61,27 @@ def autopost(
     )
     body = (
         f'<form method="post" action="{html.escape(action)}" data-autopost>\n{inputs}\n'
-        f'<p>{say(lang, "Returning to your learning platform…")}</p>\n'
+        f"<p>{say(lang, 'Returning to your learning platform…')}</p>\n"
         f'<button type="submit">{say(lang, "Continue")}</button>\n</form>'
     )
     return lti_page(title, body, frame_ancestors=frame_ancestors, form_targets=[action], lang=lang)
 
 
 def error_page(
-    title: str, message: str, *, status: int = 400, frame_ancestors: Iterable[str] = (), lang: str = "en", **params: object
+    title: str,
+    message: str,
+    *,
+    status: int = 400,
+    frame_ancestors: Iterable[str] = (),
+    lang: str = "en",
+    **params: str,
 ) -> web.Response:
     """`message` is an English sentence (translated here, `params` filled in)."""
     response = lti_page(
-        title, f'<p role="alert">{say(lang, message, **params)}</p>', frame_ancestors=frame_ancestors, lang=lang
+        title,
+        f'<p role="alert">{html.escape(word(lang, message, **params))}</p>',
+        frame_ancestors=frame_ancestors,
+        lang=lang,
     )
     response.set_status(status)
     return response

@@ -117,7 +117,9 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
 
     [attempt] = (await node.rest("GET", f"/api/rooms/{room['id']}/attempts"))["attempts"]
     for state in PAGES:
-        await teacher.goto(node.url + state.path.format(room=room["id"], attempt=attempt["id"], exam=room["exam"]["id"]))
+        await teacher.goto(
+            node.url + state.path.format(room=room["id"], attempt=attempt["id"], exam=room["exam"]["id"])
+        )
         await teacher.locator(state.ready).first.wait_for()
         # The dashboard is for a laptop; the sideways check is the student page's promise.
         await audit.check(teacher, state.name, phone_scroll=False)

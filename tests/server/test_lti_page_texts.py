@@ -34,7 +34,7 @@ def said_in_source() -> set[str]:
         names = _constants(tree)
         uses_service_pages = "service_pages import" in path.read_text(encoding="utf-8")
 
-        def text_of(arg: ast.expr) -> str | None:
+        def text_of(arg: ast.expr, names: dict[str, str] = names) -> str | None:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 return arg.value
             return names.get(arg.id) if isinstance(arg, ast.Name) else None
@@ -72,7 +72,9 @@ def test_every_sentence_of_the_lti_pages_has_a_hebrew_text() -> None:
 
 
 def test_words_are_escaped_and_untranslated_sentences_stay_english() -> None:
-    assert page_texts.say("he", "Please check these fields: {fields}.", fields="<b>") == "בדקו את השדות האלה: &lt;b&gt;."
+    assert (
+        page_texts.say("he", "Please check these fields: {fields}.", fields="<b>") == "בדקו את השדות האלה: &lt;b&gt;."
+    )
     assert page_texts.say("en", "Reference: {code}", raw={"code": "<code>x</code>"}) == "Reference: <code>x</code>"
     assert page_texts.word("he", "A sentence no catalog has") == "A sentence no catalog has"
     assert page_texts.direction("he") == "rtl" and page_texts.direction("en") == "ltr"
