@@ -73,7 +73,7 @@ function flagCard(entry, onDecided) {
     el("h4", { id: `flag-h-${entry.id}` }, `${formatTime(entry.at)} — ${kindLabel(entry.kind)}`,
       el("span", { class: "muted small" }, ` ${t("review.flag_source", { source: t(`source.${entry.source === "server" ? "server" : "client"}`), weight: entry.severity })}`)),
     // The detector's own words (the server's explanation), as the live feed shows them.
-    el("p", { class: "explanation", translate: "no" }, entry.explanation),
+    el("p", { class: "explanation", translate: "no", lang: "en" }, entry.explanation),
     entry.evidence_id ? evidenceNode(token, entry.evidence_id) : null,
     state,
     el("label", { for: noteId }, t("review.note_on_flag", { kind: kindLabel(entry.kind), at: formatTime(entry.at) })), note,
