@@ -15,9 +15,19 @@ const TOKEN_KEYS = ["proctor.student.token", "proctor.teacher.token"];
 export const CHOICE_KEY = "proctor.locale";
 const TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
+// A storage a browser refuses (a cross-site frame, e.g. the tool inside a learning platform's
+// iframe, where reading sessionStorage throws) holds nothing: the page must still load.
+function stored(storage, key) {
+  try {
+    return storage().getItem(key);
+  } catch {
+    return null;
+  }
+}
+
 function claimedLocale() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  for (const token of [fromHash, ...TOKEN_KEYS.map((k) => sessionStorage.getItem(k))]) {
+  for (const token of [fromHash, ...TOKEN_KEYS.map((k) => stored(() => sessionStorage, k))]) {
     if (!token) continue;
     try {
       const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
@@ -31,7 +41,7 @@ function claimedLocale() {
 }
 
 export function wantedLanguages() {
-  const wanted = [claimedLocale(), localStorage.getItem(CHOICE_KEY), ...(navigator.languages || [navigator.language])];
+  const wanted = [claimedLocale(), stored(() => localStorage, CHOICE_KEY), ...(navigator.languages || [navigator.language])];
   const out = [];
   for (const tag of wanted) {
     if (!tag || !TAG.test(tag)) continue;
