@@ -189,6 +189,7 @@ class ExamVersions:
                 raise Conflict(
                     f"{counts['running']} attempt(s) of this exam are running; delete it once they end",
                     code="attempts_running",
+                    fields={"count": str(counts["running"])},  # the pages' text says how many
                 )
             # Rooms first: attempts reference rooms and exams, both ON DELETE CASCADE.
             await conn.execute("DELETE FROM rooms WHERE exam_id IN (SELECT id FROM exams WHERE family_id = $1)", family)

@@ -28,11 +28,12 @@ DOMAIN = "errors"
 logger = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=1)
-def catalogs() -> dict[str, dict[str, str]]:
-    """code -> text for each shipped language, read once from the .po files."""
+@functools.lru_cache(maxsize=4)
+def catalogs(domain: str = DOMAIN) -> dict[str, dict[str, str]]:
+    """code -> text for each shipped language, read once from the .po files (`errors`, or the
+    LTI pages' `lti`: server/lti/page_texts.py)."""
     found: dict[str, dict[str, str]] = {}
-    for path in sorted(LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+    for path in sorted(LOCALES.glob(f"*/LC_MESSAGES/{domain}.po")):
         with path.open("rb") as po:
             catalog = read_po(po, locale=path.parents[1].name)
         found[path.parents[1].name] = {

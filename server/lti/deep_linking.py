@@ -30,6 +30,7 @@ from rooms.store.catalog import Catalog
 from rooms.store.lti_deep_links import DeepLinkStore
 from rooms.store.lti_endpoints import LinkEndpoints
 
+from .page_texts import page_language, say
 from .platform_client import SigningKey
 from .service_pages import autopost, error_page, lti_page
 
@@ -98,41 +99,47 @@ class DeepLinking:
 
     async def handle(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiDeepLinkingRequest`."""
+        lang = page_language(request, launch.locale)
         try:
             dl = DeepLinkingSettings.model_validate(launch.claims.get(SETTINGS_CLAIM))
         except ValidationError:
-            return error_page(TITLE, "The platform sent no usable deep-linking settings.")
+            return error_page(TITLE, "The platform sent no usable deep-linking settings.", lang=lang)
         if "ltiResourceLink" not in dl.accept_types:
-            return error_page(TITLE, "The platform does not accept LTI resource links here.")
+            return error_page(TITLE, "The platform does not accept LTI resource links here.", lang=lang)
         if not launch.is_instructor:
-            return error_page(TITLE, "Only instructors add exams to a course.", status=403)
+            return error_page(TITLE, "Only instructors add exams to a course.", status=403, lang=lang)
         owner = await self._owner_of(launch)
         if owner is None:
             message = "Your platform account is not linked to a Proctor account yet."
-            return error_page(TITLE, message, status=403)
+            return error_page(TITLE, message, status=403, lang=lang)
         request_id = await self._store.open_request(
             launch.platform.id, launch.deployment_id, launch.subject, owner, dl.deep_link_return_url, dl.data
         )
         exams = await self._store.exams_of(owner)
-        return lti_page(TITLE, _choice_form(request_id, exams))
+        return lti_page(TITLE, _choice_form(request_id, exams, lang), lang=lang)
 
     async def choose(self, request: web.Request) -> web.Response:
         """POST /lti/deep-linking/{request_id}: the instructor's choice; answers the auto-post."""
         pending = await self._store.peek(request.match_info["request_id"])
+        lang = page_language(request)
         if pending is None:
-            return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410)
+            return error_page(
+                TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang
+            )
         platform = await self._endpoints.platform(pending.platform_id)
         try:
             choice = DeepLinkChoice.model_validate(dict(await request.post()))
             exam, room_id = await self._exam_and_room(choice, pending.owner)
         except ValidationError as exc:
             fields = ", ".join(str(e["loc"][0]) for e in exc.errors(include_url=False))
-            return error_page(TITLE, f"Please check these fields: {fields}.")
+            return error_page(TITLE, "Please check these fields: {fields}.", lang=lang, fields=fields)
         except RoomsError as exc:
-            return error_page(TITLE, exc.message, status=400)
+            return error_page(TITLE, exc.message, status=400, lang=lang)
         consumed = await self._store.consume(pending.id)
         if consumed is None or platform is None:
-            return error_page(TITLE, "This page has expired or was already used; add the tool again.", status=410)
+            return error_page(
+                TITLE, "This page has expired or was already used; add the tool again.", status=410, lang=lang
+            )
         binding = await self._store.bind(platform.id, consumed.deployment_id, room_id, consumed.owner)
         kid, key = await self._signing_key()
         now = int(time.time())
@@ -160,7 +167,7 @@ class DeepLinking:
             claims[DL_CLAIM + "data"] = consumed.data  # echoed unchanged, as the spec requires
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         logger.info("deep linking: room %s returned to platform %s", room_id, platform.id)
-        return autopost(TITLE, consumed.return_url, {"JWT": token})
+        return autopost(TITLE, consumed.return_url, {"JWT": token}, lang=lang)
 
     async def _exam_and_room(self, choice: DeepLinkChoice, owner: str) -> tuple[Exam, str]:
         if choice.exam == "new":
@@ -189,41 +196,48 @@ class _NotYours(RoomsError):
     category: Literal["forbidden"] = "forbidden"
 
 
-def _choice_form(request_id: str, exams: list[dict[str, object]]) -> str:
+def _choice_form(request_id: str, exams: list[dict[str, object]], lang: str = "en") -> str:
     esc = html.escape
+
+    def _(text: str) -> str:
+        return say(lang, text)
+
     radios = []
-    options = ['<option value="new">A new room</option>']
+    options = [f'<option value="new">{_("A new room")}</option>']
     for exam in exams:
         exam_id = esc(str(exam["id"]))
         radios.append(
             f'<div><input type="radio" name="exam" id="exam-{exam_id}" value="{exam_id}">'
-            f' <label for="exam-{exam_id}">{esc(str(exam["title"]))}</label></div>'
+            f' <label for="exam-{exam_id}" translate="no" dir="auto">{esc(str(exam["title"]))}</label></div>'
         )
         rooms = exam["rooms"]
         assert isinstance(rooms, list)
         if rooms:
-            items = "".join(f'<option value="{esc(str(r["id"]))}">{esc(str(r["name"]))}</option>' for r in rooms)
+            items = "".join(
+                f'<option value="{esc(str(r["id"]))}" translate="no">{esc(str(r["name"]))}</option>' for r in rooms
+            )
             options.append(f'<optgroup label="{esc(str(exam["title"]))}">{items}</optgroup>')
     radios.append(
         '<div><input type="radio" name="exam" id="exam-new" value="new" checked>'
-        ' <label for="exam-new">A new exam</label></div>'
+        f' <label for="exam-new">{_("A new exam")}</label></div>'
     )
     return f"""<form method="post" action="/lti/deep-linking/{esc(request_id)}" class="stack">
-<fieldset><legend>Exam</legend>
+<fieldset><legend>{_("Exam")}</legend>
 {"".join(radios)}
 </fieldset>
-<fieldset><legend>A new exam (if chosen above)</legend>
-<label for="title">Title</label> <input id="title" name="title" maxlength="200">
-<label for="duration">Duration (minutes)</label>
+<fieldset><legend>{_("A new exam (if chosen above)")}</legend>
+<label for="title">{_("Title")}</label> <input id="title" name="title" maxlength="200" dir="auto">
+<label for="duration">{_("Duration (minutes)")}</label>
 <input id="duration" name="duration_minutes" type="number" min="1" max="1440" value="60">
-<label for="question">First question (edit the rest in the exam editor)</label>
-<textarea id="question" name="question" maxlength="5000"></textarea>
+<label for="question">{_("First question (edit the rest in the exam editor)")}</label>
+<textarea id="question" name="question" maxlength="5000" dir="auto"></textarea>
 </fieldset>
-<fieldset><legend>Room</legend>
-<label for="room">Room</label> <select id="room" name="room">{"".join(options)}</select>
-<label for="room-name">Name of a new room</label> <input id="room-name" name="room_name" maxlength="200">
-<label for="seats">Seats of a new room</label>
+<fieldset><legend>{_("Room")}</legend>
+<label for="room">{_("Room")}</label> <select id="room" name="room">{"".join(options)}</select>
+<label for="room-name">{_("Name of a new room")}</label>
+<input id="room-name" name="room_name" maxlength="200" dir="auto">
+<label for="seats">{_("Seats of a new room")}</label>
 <input id="seats" name="seats" type="number" min="1" max="10000" value="50">
 </fieldset>
-<button type="submit">Add to the course</button>
+<button type="submit">{_("Add to the course")}</button>
 </form>"""

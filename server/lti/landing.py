@@ -35,6 +35,7 @@ from server.http.pages import secure
 from server.keys import ACCOUNTS, CATALOG, SETTINGS, TOKENS
 
 from .errors import LaunchError
+from .page_texts import page_language, say, word
 from .services import LTI_SERVICES
 from .tool import LTI, LtiTool, audit, error_page, form_fields, page
 
@@ -114,11 +115,10 @@ async def resource_link(request: web.Request, launch: Launch) -> web.StreamRespo
             return await bind_page(tool, request, link, account, launch)
         return await instructor_lands(request, link.room_id, account, launch)
     if link.room_id is None:
-        body = (
-            '    <p id="lti-not-ready" role="status">This activity is not set up yet. '
-            "Ask your instructor to open it once from the course.</p>\n"
-        )
-        return page("Not set up yet", body)
+        lang = page_language(request, launch.locale)
+        text = say(lang, "This activity is not set up yet. Ask your instructor to open it once from the course.")
+        body = f'    <p id="lti-not-ready" role="status">{text}</p>\n'
+        return page(word(lang, "Not set up yet"), body, lang=lang)
     room = await request.app[CATALOG].room(link.room_id)
     exam = await request.app[CATALOG].exam(room.exam_id)
     token = request.app[TOKENS].mint(
@@ -224,34 +224,40 @@ async def bind_page(
     ticket = seal_ticket(request.app[SETTINGS].secret.get_secret_value(), link.id, account.id, _role_for(launch))
     rooms = [r for r in await request.app[CATALOG].access.rooms_of(claims_of_account(account)) if r["role"] == "owner"]
     exams = {r["exam_id"]: r["exam_title"] for r in rooms}
-    what = html.escape(link.title or link.context_title or "this activity")
-    parts = [f"    <p>Choose the exam room that “{what}” opens.</p>\n"]
+    lang = page_language(request, launch.locale)
+    title = word(lang, "Set up this activity")
+    named = link.title or link.context_title
+    what = f'<bdi translate="no">{html.escape(named)}</bdi>' if named else say(lang, "this activity")
+    parts = [f"    <p>{say(lang, 'Choose the exam room that “{what}” opens.', raw={'what': what})}</p>\n"]
     if not rooms:
-        parts.append(
-            '    <p id="lti-no-rooms" role="status">You own no exam room on this server yet. Create an exam '
-            "and a room (or ask an owner to add you), then open the activity again.</p>\n"
+        text = say(
+            lang,
+            "You own no exam room on this server yet. Create an exam and a room (or ask an owner to add you), "
+            "then open the activity again.",
         )
-        return page("Set up this activity", "".join(parts))
+        parts.append(f'    <p id="lti-no-rooms" role="status">{text}</p>\n')
+        return page(title, "".join(parts), lang=lang)
     hidden = f'<input type="hidden" name="ticket" value="{html.escape(ticket)}">'
     room_options = "".join(
-        f'<option value="{html.escape(r["id"])}">{html.escape(r["name"])} — {html.escape(r["exam_title"])}</option>'
+        f'<option value="{html.escape(r["id"])}" translate="no">'
+        f"{html.escape(r['name'])} — {html.escape(r['exam_title'])}</option>"
         for r in rooms
     )
     exam_options = "".join(
-        f'<option value="{html.escape(k)}">{html.escape(v)}</option>'
+        f'<option value="{html.escape(k)}" translate="no">{html.escape(v)}</option>'
         for k, v in sorted(exams.items(), key=lambda kv: kv[1])
     )
     parts.append(
         f'    <form method="post" action="{BIND_PATH}" id="lti-bind-room">{hidden}\n'
-        '      <label for="lti-room">An existing room</label>\n'
+        f'      <label for="lti-room">{say(lang, "An existing room")}</label>\n'
         f'      <select id="lti-room" name="room_id" required>{room_options}</select>\n'
-        '      <button type="submit">Use this room</button>\n    </form>\n'
+        f'      <button type="submit">{say(lang, "Use this room")}</button>\n    </form>\n'
         f'    <form method="post" action="{BIND_PATH}" id="lti-bind-exam">{hidden}\n'
-        '      <label for="lti-exam">Or a new room of the exam</label>\n'
+        f'      <label for="lti-exam">{say(lang, "Or a new room of the exam")}</label>\n'
         f'      <select id="lti-exam" name="exam_id" required>{exam_options}</select>\n'
-        '      <button type="submit">Create a room for this activity</button>\n    </form>\n'
+        f'      <button type="submit">{say(lang, "Create a room for this activity")}</button>\n    </form>\n'
     )
-    return page("Set up this activity", "".join(parts))
+    return page(title, "".join(parts), lang=lang)
 
 
 class BindForm(BaseModel):
@@ -291,7 +297,8 @@ async def bind(request: web.Request) -> web.StreamResponse:
         await audit(request, account.id, "lti.link.bind", link.platform_id, {"link_id": link.id, "room_id": room_id})
         response = await instructor_lands(request, room_id, account, None, role)
     except LaunchError as exc:
-        return secure(error_page(exc.reason, exc.message, exc.status), settings)
+        return secure(error_page(exc.reason, exc.message, exc.status, page_language(request)), settings)
     except RoomsError as exc:
-        return secure(error_page(exc.code, exc.message, STATUS.get(exc.category, 400)), settings)
+        lang = page_language(request)
+        return secure(error_page(exc.code, exc.message, STATUS.get(exc.category, 400), lang), settings)
     return secure(response, settings)

@@ -25,6 +25,7 @@ from server.keys import SETTINGS
 from .errors import LaunchError
 from .id_token import verify
 from .login import LAUNCH_PATH, LOGIN_PATH, authorization_redirect, parse_login
+from .page_texts import page_language
 from .tool import LTI, audit, error_page, form_fields
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def _why(exc: LaunchError) -> dict[str, Any]:
 
 
 def _error(request: web.Request, exc: LaunchError) -> web.StreamResponse:
-    return secure(error_page(exc.reason, exc.message, exc.status), request.app[SETTINGS])
+    return secure(error_page(exc.reason, exc.message, exc.status, page_language(request)), request.app[SETTINGS])
 
 
 def add_launch_routes(app: web.Application) -> None:

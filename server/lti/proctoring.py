@@ -30,6 +30,7 @@ from rooms.store.lti_endpoints import LinkEndpoints
 from rooms.store.lti_proctoring import ProctoringStore
 from rooms.timer import Attempt
 
+from .page_texts import page_language, say
 from .platform_client import PlatformClient, PlatformError, SigningKey
 from .service_pages import autopost, error_page, lti_page
 
@@ -99,10 +100,11 @@ class Proctoring:
 
     async def start_proctoring(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiStartProctoring`: consent and system check."""
+        lang = page_language(request, launch.locale)
         try:
             start = StartProctoring.model_validate(_claims_of(launch))
         except ValidationError:
-            return error_page(TITLE, "The platform's proctoring request is incomplete.")
+            return error_page(TITLE, "The platform's proctoring request is incomplete.", lang=lang)
         room_id = await self._store.room_of_link(launch.platform.id, launch.deployment_id, start.resource_link.id)
         session_id = await self._store.open(
             launch.platform.id,
@@ -115,30 +117,31 @@ class Proctoring:
             start.acs.assessment_control_url if start.acs is not None else None,
             room_id,
         )
-        body = f"""<p id="consent-text">{html.escape(CONSENT)}</p>
-<section aria-labelledby="check-h"><h2 id="check-h">System check</h2>
+        body = f"""<p id="consent-text">{say(lang, CONSENT)}</p>
+<section aria-labelledby="check-h"><h2 id="check-h">{say(lang, "System check")}</h2>
 <ul id="checks" aria-live="polite"></ul>
-<video id="preview" autoplay muted playsinline aria-label="Your camera picture"></video>
-<button type="button" id="check-again" class="secondary">Check again</button></section>
+<video id="preview" autoplay muted playsinline aria-label="{say(lang, "Your camera picture")}"></video>
+<button type="button" id="check-again" class="secondary">{say(lang, "Check again")}</button></section>
 <form method="post" action="/lti/proctoring/{html.escape(session_id)}/start" id="start-form" class="stack">
 <div><input type="checkbox" id="consent" name="consent" value="yes" required aria-describedby="consent-text">
-<label for="consent">I agree to be proctored as described above</label></div>
-<button type="submit" id="start">Start the assessment</button>
+<label for="consent">{say(lang, "I agree to be proctored as described above")}</label></div>
+<button type="submit" id="start">{say(lang, "Start the assessment")}</button>
 </form>
 <script type="module" src="/static/js/lti-proctoring.js"></script>"""
-        return lti_page(TITLE, body)
+        return lti_page(TITLE, body, lang=lang)
 
     async def begin(self, request: web.Request) -> web.Response:
         """POST /lti/proctoring/{session_id}/start: consent given → LtiStartAssessment."""
         form = await request.post()
+        lang = page_language(request)
         if form.get("consent") != "yes":
-            return error_page(TITLE, "The assessment starts only once you agree to be proctored.")
+            return error_page(TITLE, "The assessment starts only once you agree to be proctored.", lang=lang)
         session = await self._store.start(request.match_info["session_id"])
         if session is None:
-            return error_page(TITLE, "This page has expired or was already used; start again.", status=410)
+            return error_page(TITLE, "This page has expired or was already used; start again.", status=410, lang=lang)
         platform = await self._endpoints.platform(session.platform_id)
         if platform is None:
-            return error_page(TITLE, "The platform is no longer registered.", status=410)
+            return error_page(TITLE, "The platform is no longer registered.", status=410, lang=lang)
         kid, key = await self._signing_key()
         now = int(time.time())
         claims = {
@@ -157,23 +160,25 @@ class Proctoring:
             PROCTORING_CLAIM + "end_assessment_return": True,
         }
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-        return autopost(TITLE, session.start_assessment_url, {"JWT": token})
+        return autopost(TITLE, session.start_assessment_url, {"JWT": token}, lang=lang)
 
     async def end_assessment(self, request: web.Request, launch: Launch) -> web.Response:
         """THE REGISTRY'S HANDLER for `LtiEndAssessment`: the platform says the student finished."""
         link = launch.claim("resource_link")
         link_id = link.get("id") if isinstance(link, dict) else None
         number = launch.claims.get(PROCTORING_CLAIM + "attempt_number")
+        lang = page_language(request, launch.locale)
         if not isinstance(link_id, str):
-            return error_page(TITLE, "The platform named no resource link.")
+            return error_page(TITLE, "The platform named no resource link.", lang=lang)
         session = await self._store.finish(
             launch.platform.id, launch.subject, link_id, str(number) if number is not None else None, "ended"
         )
         if session is None:
-            return error_page(TITLE, "No proctoring session of yours is running here.")
+            return error_page(TITLE, "No proctoring session of yours is running here.", lang=lang)
         if session.room_id is not None:
             await self._end_attempt(session.room_id, student_id_for(launch.platform.id, launch.subject))
-        return lti_page(TITLE, "<p>Proctoring has ended. You may close this page.</p>")
+        body = f"<p>{say(lang, 'Proctoring has ended. You may close this page.')}</p>"
+        return lti_page(TITLE, body, lang=lang)
 
     async def attempt_terminated(self, attempt: Attempt) -> bool:
         """Report a proctor's termination through the Assessment Control Service, where offered."""

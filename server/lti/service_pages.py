@@ -21,13 +21,17 @@ from aiohttp import web
 
 from server.http.pages import SECURITY_HEADERS
 
+from .page_texts import direction, say, word
+
 
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
-def lti_page(title: str, body: str, *, form_targets: Iterable[str] = ()) -> web.Response:
+def lti_page(title: str, body: str, *, form_targets: Iterable[str] = (), lang: str = "en") -> web.Response:
+    """A page in `lang`: `title` is English (translated here), `body` is HTML already in `lang`."""
+    title = word(lang, title)
     targets = " ".join(sorted({o for o in map(origin, form_targets) if o}))
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -39,7 +43,7 @@ def lti_page(title: str, body: str, *, form_targets: Iterable[str] = ()) -> web.
     headers["Content-Security-Policy"] = csp
     headers["Cache-Control"] = "no-store"
     document = (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{lang}" dir="{direction(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n"
         '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="/static/css/app.css">\n'
@@ -50,7 +54,7 @@ def lti_page(title: str, body: str, *, form_targets: Iterable[str] = ()) -> web.
     return web.Response(text=document, content_type="text/html", headers=headers)
 
 
-def autopost(title: str, action: str, fields: Mapping[str, str]) -> web.Response:
+def autopost(title: str, action: str, fields: Mapping[str, str], *, lang: str = "en") -> web.Response:
     """A form that posts itself to the platform (a script in a file does it; without script the
     button does)."""
     inputs = "\n".join(
@@ -58,12 +62,25 @@ def autopost(title: str, action: str, fields: Mapping[str, str]) -> web.Response
     )
     body = (
         f'<form method="post" action="{html.escape(action)}" data-autopost>\n{inputs}\n'
-        '<p>Returning to your learning platform…</p>\n<button type="submit">Continue</button>\n</form>'
+        f"<p>{say(lang, 'Returning to your learning platform…')}</p>\n"
+        f'<button type="submit">{say(lang, "Continue")}</button>\n</form>'
     )
-    return lti_page(title, body, form_targets=[action])
+    return lti_page(title, body, form_targets=[action], lang=lang)
 
 
-def error_page(title: str, message: str, *, status: int = 400) -> web.Response:
-    response = lti_page(title, f'<p role="alert">{html.escape(message)}</p>')
+def error_page(
+    title: str,
+    message: str,
+    *,
+    status: int = 400,
+    lang: str = "en",
+    **params: str,
+) -> web.Response:
+    """`message` is an English sentence (translated here, `params` filled in)."""
+    response = lti_page(
+        title,
+        f'<p role="alert">{html.escape(word(lang, message, **params))}</p>',
+        lang=lang,
+    )
     response.set_status(status)
     return response

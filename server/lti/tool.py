@@ -21,6 +21,7 @@ from server.keys import AUDIT
 from .errors import LaunchError
 from .frames import FrameAncestors
 from .login import LoginStates
+from .page_texts import direction, launch_error_text, say, word
 from .platform_keys import PlatformKeys
 
 if TYPE_CHECKING:
@@ -66,11 +67,12 @@ def build_tool(settings: Settings, store: LtiStore, keys: ToolKeys, handlers: Ma
     )
 
 
-def page(title: str, body_html: str, status: int = 200) -> web.Response:
-    """A small page in the teacher pages' style; `body_html` is already escaped by the caller.
-    Its headers (CSP with the platforms as frame ancestors) are set by server/lti/frames.py."""
+def page(title: str, body_html: str, status: int = 200, lang: str = "en") -> web.Response:
+    """A small page in the teacher pages' style, in `lang` (the title already in it); `body_html`
+    is already escaped by the caller. Its headers (CSP with the platforms as frame ancestors)
+    are set by server/lti/frames.py."""
     text = (
-        '<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n'
+        f'<!doctype html>\n<html lang="{lang}" dir="{direction(lang)}">\n<head>\n  <meta charset="utf-8">\n'
         '  <meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'  <title>{html.escape(title)}</title>\n  <link rel="icon" href="data:,">\n'
         '  <link rel="stylesheet" href="/static/css/app.css">\n</head>\n'
@@ -83,13 +85,15 @@ def page(title: str, body_html: str, status: int = 200) -> web.Response:
 _TITLES = {400: "Launch failed", 401: "Launch refused", 403: "Launch refused", 413: "Launch failed"}
 
 
-def error_page(reason: str, message: str, status: int) -> web.Response:
-    title = _TITLES.get(status, "The tool is unavailable" if status >= 500 else "Launch failed")
+def error_page(reason: str, message: str, status: int, lang: str = "en") -> web.Response:
+    """A refused launch: said by its reason in `lang` (page_texts.py), the reason kept as a reference."""
+    title = word(lang, _TITLES.get(status, "The tool is unavailable" if status >= 500 else "Launch failed"))
+    reference = f'<code id="lti-reason">{html.escape(reason)}</code>'
     body = (
-        f'    <p id="lti-error" role="alert">{html.escape(message)}</p>\n'
-        f'    <p class="muted">Reference: <code id="lti-reason">{html.escape(reason)}</code></p>\n'
+        f'    <p id="lti-error" role="alert">{html.escape(launch_error_text(lang, reason, message))}</p>\n'
+        f'    <p class="muted">{say(lang, "Reference: {code}", raw={"code": reference})}</p>\n'
     )
-    return page(title, body, status)
+    return page(title, body, status, lang)
 
 
 def lti_actor(subject: str) -> Claims:

@@ -117,7 +117,9 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
 
     [attempt] = (await node.rest("GET", f"/api/rooms/{room['id']}/attempts"))["attempts"]
     for state in PAGES:
-        await teacher.goto(node.url + state.path.format(room=room["id"], attempt=attempt["id"]))
+        await teacher.goto(
+            node.url + state.path.format(room=room["id"], attempt=attempt["id"], exam=room["exam"]["id"])
+        )
         await teacher.locator(state.ready).first.wait_for()
         # The dashboard is for a laptop; the sideways check is the student page's promise.
         await audit.check(teacher, state.name, phone_scroll=False)
@@ -126,6 +128,12 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
             await teacher.locator("#drawer-timeline li").first.wait_for()
             await audit.check(teacher, "dashboard-drawer", phone_scroll=False)
             await teacher.keyboard.press("Escape")
+        if state.name == "editor-exam":
+            # Every question kind of the rewritten form, with its answer-key fields.
+            for kind in ("multiple", "numeric", "short", "essay"):
+                await teacher.locator(f"button[data-add={kind}]").click()
+            await teacher.locator("#questions .qedit[data-kind=essay]").last.wait_for()
+            await audit.check(teacher, "editor-kinds", phone_scroll=False)
 
     await student.locator("#submit").click()
     await student.locator("dialog.confirm button[value=ok]").click()
@@ -133,7 +141,7 @@ async def test_every_page_and_state_passes_axe(browsers: Browsers, node: Node, f
     await audit.check(student, "done")
 
     assert audit.problems == [], "\n".join(audit.problems)
-    assert len(audit.checked) == 4 + 1 + len(PAGES) + 1
+    assert len(audit.checked) == 4 + 1 + len(PAGES) + 2
 
 
 async def test_a_chosen_language_wins_over_the_browsers(browsers: Browsers, node: Node, face_video: Path) -> None:

@@ -142,7 +142,7 @@ async def test_create_edit_version_take_shuffled_grade_essay(browsers: Browsers,
     await expect(editor.locator("#list-result")).to_contain_text("Duplicated: Copy of Arithmetic quiz")
     await editor.get_by_role("button", name="Delete Arithmetic quiz", exact=True).click()
     await editor.locator("dialog.confirm").get_by_role("button", name="Delete").click()
-    await expect(editor.locator("#list-result")).to_contain_text("Not done: 1 attempt(s) of this exam are running")
+    await expect(editor.locator("#list-result")).to_contain_text("Not done: 1 attempt of this exam is running")
     await expect(editor.locator("#exam-h")).to_have_text("1. Edit exam: Arithmetic quiz")  # still open
     await editor.get_by_role("button", name="Archive Arithmetic quiz", exact=True).click()
     await expect(editor.locator("#list-result")).to_contain_text("Archived")

@@ -271,6 +271,7 @@ async def test_list_search_paginate_archive_duplicate_delete(live: Live) -> None
     student, _ = await live.student(token)
     status, data = await call(live, "DELETE", f"/api/exams/{ids[2]}", token=owner)
     assert status == 409 and data["error"]["code"] == "attempts_running"
+    assert data["error"]["fields"] == {"count": "1"}  # the pages say how many (js/i18n.js errorText)
     status, _ = await call(live, "DELETE", f"/api/exams/{ids[2]}", token=other)
     assert status == 403
     await student.call("submit")

@@ -29,7 +29,7 @@ PHONE = (360, 640)
 
 @dataclass(frozen=True)
 class PageState:
-    """A teacher page reachable by its URL; `{room}` and `{attempt}` are filled by the walk."""
+    """A teacher page reachable by its URL; `{room}`, `{attempt}` and `{exam}` are filled by the walk."""
 
     name: str
     path: str
@@ -42,7 +42,14 @@ PAGES: tuple[PageState, ...] = (
     PageState("teacher-home", "/teacher/", "#home-rooms tbody tr"),
     PageState("dashboard", "/teacher/?room={room}", "#tiles .tile"),
     PageState("editor", "/teacher/editor.html", "#exam-card h2"),
-    PageState("review", "/teacher/review.html?room={room}&attempt={attempt}", "#timeline li"),
+    # The exam open in the rewritten form (lifecycle buttons, versions, each kind's key fields).
+    PageState("editor-exam", "/teacher/editor.html?edit={exam}", "#version-notice:not(:empty)"),
+    PageState("grading", "/teacher/grading.html?room={room}&attempt={attempt}", "#sheet .grade-card"),
+    PageState("queue", "/teacher/queue.html", "#queue-rows tr"),
+    PageState("results", "/teacher/results.html?room={room}", "#stats-rows tr"),
+    PageState("import", "/teacher/import.html", "#import-form"),
+    PageState("lti", "/teacher/lti.html", "#register-form"),
+    PageState("review", "/teacher/review.html?room={room}&attempt={attempt}", "#tl-chart svg"),
     PageState("setup", "/teacher/setup", "#setup-form"),
     PageState("account", "/teacher/account.html", "#sessions-table tbody tr"),
 )
@@ -155,5 +162,7 @@ async def untranslated_text(page: Any) -> list[str]:
 # `#code=` of a link (they are not translated in any language).
 LATIN_WORDS = (
     "CSV API SSO HTTP HTTPS https Proctor Chrome Chromium Firefox Edge Safari Windows Linux macOS iOS Android Ctrl code"
+    # the question formats and the learning-platform standards the import and LTI pages name
+    " http Moodle XML GIFT QTI zip LTI URI OIDC JWKS Canvas MB xml txt gift"
 )
 LATIN_ALLOWED = r"\b(" + "|".join(LATIN_WORDS.split()) + r")\b"

@@ -1,7 +1,7 @@
 // The exam editor: exams listed, created, edited (in place, keys corrected, or as a new version),
 // duplicated, archived, deleted; rooms created, renamed, resized, closed; invite links (copy /
 // CSV); teacher tokens (admin only). The question form is js/exam-form.js.
-import { formatDate, has, t, typed } from "./i18n.js";
+import { formatDate, formatNumber, has, t, tNodes, typed } from "./i18n.js";
 import {
   $, api, appConfig, claimsOf, confirmDialog, el, kindLabel, saveFile, show, signalKinds, showLogin, teacherCredential,
 } from "./common.js";
@@ -19,7 +19,8 @@ function result(node, text, error = false) {
 }
 
 function errorText(err) {
-  const fields = err.fields ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
+  // Only an `invalid` answer's fields name bad inputs; other codes' fields are already in the text.
+  const fields = err.fields && err.code === "invalid" ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
   return `${err.message}${fields}`;
 }
 
@@ -29,8 +30,8 @@ let listOffset = 0;
 
 function editMode(exam) {
   editing = exam;
-  $("#exam-h").textContent = exam ? `1. Edit exam: ${exam.title}` : "1. Create an exam";
-  $("#exam-submit").textContent = exam ? "Save exam" : "Create exam";
+  $("#exam-h").replaceChildren(...(exam ? tNodes("editor.edit_exam_h", { title: typed(exam.title) }) : [t("editor.exam_h")]));
+  $("#exam-submit").textContent = exam ? t("editor.save_exam") : t("editor.create_exam");
   show($("#exam-new"), Boolean(exam));
   show($("#version-notice"), Boolean(exam));
 }
@@ -40,14 +41,11 @@ async function versionNotice(exam) {
   const mine = data.versions.find((v) => v.id === exam.id);
   const started = mine ? mine.attempts : 0;
   const latest = data.versions[data.versions.length - 1];
-  const people = started === 1 ? "1 attempt has" : `${started} attempts have`;
-  let text = `Version ${exam.version} of ${data.versions.length}. `;
-  if (latest.id !== exam.id) text += `A newer version exists (version ${latest.version}): only answer keys can be corrected here. `;
-  else if (started) {
-    text += `${people} started on this version: saving makes version ${exam.version + 1} (started attempts keep theirs). `
-      + "Changing only answer keys corrects them here and grades those attempts again.";
-  } else text += "No attempt has started: saving changes it in place.";
-  $("#version-notice").textContent = text;
+  const parts = [t("editor.version_of", { version: exam.version, total: data.versions.length })];
+  if (latest.id !== exam.id) parts.push(t("editor.newer_version", { version: latest.version }));
+  else if (started) parts.push(t("editor.started_on_version", { count: started, next: exam.version + 1 }), t("editor.keys_only"));
+  else parts.push(t("editor.none_started"));
+  $("#version-notice").textContent = parts.join(" ");
 }
 
 async function openExam(id) {
@@ -62,7 +60,7 @@ async function openExam(id) {
     result(out, "");
     $("#exam-title").focus();
   } catch (err) {
-    result(out, `Not opened: ${errorText(err)}`, true);
+    result(out, t("editor.not_opened", { reason: errorText(err) }), true);
   }
 }
 
@@ -70,36 +68,37 @@ async function saveExam(e) {
   e.preventDefault();
   const out = $("#exam-result");
   const spec = examSpec();
-  if (!spec.questions.length) return result(out, "Add at least one question.", true);
+  if (!spec.questions.length) return result(out, t("editor.add_a_question"), true);
   if (!editing) {
     try {
       const exam = await api(token, "POST", "/api/exams", spec);
-      result(out, `Exam created: ${exam.title} — id ${exam.id}`);
+      out.className = "notice";
+      out.replaceChildren(...tNodes("editor.exam_created", { title: typed(exam.title), id: exam.id }));
       $("#room-exam").value = exam.id;
       $("#room-name").focus();
       await loadList();
     } catch (err) {
-      result(out, `Not created: ${errorText(err)}`, true);
+      result(out, t("editor.not_created", { reason: errorText(err) }), true);
     }
     return;
   }
   try {
     const data = await api(token, "PUT", `/api/exams/${editing.id}`, spec);
     const said = {
-      unchanged: "Nothing changed.",
-      in_place: "Saved.",
-      keys: `Answer keys corrected; ${data.regraded.length === 1 ? "1 attempt" : `${data.regraded.length} attempts`} graded again.`,
-      version: `Saved as version ${data.exam.version}: new attempts take it, started ones keep version ${editing.version}.`,
-    }[data.outcome];
+      unchanged: () => t("editor.saved_unchanged"),
+      in_place: () => t("editor.saved_in_place"),
+      keys: () => t("editor.saved_keys", { count: data.regraded.length }),
+      version: () => t("editor.saved_version", { version: data.exam.version, old: editing.version }),
+    }[data.outcome]();
     fillExam(data.exam);
     editMode(data.exam);
     await versionNotice(data.exam);
     $("#room-exam").value = data.exam.id;
     await loadRooms(data.exam.id);
-    result(out, `${said} — id ${data.exam.id}`);
+    result(out, t("editor.saved_with_id", { said, id: data.exam.id }));
     await loadList();
   } catch (err) {
-    result(out, `Not saved: ${errorText(err)}`, true);
+    result(out, t("editor.not_saved", { reason: errorText(err) }), true);
   }
 }
 
@@ -120,35 +119,35 @@ async function loadList() {
     const body = $("#exam-list tbody");
     body.replaceChildren(...page.exams.map(examRow));
     const pages = Math.max(1, Math.ceil(page.total / PAGE));
-    $("#list-page").textContent = `Page ${Math.floor(listOffset / PAGE) + 1} of ${pages} (${page.total === 1 ? "1 exam" : `${page.total} exams`})`;
+    $("#list-page").textContent = t("editor.list_page", { page: Math.floor(listOffset / PAGE) + 1, pages, exams: t("editor.exams_count", { count: page.total }) });
     $("#list-prev").disabled = listOffset === 0;
     $("#list-next").disabled = listOffset + PAGE >= page.total;
-    result(out, page.total ? "" : "No exam matches.");
+    result(out, page.total ? "" : t("editor.no_exam_matches"));
   } catch (err) {
-    result(out, `Not listed: ${errorText(err)}`, true);
+    result(out, t("editor.not_listed", { reason: errorText(err) }), true);
   }
 }
 
-function action(label, name, handler) {
-  return el("button", { type: "button", class: "small secondary", "aria-label": `${label} ${name}`, onclick: handler }, label);
+function action(key, name, handler) {
+  return el("button", { type: "button", class: "small secondary", "aria-label": t(`${key}_named`, { name }), onclick: handler }, t(key));
 }
 
 function examRow(exam) {
-  const title = exam.archived ? `${exam.title} (archived)` : exam.title;
+  const title = exam.archived ? tNodes("editor.archived_title", { title: typed(exam.title) }) : [typed(exam.title)];
   return el("tr", {},
-    el("td", {}, title),
-    el("td", {}, String(exam.version)),
-    el("td", {}, String(exam.questions)),
-    el("td", {}, String(exam.attempts)),
-    el("td", {}, String(exam.rooms)),
+    el("td", {}, ...title),
+    el("td", { class: "num" }, formatNumber(exam.version)),
+    el("td", { class: "num" }, formatNumber(exam.questions)),
+    el("td", { class: "num" }, formatNumber(exam.attempts)),
+    el("td", { class: "num" }, formatNumber(exam.rooms)),
     el("td", {}, el("div", { class: "row" },
-      action("Edit", exam.title, () => openExam(exam.id)),
-      action("Duplicate", exam.title, () => lifecycle("POST", `/api/exams/${exam.id}/duplicate`, {}, "Duplicated")),
-      action(exam.archived ? "Restore" : "Archive", exam.title,
-        () => lifecycle("POST", `/api/exams/${exam.id}/archive`, { archived: !exam.archived }, exam.archived ? "Restored" : "Archived")),
-      action("Delete", exam.title, async () => {
-        if (await confirmDialog(`Delete “${exam.title}” with every version, room and attempt? This cannot be undone.`, "Delete")) {
-          const deleted = await lifecycle("DELETE", `/api/exams/${exam.id}`, undefined, "Deleted");
+      action("editor.edit", exam.title, () => openExam(exam.id)),
+      action("editor.duplicate", exam.title, () => lifecycle("POST", `/api/exams/${exam.id}/duplicate`, {}, "editor.duplicated")),
+      action(exam.archived ? "editor.restore" : "editor.archive", exam.title,
+        () => lifecycle("POST", `/api/exams/${exam.id}/archive`, { archived: !exam.archived }, exam.archived ? "editor.restored" : "editor.archived_done")),
+      action("editor.delete", exam.title, async () => {
+        if (await confirmDialog(t("editor.confirm_delete", { title: exam.title }), t("editor.delete"))) {
+          const deleted = await lifecycle("DELETE", `/api/exams/${exam.id}`, undefined, "editor.deleted");
           if (deleted && editing && editing.family_id === exam.family_id) newExam();
         }
       }))));
@@ -159,10 +158,11 @@ async function lifecycle(method, path, body, done) {
   try {
     const data = await api(token, method, path, body);
     await loadList();
-    result(out, `${done}: ${data.title || "the exam"}.`);
+    out.className = "notice";
+    out.replaceChildren(...tNodes(done, { title: data.title ? typed(data.title) : t("editor.the_exam") }));
     return true;
   } catch (err) {
-    result(out, `Not done: ${errorText(err)}`, true);
+    result(out, t("editor.not_done", { reason: errorText(err) }), true);
     return false;
   }
 }
@@ -177,32 +177,33 @@ async function loadRooms(examId) {
     show($("#room-list"), data.rooms.length > 0);
     result(out, "");
   } catch (err) {
-    result(out, `Rooms not listed: ${errorText(err)}`, true);
+    result(out, t("editor.rooms_not_listed", { reason: errorText(err) }), true);
   }
 }
 
 function roomRow(room) {
-  const name = el("input", { value: room.name, maxlength: 200, "aria-label": `Name of room ${room.name}` });
-  const seats = el("input", { type: "number", min: 1, max: 1000, value: String(room.seats), "aria-label": `Seats of room ${room.name}` });
-  const closed = el("input", { type: "checkbox", "aria-label": `Room ${room.name} closed to new students` });
+  const name = el("input", { value: room.name, maxlength: 200, dir: "auto", "aria-label": t("editor.room_name_of", { name: room.name }) });
+  const seats = el("input", { type: "number", min: 1, max: 1000, value: String(room.seats), "aria-label": t("editor.room_seats_of", { name: room.name }) });
+  const closed = el("input", { type: "checkbox", "aria-label": t("editor.room_closed_of", { name: room.name }) });
   closed.checked = room.closed;
-  const save = el("button", { type: "button", class: "small" }, "Save room");
-  save.setAttribute("aria-label", `Save room ${room.name}`);
+  const save = el("button", { type: "button", class: "small" }, t("editor.save_room"));
+  save.setAttribute("aria-label", t("editor.save_room_of", { name: room.name }));
   save.addEventListener("click", async () => {
     const out = $("#room-list-result");
     try {
       const changed = await api(token, "PATCH", `/api/rooms/${room.id}`,
         { name: name.value.trim(), seats: Number(seats.value), closed: closed.checked });
-      result(out, `Room “${changed.name}” saved: ${changed.seats} seats${changed.closed ? ", closed" : ""}.`);
+      out.className = "notice";
+      out.replaceChildren(...tNodes(changed.closed ? "editor.room_saved_closed" : "editor.room_saved", { name: typed(changed.name), count: changed.seats }));
     } catch (err) {
-      result(out, `Room not saved: ${errorText(err)}`, true);
+      result(out, t("editor.room_not_saved", { reason: errorText(err) }), true);
     }
   });
   return el("tr", {}, el("td", {}, name), el("td", {}, seats), el("td", {}, closed),
-    el("td", {}, String(room.attempts)),
+    el("td", { class: "num" }, formatNumber(room.attempts)),
     el("td", {}, el("div", { class: "row" }, save,
-      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, "Dashboard"), " ",
-      el("a", { href: `/teacher/grading.html?room=${encodeURIComponent(room.id)}` }, "Grading"))));
+      el("a", { href: `/teacher/?room=${encodeURIComponent(room.id)}` }, t("editor.dashboard")), " ",
+      el("a", { href: `/teacher/grading.html?room=${encodeURIComponent(room.id)}` }, t("editor.grading_link")))));
 }
 
 async function createRoom(e) {

@@ -1,13 +1,15 @@
 // The exam form of the editor: questions of every kind with their answer keys, points, order and
 // pools; read into the body of POST/PUT /api/exams, and filled from an exam read back.
 import { $, el } from "./common.js";
+import { t } from "./i18n.js";
 
-const KIND_LABELS = {
-  single: "single choice",
-  multiple: "multiple choice",
-  numeric: "numeric",
-  short: "short answer",
-  essay: "text answer (graded by hand)",
+// Each question kind's name in the form (editor.qkind.<kind>).
+const KIND_KEYS = {
+  single: "editor.qkind.single",
+  multiple: "editor.qkind.multiple",
+  numeric: "editor.qkind.numeric",
+  short: "editor.qkind.short",
+  essay: "editor.qkind.essay",
 };
 
 let counter = 0;
@@ -39,30 +41,30 @@ export function addQuestion(kind, q = null) {
   const n = counter;
   const qid = q?.id || nextId();
   const box = el("fieldset", { class: "qedit", "data-kind": kind, "data-qid": qid },
-    el("legend", {}, `Question ${qid} — ${KIND_LABELS[kind]}`),
-    ...field("Question text", `qt-${n}`, el("textarea", { id: `qt-${n}`, class: "q-text", rows: 2, required: true, maxlength: 5000 })));
+    el("legend", {}, t("editor.question_legend", { id: qid, kind: t(KIND_KEYS[kind]) })),
+    ...field(t("editor.question_text"), `qt-${n}`, el("textarea", { id: `qt-${n}`, class: "q-text", rows: 2, required: true, maxlength: 5000, dir: "auto" })));
   if (kind === "single" || kind === "multiple") {
-    box.append(...field("Options, one a line (at least two)", `qo-${n}`,
-      el("textarea", { id: `qo-${n}`, class: "q-options", rows: 3, required: true })));
-    box.append(...field(kind === "single" ? "Correct option, by number (1 = the first)" : "Correct options, by number (e.g. 1, 3)",
+    box.append(...field(t("editor.options_one_a_line"), `qo-${n}`,
+      el("textarea", { id: `qo-${n}`, class: "q-options", rows: 3, required: true, dir: "auto" })));
+    box.append(...field(kind === "single" ? t("editor.correct_option") : t("editor.correct_options"),
       `qc-${n}`, el("input", { id: `qc-${n}`, class: "q-correct", inputmode: "numeric", autocomplete: "off" })));
     if (kind === "multiple") {
       const select = el("select", { id: `qs-${n}`, class: "q-scoring" },
-        el("option", { value: "all_or_nothing" }, "All or nothing"),
-        el("option", { value: "partial" }, "Partial credit: (right chosen − wrong chosen) / right"));
-      box.append(...field("Scoring", `qs-${n}`, select));
+        el("option", { value: "all_or_nothing" }, t("editor.scoring_all_or_nothing")),
+        el("option", { value: "partial" }, t("editor.scoring_partial")));
+      box.append(...field(t("editor.scoring"), `qs-${n}`, select));
     }
   } else if (kind === "numeric") {
     box.append(el("div", { class: "row" },
-      ...field("Correct value", `qa-${n}`, el("input", { id: `qa-${n}`, class: "q-answer", type: "number", step: "any" })),
-      ...field("Tolerance (±)", `qtol-${n}`, el("input", { id: `qtol-${n}`, class: "q-tolerance", type: "number", min: 0, step: "any", value: "0" }))));
+      ...field(t("editor.correct_value"), `qa-${n}`, el("input", { id: `qa-${n}`, class: "q-answer", type: "number", step: "any" })),
+      ...field(t("editor.tolerance"), `qtol-${n}`, el("input", { id: `qtol-${n}`, class: "q-tolerance", type: "number", min: 0, step: "any", value: "0" }))));
   } else if (kind === "short") {
-    box.append(...field("Accepted answers, one a line (case and spacing ignored)", `qacc-${n}`,
-      el("textarea", { id: `qacc-${n}`, class: "q-accepted", rows: 2 })));
+    box.append(...field(t("editor.accepted_answers"), `qacc-${n}`,
+      el("textarea", { id: `qacc-${n}`, class: "q-accepted", rows: 2, dir: "auto" })));
   }
   box.append(el("div", { class: "row" },
-    ...field("Points", `qp-${n}`, el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, max: 1000, value: "1", step: "0.5" })),
-    el("button", { type: "button", class: "small secondary", "aria-label": `Remove question ${qid}`, onclick: () => box.remove() }, "Remove question")));
+    ...field(t("editor.points"), `qp-${n}`, el("input", { id: `qp-${n}`, class: "q-points", type: "number", min: 0, max: 1000, value: "1", step: "0.5" })),
+    el("button", { type: "button", class: "small secondary", "aria-label": t("editor.remove_question_of", { id: qid }), onclick: () => box.remove() }, t("editor.remove_question"))));
   $("#questions").append(box);
   if (q) {
     originals.set(box, q);

@@ -171,7 +171,7 @@ async function join() {
     const words = windowRefusal(ack.error);
     if (words) {
       fatal(words);
-      setConn("Online — not open", "warn");
+      setConn(t("conn.not_open"), "warn");
       const wait = retryDelay(ack.error);
       clearTimeout(windowWait);
       if (wait !== null) windowWait = setTimeout(join, wait);
@@ -413,9 +413,9 @@ function wireSocket() {
       terminate: () => {},
       accommodation: () => {
         showAccommodations(msg);
-        addMessage("info", accommodationSentence(msg) || "Your teacher removed your extra time and rule changes.");
+        addMessage("info", accommodationSentence(msg) || t("window.accommodation_removed"));
       },
-      window: () => addMessage("info", hardCloseSentence(msg) || "The exam window no longer ends your exam early."),
+      window: () => addMessage("info", hardCloseSentence(msg) || t("window.no_hard_close")),
     };
     actions[msg.action]?.();
     setClock(msg);

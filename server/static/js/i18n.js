@@ -138,12 +138,30 @@ export function typed(text, tag = "bdi") {
   return node;
 }
 
+// Errors whose catalog text is generic while the server's message carries the facts (a version,
+// a file name in an archive, a limit): the server's words follow the translated text.
+const FACTS = new Set([
+  "not_latest", "unreviewed_flags", "unsafe_path", "zip_bomb", "zip_encrypted", "zip_invalid", "zip_too_large",
+  "zip_too_many_files", "xml_invalid", "xml_refused", "not_moodle_xml", "not_qti_package", "lti_platform",
+]);
+
+// An error's `fields` as t() parameters: "3" becomes the number 3 (plurals, Intl formatting).
+function errorParams(fields) {
+  const params = {};
+  for (const [name, value] of Object.entries(fields || {})) params[name] = /^\d+$/.test(String(value)) ? Number(value) : value;
+  return params;
+}
+
 // The text for a server error: the page's catalog by the error's code (codes never change),
-// else the server's own text (already in the reader's language when the server has it).
+// filled from the error's `fields`, else the server's own text (already in the reader's language
+// when the server has it).
 export function errorText(error) {
   const code = error?.code;
   const key = `error.${code}`;
-  if (code && (key in loaded.catalog || key in loaded.fallback)) return t(key);
+  if (code && (key in loaded.catalog || key in loaded.fallback)) {
+    const text = t(key, errorParams(error.fields));
+    return FACTS.has(code) && error.message ? `${text} (${error.message})` : text;
+  }
   return error?.text || error?.message || code || t("error.internal");
 }
 

@@ -2,11 +2,15 @@
 // run (the report table lists every item), then create the exam from the same file. The file
 // goes as the raw request body (POST /api/exams/import?format=…), so a zip is not re-encoded.
 import { $, el, show, showLogin, signOut, teacherCredential } from "./common.js";
+import { errorText, formatNumber, t, tNodes, typed } from "./i18n.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
-const RESULTS = { imported: "Imported", changed: "Changed", refused: "Refused" };
-const KINDS = { single: "Single choice", multiple: "Multiple choice", numeric: "Numeric", short: "Short answer", essay: "Essay" };
+const RESULTS = { imported: "import.result_imported", changed: "import.result_changed", refused: "import.result_refused" };
+const KINDS = {
+  single: "import.kind_single", multiple: "import.kind_multiple", numeric: "import.kind_numeric", short: "import.kind_short",
+  essay: "import.kind_essay",
+};
 
 function status(message, error = false) {
   const box = $("#import-status");
@@ -25,7 +29,7 @@ function guessFormat(file) {
 async function send(dryRun) {
   const file = $("#import-file").files[0];
   if (!file) {
-    status("Choose a file first.", true);
+    status(t("import.choose_a_file"), true);
     $("#import-file").focus();
     return null;
   }
@@ -40,29 +44,28 @@ async function send(dryRun) {
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
     const error = data?.error;
-    const fields = error?.fields ? Object.entries(error.fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
-    status(`Not imported: ${error?.message || `HTTP ${resp.status}`}${fields ? ` (${fields})` : ""}`, true);
+    // An `invalid` answer's fields name what was wrong with the file; other codes' are in the text.
+    const fields = error?.fields && error.code === "invalid" ? Object.entries(error.fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+    const reason = error ? errorText(error) : `HTTP ${resp.status}`;
+    status(t("import.not_imported", { reason: `${reason}${fields ? ` (${fields})` : ""}` }), true);
     return null;
   }
   return data;
 }
 
-function count(n, word) {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
 function showReport(report) {
   const { imported, changed, refused } = report.counts;
-  $("#report-summary").textContent =
-    `${count(imported + changed + refused, "item")}: ${imported} imported, ${changed} changed, ${refused} refused.`;
-  $("#report-notes").replaceChildren(...report.notes.map((note) => el("li", {}, note)));
+  $("#report-summary").textContent = t("import.summary", { count: imported + changed + refused, imported, changed, refused });
+  // The importer's notes are the server's words about the file (English), kept as they are.
+  $("#report-notes").replaceChildren(...report.notes.map((note) => el("li", { translate: "no", lang: "en" }, note)));
   const rows = report.items.map((item) => el("tr", { class: `result-${item.status}`, "data-status": item.status },
-    el("td", {}, String(item.number)),
-    el("td", {}, item.name),
-    el("td", {}, el("strong", {}, RESULTS[item.status] || item.status)),
-    el("td", {}, item.kind ? KINDS[item.kind] || item.kind : "—"),
+    el("td", { class: "num" }, formatNumber(item.number)),
+    el("td", {}, typed(item.name)),
+    el("td", {}, el("strong", {}, RESULTS[item.status] ? t(RESULTS[item.status]) : item.status)),
+    el("td", {}, item.kind ? (KINDS[item.kind] ? t(KINDS[item.kind]) : item.kind) : "—"),
     el("td", {}, item.question_id ? el("code", {}, item.question_id) : "—"),
-    el("td", {}, item.notes.length ? el("ul", { class: "notes-list" }, ...item.notes.map((n) => el("li", {}, n))) : "—")));
+    el("td", {}, item.notes.length
+      ? el("ul", { class: "notes-list", translate: "no", lang: "en" }, ...item.notes.map((n) => el("li", {}, n))) : "—")));
   $("#report-table tbody").replaceChildren(...rows);
   show($("#report"));
   $("#report").scrollIntoView({ block: "start" });
@@ -70,28 +73,27 @@ function showReport(report) {
 
 async function check(e) {
   e.preventDefault();
-  status("Checking…");
+  status(t("import.checking"));
   $("#import-create").disabled = true;
   const data = await send(true);
   if (!data) return;
   showReport(data.report);
   const usable = data.questions.length;
   $("#import-create").disabled = usable === 0;
-  status(usable ? `${count(usable, "question")} can be imported. Create the exam when the report looks right.`
-    : "No question in this file can be imported.", usable === 0);
+  status(usable ? t("import.can_be_imported", { count: usable }) : t("import.none_importable"), usable === 0);
 }
 
 async function create() {
-  status("Creating the exam…");
+  status(t("import.creating"));
   const data = await send(false);
   if (!data) return;
   showReport(data.report);
   $("#import-create").disabled = true;
   const box = $("#import-status");
   box.className = "notice";
-  box.replaceChildren(`Exam "${data.exam.title}" created with ${count(data.exam.questions.length, "question")} (id `,
-    el("code", { id: "created-exam-id" }, data.exam.id), "). ",
-    el("a", { href: "/teacher/editor.html" }, "Open the exam editor"));
+  box.replaceChildren(...tNodes("import.created", { title: typed(data.exam.title), count: data.exam.questions.length,
+    id: el("code", { id: "created-exam-id" }, data.exam.id) }), " ",
+    el("a", { href: "/teacher/editor.html" }, t("import.open_editor")));
 }
 
 if (!token) {

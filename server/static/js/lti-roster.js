@@ -1,6 +1,7 @@
 // The dashboard's "Not joined yet" list for a room linked to a learning-platform course
 // (Step 11 B, docs/lti.md "Roster (NRPS)"): the imported roster minus who has an attempt.
 import { $, api, el, show } from "./common.js";
+import { formatNumber, t, typed } from "./i18n.js";
 
 const REFRESH_MS = 30000;
 
@@ -8,9 +9,9 @@ async function refresh(token, roomId) {
   const data = await api(token, "GET", `/api/rooms/${encodeURIComponent(roomId)}/lti/roster`);
   if (!data.linked) return false;
   const missing = data.members.filter((m) => !m.joined);
-  $("#lti-roster-count").textContent = String(missing.length);
+  $("#lti-roster-count").textContent = formatNumber(missing.length);
   $("#lti-roster-list").replaceChildren(
-    ...missing.map((m) => el("li", {}, m.name || m.email || m.student_id)),
+    ...missing.map((m) => el("li", {}, typed(m.name || m.email || m.student_id))),
   );
   show($("#lti-roster"));
   return true;
@@ -24,10 +25,10 @@ export async function showNotJoined(token, roomId) {
   }
   $("#lti-roster-import").addEventListener("click", async () => {
     const status = $("#lti-roster-status");
-    status.textContent = "Importing…";
+    status.textContent = t("dash.roster_importing");
     try {
       const done = await api(token, "POST", `/api/rooms/${encodeURIComponent(roomId)}/lti/roster`);
-      status.textContent = `Imported ${done.imported} students.`;
+      status.textContent = t("dash.roster_imported", { count: done.imported });
       await refresh(token, roomId);
     } catch (err) {
       status.textContent = err.message || String(err);

@@ -1,17 +1,18 @@
 // LTI platforms (/teacher/lti.html, admins): the tool's values to paste into a platform, the
 // registered platforms (remove one) and a form to register one (POST /api/lti/platforms).
 import { $, api, confirmDialog, el, show, showLogin, teacherCredential } from "./common.js";
+import { t, typed } from "./i18n.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
 
 const LABELS = {
-  login_url: "Initiate login URL",
-  launch_url: "Tool URL / target link URI",
-  redirect_uris: "Redirection URI(s)",
-  deep_linking_url: "Content selection (deep linking) URL",
-  jwks_url: "Public keyset URL",
-  domain: "Domain",
+  login_url: "lti.value_login_url",
+  launch_url: "lti.value_launch_url",
+  redirect_uris: "lti.value_redirect_uris",
+  deep_linking_url: "lti.value_deep_linking_url",
+  jwks_url: "lti.value_jwks_url",
+  domain: "lti.value_domain",
 };
 
 function fatal(message) {
@@ -29,8 +30,8 @@ function status(id, message, error = false) {
 async function loadTool() {
   const values = await api(token, "GET", "/api/lti/tool");
   const rows = Object.entries(LABELS).flatMap(([key, label]) => [
-    el("dt", {}, label),
-    el("dd", {}, el("code", { id: `tool-${key}` }, values[key])),
+    el("dt", {}, t(label)),
+    el("dd", {}, el("code", { id: `tool-${key}`, translate: "no" }, values[key])),
   ]);
   $("#tool-values").replaceChildren(...rows);
 }
@@ -38,26 +39,26 @@ async function loadTool() {
 async function loadPlatforms() {
   const { platforms } = await api(token, "GET", "/api/lti/platforms");
   const rows = platforms.map((p) => el("tr", { "data-platform": p.id },
-    el("td", {}, p.name || "—"),
-    el("td", {}, p.issuer),
-    el("td", {}, p.client_id),
-    el("td", {}, p.deployment_ids.join(", ")),
+    el("td", {}, p.name ? typed(p.name) : "—"),
+    el("td", {}, el("code", {}, p.issuer)),
+    el("td", {}, el("code", {}, p.client_id)),
+    el("td", {}, el("code", {}, p.deployment_ids.join(", "))),
     el("td", {}, el("button", {
-      type: "button", class: "danger small", "aria-label": `Remove ${p.name || p.issuer}`,
+      type: "button", class: "danger small", "aria-label": t("lti.remove_named", { name: p.name || p.issuer }),
       onclick: () => remove(p),
-    }, "Remove"))));
+    }, t("lti.remove")))));
   $("#platforms-table tbody").replaceChildren(...rows);
-  status("#platforms-status", platforms.length ? `${platforms.length} platform(s)` : "No platform is registered yet.");
+  status("#platforms-status", platforms.length ? t("lti.platforms_count", { count: platforms.length }) : t("lti.no_platform"));
 }
 
 async function remove(platform) {
-  const ok = await confirmDialog(`Remove ${platform.name || platform.issuer}? Its course links stop working.`, "Remove");
+  const ok = await confirmDialog(t("lti.confirm_remove", { name: platform.name || platform.issuer }), t("lti.remove"));
   if (!ok) return;
   try {
     await api(token, "DELETE", `/api/lti/platforms/${encodeURIComponent(platform.id)}`);
     await loadPlatforms();
   } catch (err) {
-    status("#platforms-status", `Cannot remove it: ${err.message}`, true);
+    status("#platforms-status", t("lti.cannot_remove", { reason: err.message }), true);
   }
 }
 
@@ -74,13 +75,13 @@ async function register(event) {
   };
   try {
     const platform = await api(token, "POST", "/api/lti/platforms", body);
-    status("#register-status", `Registered ${platform.issuer}.`);
+    status("#register-status", t("lti.registered", { issuer: platform.issuer }));
     event.target.reset();
     await loadPlatforms();
   } catch (err) {
     const fields = err.fields;
     const detail = fields ? " " + Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
-    status("#register-status", `Not registered: ${err.message}.${detail}`, true);
+    status("#register-status", t("lti.not_registered", { reason: err.message, detail }), true);
   }
 }
 
@@ -93,6 +94,6 @@ if (!token) {
     for (const id of ["#tool", "#platforms", "#register"]) show($(id));
     $("#register-form").addEventListener("submit", register);
   } catch (err) {
-    fatal(err.status === 403 ? "Only admins manage LTI platforms." : `Cannot load this page: ${err.message}`);
+    fatal(err.status === 403 ? t("lti.admins_only") : t("lti.cannot_load", { reason: err.message }));
   }
 }

@@ -2,7 +2,7 @@
 // per question how many answered, the mean score, difficulty and discrimination, drawn as a bar
 // chart (SVG, drawn here) a teacher reads at a glance, with the same numbers in a table.
 import { $, api, download, el, formatDuration, show, showLogin, teacherCredential } from "./common.js";
-import { count } from "./counts.js";
+import { formatNumber, lang, t, tNodes, typed } from "./i18n.js";
 
 const TOKEN_KEY = "proctor.teacher.token";
 const token = await teacherCredential(TOKEN_KEY);
@@ -10,7 +10,13 @@ const roomId = new URLSearchParams(location.search).get("room");
 const NS = "http://www.w3.org/2000/svg";
 
 const fatal = (text) => { $("#fatal").textContent = text; show($("#fatal")); };
-const fmt = (v, digits = 2) => (v === null || v === undefined ? "—" : Number(v).toFixed(digits));
+// A fixed number of decimals in the reader's locale (0.25, 4.0).
+const fmt = (v, digits = 2) => (v === null || v === undefined ? "—"
+  : new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(Number(v)));
+const VERDICTS = { cleared: "verdict.cleared", follow_up: "verdict.follow_up", misconduct: "verdict.misconduct" };
+const verdictText = (a) => (a.verdict && VERDICTS[a.verdict] ? t(VERDICTS[a.verdict]) : a.verdict_label || "—");
+const KINDS = { single: "editor.qkind.single", multiple: "editor.qkind.multiple", numeric: "editor.qkind.numeric", short: "editor.qkind.short", essay: "editor.qkind.essay", text: "editor.qkind.essay" };
+const kindText = (kind) => (KINDS[kind] ? t(KINDS[kind]) : kind);
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -25,61 +31,62 @@ export function chart(questions) {
   const height = top + questions.length * rowH + 16;
   const zero = left + (width - left - right) / 2;
   const scale = (width - left - right) / 2;
-  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": `Difficulty and discrimination of ${count(questions.length, "question")}; the table below gives the numbers` });
+  const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", direction: "ltr",
+    "aria-label": t("results.chart_label", { count: questions.length }) });
   const grid = svg("g", { class: "grid" });
   for (let v = -1; v <= 1.0001; v += 0.25) {
     const gx = zero + v * scale;
     grid.append(svg("line", { x1: gx, x2: gx, y1: top - 6, y2: height - 10 }));
-    grid.append(svg("text", { x: gx, y: top - 10, "text-anchor": "middle" }, v.toFixed(2)));
+    grid.append(svg("text", { x: gx, y: top - 10, "text-anchor": "middle", direction: "ltr" }, fmt(v)));
   }
   root.append(grid);
   questions.forEach((q, i) => {
     const y = top + i * rowH;
-    root.append(svg("text", { x: 6, y: y + 16 }, `${q.question_id} (${q.kind})`));
+    root.append(svg("text", { x: 6, y: y + 16 }, t("results.chart_row", { id: q.question_id, kind: kindText(q.kind) })));
     const bar = (value, cls, dy, name) => {
       if (value === null || value === undefined) {
-        root.append(svg("text", { x: zero + 4, y: y + dy + 9, class: "muted" }, `${name}: not enough data`));
+        root.append(svg("text", { x: zero + 4, y: y + dy + 9, class: "muted" }, t("results.not_enough_data", { name })));
         return;
       }
       const x = value >= 0 ? zero : zero + value * scale;
       root.append(svg("rect", { class: `bar ${cls}${value < 0 ? " negative" : ""}`, x, y: y + dy, width: Math.max(1, Math.abs(value) * scale), height: 11,
         "data-question": q.question_id, "data-value": value }));
       // A negative bar grows to the left; its label goes right of the zero line, clear of the names.
-      root.append(svg("text", { x: value >= 0 ? zero + value * scale + 4 : zero + 4, y: y + dy + 10 }, `${name} ${fmt(value)}`));
+      root.append(svg("text", { x: value >= 0 ? zero + value * scale + 4 : zero + 4, y: y + dy + 10 }, t("results.bar_value", { name, value: fmt(value) })));
     };
-    bar(q.difficulty, "difficulty", 2, "difficulty");
-    bar(q.discrimination, "discrimination", 16, "discrimination");
+    bar(q.difficulty, "difficulty", 2, t("results.difficulty_word"));
+    bar(q.discrimination, "discrimination", 16, t("results.discrimination_word"));
   });
   return root;
 }
 
 async function showResults() {
   const data = await api(token, "GET", `/api/rooms/${encodeURIComponent(roomId)}/results`);
-  document.title = `Results — ${data.room.name}`;
-  $("#title").textContent = `Results — ${data.room.name} (${data.exam.title})`;
+  document.title = t("results.page_title", { room: data.room.name });
+  $("#title").replaceChildren(...tNodes("results.title", { room: typed(data.room.name), exam: typed(data.exam.title) }));
   const graded = data.attempts.filter((a) => a.grade_final).length;
-  $("#results-count").textContent = `${count(data.attempts.length, "student")} · ${graded} graded in full`;
+  $("#results-count").textContent = `${t("results.students", { count: data.attempts.length })} · ${t("results.graded_in_full", { count: graded })}`;
   $("#results-rows").replaceChildren(...data.attempts.map((a) => el("tr", {},
-    el("td", {}, a.student_name || a.student_id), el("td", {}, a.status),
-    el("td", {}, a.grade === null ? "not graded" : `${fmt(a.grade, 1)} / ${fmt(a.grade_max, 1)}${a.grade_final ? "" : " (not final)"}`),
-    el("td", {}, a.time_taken_seconds === null ? "—" : formatDuration(a.time_taken_seconds)),
-    el("td", {}, String(a.confirmed_flags)), el("td", {}, String(a.unreviewed_flags)),
-    el("td", {}, a.verdict_label || "—"),
+    el("td", {}, typed(a.student_name || a.student_id)), el("td", {}, t(`status.${a.status}`)),
+    el("td", {}, a.grade === null ? t("results.not_graded")
+      : t(a.grade_final ? "results.grade_of" : "results.grade_of_not_final", { grade: fmt(a.grade, 1), max: fmt(a.grade_max, 1) })),
+    el("td", { class: "num" }, a.time_taken_seconds === null ? "—" : formatDuration(a.time_taken_seconds)),
+    el("td", { class: "num" }, formatNumber(a.confirmed_flags)), el("td", { class: "num" }, formatNumber(a.unreviewed_flags)),
+    el("td", {}, verdictText(a)),
     el("td", {}, el("a", { href: `/teacher/review.html?${new URLSearchParams({ room: roomId, attempt: a.id })}` },
-      `Review ${a.student_name || a.student_id}`)))));
-  if (!data.attempts.length) $("#results-rows").append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No attempts yet.")));
+      ...tNodes("results.review_named", { name: typed(a.student_name || a.student_id) }))))));
+  if (!data.attempts.length) $("#results-rows").append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, t("results.no_attempts"))));
 }
 
 async function showStats() {
   const data = await api(token, "GET", `/api/rooms/${encodeURIComponent(roomId)}/statistics`);
-  $("#stats-count").textContent = `${count(data.questions.length, "question")} · ${count(data.ended, "ended attempt")}`;
+  $("#stats-count").textContent = `${t("results.questions_count", { count: data.questions.length })} · ${t("results.ended_count", { count: data.ended })}`;
   $("#stats-chart").replaceChildren(chart(data.questions));
   $("#stats-rows").replaceChildren(...data.questions.map((q) => el("tr", { "data-question": q.question_id },
-    el("th", { scope: "row" }, `${q.question_id}: ${q.text.slice(0, 80)}`), el("td", {}, q.kind),
-    el("td", {}, count(q.answered, "student")),
-    el("td", {}, q.mean_score === null ? "—" : `${fmt(q.mean_score)} / ${fmt(q.max_points, 1)}`),
-    el("td", {}, fmt(q.difficulty)), el("td", {}, fmt(q.discrimination)))));
+    el("th", { scope: "row" }, `${q.question_id}: `, typed(q.text.slice(0, 80))), el("td", {}, kindText(q.kind)),
+    el("td", {}, t("results.students", { count: q.answered })),
+    el("td", { class: "num" }, q.mean_score === null ? "—" : `${fmt(q.mean_score)} / ${fmt(q.max_points, 1)}`),
+    el("td", { class: "num" }, fmt(q.difficulty)), el("td", { class: "num" }, fmt(q.discrimination)))));
 }
 
 async function main() {
@@ -88,7 +95,7 @@ async function main() {
     return;
   }
   if (!roomId) {
-    fatal("Open this page from a room (results.html?room=…).");
+    fatal(t("results.open_from_a_room"));
     return;
   }
   $("#dash-link").href = `/teacher/?room=${encodeURIComponent(roomId)}`;
@@ -98,15 +105,15 @@ async function main() {
   $("#results-csv").addEventListener("click", async () => {
     try {
       await download(token, `/api/rooms/${encodeURIComponent(roomId)}/report.csv`, `room-${roomId}.csv`);
-      $("#results-csv-status").textContent = "Downloaded.";
+      $("#results-csv-status").textContent = t("results.downloaded");
     } catch (err) {
-      $("#results-csv-status").textContent = `Could not download: ${err.message}`;
+      $("#results-csv-status").textContent = t("results.download_failed", { reason: err.message });
     }
   });
   try {
     await Promise.all([showResults(), showStats()]);
   } catch (err) {
-    fatal(`Cannot read the results: ${err.message}`);
+    fatal(t("results.cannot_read", { reason: err.message }));
   }
 }
 

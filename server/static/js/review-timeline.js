@@ -6,6 +6,7 @@
 // explanation and evidence thumbnail in the panel under the chart.
 import { el, formatTime, kindLabel } from "./common.js";
 import { evidenceNode } from "./timeline.js";
+import { has, t } from "./i18n.js";
 
 const NS = "http://www.w3.org/2000/svg";
 export const GEOMETRY = { width: 1000, left: 160, right: 24, top: 30, lane: 34 };
@@ -41,22 +42,25 @@ export function legend() {
     const s = svg("svg", { width: 18, height: 18, viewBox: "0 0 18 18", "aria-hidden": "true", class: "tl-svg" }, shape(kind, 9, 9));
     return s;
   })(), ` ${text}`);
-  return el("ul", { class: "tl-legend", "aria-label": "Legend" },
-    item("unreviewed", "flag to decide (triangle)"), item("confirmed", "confirmed flag (square)"),
-    item("dismissed", "dismissed flag (hollow circle)"), item("answer", "answer saved (dot)"),
-    item("control", "teacher control (diamond)"),
-    el("li", {}, "shaded band: connection lost (Network) or paused (Pauses & controls)"));
+  return el("ul", { class: "tl-legend", "aria-label": t("tl.legend") },
+    item("unreviewed", t("tl.legend_unreviewed")), item("confirmed", t("tl.legend_confirmed")),
+    item("dismissed", t("tl.legend_dismissed")), item("answer", t("tl.legend_answer")),
+    item("control", t("tl.legend_control")),
+    el("li", {}, t("tl.legend_band")));
 }
+
+const actionText = (action) => (has(`control.${action}`) ? t(`control.${action}`) : action);
 
 function controlText(entry) {
   const p = entry.params || {};
-  const extra = p.text ? `: “${p.text}”` : p.minutes ? ` by ${p.minutes} min` : "";
-  return `${entry.actor} — ${entry.action}${extra}`;
+  const extra = p.text ? `: “${p.text}”` : p.minutes ? ` ${t("timeline.by_minutes", { count: p.minutes })}` : "";
+  return `${entry.actor} — ${actionText(entry.action)}${extra}`;
 }
 
 export function flagDescription(entry) {
-  const state = entry.review ? entry.review : "not yet decided";
-  return `${formatTime(entry.at)} — ${entry.label || kindLabel(entry.kind)} (${entry.source === "server" ? "camera analysis" : "browser"}): ${entry.explanation} — ${state}`;
+  const state = entry.review ? t(`review_state.${entry.review === "confirmed" ? "confirmed" : "dismissed"}`) : t("tl.not_yet_decided");
+  return t("tl.flag_label", { at: formatTime(entry.at), kind: kindLabel(entry.kind),
+    source: t(`source.${entry.source === "server" ? "server" : "client"}`), explanation: entry.explanation || "", state });
 }
 
 // Draw into `holder`; `detail` is the panel that shows the focused marker; `onPick(entry)` runs
@@ -72,12 +76,13 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
 
   const flags = entries.filter((e) => e.type === "violation");
   const kinds = [...new Set(flags.map((e) => e.kind))];
-  const lanes = ["Answers", ...kinds.map((k) => `Flag: ${kindLabel(k)}`), "Network", "Pauses & controls"];
+  const lanes = [t("tl.lane_answers"), ...kinds.map((k) => t("tl.lane_flag", { kind: kindLabel(k) })), t("tl.lane_network"), t("tl.lane_controls")];
   const laneY = (i) => top + 22 + i * lane;
   const height = laneY(lanes.length - 1) + lane;
   const chart = svg("svg", {
-    class: "tl-svg", viewBox: `0 0 ${width} ${height}`, role: "group",
-    "aria-label": `Timeline of the attempt from ${formatTime(attempt.started_at)} to ${formatTime(new Date(end).toISOString())}; each marker can be focused`,
+    // Time runs left to right in every language; labels anchor at their x as drawn.
+    class: "tl-svg", viewBox: `0 0 ${width} ${height}`, role: "group", direction: "ltr",
+    "aria-label": t("tl.chart_label", { from: formatTime(attempt.started_at), to: formatTime(new Date(end).toISOString()) }),
   });
   // The axis: the exam's whole duration (its planned end or the actual one, whichever is later).
   chart.append(svg("line", {
@@ -90,7 +95,7 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
     const tx = x(start + m * 60000);
     chart.append(svg("g", { class: "tick", "aria-hidden": "true" },
       svg("line", { x1: tx, x2: tx, y1: top - 4, y2: height - 4 }),
-      svg("text", { x: tx, y: top - 8, "text-anchor": "middle" }, `${m} min`)));
+      svg("text", { x: tx, y: top - 8, "text-anchor": "middle" }, t("tl.minutes", { count: m }))));
   }
   lanes.forEach((name, i) => {
     chart.append(svg("text", { class: "lane-label", x: 8, y: laneY(i) + 4 }, name));
@@ -119,7 +124,7 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
 
   for (const e of entries.filter((e) => e.type === "answer")) {
     const cx = x(Date.parse(e.at));
-    marker("answer", e.at, `${formatTime(e.at)} — answered ${e.question_id}: ${e.answer_text ?? ""}`, shape("answer", cx, laneY(0)), e);
+    marker("answer", e.at, t("tl.answered", { at: formatTime(e.at), question: e.question_id, value: e.answer_text ?? "" }), shape("answer", cx, laneY(0)), e);
   }
   for (const e of flags) {
     const cx = x(Date.parse(e.at));
@@ -133,7 +138,7 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
     const x1 = x(from);
     const w = Math.max(3, x(to) - x1);
     marker("gap", e.details?.from || e.at,
-      `${formatTime(e.details?.from || e.at)}–${formatTime(e.details?.to || e.at)} — connection lost for ${Math.round(e.details?.seconds ?? (to - from) / 1000)} s (not a violation)`,
+      t("tl.gap", { from: formatTime(e.details?.from || e.at), to: formatTime(e.details?.to || e.at), seconds: Math.round(e.details?.seconds ?? (to - from) / 1000) }),
       svg("rect", { class: "shape gap", x: x1, y: netY - 8, width: w, height: 16 }), e);
   }
   const ctlY = laneY(lanes.length - 1);
@@ -143,21 +148,21 @@ export function drawTimeline(holder, detail, attempt, entries, { token, onPick =
     if (e.action === "pause") { pausedAt = e.at; continue; }
     if (e.action === "resume" && pausedAt) {
       const x1 = x(Date.parse(pausedAt));
-      marker("pause", pausedAt, `${formatTime(pausedAt)}–${formatTime(e.at)} — paused by a teacher`,
+      marker("pause", pausedAt, t("tl.paused", { from: formatTime(pausedAt), to: formatTime(e.at) }),
         svg("rect", { class: "shape pause", x: x1, y: ctlY - 9, width: Math.max(3, x(Date.parse(e.at)) - x1), height: 18 }), e);
       pausedAt = null;
     }
   }
   if (pausedAt) {
     const x1 = x(Date.parse(pausedAt));
-    marker("pause", pausedAt, `${formatTime(pausedAt)} — paused by a teacher (not resumed)`,
+    marker("pause", pausedAt, t("tl.paused_open", { from: formatTime(pausedAt) }),
       svg("rect", { class: "shape pause", x: x1, y: ctlY - 9, width: Math.max(3, width - right - x1), height: 18 }), null);
   }
   for (const e of controls.filter((c) => c.action !== "pause" && c.action !== "resume")) {
     const cx = x(Date.parse(e.at));
     marker("control", e.at, `${formatTime(e.at)} — ${controlText(e)}`,
-      [shape("control", cx, ctlY), svg("text", { class: "marker-text", x: cx + 9, y: ctlY + 4 }, e.action)], e);
+      [shape("control", cx, ctlY), svg("text", { class: "marker-text", x: cx + 9, y: ctlY + 4 }, actionText(e.action))], e);
   }
   holder.replaceChildren(chart);
-  show("Focus or point at a marker to read what happened; flags show their explanation and evidence here.", null);
+  show(t("tl.focus_hint"), null);
 }

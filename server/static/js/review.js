@@ -3,7 +3,6 @@ import { formatDate, formatNumber, has, t, tNodes, typed } from "./i18n.js";
 // visual timeline, every flag with the detector's explanation and its evidence, a decision
 // (confirm or dismiss, with a note) per flag, and the attempt's verdict.
 import { $, api, appConfig, download, el, formatTime, kindLabel, show, showLogin, teacherCredential } from "./common.js";
-import { count } from "./counts.js";
 import { drawTimeline, legend } from "./review-timeline.js";
 import { evidenceNode, postReview, renderTimeline } from "./timeline.js";
 
@@ -15,6 +14,9 @@ const params = new URLSearchParams(location.search);
 const roomId = params.get("room");
 const attemptId = params.get("attempt");
 let verdictLabels = {};
+const VERDICTS = { cleared: "verdict.cleared", follow_up: "verdict.follow_up", misconduct: "verdict.misconduct" };
+const verdictText = (id, label) => (id && VERDICTS[id] ? t(VERDICTS[id]) : label || "—");
+const when = (iso) => formatDate(iso);
 
 const fatal = (text) => { $("#fatal").textContent = text; show($("#fatal")); };
 const link = (attempt) => `?${new URLSearchParams({ ...(roomId ? { room: roomId } : {}), attempt }).toString()}`;
@@ -34,14 +36,14 @@ async function showRoom() {
   try {
     const { attempts } = await api(token, "GET", `/api/rooms/${encodeURIComponent(roomId)}/attempts`);
     const undecided = attempts.reduce((n, a) => n + a.flags.unreviewed, 0);
-    $("#room-counts").textContent = `${count(attempts.length, "attempt")} · ${count(undecided, "flag")} to decide`;
+    $("#room-counts").textContent = `${t("review.attempts_count", { count: attempts.length })} · ${t("review.flags_to_decide_count", { count: undecided })}`;
     $("#attempts").replaceChildren(...attempts.map((a) => el("tr", { class: a.id === attemptId ? "current" : "" },
-      el("td", {}, a.student_name || a.student_id), el("td", {}, a.status), el("td", {}, String(a.answered)),
-      el("td", {}, String(a.flags.unreviewed)), el("td", {}, String(a.flags.confirmed)),
-      el("td", {}, a.verdict_label || "—"),
-      el("td", {}, a.submitted_at ? `${formatTime(a.submitted_at)} (${a.end_reason || ""})` : "—"),
-      el("td", {}, el("a", { href: link(a.id) }, `Review ${a.student_name || a.student_id}`)))));
-    if (!attempts.length) $("#attempts").append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No attempts yet.")));
+      el("td", {}, typed(a.student_name || a.student_id)), el("td", {}, statusText(a.status)), el("td", { class: "num" }, formatNumber(a.answered)),
+      el("td", { class: "num" }, formatNumber(a.flags.unreviewed)), el("td", { class: "num" }, formatNumber(a.flags.confirmed)),
+      el("td", {}, verdictText(a.verdict, a.verdict_label)),
+      el("td", {}, a.submitted_at ? `${formatTime(a.submitted_at)} (${endText(a.end_reason)})` : "—"),
+      el("td", {}, el("a", { href: link(a.id) }, ...tNodes("review.review_named", { name: typed(a.student_name || a.student_id) }))))));
+    if (!attempts.length) $("#attempts").append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, t("review.no_attempts"))));
   } catch (err) {
     fatal(t("review.cannot_list", { reason: err.message }));
   }
@@ -49,32 +51,35 @@ async function showRoom() {
 
 function flagCard(entry, onDecided) {
   const noteId = `note-${entry.id}`;
-  const state = el("p", { class: "state" }, entry.review
-    ? `${entry.review === "confirmed" ? "Confirmed" : "Dismissed"} by ${entry.reviewed_by || "?"} at ${formatTime(entry.reviewed_at)}${entry.review_note ? `: “${entry.review_note}”` : ""}`
-    : "Not yet decided: it does not count against the student until confirmed.");
-  const note = el("textarea", { id: noteId, maxlength: 1000, value: entry.review_note || "" });
+  const decidedParams = { who: typed(entry.reviewed_by || "?"), at: formatTime(entry.reviewed_at) };
+  const state = el("p", { class: "state" }, ...(entry.review
+    ? [...tNodes(entry.review === "confirmed" ? "review.confirmed_by" : "review.dismissed_by", decidedParams),
+      ...(entry.review_note ? [": ", typed(`“${entry.review_note}”`)] : [])]
+    : [t("review.not_yet_decided")]));
+  const note = el("textarea", { id: noteId, maxlength: 1000, value: entry.review_note || "", dir: "auto" });
   const message = el("span", { role: "status" });
   const decide = (decision) => async () => {
-    message.textContent = "saving…";
+    message.textContent = t("review.saving");
     try {
       await postReview(token)(entry.id, decision, note.value.trim());
-      message.textContent = decision === "confirmed" ? "Confirmed." : "Dismissed.";
+      message.textContent = decision === "confirmed" ? t("review.confirmed_done") : t("review.dismissed_done");
       await onDecided(entry.id);
     } catch (err) {
-      message.textContent = `Could not save: ${err.message}`;
+      message.textContent = t("review.could_not_save", { reason: err.message });
     }
   };
   const card = el("article", { class: `flag-card ${entry.review || "unreviewed"}`, id: `flag-${entry.id}`, tabindex: -1,
     "aria-labelledby": `flag-h-${entry.id}`, "data-id": entry.id },
-    el("h4", { id: `flag-h-${entry.id}` }, `${formatTime(entry.at)} — ${entry.label || kindLabel(entry.kind)}`,
-      el("span", { class: "muted small" }, ` (${entry.source === "server" ? "camera analysis" : "browser"}, signal weight ${entry.severity})`)),
-    el("p", { class: "explanation" }, entry.explanation),
+    el("h4", { id: `flag-h-${entry.id}` }, `${formatTime(entry.at)} — ${kindLabel(entry.kind)}`,
+      el("span", { class: "muted small" }, ` ${t("review.flag_source", { source: t(`source.${entry.source === "server" ? "server" : "client"}`), weight: entry.severity })}`)),
+    // The detector's own words (the server's explanation), as the live feed shows them.
+    el("p", { class: "explanation", translate: "no", lang: "en" }, entry.explanation),
     entry.evidence_id ? evidenceNode(token, entry.evidence_id) : null,
     state,
-    el("label", { for: noteId }, `Note on this flag (${kindLabel(entry.kind)} at ${formatTime(entry.at)})`), note,
+    el("label", { for: noteId }, t("review.note_on_flag", { kind: kindLabel(entry.kind), at: formatTime(entry.at) })), note,
     el("div", { class: "row" },
-      el("button", { type: "button", class: "small", onclick: decide("confirmed") }, "Confirm flag"),
-      el("button", { type: "button", class: "small secondary", onclick: decide("dismissed") }, "Dismiss flag"),
+      el("button", { type: "button", class: "small", onclick: decide("confirmed") }, t("review.confirm_flag")),
+      el("button", { type: "button", class: "small secondary", onclick: decide("dismissed") }, t("review.dismiss_flag")),
       message));
   return card;
 }
@@ -83,16 +88,19 @@ async function loadAttempt(focusFlag = null) {
   const data = await api(token, "GET", `/api/attempts/${encodeURIComponent(attemptId)}/timeline`);
   const a = data.attempt;
   const name = a.student_name || a.student_id;
-  $("#attempt-h").textContent = `Attempt of ${name}`;
-  document.title = `Review — ${name}`;
-  $("#attempt-summary").textContent = `${a.exam_title} · ${a.status}${a.end_reason ? ` (${a.end_reason})` : ""} · answered ${a.answered}` +
-    ` · ${count(a.violations, "flag")}: ${a.flags.unreviewed} to decide, ${a.flags.confirmed} confirmed, ${a.flags.dismissed} dismissed` +
-    ` · started ${new Date(a.started_at).toLocaleString()}`;
-  $("#attempt-verdict").textContent = a.verdict
-    ? `Verdict: ${a.verdict_label} (by ${a.verdict_by} at ${new Date(a.verdict_at).toLocaleString()})${a.verdict_note ? ` — “${a.verdict_note}”` : ""}`
-    : "No verdict yet.";
+  $("#attempt-h").replaceChildren(...tNodes("review.attempt_of", { name: typed(name) }));
+  document.title = t("review.title_of", { name });
+  $("#attempt-summary").replaceChildren(typed(a.exam_title), " · ",
+    `${statusText(a.status)}${a.end_reason ? ` (${endText(a.end_reason)})` : ""}`,
+    ` · ${t("review.answered_n", { count: a.answered })}`,
+    ` · ${t("review.flags_summary", { count: a.violations, unreviewed: a.flags.unreviewed, confirmed: a.flags.confirmed, dismissed: a.flags.dismissed })}`,
+    ` · ${t("review.started_at", { at: when(a.started_at) })}`);
+  $("#attempt-verdict").replaceChildren(...(a.verdict
+    ? [...tNodes("review.verdict_by", { verdict: verdictText(a.verdict, a.verdict_label), who: typed(a.verdict_by), at: when(a.verdict_at) }),
+      ...(a.verdict_note ? [" — ", typed(`“${a.verdict_note}”`)] : [])]
+    : [t("review.no_verdict")]));
   const flags = data.entries.filter((e) => e.type === "violation");
-  $("#flags-count").textContent = flags.length ? `${count(flags.length, "flag")}, ${a.flags.unreviewed} to decide.` : "No flags: nothing to decide.";
+  $("#flags-count").textContent = flags.length ? t("review.flags_count", { count: flags.length, unreviewed: a.flags.unreviewed }) : t("review.no_flags");
   const decided = async (id) => loadAttempt(id);
   $("#flags").replaceChildren(...flags.map((f) => flagCard(f, decided)));
   drawTimeline($("#tl-chart"), $("#tl-detail"), a, data.entries, {
@@ -111,21 +119,20 @@ async function loadAttempt(focusFlag = null) {
 async function showAttempt() {
   show($("#attempt"));
   $("#tl-legend").replaceChildren(legend());
-  $("#review-note").textContent = "Flags are signals for a person to review, never decisions on their own: look at each one's " +
-    "explanation and evidence, confirm or dismiss it with a note, then close the attempt with a verdict.";
-  $("#verdict-choice").replaceChildren(el("option", { value: "" }, "Choose…"),
-    ...Object.entries(verdictLabels).map(([id, label]) => el("option", { value: id }, label)));
+  $("#review-note").textContent = t("review.flags_are_signals");
+  $("#verdict-choice").replaceChildren(el("option", { value: "" }, t("review.choose")),
+    ...Object.entries(verdictLabels).map(([id, label]) => el("option", { value: id }, verdictText(id, label))));
   $("#verdict-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const verdict = $("#verdict-choice").value;
-    $("#verdict-result").textContent = "saving…";
+    $("#verdict-result").textContent = t("review.saving");
     try {
       const given = await api(token, "POST", `/api/attempts/${encodeURIComponent(attemptId)}/verdict`,
         { verdict, note: $("#verdict-note").value.trim() });
-      $("#verdict-result").textContent = `Saved: ${given.verdict_label}.`;
+      $("#verdict-result").textContent = t("review.verdict_saved", { verdict: verdictText(given.verdict, given.verdict_label) });
       await loadAttempt();
     } catch (err) {
-      $("#verdict-result").textContent = `Not saved: ${err.message}`;
+      $("#verdict-result").textContent = t("review.not_saved", { reason: err.message });
     }
   });
   try {

@@ -1,32 +1,33 @@
 // The room page's "Schedule and accommodations" section: the room's own window (it replaces the
 // exam's) and per-student extra time and rule switches (docs/exams.md). REST only:
 // /api/rooms/{id}/schedule and /api/rooms/{id}/accommodations[/{student_id}].
-import { $, api, el, show, signalKinds } from "./common.js";
+import { $, api, el, kindLabel, show, signalKinds } from "./common.js";
+import { lang, t, typed } from "./i18n.js";
 import { formatWhen } from "./schedule-words.js";
 import { fillWindow, readWindow } from "./window-fields.js";
 
 function describeWindow(w) {
-  if (!w) return "no window: students may start at any time";
+  if (!w) return t("sched.no_window");
   const parts = [];
-  if (w.opens_at) parts.push(`opens ${formatWhen(w.opens_at)}`);
-  if (w.latest_start) parts.push(`last start ${formatWhen(w.latest_start)}`);
-  if (w.closes_at) parts.push(`closes ${formatWhen(w.closes_at)}${w.hard_close ? " (hard close)" : ""}`);
-  return parts.length ? parts.join(", ") : "no limits";
+  if (w.opens_at) parts.push(t("sched.opens", { when: formatWhen(w.opens_at) }));
+  if (w.latest_start) parts.push(t("sched.last_start", { when: formatWhen(w.latest_start) }));
+  if (w.closes_at) parts.push(t(w.hard_close ? "sched.closes_hard" : "sched.closes", { when: formatWhen(w.closes_at) }));
+  return parts.length ? parts.join(", ") : t("sched.no_limits");
 }
 
 function errorText(err) {
-  const fields = err.fields ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
-  return `Not saved: ${err.message}${fields}`;
+  const fields = err.fields && err.code === "invalid" ? ` (${Object.entries(err.fields).map(([k, v]) => `${k}: ${v}`).join("; ")})` : "";
+  return t("sched.not_saved", { reason: `${err.message}${fields}` });
 }
 
 function extraText(a, durationSeconds) {
   const seconds = Math.ceil(durationSeconds * a.extra_percent / 100) + a.extra_minutes * 60;
   const parts = [];
-  if (a.extra_percent) parts.push(`${a.extra_percent} %`);
-  if (a.extra_minutes) parts.push(`${a.extra_minutes} min`);
-  if (!parts.length) return "none";
+  if (a.extra_percent) parts.push(new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 1 }).format(a.extra_percent / 100));
+  if (a.extra_minutes) parts.push(t("sched.minutes_short", { count: a.extra_minutes }));
+  if (!parts.length) return t("sched.none");
   // A percentage is of this exam's duration: say what it comes to.
-  return a.extra_percent ? `${parts.join(" + ")} (${Math.round(seconds / 6) / 10} minutes)` : parts.join("");
+  return a.extra_percent ? t("sched.extra_comes_to", { extra: parts.join(" + "), count: Math.round(seconds / 6) / 10 }) : parts.join("");
 }
 
 export class RoomSchedule {
@@ -50,7 +51,7 @@ export class RoomSchedule {
     const box = $("#acc-rules");
     for (const kind of signalKinds()) {
       box.append(el("label", { class: "check", title: kind.explanation || "" },
-        el("input", { type: "checkbox", value: kind.id, name: "rules_off" }), kind.label));
+        el("input", { type: "checkbox", value: kind.id, name: "rules_off" }), kindLabel(kind.id)));
     }
   }
 
@@ -59,11 +60,11 @@ export class RoomSchedule {
       const data = await api(this.token, "GET", `${this.base}/schedule`);
       const own = data.schedule;
       $("#window-state").textContent = own
-        ? `This room: ${describeWindow(own)}.`
-        : `This room follows the exam's window: ${describeWindow(data.exam_schedule)}.`;
+        ? t("sched.this_room", { window: describeWindow(own) })
+        : t("sched.follows_exam", { window: describeWindow(data.exam_schedule) });
       fillWindow("win", own);
     } catch (err) {
-      $("#window-state").textContent = `The window is not available: ${err.message}`;
+      $("#window-state").textContent = t("sched.window_unavailable", { reason: err.message });
     }
   }
 
@@ -72,7 +73,7 @@ export class RoomSchedule {
     if (!body) return this.clearWindow(); // no limit set: the room follows the exam's window
     try {
       await api(this.token, "PUT", `${this.base}/schedule`, body);
-      $("#window-result").textContent = "Saved: the room's window.";
+      $("#window-result").textContent = t("sched.saved_window");
       await this.loadWindow();
     } catch (err) {
       $("#window-result").textContent = errorText(err);
@@ -82,7 +83,7 @@ export class RoomSchedule {
   async clearWindow() {
     try {
       await api(this.token, "DELETE", `${this.base}/schedule`);
-      $("#window-result").textContent = "Saved: the room follows the exam's window.";
+      $("#window-result").textContent = t("sched.saved_follows");
       await this.loadWindow();
     } catch (err) {
       $("#window-result").textContent = errorText(err);
@@ -96,27 +97,27 @@ export class RoomSchedule {
       this.duration = data.duration_seconds;
       body.replaceChildren(...data.accommodations.map((a) => this.row(a)));
       if (!data.accommodations.length) {
-        body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No student has an accommodation in this room.")));
+        body.append(el("tr", {}, el("td", { colspan: "6", class: "muted" }, t("sched.no_accommodations"))));
       }
     } catch (err) {
-      body.replaceChildren(el("tr", {}, el("td", { colspan: "6" }, `Accommodations are not available: ${err.message}`)));
+      body.replaceChildren(el("tr", {}, el("td", { colspan: "6" }, t("sched.accommodations_unavailable", { reason: err.message }))));
     }
   }
 
   row(a) {
-    const labels = new Map(signalKinds().map((k) => [k.id, k.label]));
+    const status = a.attempt ? t(`status.${a.attempt.status}`) : "";
     const attempt = a.attempt
-      ? `${a.attempt.status}${["active", "paused"].includes(a.attempt.status) ? `, deadline ${formatWhen(a.attempt.deadline)}` : ""}`
-      : "not started";
+      ? (["active", "paused"].includes(a.attempt.status) ? t("sched.status_deadline", { status, when: formatWhen(a.attempt.deadline) }) : status)
+      : t("sched.not_started");
     return el("tr", { "data-student": a.student_id },
-      el("th", { scope: "row" }, a.attempt?.student_name ? `${a.attempt.student_name} (${a.student_id})` : a.student_id),
+      el("th", { scope: "row" }, typed(a.attempt?.student_name ? `${a.attempt.student_name} (${a.student_id})` : a.student_id)),
       el("td", {}, extraText(a, this.duration)),
-      el("td", {}, a.rules_off.map((id) => labels.get(id) || id).join(", ") || "none"),
-      el("td", {}, a.note || ""),
+      el("td", {}, a.rules_off.map((id) => kindLabel(id)).join(", ") || t("sched.none")),
+      el("td", {}, typed(a.note || "")),
       el("td", {}, attempt),
       el("td", {},
-        el("button", { type: "button", class: "small secondary", onclick: () => this.edit(a) }, `Edit ${a.student_id}`), " ",
-        el("button", { type: "button", class: "small danger", onclick: () => this.remove(a.student_id) }, `Remove ${a.student_id}`)));
+        el("button", { type: "button", class: "small secondary", onclick: () => this.edit(a) }, t("sched.edit_student", { id: a.student_id })), " ",
+        el("button", { type: "button", class: "small danger", onclick: () => this.remove(a.student_id) }, t("sched.remove_student", { id: a.student_id }))));
   }
 
   edit(a) {
@@ -139,8 +140,8 @@ export class RoomSchedule {
     try {
       const saved = await api(this.token, "PUT", `${this.base}/accommodations/${encodeURIComponent(student)}`, body);
       $("#acc-result").textContent = saved.applied_to.length
-        ? `Saved for ${student}; their running exam has the new time now.`
-        : `Saved for ${student}; it applies when they start.`;
+        ? t("sched.saved_running", { id: student })
+        : t("sched.saved_later", { id: student });
       await this.loadAccommodations();
     } catch (err) {
       $("#acc-result").textContent = errorText(err);
@@ -150,7 +151,7 @@ export class RoomSchedule {
   async remove(student) {
     try {
       await api(this.token, "DELETE", `${this.base}/accommodations/${encodeURIComponent(student)}`);
-      $("#acc-result").textContent = `Removed the accommodation of ${student}.`;
+      $("#acc-result").textContent = t("sched.removed", { id: student });
       await this.loadAccommodations();
     } catch (err) {
       $("#acc-result").textContent = errorText(err);

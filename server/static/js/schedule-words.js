@@ -2,27 +2,23 @@
 // accommodations"). Times come from the server in ISO 8601 with an offset; they are shown in
 // the reader's own time zone and language (Intl.DateTimeFormat).
 
-// "Monday 2 March 2026 at 10:00" in the reader's locale and time zone.
+import { lang, t } from "./i18n.js";
+
+// "Monday 2 March 2026 at 10:00" in the reader's language and time zone.
 export function formatWhen(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" }).format(date);
+  return new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "short" }).format(date);
 }
 
-// The words for a join refused outside the window, or null for another error.
+// The words for a join refused outside the window (the error's details say when), or null.
 export function windowRefusal(error) {
   const d = error?.details || {};
   switch (error?.code) {
-    case "not_open_yet":
-      return `This exam is not open yet. It opens on ${formatWhen(d.opens_at)} (your time). ` +
-        "Keep this page open: it lets you in then.";
-    case "too_late":
-      return `The last moment to start this exam was ${formatWhen(d.latest_start)} (your time). ` +
-        "Contact your teacher or institution.";
-    case "closed":
-      return `This exam closed on ${formatWhen(d.closes_at)} (your time). Contact your teacher or institution.`;
-    default:
-      return null;
+    case "not_open_yet": return t("window.not_open_yet", { when: formatWhen(d.opens_at) });
+    case "too_late": return t("window.too_late", { when: formatWhen(d.latest_start) });
+    case "closed": return t("window.closed", { when: formatWhen(d.closes_at) });
+    default: return null;
   }
 }
 
@@ -37,32 +33,24 @@ export function retryDelay(error, now = Date.now()) {
   return Math.min(60_000, Math.max(1000, wait));
 }
 
-function minutesText(minutes) {
-  const n = Math.round(minutes * 10) / 10;
-  return `${n} extra minute${n === 1 ? "" : "s"}`;
-}
-
-function list(items) {
-  if (items.length <= 1) return items.join("");
-  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
-}
-
-// "You have 15 extra minutes; the rules “No face” and “Tab hidden” are off for you." or "".
+// "You have 15 extra minutes. The rules “No face” and “Tab hidden” are off for you." or "".
 export function accommodationSentence(acc) {
   if (!acc) return "";
   const parts = [];
-  if (acc.extra_seconds > 0) parts.push(`You have ${minutesText(acc.extra_minutes ?? acc.extra_seconds / 60)}`);
+  if (acc.extra_seconds > 0) {
+    const minutes = Math.round((acc.extra_minutes ?? acc.extra_seconds / 60) * 10) / 10;
+    parts.push(t("accommodation.extra_time", { count: minutes }));
+  }
   const rules = (acc.rules_off || []).map((r) => `“${r.label || r.id}”`);
   if (rules.length) {
-    const words = `the ${rules.length === 1 ? "rule" : "rules"} ${list(rules)} ${rules.length === 1 ? "is" : "are"} off for you`;
-    parts.push(parts.length ? words : words[0].toUpperCase() + words.slice(1));
+    const names = new Intl.ListFormat(lang, { type: "conjunction" }).format(rules);
+    parts.push(t("window.rules_off", { count: rules.length, rules: names }));
   }
-  return parts.length ? `${parts.join("; ")}.` : "";
+  return parts.join(" ");
 }
 
 // "The exam window closes on Monday 2 March 2026 at 11:30: …" or "".
 export function hardCloseSentence(clock) {
   if (!clock?.hard_close_at) return "";
-  return `The exam window closes on ${formatWhen(clock.hard_close_at)} (your time): ` +
-    "your exam is submitted then, time left or not.";
+  return t("window.hard_close", { when: formatWhen(clock.hard_close_at) });
 }

@@ -4,7 +4,6 @@ import { $, api, appConfig, call, claimsOf, confirmDialog, connect, el, formatTi
 import { TileGrid } from "./tiles.js";
 import { evidenceNode, renderTimeline } from "./timeline.js";
 import { LiveViewer } from "./teacher-live.js";
-import { count } from "./counts.js";
 import { showHome } from "./home.js";
 import { showNotJoined } from "./lti-roster.js";
 import { RoomSchedule } from "./room-schedule.js";

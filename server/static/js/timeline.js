@@ -65,7 +65,7 @@ export function renderTimeline(list, entries, { token } = {}) {
       el("span", { class: "what" }, kindLabel(entry.kind)),
       // The detector's own words, the same text (and field) as the live feed's.
       ` (${t(`source.${entry.source === "server" ? "server" : "client"}`)}) `,
-      el("span", { class: "explanation", translate: "no" }, entry.explanation || ""), status);
+      el("span", { class: "explanation", translate: "no", lang: "en" }, entry.explanation || ""), status);
     if (entry.evidence_id) item.append(evidenceNode(token, entry.evidence_id));
     list.append(item);
   }
