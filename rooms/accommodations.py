@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from core.vocabulary import KINDS
+from core.vocabulary import KINDS, SERVER_KINDS
 
 from .exam import Schedule
 
@@ -27,6 +27,7 @@ MAX_EXTRA_PERCENT = 400
 MAX_EXTRA_MINUTES = 1440
 
 _KIND_IDS: tuple[str, ...] = tuple(KINDS)
+EXAMPLE_RULE = SERVER_KINDS[0]  # the OpenAPI example names a real rule, read from the vocabulary
 RuleKind = Literal[_KIND_IDS]  # type: ignore[valid-type]
 
 
@@ -37,7 +38,7 @@ class Accommodation(BaseModel):
         frozen=True,
         extra="forbid",
         json_schema_extra={
-            "example": {"extra_percent": 25, "extra_minutes": 0, "rules_off": ["looking_away"], "note": "reader"}
+            "example": {"extra_percent": 25, "extra_minutes": 0, "rules_off": [EXAMPLE_RULE], "note": "reader"}
         },
     )
 

@@ -183,13 +183,25 @@ async def _refuse_if_in_use(conn: asyncpg.Connection, db: Database, force: bool)
             )
 
 
+# The schema's own functions (trigger functions of the migrations, e.g. 0011's exams_own_family)
+# go with the tables: the dump creates them again. Extensions' functions stay.
+_DROP_FUNCTIONS = """DO $$ DECLARE f record; BEGIN
+  FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND p.prokind = 'f'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  LOOP EXECUTE 'DROP FUNCTION IF EXISTS ' || f.sig || ' CASCADE'; END LOOP;
+END $$;
+"""
+
+
 async def _load(
     tools: Tools, db: Database, work: Path, script: Path, tables: list[str], log: list[erasures.Erasure]
 ) -> None:
     """Drop, load, re-erase and purge in one transaction: all of it or nothing."""
     before = work / "before.sql"
     before.write_text(
-        f"DROP TABLE IF EXISTS {', '.join('public.' + _ident(t) for t in tables)} CASCADE;\n" if tables else ""
+        (f"DROP TABLE IF EXISTS {', '.join('public.' + _ident(t) for t in tables)} CASCADE;\n" if tables else "")
+        + _DROP_FUNCTIONS
     )
     [log_table] = [m for m in available() if m.name.endswith("_erasures.sql")]
     after = work / "after.sql"

@@ -19,7 +19,8 @@ Client = TestClient[Any, Any]
 
 def assert_error_shape(body: Any, code: str | None = None) -> None:
     assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert set(body["error"]) <= {"code", "message", "fields", "retry_after"}, body
+    # `text`: the person's words in their language (server/http/messages.py); `details`: facts.
+    assert set(body["error"]) <= {"code", "message", "fields", "retry_after", "text", "details"}, body
     assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str), body
     if code is not None:
         assert body["error"]["code"] == code, body

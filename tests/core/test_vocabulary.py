@@ -47,6 +47,10 @@ PYTHON_USES: dict[str, tuple[frozenset[str], str]] = {
         "the exam body's OpenAPI example (tests/server/test_openapi.py posts it, so it cannot go stale); "
         "`speaking`: the switch analysis.speaking, named after the kind it turns on",
     ),
+    "signaling/student.py": (
+        frozenset({"speaking"}),
+        "the join ack reads the exam's switch analysis.speaking (a speaking exam's camera rides its WebRTC peer)",
+    ),
 }
 JS_USES: dict[str, tuple[frozenset[str], str]] = {
     "js/lockdown.js": (frozenset(CLIENT_KINDS), "the page code that notices each client signal and sends it"),
@@ -54,6 +58,10 @@ JS_USES: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"copy", "speaking"}),
         "document.execCommand('copy'), the clipboard command, not the kind; `speaking`: the exam's switch "
         "rules.analysis.speaking, named after the kind it turns on",
+    ),
+    "js/exam-form.js": (
+        frozenset({"speaking"}),
+        "the exam's switch rules.analysis.speaking (the editor's question form builds the rules)",
     ),
 }
 

@@ -14,6 +14,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 import socketio
 
@@ -363,6 +365,8 @@ async def test_rest_access_matrix(world: World) -> None:
 # with a refusal code. "event:variant" labels are variants of one event.
 STUDENTS = frozenset(STUDENT_ROLES)
 TEACHERS_OF_X = _LIVE_X  # the live side: no reviewer
+# A real JPEG (the frame event refuses anything else), small enough for the event's limit.
+TINY_JPEG = bytes(cv2.imencode(".jpg", np.full((24, 32, 3), 128, np.uint8))[1])
 STUDENT_POLICY: dict[str, frozenset[str]] = {
     "join": STUDENTS,
     "answer": STUDENTS,
@@ -370,6 +374,10 @@ STUDENT_POLICY: dict[str, frozenset[str]] = {
     "event": STUDENTS,
     "hand": STUDENTS,
     "rtc:answer to teacher_x's live view of A": frozenset({"student_a"}),
+    # A camera snapshot goes to the analysis of one's own attempt only (docs/protocol.md); this
+    # world's exam has no server analysis, so every student is refused (`analysis_off`) and
+    # nothing may be stored: tests/analysis/test_snapshot_e2e.py takes frames of an analysed exam.
+    "frame": frozenset(),
     "submit": STUDENTS,  # final pass only: it ends the attempt
 }
 TEACHER_POLICY: dict[str, frozenset[str]] = {
@@ -559,6 +567,8 @@ class SocketPass:
                         payload = {"seq": self.seq[role], "kind": "copy", "occurred_at": now_iso()}
                 elif event == "hand":
                     payload = {"text": f"help from {role}"}
+                elif event == "frame":
+                    payload = {"jpeg": TINY_JPEG}
                 elif event == "rtc":
                     payload = {
                         "target": "peer",
