@@ -367,6 +367,7 @@ STUDENTS = frozenset(STUDENT_ROLES)
 TEACHERS_OF_X = _LIVE_X  # the live side: no reviewer
 # A real JPEG (the frame event refuses anything else), small enough for the event's limit.
 TINY_JPEG = bytes(cv2.imencode(".jpg", np.full((24, 32, 3), 128, np.uint8))[1])
+FRAME_OK = frozenset({"analysis_off"})
 STUDENT_POLICY: dict[str, frozenset[str]] = {
     "join": STUDENTS,
     "answer": STUDENTS,
@@ -375,9 +376,9 @@ STUDENT_POLICY: dict[str, frozenset[str]] = {
     "hand": STUDENTS,
     "rtc:answer to teacher_x's live view of A": frozenset({"student_a"}),
     # A camera snapshot goes to the analysis of one's own attempt only (docs/protocol.md); this
-    # world's exam has no server analysis, so every student is refused (`analysis_off`) and
-    # nothing may be stored: tests/analysis/test_snapshot_e2e.py takes frames of an analysed exam.
-    "frame": frozenset(),
+    # world's exam has no server analysis, so a joined student gets as far as `analysis_off`
+    # (FRAME_OK); tests/analysis/test_snapshot_e2e.py takes frames of an analysed exam.
+    "frame": STUDENTS,
     "submit": STUDENTS,  # final pass only: it ends the attempt
 }
 TEACHER_POLICY: dict[str, frozenset[str]] = {
@@ -579,7 +580,7 @@ class SocketPass:
                 else:
                     payload = {}
                 ack = await client.call(event, payload)
-                self.judge(role, label, STUDENT_POLICY[label], ack)
+                self.judge(role, label, STUDENT_POLICY[label], ack, FRAME_OK if event == "frame" else frozenset())
                 if event == "join" and ack.get("ok"):
                     self.seq[role] = max(self.seq.get(role, 0), int(ack["last_seq"]))
             for event in TeacherNamespace.handlers:
