@@ -47,6 +47,7 @@ from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request, TRequest
 
 from server.embedded_pg import free_port
+from server.keys import POOL
 from server.settings import Settings
 from tests.support.browser import Browsers, Node, node_at_public_url
 from tests.support.lti_platform_returns import AP_CLAIM, DL_CLAIM, ToolReturns
@@ -438,6 +439,10 @@ async def lti_world(
         site = web.TCPSite(runner, "127.0.0.1", platform.port)
         await site.start()
         try:
+            # The session's Postgres is shared: platforms other tests registered (the REST fuzzers
+            # register hundreds with made-up issuers) would all be frame ancestors here, and a
+            # CSP naming them outgrows a client's header limit (8 KiB). This world starts clean.
+            await node.app[POOL].execute("DELETE FROM lti_platforms")
             await platform.register(node)
             async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
                 yield LtiWorld(node, platform, http)
