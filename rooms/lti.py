@@ -88,10 +88,9 @@ class Launch:
 
     @property
     def is_instructor(self) -> bool:
+        # Context (membership#…) and institution (person#…) roles end the same way.
         return any(
-            r.endswith(("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant"))
-            or r.endswith(("membership#Instructor", "institution/person#Administrator"))
-            for r in self.roles
+            r.endswith(("#Instructor", "#Administrator", "#ContentDeveloper", "#TeachingAssistant")) for r in self.roles
         )
 
     def claim(self, name: str) -> object:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from rooms.catalog import parse_uuid
 from rooms.errors import Conflict, NotFound
 from rooms.lti import Platform, ResourceLink, student_id_for
 
@@ -70,13 +71,6 @@ def _link(row: Any) -> ResourceLink:
     )
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"no {what} {value!r}") from None
-
-
 class LtiStore:
     """Platforms, nonces, links and users; every method is one statement (no transaction held)."""
 
@@ -111,7 +105,7 @@ class LtiStore:
 
     async def platform(self, platform_id: str) -> Platform:
         row = await self._pool.fetchrow(
-            f"SELECT {_PLATFORM} FROM lti_platforms WHERE id = $1", _uuid(platform_id, "platform")
+            f"SELECT {_PLATFORM} FROM lti_platforms WHERE id = $1", parse_uuid(platform_id, "platform")
         )
         if row is None:
             raise NotFound(f"no platform {platform_id!r}")
@@ -155,7 +149,9 @@ class LtiStore:
 
     async def delete_platform(self, platform_id: str) -> bool:
         """Its links, nonces and users go with it (ON DELETE CASCADE); rooms and attempts stay."""
-        status = await self._pool.execute("DELETE FROM lti_platforms WHERE id = $1", _uuid(platform_id, "platform"))
+        status = await self._pool.execute(
+            "DELETE FROM lti_platforms WHERE id = $1", parse_uuid(platform_id, "platform")
+        )
         return bool(status.endswith(" 1"))
 
     async def platform_urls(self) -> tuple[str, ...]:
@@ -232,14 +228,14 @@ class LtiStore:
         return _link(row) if row is not None else None
 
     async def link_by_id(self, link_id: str) -> ResourceLink:
-        row = await self._pool.fetchrow(f"SELECT {_LINK} FROM lti_links WHERE id = $1", _uuid(link_id, "link"))
+        row = await self._pool.fetchrow(f"SELECT {_LINK} FROM lti_links WHERE id = $1", parse_uuid(link_id, "link"))
         if row is None:
             raise NotFound(f"no resource link {link_id!r}")
         return _link(row)
 
     async def links_of_room(self, room_id: str) -> list[ResourceLink]:
         rows = await self._pool.fetch(
-            f"SELECT {_LINK} FROM lti_links WHERE room_id = $1 ORDER BY updated_at", _uuid(room_id, "room")
+            f"SELECT {_LINK} FROM lti_links WHERE room_id = $1 ORDER BY updated_at", parse_uuid(room_id, "room")
         )
         return [_link(r) for r in rows]
 
@@ -247,8 +243,8 @@ class LtiStore:
         """Bind the course activity to a room (deep linking, or an instructor on first launch)."""
         row = await self._pool.fetchrow(
             f"UPDATE lti_links SET room_id = $2, updated_at = now() WHERE id = $1 RETURNING {_LINK}",
-            _uuid(link_id, "link"),
-            _uuid(room_id, "room"),
+            parse_uuid(link_id, "link"),
+            parse_uuid(room_id, "room"),
         )
         if row is None:
             raise NotFound(f"no resource link {link_id!r}")

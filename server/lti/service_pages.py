@@ -15,24 +15,19 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from server.http.pages import SECURITY_HEADERS
 
+from .frames import origin_of
 from .page_texts import direction, say, word
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 def lti_page(title: str, body: str, *, form_targets: Iterable[str] = (), lang: str = "en") -> web.Response:
     """A page in `lang`: `title` is English (translated here), `body` is HTML already in `lang`."""
     title = word(lang, title)
-    targets = " ".join(sorted({o for o in map(origin, form_targets) if o}))
+    targets = " ".join(sorted({o for o in map(origin_of, form_targets) if o}))
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"frame-ancestors 'none'; base-uri 'none'; form-action 'self' {targets}".rstrip()
