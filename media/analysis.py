@@ -80,12 +80,18 @@ class AnalysisSource:
 
     A new peer for the same attempt (the student reconnected) comes with a new `slot`;
     the sampler notices by identity and keeps the attempt's rule state.
+
+    `paced`: the sender already sends one frame per sample interval (the snapshot
+    transport), so every frame that arrives is a sample and the sampler takes each one as
+    it comes. Otherwise (a WebRTC track, several frames a second) the sampler reads the
+    slot at its own clock, in the student's lane.
     """
 
     attempt_id: str
     settings: AnalysisSettings
     slot: LatestFrame
     audio: AudioRing | None = None  # the microphone's ring, only when `settings.listens`
+    paced: bool = False
 
 
 class AnalysisSources(Protocol):

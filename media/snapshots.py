@@ -138,7 +138,7 @@ class Snapshots:
 
     def sources(self) -> list[AnalysisSource]:
         self._expire(time.monotonic())
-        return [AnalysisSource(attempt_id, e.settings, e.slot) for attempt_id, e in self._entries.items()]
+        return [AnalysisSource(attempt_id, e.settings, e.slot, paced=True) for attempt_id, e in self._entries.items()]
 
     def _expire(self, now: float) -> None:
         for attempt_id in [a for a, e in self._entries.items() if now - e.last_put > self._idle]:

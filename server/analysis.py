@@ -184,6 +184,7 @@ def local_analysis(
     )
     metrics.live_peers.set_function(lambda: peers.live_count)
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
+    metrics.stale_samples.set_function(lambda: sampler.stats.stale_samples)
     metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
     _export_analysis_metrics(metrics, sampler, snapshots)
     return LocalAnalysis(peers, sampler, attempts, snapshots)

@@ -34,6 +34,11 @@ class Metrics:
         self.dropped_frames = Gauge(
             "proctor_dropped_frames", "Analysis samples dropped because inference was busy", registry=r
         )
+        self.stale_samples = Gauge(
+            "proctor_stale_samples",
+            "Analysis samples due with no new frame since the last one (a stalled camera or page)",
+            registry=r,
+        )
         self.live_peers = Gauge("proctor_live_peers", "Server-side WebRTC analysis peers", registry=r)
         self.analysed_samples = Gauge(
             "proctor_analysed_samples", "Frames the face detector analysed since start", registry=r

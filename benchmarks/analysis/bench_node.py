@@ -60,6 +60,8 @@ from benchmarks.load import targets as tg
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 ROOM_SIZE = 30
 LAG_BUCKETS = "proctor_event_loop_lag_seconds_bucket"
+ACCEPTED = 'proctor_analysis_snapshots{outcome="accepted"}'
+REFUSED = 'proctor_analysis_snapshots{outcome="refused"}'
 JOIN_CONCURRENCY = 8
 SCRAPE_EVERY = 10.0
 PY_SPY = Path(os.environ.get("PY_SPY", "/work/venv/bin/py-spy"))
@@ -232,11 +234,14 @@ def parse_metrics(text: str) -> dict[str, Any]:
             (
                 "proctor_analysed_samples ",
                 "proctor_dropped_frames ",
+                "proctor_stale_samples ",
+                'proctor_analysis_snapshots{outcome="accepted"} ',
+                'proctor_analysis_snapshots{outcome="refused"} ',
                 "proctor_live_peers ",
                 "proctor_event_loop_lag_recent_max_seconds ",
             )
         ):
-            name, value = line.split(" ", 1)
+            name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
 
@@ -426,6 +431,11 @@ async def measure(
         "analysed_samples": int(samples),
         "analysed_fps_per_student": round(samples / (students * wall), 3),
         "dropped": int(m1["proctor_dropped_frames"] - m0["proctor_dropped_frames"]),
+        # Due with nothing new: a WebRTC sample whose track brought no frame, or a snapshot
+        # student whose page went quiet for 1.5 intervals.
+        "stale": int(m1.get("proctor_stale_samples", 0) - m0.get("proctor_stale_samples", 0)),
+        "snapshots_accepted": int(m1.get(ACCEPTED, 0) - m0.get(ACCEPTED, 0)),
+        "snapshots_refused": int(m1.get(REFUSED, 0) - m0.get(REFUSED, 0)),
         "server_cores": round(cpu / wall, 3),
         "cpu_ms_per_student_second": round(cpu * 1000 / (students * wall), 2),
         # Robust to a starved node: dropped samples cost nothing, so per student-second
@@ -584,7 +594,8 @@ def _print_stage(s: dict[str, Any]) -> None:
     )
     print(
         f"  load avg at start {s['load_avg_at_start']}, frames sent {s['frames_sent']}, analysed "
-        f"{s['analysed_samples']}, thumbnails {s['thumbnails_to_teachers']}, violations "
+        f"{s['analysed_samples']}, stale {s['stale']}, snapshots accepted/refused by the node "
+        f"{s['snapshots_accepted']}/{s['snapshots_refused']}, thumbnails {s['thumbnails_to_teachers']}, violations "
         f"{s['violations_to_teachers']} (to teachers), rss first/settled/last {s['rss_first_mb']}/"
         f"{s['rss_settled_first_mb']}/{s['rss_last_mb']} MB, node threads {s['server_threads']}",
         flush=True,
@@ -594,8 +605,10 @@ def _print_stage(s: dict[str, Any]) -> None:
 SUMMARY = (
     ("transport", lambda s: s["transport"]),
     ("students", lambda s: s["students"]),
+    ("sent/s/student", lambda s: round(s["frames_sent"] / (s["students"] * s["seconds"]), 3) if s["students"] else 0),
     ("samples/s/student", lambda s: s["analysed_fps_per_student"]),
     ("dropped", lambda s: s["dropped"]),
+    ("stale", lambda s: s.get("stale", 0)),
     ("node cores", lambda s: s["server_cores"]),
     ("ms/student-s", lambda s: s["cpu_ms_per_student_second"]),
     ("ms/sample", lambda s: s["cpu_ms_per_analysed_sample"]),

@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from detection import Face, FaceDetector, RuleSettings, RuleViolation
-from media import AnalysisPeers, AnalysisSampler, AnalysisSettings
+from media import AnalysisPeers, AnalysisSampler, AnalysisSettings, Snapshots
 from tests.support.images import Frame
 from tests.support.media import HEIGHT, WIDTH, RecordingSink, connect_student, wait_until
 
@@ -210,3 +210,82 @@ def _receive_backlog(peers: AnalysisPeers, attempt_id: str) -> int:
         if queue is not None:
             backlog += queue.qsize()
     return backlog
+
+
+# -- paced senders (the snapshot transport): every frame the page sends is a sample --------------
+
+PACED = AnalysisSettings(rule_settings=FAST_RULES, sample_interval=0.4, thumbnail_interval=1.2)
+
+
+def _jpeg(image: Frame) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), 60])
+    assert ok
+    return bytes(buffer.tobytes())
+
+
+async def _send_paced(snapshots: Snapshots, attempt_id: str, jpeg: bytes, count: int, swing: float) -> None:
+    """Put `count` frames one interval apart on the monotonic clock's interval grid, each
+    `swing` s early or late in turn: the sampler's own clock ticks on that grid (lane 0), so
+    every other frame lands just after a sample time, as a page's timer and the network can."""
+    interval = PACED.sample_interval
+    first = (time.monotonic() // interval + 2) * interval
+    for k in range(count):
+        at = first + k * interval + (swing if k % 2 else -swing)
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        snapshots.put(attempt_id, jpeg, PACED)
+
+
+@pytest.mark.asyncio
+async def test_a_paced_sender_has_every_frame_analysed_once_whatever_its_jitter(
+    face_detector: FaceDetector, one_face: Frame
+) -> None:
+    snapshots = Snapshots()
+    sink = RecordingSink()
+    async with AnalysisSampler(snapshots, face_detector, sink, tick=TICK, skip_unchanged=False) as sampler:
+        # Before the change, a sender this jittery lost every other frame to the sampler's
+        # second clock: the frame after a late one replaced it before the next sample time.
+        await _send_paced(snapshots, "s1", _jpeg(one_face), count=12, swing=0.08)
+        await wait_until(lambda: sampler.stats.samples >= 12, 3, "every frame analysed")
+        stats = sampler.stats
+        slot_seq = snapshots.sources()[0].slot.frames_received
+    assert slot_seq == 12
+    assert (stats.samples, stats.dropped_frames, stats.stale_samples) == (12, 0, 0), stats
+    assert sink.kinds("s1") == set()
+    assert len(sink.thumbnails_of("s1")) >= 3
+
+
+@pytest.mark.asyncio
+async def test_a_paced_sender_that_stops_is_stale_and_its_last_frame_not_analysed_again(
+    face_detector: FaceDetector, blank: Frame
+) -> None:
+    snapshots = Snapshots()
+    sink = RecordingSink()
+    async with AnalysisSampler(snapshots, face_detector, sink, tick=TICK, skip_unchanged=False) as sampler:
+        await _send_paced(snapshots, "s1", _jpeg(blank), count=3, swing=0.0)
+        await wait_until(lambda: sampler.stats.samples >= 3, 3, "three frames analysed")
+        # The page stopped: 1.5 intervals without a frame, then one stale sample per interval.
+        await asyncio.sleep(0.6 + 4 * PACED.sample_interval + 0.1)
+        stats = sampler.stats
+    assert stats.samples == 3, "a frame is analysed once, however long it stays in the slot"
+    assert 4 <= stats.stale_samples <= 6, stats
+    assert stats.dropped_frames == 0
+
+
+@pytest.mark.asyncio
+async def test_a_slow_detector_counts_every_replaced_frame_as_dropped(
+    face_detector: FaceDetector, one_face: Frame
+) -> None:
+    face_detector.detect_batch([one_face])
+    slow = SlowDetector(face_detector, delay=1.0)
+    snapshots = Snapshots()
+    sink = RecordingSink()
+    async with AnalysisSampler(snapshots, slow, sink, tick=TICK, skip_unchanged=False) as sampler:
+        await _send_paced(snapshots, "s1", _jpeg(one_face), count=10, swing=0.0)
+        # Every frame sent is accounted for: analysed, or replaced while the detector was busy.
+        await wait_until(
+            lambda: sampler.stats.samples + sampler.stats.dropped_frames >= 10, 4, "every frame accounted for"
+        )
+        stats = sampler.stats
+    assert stats.samples + stats.dropped_frames == 10, stats
+    assert stats.dropped_frames >= 5, "a one-second detector takes about one frame in 2.5"
+    assert stats.batches == stats.samples, "one frame per batch: nothing queues behind the detector"
