@@ -171,7 +171,9 @@ def local_analysis(
         logger.error("server analysis disabled: %s", exc)
         return None
     detector: FaceDetector | ScaledDetector = (
-        ScaledDetector(model, settings.analysis_detect_width) if settings.analysis_detect_width else model
+        ScaledDetector(model, settings.analysis_detect_width, recheck=settings.analysis_detect_recheck)
+        if settings.analysis_detect_width
+        else model
     )
     peers = AnalysisPeers(settings.ice_servers)
     snapshots = Snapshots(max_bytes=settings.analysis_snapshot_max_bytes)
@@ -186,7 +188,7 @@ def local_analysis(
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
     metrics.stale_samples.set_function(lambda: sampler.stats.stale_samples)
     metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
-    _export_analysis_metrics(metrics, sampler, snapshots)
+    _export_analysis_metrics(metrics, sampler, snapshots, detector)
     return LocalAnalysis(peers, sampler, attempts, snapshots)
 
 
@@ -194,7 +196,9 @@ def _stage_seconds(sampler: AnalysisSampler, stage: str) -> float:
     return sampler.stage_seconds.get(stage, 0.0)
 
 
-def _export_analysis_metrics(metrics: Metrics, sampler: AnalysisSampler, snapshots: Snapshots) -> None:
+def _export_analysis_metrics(
+    metrics: Metrics, sampler: AnalysisSampler, snapshots: Snapshots, detector: FaceDetector | ScaledDetector
+) -> None:
     """Where the analysis CPU goes, and what the snapshot transport and the change gate did."""
     from prometheus_client import Gauge
 
@@ -214,6 +218,14 @@ def _export_analysis_metrics(metrics: Metrics, sampler: AnalysisSampler, snapsho
     )
     detections.labels("detected").set_function(lambda: sampler.detections)
     detections.labels("unchanged").set_function(lambda: sampler.skipped_detections)
+    if isinstance(detector, ScaledDetector):
+        # Of the detected: how many the small copy showed nobody in, detected again at full size.
+        detections.labels("rechecked").set_function(lambda: detector.rechecks)
+    Gauge(
+        "proctor_analysis_pending_samples",
+        "Frames received for analysis and not yet counted (in the running batch or waiting in a slot)",
+        registry=metrics.registry,
+    ).set_function(lambda: sampler.pending_samples)
     frames = Gauge(
         "proctor_analysis_snapshots",
         "Camera snapshots received since start, by outcome; live: students sending them",

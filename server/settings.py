@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     face_model: str = ""
     # Width frames are scaled to for face detection (0: as received). Evidence stays full size.
     analysis_detect_width: Annotated[int, Field(ge=0)] = 160
+    # A frame in which the small copy shows nobody is detected again at full size before
+    # "No face" is decided (detection/scaled.py; docs/analysis-quality.md measured why).
+    analysis_detect_recheck: bool = True
     # How students' cameras reach analysis (docs/architecture.md, "Analysis transport"):
     # "snapshot" = the page sends a small JPEG per sample over its Socket.IO connection,
     # "webrtc" = a video track to the node's aiortc peer. Exams that listen for speech use

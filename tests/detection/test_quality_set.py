@@ -1,5 +1,6 @@
 """The clear cases of the labelled quality set (benchmarks/analysis/scenes.py), judged by the
-real CenterFace model at the node's 160-px detect width and the real rules.
+real CenterFace model at the node's 160-px detect width (with its full-size recheck) and the
+real rules.
 
 Not a snapshot of the benchmark's figures: each frame has a right answer (one face and no
 flag, nobody and "No face", two people and "Several faces", a real turned head and "Head
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.analysis.quality import DETECT_WIDTH, Outcome, judge
+from benchmarks.analysis.quality import DETECT_WIDTH, RECHECK, Outcome, judge
 from benchmarks.analysis.scenes import HEIGHT, WIDTH, Scene, scenes
 from detection import FaceDetector, RuleSettings, ScaledDetector
 
@@ -20,7 +21,7 @@ CLEAR = ("clear", "two people", "no person", "face-like poster", "head turned (r
 @pytest.fixture(scope="module")
 def outcomes(detector: FaceDetector) -> list[Outcome]:
     subset = [scene for scene in scenes(small=True) if scene.condition in CLEAR]
-    return judge(ScaledDetector(detector, DETECT_WIDTH), RuleSettings(), subset)
+    return judge(ScaledDetector(detector, DETECT_WIDTH, recheck=RECHECK), RuleSettings(), subset)
 
 
 def test_the_subset_covers_every_clear_condition(outcomes: list[Outcome]) -> None:

@@ -41,6 +41,7 @@ BAD_VALUES: dict[str, list[str]] = {
     # Below 4 KiB, and above the Engine.IO message bound (4 x max_message_bytes).
     "analysis_snapshot_max_bytes": ["100", "70000", "-1"],
     "analysis_skip_unchanged": ["sometimes"],
+    "analysis_detect_recheck": ["perhaps"],
     "analysis_force_detect_seconds": ["0", "-1", "61", "nan"],
     "log_level": ["LOUD", "10"],
     "gc_tuning": ["maybe"],
