@@ -35,6 +35,7 @@ students (docs/benchmarks.md), two workers at the loop's priority pushed its lag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -213,6 +214,7 @@ class AnalysisSampler:
         self._executor: ThreadPoolExecutor | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._batch: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._batches = self._samples = self._dropped = self._stale = self._in_flight = 0
         self._violations = self._thumbnails = self._max_batch_size = 0
         self._last_batch_seconds = self._max_batch_seconds = 0.0
@@ -297,7 +299,12 @@ class AnalysisSampler:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._tick)
+            # A tick every `tick` s, and one as soon as a batch ends: the frames that
+            # arrived while it ran go to the workers at once, not up to a tick later
+            # (at 300 snapshot students that idle time cost ~8 % of the samples).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._tick)
+            self._wake.clear()
             try:
                 self._tick_once(time.monotonic())
             except Exception:
@@ -420,6 +427,8 @@ class AnalysisSampler:
             # Its frames were not analysed: lost samples, still accounted for.
             self._dropped += self._in_flight
             self._in_flight = 0
+        finally:
+            self._wake.set()
 
     async def _run_batch(self, jobs: list[_Job]) -> None:
         loop = asyncio.get_running_loop()

@@ -72,3 +72,17 @@ def test_without_recheck_or_with_a_face_nothing_is_detected_twice(
     assert plain.detect_batch([blank]) == [[]]
     assert counting.calls == [2, 1]
     assert plain.rechecks == 0
+
+
+def test_a_covered_camera_is_not_detected_again_but_a_dark_room_is(detector: FaceDetector) -> None:
+    rng = np.random.default_rng(7)
+    # A covered lens: almost black, sensor noise only (std-dev ~1, as the quality set's).
+    covered = np.clip(rng.normal(6, 1.0, (240, 320, 3)), 0, 255).astype(np.uint8)
+    # A dim empty room: dark, but with the contrast a face could hide in.
+    ramp = np.linspace(10, 50, 320, dtype=np.float32)[None, :, None]
+    dim = np.clip(np.broadcast_to(ramp, (240, 320, 3)) + rng.normal(0, 1.0, (240, 320, 3)), 0, 255).astype(np.uint8)
+    counting = CountingDetector(detector)
+    scaled = ScaledDetector(counting, 160, recheck=True)
+    assert scaled.detect_batch([covered, dim]) == [[], []]
+    assert counting.calls == [2, 1]
+    assert scaled.rechecks == 1
