@@ -49,6 +49,22 @@ CHROMIUM_ARGS = [
 
 def write_y4m(path: Path, rgb: np.ndarray, frames: int = 10) -> Path:
     """A short 320x240 I420 clip of one still picture (Chromium loops it as the camera)."""
+    return write_y4m_scenes(path, [(rgb, frames)])
+
+
+def write_y4m_scenes(path: Path, scenes: list[tuple[np.ndarray, int]]) -> Path:
+    """A 320x240 I420 clip of still pictures, each shown for its number of frames (at `FPS`)."""
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb, frames in scenes:
+            i420 = _i420(rgb)
+            for _ in range(frames):
+                out.write(b"FRAME\n")
+                out.write(i420)
+    return path
+
+
+def _i420(rgb: np.ndarray) -> bytes:
     h, w = rgb.shape[:2]
     # Crop to 4:3 around the centre, then scale: the face stays undistorted.
     target = w * 3 // 4
@@ -56,13 +72,7 @@ def write_y4m(path: Path, rgb: np.ndarray, frames: int = 10) -> Path:
         top = (h - target) // 2
         rgb = rgb[top : top + target]
     small = cv2.resize(np.ascontiguousarray(rgb), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
-    i420 = cv2.cvtColor(small, cv2.COLOR_RGB2YUV_I420).tobytes()
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            out.write(b"FRAME\n")
-            out.write(i420)
-    return path
+    return bytes(cv2.cvtColor(small, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
 @pytest.fixture(scope="session")
