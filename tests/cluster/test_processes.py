@@ -337,7 +337,9 @@ def test_serve_processes_refuses_what_it_cannot_run_with_a_clear_message(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     args = ["--processes", "0"] if problem == "count" else ["--processes", "2", "--node-ports", "0"]
     if problem == "no_redis":
-        args = ["--processes", "2"]
+        # Free node ports of its own: the default ones follow --port and may be in use by
+        # another test's server, which serve reports first (seen once in CI).
+        args = ["--processes", "2", "--node-ports", str(free_ports(2))]
         env["PATH"] = str(tmp_path)  # redis-server is in /usr/bin, which is not searched then
     with socket.socket() as taken:
         if problem == "taken_port":

@@ -20,6 +20,8 @@ const LOW_WIDTH = 160;
 const LOW_QUALITY = 0.5;
 const LOW_EVERY = 5;
 const ACK_TIMEOUT_MS = 5000;
+// Frames leave at least this share of an interval apart (the server refuses under half).
+const MIN_GAP = 0.75;
 const FINAL = new Set(["attempt_closed", "analysis_off", "analysis_unavailable", "rtc_unavailable", "not_joined", "unknown_event"]);
 
 export class SnapshotLink {
@@ -35,6 +37,7 @@ export class SnapshotLink {
     this.video = null;
     this.canvas = document.createElement("canvas");
     this.sent = 0; // for tests and the console: frames the server took
+    this.lastSentAt = -Infinity;
   }
 
   // On every join (a reconnect may have landed on another node).
@@ -69,6 +72,7 @@ export class SnapshotLink {
     try {
       const jpeg = await this.#grab();
       if (jpeg && this.running && generation === this.generation) {
+        this.lastSentAt = performance.now();
         const ack = await call(this.socket, "frame", { jpeg }, ACK_TIMEOUT_MS);
         if (ack.ok) this.sent += 1;
         else if (FINAL.has(ack.error?.code)) {
@@ -80,10 +84,13 @@ export class SnapshotLink {
       console.warn("analysis snapshot:", err);
     }
     if (!this.running || generation !== this.generation) return;
-    // One frame per interval from the start of this one, not from the ack: the server's
-    // rate limit is the interval, and a slow ack must not shift every later frame.
-    const elapsed = performance.now() - started;
-    this.timer = setTimeout(() => this.#tick(generation), Math.max(0, waitMs - elapsed));
+    // One frame per interval from the start of this one, not from the ack: a slow ack must
+    // not shift every later frame. But never sooner than MIN_GAP of an interval after the
+    // last send: a slow grab (the first video.play(), a busy tab) followed by a fast one
+    // would otherwise put two frames closer than the server takes (half an interval).
+    const now = performance.now();
+    const next = Math.max(started + waitMs, this.lastSentAt + waitMs * MIN_GAP);
+    this.timer = setTimeout(() => this.#tick(generation), Math.max(0, next - now));
   }
 
   // A JPEG of the camera as it is now (an ArrayBuffer), or null while it is not playing.
