@@ -6,19 +6,13 @@ A WebRTC student's track brings several frames a second; the sampler reads its s
 own clock, and students are spread over the ticks of their interval (`lanes.py`), so the
 detector gets a steady trickle of small batches rather than one burst a second. A snapshot
 student's page already sends one frame per interval (a `paced` source): each frame is
-taken at the first tick after it arrives. Reading a paced sender at a second clock of the
-same rate lost ~5 % of its frames at 300 students (two clocks of one rate with jitter: a
-frame that arrives just after the tick is overwritten by the next one before the
-following tick), measured by `benchmarks/analysis/bench_node.py` — 9,004 frames sent,
-8,516 analysed, 0 counted dropped. The pages' own clocks, which start when each student
-joins, spread the load instead of the lanes.
+taken at the first tick after it arrives, since a second clock of the same rate loses the
+frames that land just after its ticks (docs/architecture.md: ~5 % at 300 students).
 
-Back-pressure is by dropping, never by queueing: a lane student whose sample falls due
-while the previous batch is still running waits for the first free tick, and if none comes
-within its sample interval that sample is counted in `dropped_frames` and skipped; a paced
-student's frame waits in its slot, and a frame replaced there before it was taken is
-counted in `dropped_frames`. A paced student with no new frame for `PACED_GRACE`
-intervals counts one `stale_samples` per interval, as a lane student with a frozen camera does.
+Back-pressure is by dropping, never by queueing: a due lane student waits for the first
+free tick, a paced student's frame waits in its slot; a sample lost meanwhile (no free tick
+within the interval, a frame replaced in its slot) counts in `dropped_frames`, a camera or
+page with nothing new in `stale_samples`.
 
 The event loop only schedules; conversion, inference and JPEG encoding run in the
 sampler's worker threads. A frame that has not changed since the student's last detected
@@ -62,9 +56,7 @@ DEFAULT_TICK = 0.1
 # A paced sender's frame is late (a stalled camera or page) after this many intervals.
 PACED_GRACE = 1.5
 # A batch that ends with at least this many snapshots waiting starts the next tick at once
-# (media/lanes.py's lane size: one onnxruntime run). Measured at 350 students (bench_node,
-# 60 s after 30 s): waiting for the next tick 0.82 of the samples analysed, the next tick
-# at once whatever waits 0.89 (batches of one frame leave a worker idle), at 8 or more 0.98.
+# (a lane's size, one onnxruntime run; measured in docs/architecture.md: fewer idle a worker).
 CHAIN_AT = DEFAULT_LANE_SIZE
 # Each worker thread runs its own onnxruntime call (one intra-op thread each); more threads
 # than cores would only make them take turns.
@@ -136,6 +128,11 @@ class _Student:
         )
         self.next_thumbnail = 0.0  # the first sampled frame also makes the first thumbnail
         self.active = True
+
+    def new_sample(self) -> FrameSample | None:
+        """The slot's frame if it arrived since the last one taken, else None."""
+        sample = self.slot.latest()
+        return sample if sample is not None and sample.seq != self.last_seq else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +226,10 @@ class AnalysisSampler:
         return self._dropped
 
     @property
+    def stale_samples(self) -> int:
+        return self._stale
+
+    @property
     def analysed_samples(self) -> int:
         return self._samples
 
@@ -238,11 +239,7 @@ class AnalysisSampler:
 
     def _waiting(self) -> int:
         """Paced students whose new frame waits in its slot."""
-        return sum(
-            1
-            for s in self._students.values()
-            if s.paced and (sample := s.slot.latest()) is not None and sample.seq != s.last_seq
-        )
+        return sum(1 for s in self._students.values() if s.paced and s.new_sample() is not None)
 
     @property
     def busy(self) -> bool:
@@ -357,8 +354,8 @@ class AnalysisSampler:
             # Nothing queues: the slot holds one frame, a batch at most every student.
             return None
         student.next_sample = _next_slot(now, interval, student.offset)
-        sample = student.slot.latest()
-        if sample is None or sample.seq == student.last_seq:
+        sample = student.new_sample()
+        if sample is None:
             # Nothing new since the last sample: a frozen or stalled camera. Analysing
             # the same frame again would report a face that may no longer be there.
             self._stale += 1
@@ -366,19 +363,13 @@ class AnalysisSampler:
         return _Job(student, sample, now >= student.next_thumbnail)
 
     def _paced_jobs(self, students: list[_Student], now: float) -> list[_Job]:
-        """Every paced student's new frame, all in this tick's batch.
-
-        No cap per batch: a burst (pages whose clocks started together, a node back from a
-        pause) makes one longer batch, during which fewer frames arrive than it took, so
-        the batches shrink back to a tick's share; only a node that cannot keep up at all
-        replaces frames in their slots, and those are counted. (A cap of twice the steady
-        share per tick was measured and lost 16 % of the frames at 300 students: the ticks
-        a running batch skips are never made up.)
-        """
+        """Every paced student's new frame, all in this tick's batch: no cap, since a burst's
+        longer batch is followed by shorter ones while the node keeps up (a cap per tick
+        was measured and lost 16 % at 300 students, docs/architecture.md)."""
         jobs = []
         for student in students:
-            sample = student.slot.latest()
-            if sample is None or sample.seq == student.last_seq:
+            sample = student.new_sample()
+            if sample is None:
                 if now >= student.next_sample:
                     # No frame for an interval and a half: the page or its camera stalled.
                     self._stale += 1
@@ -397,12 +388,17 @@ class AnalysisSampler:
             self.forget(attempt_id)
         for attempt_id, source in live.items():
             student = self._students.get(attempt_id)
-            if student is None or student.settings != source.settings:
+            # New, new rules, or another transport (sampled at the page's clock or in a lane).
+            if student is None or student.settings != source.settings or student.paced != source.paced:
                 if student is not None:
                     student.active = False
                 rules = self._rules_factory(source.settings.rule_settings)
                 # A paced sender is spread by its own clock; lanes are for the others.
-                offset = 0.0 if source.paced else self._lanes.assign(attempt_id, source.settings.sample_interval)
+                if source.paced:
+                    self._lanes.release(attempt_id)
+                    offset = 0.0
+                else:
+                    offset = self._lanes.assign(attempt_id, source.settings.sample_interval)
                 gate = ChangeGate(self._change_threshold, self._force_detect_every) if self._skip_unchanged else None
                 self._students[attempt_id] = _Student(source, rules, now, offset, gate)
             elif student.slot is not source.slot:
@@ -410,16 +406,6 @@ class AnalysisSampler:
                 # follow a gap nothing was seen in, so episodes start afresh.
                 student.slot = source.slot
                 student.last_seq = 0
-                if student.paced != source.paced:
-                    # It switched transports: sampled at the page's clock or in a lane.
-                    student.paced = source.paced
-                    if source.paced:
-                        self._lanes.release(attempt_id)
-                        student.offset = 0.0
-                        student.next_sample = now + student.settings.sample_interval * PACED_GRACE
-                    else:
-                        student.offset = self._lanes.assign(attempt_id, student.settings.sample_interval)
-                        student.next_sample = _next_slot(now, student.settings.sample_interval, student.offset)
                 student.rules.reset()
                 if student.gate is not None:
                     student.gate.reset()

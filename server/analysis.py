@@ -186,7 +186,7 @@ def local_analysis(
     )
     metrics.live_peers.set_function(lambda: peers.live_count)
     metrics.dropped_frames.set_function(lambda: sampler.dropped_frames)
-    metrics.stale_samples.set_function(lambda: sampler.stats.stale_samples)
+    metrics.stale_samples.set_function(lambda: sampler.stale_samples)
     metrics.analysed_samples.set_function(lambda: sampler.analysed_samples)
     _export_analysis_metrics(metrics, sampler, snapshots, detector)
     return LocalAnalysis(peers, sampler, attempts, snapshots)

@@ -90,13 +90,6 @@ def judge(detector: ScaledDetector, settings: RuleSettings, batch: list[Scene]) 
     return outcomes
 
 
-def evaluate(
-    settings: RuleSettings | None = None, *, small: bool = False, width: int = DETECT_WIDTH, recheck: bool = RECHECK
-) -> list[Outcome]:
-    detector = ScaledDetector(FaceDetector(), width, recheck=recheck)
-    return judge(detector, settings or RuleSettings(), list(scenes(small=small)))
-
-
 def parse_detect(text: str) -> tuple[int, bool]:
     """`160`, `320` or `160+recheck`: the detect width and whether nobody-found frames are
     detected again at full size."""
